@@ -1,0 +1,45 @@
+"""actlab's activation library: a registry of activations (fixed and learnable) for PyTorch.
+
+    from activations import create
+    act = create("dual_line", num_channels=64)      # per-channel a, b, m
+    y = act(torch.randn(8, 64, 28, 28))
+
+Imports torch and nothing else of actlab, so it can be used in any PyTorch code.
+"""
+
+from activations import builtin, piecewise  # noqa: F401  (registration side effects)
+from activations.base import Activation
+from activations.introspect import (
+    ParameterSnapshot,
+    activation_modules,
+    activation_parameter_ids,
+    activation_parameters,
+    response,
+)
+from activations.registry import (
+    ActivationInfo,
+    ParamInfo,
+    catalog,
+    create,
+    get_fn,
+    get_info,
+    names,
+    resolve_params,
+)
+
+__all__ = [
+    "Activation",
+    "ActivationInfo",
+    "ParamInfo",
+    "ParameterSnapshot",
+    "activation_modules",
+    "activation_parameter_ids",
+    "activation_parameters",
+    "catalog",
+    "create",
+    "get_fn",
+    "get_info",
+    "names",
+    "resolve_params",
+    "response",
+]

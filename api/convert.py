@@ -1,0 +1,24 @@
+"""ORM rows to HTTP schemas."""
+
+from __future__ import annotations
+
+from api.schemas import Progress, RunPublic
+from core.models import Run
+
+
+def run_public(run: Run) -> RunPublic:
+    total = max(run.epochs_total, 0)
+    duration = None
+    if run.started_at and run.finished_at:
+        duration = (run.finished_at - run.started_at).total_seconds()
+    return RunPublic(
+        id=run.id, experiment_id=run.experiment_id, seed=run.seed, status=run.status,
+        attempt=run.attempt, cancel_requested=run.cancel_requested,
+        progress=Progress(epoch=run.epochs_done, epochs=total,
+                          fraction=run.epochs_done / total if total else 0.0),
+        device=run.device, queued_at=run.queued_at, started_at=run.started_at,
+        finished_at=run.finished_at, heartbeat_at=run.heartbeat_at, duration_seconds=duration,
+        error=run.error, final_metrics=run.final_metrics, best_epoch=run.best_epoch,
+        num_params=run.num_params, macs=run.macs, peak_memory_bytes=run.peak_memory_bytes,
+        result=run.result,
+    )

@@ -1,0 +1,127 @@
+"""Every error leaves as JSON {"detail": ...}: 404, 409, 413, 422, 503; never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from core.lifecycle import IllegalTransition
+from core.spec import SpecError
+
+log = logging.getLogger("actlab.api")
+
+
+def not_found(kind: str, ident: object) -> HTTPException:
+    return HTTPException(status_code=404, detail=f"{kind} {ident} not found")
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    return ".".join(parts) or "body"
+
+
+def _clean(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for e in errors:
+        loc = list(e.get("loc", ()))
+        msg = e.get("msg", "invalid value")
+        field = _field(loc)
+        if e.get("type") == "json_invalid":
+            msg = f"request body is not valid JSON: {e.get('ctx', {}).get('error', msg)}"
+            field = "body"
+        out.append({"loc": loc, "field": field, "msg": msg, "type": e.get("type", "")})
+    return out
+
+
+def validation_error(errors: list[dict[str, Any]], prefix: tuple[str, ...] = ("body",)) -> \
+        RequestValidationError:
+    return RequestValidationError([{**e, "loc": (*prefix, *e["loc"])} for e in errors])
+
+
+async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse(status_code=422, content={"detail": _clean(list(exc.errors()))})
+
+
+async def _on_spec_error(request: Request, exc: SpecError) -> JSONResponse:
+    errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors]
+    return JSONResponse(status_code=422, content={"detail": _clean(errors)})
+
+
+async def _on_conflict(request: Request, exc: IllegalTransition) -> JSONResponse:
+    return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+
+async def _on_database(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable for %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(status_code=503, content={"detail": "database unavailable; try again"})
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(status_code=500, content={"detail": "internal server error"})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    handlers: dict[Any, Callable[[Request, Any], Awaitable[JSONResponse]]] = {
+        RequestValidationError: _on_validation,
+        SpecError: _on_spec_error,
+        IllegalTransition: _on_conflict,
+        OperationalError: _on_database,
+        DBAPIError: _on_database,
+        Exception: _on_unexpected,
+    }
+    for exc_type, handler in handlers.items():
+        app.add_exception_handler(exc_type, handler)
+
+
+class BodyLimit:
+    """413 for bodies above the limit, whether announced by Content-Length or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await self._reject(send)
+                return
+        seen = 0
+        too_big = False
+
+        async def limited() -> Any:
+            nonlocal seen, too_big
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    too_big = True
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._reject(send)
+
+    async def _reject(self, send: Send) -> None:
+        response = JSONResponse(status_code=413, content={
+            "detail": f"request body larger than {self.max_bytes} bytes"})
+        await response({"type": "http"}, _no_receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _no_receive() -> dict[str, Any]:
+    return {"type": "http.disconnect"}

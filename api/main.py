@@ -1,0 +1,47 @@
+"""The FastAPI application: routers, middleware, error handlers and the lifespan (sweeper)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from api.errors import BodyLimit, install_error_handlers
+from api.routes import catalog, experiments, health, runs
+from core.settings import get_settings
+from core.sweeper import start_sweeper_thread
+
+log = logging.getLogger("actlab.api")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    stop = None
+    if settings.sweeper:
+        # Conditional UPDATEs make several sweepers (several API processes) safe.
+        _, stop = start_sweeper_thread(settings)
+    try:
+        yield
+    finally:
+        if stop is not None:
+            stop.set()
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    app = FastAPI(title="actlab", version="0.1.0", lifespan=lifespan,
+                  description="Training-experiment service for activation-function research")
+    v1 = APIRouter(prefix="/api/v1")
+    for module in (experiments, runs, catalog):
+        v1.include_router(module.router)
+    app.include_router(v1)
+    app.include_router(health.router)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+app = create_app()

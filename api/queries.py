@@ -1,0 +1,65 @@
+"""Read-side queries shared by the routes: experiment status is derived from run counts in SQL."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, cast, exists, func, literal, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
+
+from core.models import Experiment, Run, RunStatus
+
+STATUSES = [s.value for s in RunStatus]
+EXPERIMENT_STATUSES = ("queued", "running", "succeeded", "partial", "failed", "cancelled")
+
+
+def run_counts() -> Any:
+    """Subquery: per experiment, the number of runs in each status."""
+    cols = [func.sum(case((Run.status == s, 1), else_=0)).label(s) for s in STATUSES]
+    return (select(Run.experiment_id, func.count().label("n"), *cols)
+            .group_by(Run.experiment_id).subquery("counts"))
+
+
+def experiment_status(counts: Any) -> ColumnElement[str]:
+    """queued: nothing started; running: some work left; succeeded: all succeeded;
+    cancelled: all cancelled; partial: finished, some succeeded; failed: finished, none did."""
+    c = counts.c
+    return case(
+        (c.running > 0, literal("running")),
+        (c.queued == c.n, literal("queued")),
+        (c.queued > 0, literal("running")),
+        (c.succeeded == c.n, literal("succeeded")),
+        (c.cancelled == c.n, literal("cancelled")),
+        (c.succeeded > 0, literal("partial")),
+        else_=literal("failed"),
+    )
+
+
+def experiment_rows(session: Session) -> tuple[Select[Any], Any]:
+    counts = run_counts()
+    status = experiment_status(counts).label("status")
+    stmt = (select(Experiment, status, *[counts.c[s] for s in STATUSES])
+            .join(counts, counts.c.experiment_id == Experiment.id))
+    return stmt, counts
+
+
+def has_tag(session: Session, tag: str) -> ColumnElement[bool]:
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(Experiment.tags, JSONB).contains([tag])
+    each = func.json_each(Experiment.tags).table_valued("value")
+    return exists(select(1).select_from(each).where(each.c.value == tag))
+
+
+def brief(row: Any) -> dict[str, Any]:
+    exp: Experiment = row[0]
+    return {"id": exp.id, "name": exp.name, "kind": exp.kind, "activation": exp.activation,
+            "model": exp.model, "dataset": exp.dataset, "tags": exp.tags,
+            "priority": exp.priority, "status": row.status, "created_at": exp.created_at,
+            "counts": {s: int(getattr(row, s) or 0) for s in STATUSES}}
+
+
+def one_experiment(session: Session, experiment_id: uuid.UUID) -> Any | None:
+    stmt, _ = experiment_rows(session)
+    return session.execute(stmt.where(and_(Experiment.id == experiment_id))).first()

@@ -1,0 +1,150 @@
+"""/api/v1/experiments: create (one run per seed), list, inspect, cancel, add seeds."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from api.convert import run_public
+from api.deps import SessionDep, SettingsDep
+from api.dispatch import notify
+from api.errors import not_found, validation_error
+from api.queries import EXPERIMENT_STATUSES, brief, experiment_rows, has_tag, one_experiment
+from api.schemas import (
+    CancelResult,
+    ExperimentBrief,
+    ExperimentCreated,
+    ExperimentList,
+    ExperimentPublic,
+    RunBrief,
+    SeedsAdd,
+)
+from core.lifecycle import IllegalTransition, cancel_run
+from core.models import Experiment, Run, RunStatus
+from core.spec import ExperimentSpec, spec_hash, validate_spec
+from core.timeutil import utcnow
+
+router = APIRouter(prefix="/experiments", tags=["experiments"])
+
+EXAMPLE = {"name": "dual line vs relu", "activation": {"name": "dual_line", "params": {}},
+           "model": {"name": "mlp", "params": {}}, "dataset": {"name": "digits", "params": {}},
+           "seeds": [0, 1, 2], "training": {"epochs": 5, "batch_size": 128, "lr": 0.001}}
+
+
+@router.post("", status_code=202, response_model=ExperimentCreated)
+def create_experiment(
+    body: Annotated[ExperimentSpec, Body(examples=[EXAMPLE])],
+    session: SessionDep, settings: SettingsDep,
+) -> ExperimentCreated:
+    """Validate the spec, store it and queue one run per seed."""
+    spec = validate_spec(body, settings)
+    now = utcnow()
+    experiment = Experiment(
+        name=spec.name or f"{spec.activation.name} / {spec.model.name} / {spec.dataset.name}",
+        kind=spec.kind, spec=spec.model_dump(mode="json"), spec_hash=spec_hash(spec),
+        activation=spec.activation.name, model=spec.model.name, dataset=spec.dataset.name,
+        tags=spec.tags, priority=spec.priority, created_at=now,
+    )
+    experiment.runs = [Run(seed=seed, epochs_total=spec.training.epochs, queued_at=now,
+                           enqueued_at=now) for seed in spec.seeds]
+    session.add(experiment)
+    session.commit()
+    notify(session, [r.id for r in experiment.runs], settings)
+    return ExperimentCreated(id=experiment.id, status="queued",
+                             runs=[RunBrief.model_validate(r) for r in experiment.runs])
+
+
+@router.get("", response_model=ExperimentList)
+def list_experiments(
+    session: SessionDep,
+    status: Annotated[str | None, Query(description="/".join(EXPERIMENT_STATUSES))] = None,
+    activation: str | None = None, model: str | None = None, dataset: str | None = None,
+    tag: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ExperimentList:
+    """Newest first; every filter optional."""
+    if status is not None and status not in EXPERIMENT_STATUSES:
+        raise validation_error([{"loc": ("status",), "type": "enum",
+                                 "msg": f"status must be one of {', '.join(EXPERIMENT_STATUSES)}"}],
+                               prefix=("query",))
+    stmt, _ = experiment_rows(session)
+    if status is not None:
+        stmt = stmt.where(stmt.selected_columns.status == status)
+    for column, value in ((Experiment.activation, activation), (Experiment.model, model),
+                          (Experiment.dataset, dataset)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if tag is not None:
+        stmt = stmt.where(has_tag(session, tag))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.execute(stmt.order_by(Experiment.created_at.desc(), Experiment.id)
+                           .limit(limit).offset(offset)).all()
+    return ExperimentList(items=[ExperimentBrief(**brief(r)) for r in rows], total=total,
+                          limit=limit, offset=offset)
+
+
+def _get(session: SessionDep, experiment_id: uuid.UUID) -> Experiment:
+    experiment = session.get(Experiment, experiment_id)
+    if experiment is None:
+        raise not_found("experiment", experiment_id)
+    return experiment
+
+
+@router.get("/{experiment_id}", response_model=ExperimentPublic)
+def get_experiment(experiment_id: uuid.UUID, session: SessionDep) -> ExperimentPublic:
+    """The spec, every run with its progress, and counts by status."""
+    row = one_experiment(session, experiment_id)
+    if row is None:
+        raise not_found("experiment", experiment_id)
+    experiment: Experiment = row[0]
+    return ExperimentPublic(**brief(row), spec=experiment.spec, spec_hash=experiment.spec_hash,
+                            sweep_id=experiment.sweep_id,
+                            runs=[run_public(r) for r in experiment.runs])
+
+
+@router.post("/{experiment_id}/cancel", response_model=CancelResult)
+def cancel_experiment(experiment_id: uuid.UUID, session: SessionDep) -> CancelResult:
+    """Cancel queued runs now and tell running ones to stop; 409 if nothing is left to cancel."""
+    experiment = _get(session, experiment_id)
+    out = CancelResult(cancelled=[], stopping=[])
+    for run in experiment.runs:
+        try:
+            cancel_run(session, run)
+        except IllegalTransition:
+            continue
+        (out.cancelled if run.status == RunStatus.cancelled.value else out.stopping).append(run.id)
+    if not out.cancelled and not out.stopping:
+        raise IllegalTransition(f"experiment {experiment_id} has no queued or running runs")
+    session.commit()
+    return out
+
+
+@router.post("/{experiment_id}/seeds", status_code=202, response_model=ExperimentCreated)
+def add_seeds(experiment_id: uuid.UUID, body: SeedsAdd, session: SessionDep,
+              settings: SettingsDep) -> ExperimentCreated:
+    """Top an experiment up with more seeds (one new queued run each)."""
+    experiment = _get(session, experiment_id)
+    spec = ExperimentSpec.model_validate({**experiment.spec, "seeds": body.seeds})
+    existing = sorted({r.seed for r in experiment.runs} & set(body.seeds))
+    if existing:
+        raise validation_error([{"loc": ("seeds",), "type": "value_error",
+                                 "msg": f"seeds already in this experiment: {existing}"}])
+    validate_spec(spec, settings)
+    now = utcnow()
+    new_runs = [Run(experiment_id=experiment.id, seed=s, epochs_total=spec.training.epochs,
+                    queued_at=now, enqueued_at=now) for s in spec.seeds]
+    session.add_all(new_runs)
+    try:
+        session.commit()
+    except IntegrityError:  # a concurrent request added one of these seeds first
+        session.rollback()
+        raise IllegalTransition("some of these seeds were added concurrently; re-read and retry")\
+            from None
+    notify(session, [r.id for r in new_runs], settings)
+    return ExperimentCreated(id=experiment.id, status="queued",
+                             runs=[RunBrief.model_validate(r) for r in new_runs])

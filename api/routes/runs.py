@@ -1,0 +1,81 @@
+"""/api/v1/runs: one run's state, per-epoch metrics and parameter snapshots; cancel, retry."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import func, select
+
+from api.convert import run_public
+from api.deps import SessionDep, SettingsDep
+from api.dispatch import notify
+from api.errors import not_found
+from api.schemas import MetricRow, ParameterPage, ParameterRow, RunPublic
+from core.lifecycle import cancel_run, retry_run
+from core.models import ActivationParam, EpochMetric, Run
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+
+def _get(session: SessionDep, run_id: uuid.UUID) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise not_found("run", run_id)
+    return run
+
+
+@router.get("/{run_id}", response_model=RunPublic)
+def get_run(run_id: uuid.UUID, session: SessionDep) -> RunPublic:
+    """Status, attempt, device, timings, error, final metrics, parameter count and MACs."""
+    return run_public(_get(session, run_id))
+
+
+@router.get("/{run_id}/metrics", response_model=list[MetricRow])
+def get_metrics(run_id: uuid.UUID, session: SessionDep) -> list[MetricRow]:
+    """One row per finished epoch, in order."""
+    _get(session, run_id)
+    rows = session.scalars(select(EpochMetric).where(EpochMetric.run_id == run_id)
+                           .order_by(EpochMetric.epoch))
+    return [MetricRow.model_validate(r) for r in rows]
+
+
+@router.get("/{run_id}/parameters", response_model=ParameterPage)
+def get_parameters(
+    run_id: uuid.UUID, session: SessionDep,
+    epoch: int | None = None, layer: str | None = None, name: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ParameterPage:
+    """Learnable activation parameters per epoch, labelled by layer path, block and position."""
+    _get(session, run_id)
+    stmt = select(ActivationParam).where(ActivationParam.run_id == run_id)
+    for column, value in ((ActivationParam.epoch, epoch), (ActivationParam.layer, layer),
+                          (ActivationParam.name, name)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(stmt.order_by(ActivationParam.epoch, ActivationParam.layer,
+                                         ActivationParam.name).limit(limit).offset(offset))
+    return ParameterPage(items=[ParameterRow.model_validate(r) for r in rows], total=total,
+                         limit=limit, offset=offset)
+
+
+@router.post("/{run_id}/cancel", response_model=RunPublic)
+def cancel(run_id: uuid.UUID, session: SessionDep) -> RunPublic:
+    """A queued run is cancelled at once; a running one stops within an epoch. 409 if finished."""
+    run = _get(session, run_id)
+    cancel_run(session, run)
+    session.commit()
+    return run_public(run)
+
+
+@router.post("/{run_id}/retry", status_code=202, response_model=RunPublic)
+def retry(run_id: uuid.UUID, session: SessionDep, settings: SettingsDep) -> RunPublic:
+    """Start a failed, cancelled or diverged run again from scratch. 409 otherwise."""
+    run = _get(session, run_id)
+    retry_run(session, run)
+    session.commit()
+    notify(session, [run.id], settings)
+    return run_public(run)

@@ -1,0 +1,132 @@
+"""HTTP schemas, one family per entity (Create / Public / List). ORM rows stay in core."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RunBrief(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    seed: int
+    status: str
+
+
+class Progress(BaseModel):
+    epoch: int = Field(description="epochs finished")
+    epochs: int = Field(description="epochs asked")
+    fraction: float
+
+
+class RunPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    experiment_id: uuid.UUID
+    seed: int
+    status: str
+    attempt: int
+    cancel_requested: bool
+    progress: Progress
+    device: str | None
+    queued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    duration_seconds: float | None
+    error: str | None
+    final_metrics: dict[str, float | None] | None
+    best_epoch: int | None
+    num_params: int | None
+    macs: int | None
+    peak_memory_bytes: int | None
+    result: dict[str, Any] | None
+
+
+class ExperimentCreated(BaseModel):
+    id: uuid.UUID
+    status: str
+    runs: list[RunBrief]
+
+
+class ExperimentBrief(BaseModel):
+    id: uuid.UUID
+    name: str
+    kind: str
+    activation: str
+    model: str
+    dataset: str
+    tags: list[str]
+    priority: int
+    status: str
+    counts: dict[str, int]
+    created_at: datetime
+
+
+class ExperimentPublic(ExperimentBrief):
+    spec: dict[str, Any]
+    spec_hash: str
+    sweep_id: uuid.UUID | None
+    runs: list[RunPublic]
+
+
+class ExperimentList(BaseModel):
+    items: list[ExperimentBrief]
+    total: int
+    limit: int
+    offset: int
+
+
+class CancelResult(BaseModel):
+    cancelled: list[uuid.UUID] = Field(description="queued runs now cancelled")
+    stopping: list[uuid.UUID] = Field(description="running runs told to stop within an epoch")
+
+
+class SeedsAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    seeds: list[int] = Field(min_length=1)
+
+
+class MetricRow(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    epoch: int
+    train_loss: float | None
+    train_accuracy: float | None
+    val_loss: float | None
+    val_accuracy: float | None
+    val_top5: float | None
+    lr: float | None
+    epoch_seconds: float | None
+    samples_per_second: float | None
+
+
+class ParameterRow(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    epoch: int
+    layer: str
+    block: int | None
+    position: int | None
+    name: str
+    values: list[float]
+
+
+class ParameterPage(BaseModel):
+    items: list[ParameterRow]
+    total: int
+    limit: int
+    offset: int
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+    broker: str
+    mode: str

@@ -1,0 +1,158 @@
+"""Every change of a run's status, each one conditional UPDATE (DESIGN.md, Reliability).
+
+queued -> running (claim) -> succeeded | failed | cancelled | diverged (finish, only by the
+claim's owner); running -> queued (sweeper, stale heartbeat, attempt cap); queued -> cancelled;
+running -> cancel_requested; finished -> queued (retry). A statement that matches no row means
+another process got there first, and the caller learns it from the return value.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from core.models import ActivationParam, EpochMetric, ResponseCurve, Run, RunStatus
+from core.timeutil import utcnow
+
+
+class IllegalTransition(Exception):
+    """The run is not in a state that allows the change (HTTP 409)."""
+
+
+def claim_run(session: Session, run_id: uuid.UUID, token: str) -> bool:
+    """queued -> running for `token`. False means a duplicate delivery or a cancelled run."""
+    now = utcnow()
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status == RunStatus.queued.value,
+               Run.cancel_requested.is_(False))
+        .values(status=RunStatus.running.value, attempt=Run.attempt + 1, claimed_by=token,
+                heartbeat_at=now, started_at=now, error=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def touch(session: Session, run_id: uuid.UUID, token: str,
+          **values: Any) -> tuple[bool, bool]:
+    """Heartbeat (plus any `values`) if the claim is still ours.
+    Returns (still ours, cancel requested)."""
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.claimed_by == token, Run.status == RunStatus.running.value)
+        .values(heartbeat_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False, False
+    cancel = session.scalar(select(Run.cancel_requested).where(Run.id == run_id))
+    return True, bool(cancel)
+
+
+def finish_run(session: Session, run_id: uuid.UUID, token: str, status: RunStatus,
+               **values: Any) -> bool:
+    """running -> a final status, only while the claim is still ours."""
+    assert status.finished
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.claimed_by == token, Run.status == RunStatus.running.value)
+        .values(status=status.value, finished_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def cancel_run(session: Session, run: Run) -> None:
+    """Cancel a queued run at once; flag a running one (the worker stops within an epoch)."""
+    for _ in range(3):  # the status may move under us; re-read and try again
+        session.refresh(run)
+        if run.status == RunStatus.queued.value:
+            result = session.execute(
+                update(Run).where(Run.id == run.id, Run.status == RunStatus.queued.value)
+                .values(status=RunStatus.cancelled.value, cancel_requested=True,
+                        finished_at=utcnow())
+                .execution_options(synchronize_session=False))
+        elif run.status == RunStatus.running.value:
+            result = session.execute(
+                update(Run).where(Run.id == run.id, Run.status == RunStatus.running.value)
+                .values(cancel_requested=True)
+                .execution_options(synchronize_session=False))
+        else:
+            raise IllegalTransition(f"run {run.id} is already {run.status}; only queued or "
+                                    "running runs can be cancelled")
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            session.refresh(run)
+            return
+    raise IllegalTransition(f"run {run.id} changed state while cancelling; try again")
+
+
+def retry_run(session: Session, run: Run) -> None:
+    """A finished, unsuccessful run starts again from scratch (its rows are removed)."""
+    retryable = (RunStatus.failed.value, RunStatus.cancelled.value, RunStatus.diverged.value)
+    result = session.execute(
+        update(Run).where(Run.id == run.id, Run.status.in_(retryable))
+        .values(status=RunStatus.queued.value, attempt=0, claimed_by=None, heartbeat_at=None,
+                cancel_requested=False, queued_at=utcnow(), enqueued_at=utcnow(),
+                started_at=None, finished_at=None, error=None, epochs_done=0,
+                final_metrics=None, best_epoch=None, result=None, device=None)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.refresh(run)
+        raise IllegalTransition(f"run {run.id} is {run.status}; only failed, cancelled or "
+                                "diverged runs can be retried")
+    for table in (EpochMetric, ActivationParam, ResponseCurve):
+        session.execute(delete(table).where(table.run_id == run.id))
+    session.refresh(run)
+
+
+@dataclass
+class SweepOutcome:
+    resend: list[uuid.UUID] = field(default_factory=list)
+    requeued: list[uuid.UUID] = field(default_factory=list)
+    failed: list[uuid.UUID] = field(default_factory=list)
+    cancelled: list[uuid.UUID] = field(default_factory=list)
+
+
+def sweep(session: Session, *, stale_after: float, requeue_after: float,
+          max_attempts: int) -> SweepOutcome:
+    """Recover from lost workers and lost messages. The caller sends `resend` after commit."""
+    now = utcnow()
+    out = SweepOutcome()
+    stale = now - timedelta(seconds=stale_after)
+    dead = select(Run.id, Run.attempt, Run.cancel_requested).where(
+        Run.status == RunStatus.running.value, Run.heartbeat_at < stale)
+    for run_id, attempt, cancel in session.execute(dead).all():
+        base = update(Run).where(Run.id == run_id, Run.status == RunStatus.running.value,
+                                 Run.heartbeat_at < stale)
+        if cancel:
+            values: dict[str, Any] = {"status": RunStatus.cancelled.value, "finished_at": now}
+            bucket = out.cancelled
+        elif attempt >= max_attempts:
+            values = {"status": RunStatus.failed.value, "finished_at": now,
+                      "error": f"worker lost: no heartbeat for {stale_after:.0f} s on attempt "
+                               f"{attempt} of {max_attempts}"}
+            bucket = out.failed
+        else:
+            values = {"status": RunStatus.queued.value, "claimed_by": None, "enqueued_at": now}
+            bucket = out.requeued
+        result = session.execute(base.values(**values).execution_options(
+            synchronize_session=False))
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            bucket.append(run_id)
+            if bucket is out.requeued:
+                out.resend.append(run_id)
+    lost = now - timedelta(seconds=requeue_after)
+    waiting = select(Run.id).where(
+        Run.status == RunStatus.queued.value,
+        or_(Run.enqueued_at.is_(None), and_(Run.enqueued_at < lost)))
+    ids = list(session.scalars(waiting))
+    if ids:
+        session.execute(update(Run).where(Run.id.in_(ids)).values(enqueued_at=now)
+                        .execution_options(synchronize_session=False))
+        out.resend.extend(ids)
+    return out

@@ -1,0 +1,184 @@
+"""ORM models: the database is the source of truth for experiments, runs and their results."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from core.timeutil import utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class RunStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+    diverged = "diverged"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (RunStatus.queued, RunStatus.running)
+
+
+FINISHED_STATUSES = tuple(s.value for s in RunStatus if s.finished)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware timestamps on every backend (SQLite hands back naive values)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        if value is not None and dialect.name == "sqlite":
+            # SQLite compares timestamps as text: store them all in one zone.
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: sa.JSON, list[Any]: sa.JSON}
+
+
+class Sweep(Base):
+    __tablename__ = "sweeps"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    spec: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Experiment(Base):
+    __tablename__ = "experiments"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[str] = mapped_column(sa.String(16), default="train")
+    spec: Mapped[dict[str, Any]]
+    # Hash of the canonical spec without seeds/name/tags: same hash = same training recipe.
+    spec_hash: Mapped[str] = mapped_column(sa.String(64), index=True)
+    activation: Mapped[str] = mapped_column(sa.String(64), index=True)
+    model: Mapped[str] = mapped_column(sa.String(64), index=True)
+    dataset: Mapped[str] = mapped_column(sa.String(64), index=True)
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    priority: Mapped[int] = mapped_column(default=0)
+    sweep_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("sweeps.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    runs: Mapped[list[Run]] = relationship(
+        back_populates="experiment", order_by="Run.seed", cascade="all, delete-orphan"
+    )
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    __table_args__ = (sa.UniqueConstraint("experiment_id", "seed"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    experiment_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("experiments.id", ondelete="CASCADE"), index=True
+    )
+    seed: Mapped[int] = mapped_column(sa.BigInteger)
+    status: Mapped[str] = mapped_column(sa.String(16), default=RunStatus.queued.value, index=True)
+    attempt: Mapped[int] = mapped_column(default=0)
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(200))
+    heartbeat_at: Mapped[datetime | None]
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the last broker message for this run was sent; the sweeper re-sends old ones.
+    enqueued_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    device: Mapped[str | None] = mapped_column(sa.String(64))
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    epochs_done: Mapped[int] = mapped_column(default=0)
+    epochs_total: Mapped[int] = mapped_column(default=0)
+    final_metrics: Mapped[dict[str, Any] | None]
+    best_epoch: Mapped[int | None]
+    num_params: Mapped[int | None] = mapped_column(sa.BigInteger)
+    macs: Mapped[int | None] = mapped_column(sa.BigInteger)
+    peak_memory_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # Kind-specific output, e.g. the lr range test's curve and suggestion.
+    result: Mapped[dict[str, Any] | None]
+
+    experiment: Mapped[Experiment] = relationship(back_populates="runs")
+
+
+class EpochMetric(Base):
+    __tablename__ = "epoch_metrics"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    epoch: Mapped[int] = mapped_column(primary_key=True)
+    train_loss: Mapped[float | None]
+    train_accuracy: Mapped[float | None]
+    val_loss: Mapped[float | None]
+    val_accuracy: Mapped[float | None]
+    val_top5: Mapped[float | None]
+    lr: Mapped[float | None]
+    epoch_seconds: Mapped[float | None]
+    samples_per_second: Mapped[float | None]
+
+
+class ActivationParam(Base):
+    """One learnable activation parameter of one layer at the end of one epoch."""
+
+    __tablename__ = "activation_params"
+    __table_args__ = (sa.UniqueConstraint("run_id", "epoch", "layer", "name"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("runs.id", ondelete="CASCADE"), index=True
+    )
+    epoch: Mapped[int]
+    layer: Mapped[str] = mapped_column(sa.String(200))
+    block: Mapped[int | None]
+    position: Mapped[int | None]
+    name: Mapped[str] = mapped_column(sa.String(64))
+    values: Mapped[list[Any]]
+
+
+class ResponseCurve(Base):
+    """A layer's learned activation sampled on a grid at the end of a run (per channel)."""
+
+    __tablename__ = "response_curves"
+    __table_args__ = (sa.UniqueConstraint("run_id", "layer"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("runs.id", ondelete="CASCADE"), index=True
+    )
+    layer: Mapped[str] = mapped_column(sa.String(200))
+    block: Mapped[int | None]
+    position: Mapped[int | None]
+    xs: Mapped[list[Any]]
+    # One list of ys per channel (a single list when the activation has no per-channel state).
+    ys: Mapped[list[Any]]

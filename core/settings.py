@@ -1,0 +1,68 @@
+"""Settings from ACTLAB_* environment variables, read once through get_settings()."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Embedded-mode defaults need no configuration at all."""
+
+    model_config = SettingsConfigDict(env_prefix="ACTLAB_", extra="ignore")
+
+    data_dir: Path = Path("./actlab-data")
+    # None means the embedded default: SQLite files in data_dir.
+    database_url: str | None = None
+    broker_url: str | None = None
+    queue: str = "actlab"
+
+    max_runs_per_request: int = Field(100, ge=1)
+    max_epochs: int = Field(1000, ge=1)
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    auth: bool = False
+
+    # Reliability (see DESIGN.md, "Reliability pattern").
+    heartbeat_seconds: float = Field(5.0, gt=0)
+    stale_after_seconds: float = Field(120.0, gt=0)
+    requeue_after_seconds: float = Field(300.0, gt=0)
+    sweeper_interval_seconds: float = Field(15.0, gt=0)
+    sweeper: bool = True
+    max_attempts: int = Field(3, ge=1)
+    # Hard time limit of one training task; the broker's visibility timeout is set above it.
+    task_time_limit_seconds: int = Field(48 * 3600, ge=60)
+
+    torch_threads: int | None = Field(None, ge=1)
+    device: str = "auto"
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'actlab.sqlite').resolve()}"
+
+    def resolved_broker_url(self) -> str:
+        if self.broker_url:
+            return self.broker_url
+        return f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite').resolve()}"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.data_dir / "checkpoints"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.data_dir / "datasets"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings

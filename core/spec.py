@@ -1,0 +1,142 @@
+"""The experiment spec: the POST body of /api/v1/experiments and the SPEC_FILE of the CLI.
+
+Types and ranges are checked by pydantic; names and params against the catalogs by
+`validate_spec`, which also fills in every default so equal recipes hash equal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from core import catalog
+from core.params import ParamError, resolve
+from core.settings import Settings
+
+MAX_SEED = 2**31 - 1
+
+
+class ComponentRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(min_length=1, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    epochs: int = Field(10, ge=1, description="upper bound: ACTLAB_MAX_EPOCHS")
+    batch_size: int = Field(128, ge=1, le=65536)
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(1e-3, gt=0, le=10, description="peak learning rate")
+    weight_decay: float = Field(0.0, ge=0, le=1, description="not applied to activation params")
+    schedule: Literal["constant", "step", "cosine", "onecycle"] = "constant"
+    momentum: float = Field(0.9, ge=0, lt=1, description="sgd only")
+    nesterov: bool = False
+    grad_clip: float | None = Field(None, gt=0, description="max global gradient norm")
+
+
+class ExperimentSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field("", max_length=200)
+    kind: Literal["train", "lr_range"] = "train"
+    activation: ComponentRef
+    model: ComponentRef = ComponentRef(name="mlp")
+    dataset: ComponentRef = ComponentRef(name="digits")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    training: TrainingSettings = TrainingSettings()
+    tags: list[str] = Field(default_factory=list, max_length=32)
+    priority: int = Field(0, ge=-10, le=10)
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, seeds: list[int]) -> list[int]:
+        dupes = sorted({s for s in seeds if seeds.count(s) > 1})
+        if dupes:
+            raise ValueError(f"duplicate seeds: {dupes}")
+        bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
+        if bad:
+            raise ValueError(f"seeds must be in [0, {MAX_SEED}], got {bad}")
+        return seeds
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: list[str]) -> list[str]:
+        for tag in tags:
+            if not 1 <= len(tag) <= 64:
+                raise ValueError(f"tags must be 1 to 64 characters, got {tag!r}")
+        return tags
+
+
+class SpecError(ValueError):
+    """Catalog-level problems: a list of {loc, msg, type} like pydantic's, loc without 'body'."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors))
+        self.errors = errors
+
+
+def _nestable_activations() -> dict[str, str]:
+    return {key: entry["name"] for key, entry in catalog.entries("activations").items()
+            if entry["channel_multiplier"] == 1}
+
+
+def validate_spec(spec: ExperimentSpec, settings: Settings,
+                  *, max_runs: int | None = None) -> ExperimentSpec:
+    """Check names, params and limits against the catalogs and settings. Returns a copy with
+    canonical names and every default filled in; raises SpecError listing every problem."""
+    errors: list[dict[str, Any]] = []
+
+    def error(loc: tuple[Any, ...], msg: str, kind: str = "value_error") -> None:
+        errors.append({"loc": loc, "msg": msg, "type": kind})
+
+    resolved: dict[str, ComponentRef] = {}
+    entries: dict[str, dict[str, Any]] = {}
+    for field, kind, noun in (("activation", "activations", "activation"),
+                              ("model", "models", "model"), ("dataset", "datasets", "dataset")):
+        ref: ComponentRef = getattr(spec, field)
+        known = catalog.entries(kind)
+        entry = known.get(ref.name)
+        if entry is None:
+            error((field, "name"), f"unknown {noun} {ref.name!r}; valid names: "
+                                   f"{', '.join(catalog.canonical_names(kind))}", "unknown_name")
+            continue
+        entries[field] = entry
+        try:
+            params = resolve(f"{noun} {entry['name']!r}", entry["name"], entry["params"],
+                             ref.params, _nestable_activations())
+        except ParamError as exc:
+            loc = (field, "params", exc.param) if exc.param else (field, "params")
+            error(loc, str(exc))
+            continue
+        resolved[field] = ComponentRef(name=entry["name"], params=params)
+
+    if "model" in entries and "dataset" in entries:
+        accepted = entries["model"]["input_kinds"]
+        got = entries["dataset"]["input_kind"]
+        if got not in accepted:
+            error(("model", "name"), f"model {entries['model']['name']!r} takes "
+                                     f"{' or '.join(accepted)} inputs, but dataset "
+                                     f"{entries['dataset']['name']!r} is {got}")
+    if spec.training.epochs > settings.max_epochs:
+        error(("training", "epochs"), f"epochs must be <= {settings.max_epochs} "
+                                      f"(ACTLAB_MAX_EPOCHS), got {spec.training.epochs}")
+    limit = settings.max_runs_per_request if max_runs is None else max_runs
+    if len(spec.seeds) > limit:
+        error(("seeds",), f"{len(spec.seeds)} seeds would queue {len(spec.seeds)} runs; at most "
+                          f"{limit} per request (ACTLAB_MAX_RUNS_PER_REQUEST)")
+    if errors:
+        raise SpecError(errors)
+    return spec.model_copy(update=resolved)
+
+
+def spec_hash(spec: ExperimentSpec) -> str:
+    """Identity of the training recipe: everything but name, tags, priority and seeds."""
+    recipe = spec.model_dump(mode="json", exclude={"name", "tags", "priority", "seeds"})
+    canonical = json.dumps(recipe, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,47 @@
+"""The sweeper: a loop that re-sends notices for lost messages and recovers runs of dead
+workers. Every step is a conditional UPDATE, so several sweepers may run at once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from core.db import session_scope
+from core.lifecycle import SweepOutcome, sweep
+from core.queue import send_run_notices
+from core.settings import Settings, get_settings
+
+log = logging.getLogger("actlab.sweeper")
+
+
+def sweep_once(settings: Settings | None = None) -> SweepOutcome:
+    settings = settings or get_settings()
+    with session_scope() as session:
+        outcome = sweep(session, stale_after=settings.stale_after_seconds,
+                        requeue_after=settings.requeue_after_seconds,
+                        max_attempts=settings.max_attempts)
+    if outcome.resend:
+        send_run_notices(outcome.resend, settings)
+    for label, ids in (("re-queued", outcome.requeued), ("failed", outcome.failed),
+                       ("cancelled", outcome.cancelled)):
+        if ids:
+            log.warning("sweeper %s %d stale run(s): %s", label, len(ids), ids)
+    return outcome
+
+
+def run_sweeper(stop: threading.Event, settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    while not stop.wait(settings.sweeper_interval_seconds):
+        try:
+            sweep_once(settings)
+        except Exception:  # the database or broker may be briefly away: try next round
+            log.exception("sweep failed; retrying in %.0f s", settings.sweeper_interval_seconds)
+
+
+def start_sweeper_thread(settings: Settings | None = None) -> tuple[threading.Thread,
+                                                                    threading.Event]:
+    stop = threading.Event()
+    thread = threading.Thread(target=run_sweeper, args=(stop, settings), name="actlab-sweeper",
+                              daemon=True)
+    thread.start()
+    return thread, stop

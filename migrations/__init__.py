@@ -1,0 +1,1 @@
+"""Alembic migrations of actlab's database (run with `actlab migrate`)."""

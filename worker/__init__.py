@@ -1,0 +1,1 @@
+"""Celery app, thin tasks, and the training code (worker.training) they call."""

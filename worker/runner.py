@@ -1,0 +1,160 @@
+"""Execute one run: claim it, train it, write its rows, finish it. Usable without Celery.
+
+Exactly-once effect from at-least-once delivery: the claim is a conditional UPDATE, every row
+write is an upsert on its unique key, and every write after the claim checks that the claim
+is still ours (the sweeper may have handed the run to another worker).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import traceback
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from core.db import session_scope
+from core.lifecycle import claim_run, finish_run, touch
+from core.models import ActivationParam, EpochMetric, Experiment, ResponseCurve, Run, RunStatus
+from core.settings import Settings, get_settings
+from core.upsert import upsert
+
+log = logging.getLogger("actlab.runner")
+
+METRIC_COLUMNS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_top5", "lr",
+                  "epoch_seconds", "samples_per_second")
+
+
+class ClaimLost(Exception):
+    """Another worker owns the run now; stop without writing anything more."""
+
+
+class Heartbeat:
+    """Background thread: keeps the claim alive and notices cancellation between epochs."""
+
+    def __init__(self, run_id: uuid.UUID, token: str, interval: float) -> None:
+        self.run_id, self.token, self.interval = run_id, token, interval
+        self.cancelled = threading.Event()
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="actlab-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                with session_scope() as session:
+                    ours, cancel = touch(session, self.run_id, self.token)
+            except Exception:  # a missed beat is fine; the sweeper tolerates several
+                log.warning("heartbeat for run %s failed", self.run_id, exc_info=True)
+                continue
+            if not ours:
+                self.lost.set()
+            if cancel:
+                self.cancelled.set()
+
+    def should_stop(self) -> bool:
+        return self.cancelled.is_set() or self.lost.is_set()
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is None or value == value and abs(value) != float("inf") else None
+
+
+def execute_run(run_id: uuid.UUID, worker: str | None = None,
+                settings: Settings | None = None) -> str:
+    """Train run `run_id` if it can be claimed. Returns the final status, or "duplicate"."""
+    from worker.training import StopRequested, TrainConfig, train
+    from worker.training.loop import EpochReport, pick_device
+
+    settings = settings or get_settings()
+    token = f"{worker or socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    with session_scope() as session:
+        if not claim_run(session, run_id, token):
+            log.info("run %s not claimable (duplicate delivery or not queued): skipped", run_id)
+            return "duplicate"
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        spec: dict[str, Any] = session.get_one(Experiment, run.experiment_id).spec
+        seed, epochs_done = run.seed, run.epochs_done
+
+    checkpoint = settings.checkpoint_dir / f"{run_id}.pt"
+    if epochs_done == 0 and checkpoint.exists():
+        checkpoint.unlink()  # left by an earlier generation of a retried run: start fresh
+    config = TrainConfig.from_spec(spec, seed)
+    device = pick_device(settings.device)
+
+    def on_epoch(report: EpochReport) -> None:
+        with session_scope() as session:
+            ours, cancel = touch(session, run_id, token, epochs_done=report.epoch)
+            if not ours:
+                raise ClaimLost(f"run {run_id} was taken over during epoch {report.epoch}")
+            upsert(session, EpochMetric.__table__, [{
+                "run_id": run_id, "epoch": report.epoch,
+                **{k: _finite(report.metrics.get(k)) for k in METRIC_COLUMNS}}],
+                keys=("run_id", "epoch"))
+            upsert(session, ActivationParam.__table__, [
+                {"run_id": run_id, "epoch": report.epoch, "layer": p.layer, "block": p.block,
+                 "position": p.position, "name": p.name, "values": p.values}
+                for p in report.parameters], keys=("run_id", "epoch", "layer", "name"))
+        if cancel:
+            raise StopRequested("cancel requested")
+
+    with session_scope() as session:
+        touch(session, run_id, token, device=str(device),
+              epochs_total=config.epochs)
+
+    status, values = RunStatus.failed, {}
+    with Heartbeat(run_id, token, settings.heartbeat_seconds) as beat:
+        try:
+            result = train(config, device=device, on_epoch=on_epoch,
+                           should_stop=beat.should_stop, checkpoint_path=checkpoint,
+                           data_root=settings.datasets_dir)
+        except ClaimLost as exc:
+            log.warning("%s; leaving it to its new owner", exc)
+            return "lost"
+        except StopRequested:
+            if beat.lost.is_set():
+                log.warning("run %s was taken over; stopping", run_id)
+                return "lost"
+            status = RunStatus.cancelled
+        except Exception as exc:
+            log.error("run %s failed:\n%s", run_id, traceback.format_exc())
+            values = {"error": f"{type(exc).__name__}: {exc}"}
+        else:
+            status = RunStatus.succeeded if result.status == "completed" else RunStatus.diverged
+            values = {"final_metrics": {k: _finite(v) for k, v in result.final_metrics.items()},
+                      "best_epoch": result.best_epoch, "num_params": result.num_params,
+                      "macs": result.macs, "peak_memory_bytes": result.peak_memory_bytes,
+                      "error": result.error, "epochs_done": result.epochs_done}
+
+    with session_scope() as session:
+        if not finish_run(session, run_id, token, status, **values):
+            log.warning("run %s: claim lost before the final write; result dropped", run_id)
+            return "lost"
+        if status is RunStatus.succeeded:
+            upsert(session, ResponseCurve.__table__, [
+                {"run_id": run_id, "layer": r.layer, "block": r.block, "position": r.position,
+                 "xs": r.xs, "ys": r.ys} for r in result.responses], keys=("run_id", "layer"))
+    checkpoint.unlink(missing_ok=True)
+    log.info("run %s %s", run_id, status.value)
+    return status.value
+
+
+def run_ids_waiting(limit: int = 100) -> list[uuid.UUID]:
+    """Queued runs, oldest first (used by tools that drive runs without a broker)."""
+    with session_scope() as session:
+        return list(session.scalars(select(Run.id).where(Run.status == RunStatus.queued.value)
+                                    .order_by(Run.queued_at).limit(limit)))

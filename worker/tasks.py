@@ -1,0 +1,21 @@
+"""Thin Celery tasks: take an id, call the plain function, let the database hold the result."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from celery import Task
+
+from core.queue import TRAIN_TASK
+from worker.celery_app import app
+from worker.runner import execute_run
+
+log = logging.getLogger("actlab.tasks")
+
+
+@app.task(name=TRAIN_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
+          ignore_result=True)
+def train_run(self: Task, run_id: str) -> str:
+    log.info("train_run %s (delivery %s)", run_id, self.request.id)
+    return execute_run(uuid.UUID(run_id), worker=self.request.hostname)
