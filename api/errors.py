@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.lifecycle import IllegalTransition
@@ -23,7 +23,8 @@ def not_found(kind: str, ident: object) -> HTTPException:
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p != "body"]
+    parts = [str(p) for p in loc[1:]] if loc and loc[0] in ("body", "query", "path") else \
+        [str(p) for p in loc]
     return ".".join(parts) or "body"
 
 
@@ -74,7 +75,7 @@ def install_error_handlers(app: FastAPI) -> None:
         SpecError: _on_spec_error,
         IllegalTransition: _on_conflict,
         OperationalError: _on_database,
-        DBAPIError: _on_database,
+        InterfaceError: _on_database,
         Exception: _on_unexpected,
     }
     for exc_type, handler in handlers.items():

@@ -1,4 +1,6 @@
-"""The FastAPI application: routers, middleware, error handlers and the lifespan (sweeper)."""
+"""The FastAPI application: routers, middleware, error handlers and the lifespan (sweeper).
+
+Serve with `uvicorn --factory api.main:create_app` (what `actlab api` runs)."""
 
 from __future__ import annotations
 
@@ -43,5 +45,3 @@ def create_app() -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
 
-
-app = create_app()

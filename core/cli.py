@@ -39,8 +39,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _api_command(host: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", "api.main:app", "--host", host, "--port", str(port),
-            "--log-level", "info"]
+    return [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--host", host,
+            "--port", str(port), "--log-level", "info"]
 
 
 def _worker_command(queues: str | None, concurrency: int) -> list[str]:

@@ -1,0 +1,38 @@
+# The two commands: `make run` (set up, then serve on the embedded default) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run install test lint typecheck bench catalog clean
+
+run: install
+	$(BIN)/actlab serve
+
+install: $(VENV)/.installed
+
+# torch is pinned to the CPU build first so nothing pulls a multi-GB CUDA build on a laptop.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python -m bench.activations
+	$(BIN)/python -m bench.trainer
+
+catalog: install
+	$(BIN)/actlab catalog --write
+
+clean:
+	rm -rf $(VENV) actlab-data .pytest_cache .mypy_cache .ruff_cache *.egg-info

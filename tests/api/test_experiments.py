@@ -1,0 +1,229 @@
+"""POST/GET /api/v1/experiments on a real database (no worker: runs stay queued)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from core.db import session_scope
+from core.models import Experiment, Run
+
+GOOD: dict[str, Any] = {
+    "name": "dual line vs relu",
+    "activation": {"name": "dual_line", "params": {"per_channel": True}},
+    "model": {"name": "lenet5", "params": {}},
+    "dataset": {"name": "digits", "params": {}},
+    "seeds": [0, 1, 2],
+    "training": {"epochs": 3, "batch_size": 64, "optimizer": "adam", "lr": 0.001,
+                 "weight_decay": 0.0, "schedule": "constant"},
+    "tags": ["paper-repro"],
+    "priority": 0,
+}
+
+
+def stored_counts() -> tuple[int, int]:
+    with session_scope() as s:
+        return (s.scalar(select(func.count()).select_from(Experiment)) or 0,
+                s.scalar(select(func.count()).select_from(Run)) or 0)
+
+
+def test_post_queues_one_run_per_seed(client: TestClient) -> None:
+    r = client.post("/api/v1/experiments", json=GOOD)
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["status"] == "queued"
+    assert sorted(run["seed"] for run in body["runs"]) == [0, 1, 2]
+    assert all(run["status"] == "queued" for run in body["runs"])
+    assert stored_counts() == (1, 3)
+
+    detail = client.get(f"/api/v1/experiments/{body['id']}").json()
+    assert detail["status"] == "queued"
+    assert detail["counts"]["queued"] == 3
+    assert detail["spec"]["activation"]["params"] == {"a": 1.0, "b": 0.01, "m": -0.22,
+                                                      "per_channel": True}
+    assert detail["runs"][0]["progress"] == {"epoch": 0, "epochs": 3, "fraction": 0.0}
+
+    run_id = body["runs"][0]["id"]
+    run = client.get(f"/api/v1/runs/{run_id}").json()
+    assert run["status"] == "queued" and run["attempt"] == 0
+    assert client.get(f"/api/v1/runs/{run_id}/metrics").json() == []
+    assert client.get(f"/api/v1/runs/{run_id}/parameters").json()["items"] == []
+
+
+def test_defaults_fill_in_and_equal_recipes_hash_equal(client: TestClient) -> None:
+    a = client.post("/api/v1/experiments", json={"activation": {"name": "dual_line"}}).json()
+    b = client.post("/api/v1/experiments", json={
+        "activation": {"name": "dual_line", "params": {"per_channel": True, "m": -0.22}},
+        "seeds": [5], "name": "other name"}).json()
+    ha = client.get(f"/api/v1/experiments/{a['id']}").json()["spec_hash"]
+    hb = client.get(f"/api/v1/experiments/{b['id']}").json()["spec_hash"]
+    assert ha == hb
+
+
+def _bad(**changes: Any) -> dict[str, Any]:
+    spec = {k: (dict(v) if isinstance(v, dict) else v) for k, v in GOOD.items()}
+    for dotted, value in changes.items():
+        parts = dotted.split("__")
+        target = spec
+        for p in parts[:-1]:
+            target = target[p]
+        target[parts[-1]] = value
+    return spec
+
+
+BAD_CASES = [
+    ("unknown activation", _bad(activation={"name": "reluu"}), "activation.name",
+     ["unknown activation 'reluu'", "dual_line", "relu"]),
+    ("unknown model", _bad(model={"name": "vgg99"}), "model.name", ["lenet5", "mlp"]),
+    ("unknown dataset", _bad(dataset={"name": "imagenet"}), "dataset.name", ["digits", "mnist1d"]),
+    ("unknown activation param", _bad(activation={"name": "dual_line", "params": {"k": 1}}),
+     "activation.params.k", ["valid parameters: a, b, m, per_channel"]),
+    ("bad param type", _bad(activation={"name": "dual_line", "params": {"per_channel": "yes"}}),
+     "activation.params.per_channel", ["true or false"]),
+    ("zero epochs", _bad(training__epochs=0), "training.epochs", ["greater than or equal to 1"]),
+    ("too many epochs", _bad(training__epochs=100_000), "training.epochs", ["ACTLAB_MAX_EPOCHS"]),
+    ("empty seeds", _bad(seeds=[]), "seeds", ["at least 1"]),
+    ("duplicate seeds", _bad(seeds=[1, 1, 2]), "seeds", ["duplicate seeds: [1]"]),
+    ("negative seed", _bad(seeds=[-1]), "seeds", ["seeds must be in"]),
+    ("string epochs", _bad(training__epochs="10"), "training.epochs", ["valid integer"]),
+    ("float seeds", _bad(seeds=[0.5]), "seeds.0", ["valid integer"]),
+    ("unknown optimizer", _bad(training__optimizer="lbfgs"), "training.optimizer", ["adam"]),
+    ("negative lr", _bad(training__lr=-1.0), "training.lr", ["greater than 0"]),
+    ("unknown top-level field", _bad(learning_rate=0.1), "learning_rate", ["not permitted"]),
+    ("missing activation", {k: v for k, v in GOOD.items() if k != "activation"}, "activation",
+     ["required"]),
+    ("model/dataset mismatch", _bad(dataset={"name": "mnist1d"}), "model.name",
+     ["takes image inputs", "sequence"]),
+]
+
+
+@pytest.mark.parametrize(("case", "spec", "field", "phrases"), BAD_CASES,
+                         ids=[c[0] for c in BAD_CASES])
+def test_bad_input_is_422_naming_the_field_and_stores_nothing(
+        client: TestClient, case: str, spec: dict[str, Any], field: str,
+        phrases: list[str]) -> None:
+    r = client.post("/api/v1/experiments", json=spec)
+    assert r.status_code == 422, r.text
+    errors = r.json()["detail"]
+    mine = [e for e in errors if e["field"] == field]
+    assert mine, f"no error names {field}: {errors}"
+    for phrase in phrases:
+        assert any(phrase in e["msg"] for e in mine), (phrase, mine)
+    assert stored_counts() == (0, 0)
+
+
+def test_more_runs_than_the_limit_is_422(client: TestClient, monkeypatch: pytest.MonkeyPatch)\
+        -> None:
+    from core.settings import get_settings
+
+    monkeypatch.setenv("ACTLAB_MAX_RUNS_PER_REQUEST", "4")
+    get_settings.cache_clear()
+    r = client.post("/api/v1/experiments", json=_bad(seeds=[0, 1, 2, 3, 4]))
+    assert r.status_code == 422
+    assert "at most 4 per request" in r.json()["detail"][0]["msg"]
+    assert r.json()["detail"][0]["field"] == "seeds"
+    assert stored_counts() == (0, 0)
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"", b"[1, 2]", b'"text"'])
+def test_malformed_json_is_422(client: TestClient, body: bytes) -> None:
+    r = client.post("/api/v1/experiments", content=body,
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert isinstance(r.json()["detail"], list) and r.json()["detail"][0]["msg"]
+    assert stored_counts() == (0, 0)
+
+
+def test_oversized_body_is_413(client: TestClient) -> None:
+    r = client.post("/api/v1/experiments", content=b"x" * 2_000_000,
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert "larger than" in r.json()["detail"]
+
+
+def test_unknown_ids_are_404(client: TestClient) -> None:
+    missing = uuid.uuid4()
+    for method, path in [("GET", f"/api/v1/experiments/{missing}"),
+                         ("POST", f"/api/v1/experiments/{missing}/cancel"),
+                         ("POST", f"/api/v1/experiments/{missing}/seeds"),
+                         ("GET", f"/api/v1/runs/{missing}"),
+                         ("GET", f"/api/v1/runs/{missing}/metrics"),
+                         ("GET", f"/api/v1/runs/{missing}/parameters"),
+                         ("POST", f"/api/v1/runs/{missing}/cancel"),
+                         ("POST", f"/api/v1/runs/{missing}/retry")]:
+        r = client.request(method, path, json={"seeds": [9]} if "seeds" in path else None)
+        assert r.status_code == 404, (method, path, r.text)
+        assert str(missing) in r.json()["detail"]
+    assert client.get("/api/v1/runs/not-a-uuid").status_code == 422
+
+
+def test_list_filters_and_pagination(client: TestClient) -> None:
+    for act, tag in [("relu", "a"), ("dual_line", "b"), ("relu", "b")]:
+        assert client.post("/api/v1/experiments", json={
+            "activation": {"name": act}, "tags": [tag]}).status_code == 202
+    assert client.get("/api/v1/experiments").json()["total"] == 3
+    assert client.get("/api/v1/experiments?activation=relu").json()["total"] == 2
+    assert client.get("/api/v1/experiments?tag=b").json()["total"] == 2
+    assert client.get("/api/v1/experiments?tag=b&activation=relu").json()["total"] == 1
+    assert client.get("/api/v1/experiments?status=queued").json()["total"] == 3
+    assert client.get("/api/v1/experiments?status=succeeded").json()["total"] == 0
+    page = client.get("/api/v1/experiments?limit=2&offset=2").json()
+    assert len(page["items"]) == 1 and page["total"] == 3
+    bad = client.get("/api/v1/experiments?status=bogus")
+    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "status"
+
+
+def test_cancel_queued_then_conflict(client: TestClient) -> None:
+    created = client.post("/api/v1/experiments", json={"activation": {"name": "relu"},
+                                                       "seeds": [0, 1]}).json()
+    run_id = created["runs"][0]["id"]
+    r = client.post(f"/api/v1/runs/{run_id}/cancel")
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    again = client.post(f"/api/v1/runs/{run_id}/cancel")
+    assert again.status_code == 409 and "already cancelled" in again.json()["detail"]
+    r = client.post(f"/api/v1/experiments/{created['id']}/cancel")
+    assert r.status_code == 200
+    assert r.json()["cancelled"] == [created["runs"][1]["id"]]
+    assert client.get(f"/api/v1/experiments/{created['id']}").json()["status"] == "cancelled"
+    assert client.post(f"/api/v1/experiments/{created['id']}/cancel").status_code == 409
+
+
+def test_retry_only_unsuccessful_runs(client: TestClient) -> None:
+    created = client.post("/api/v1/experiments", json={"activation": {"name": "relu"}}).json()
+    run_id = created["runs"][0]["id"]
+    assert client.post(f"/api/v1/runs/{run_id}/retry").status_code == 409  # still queued
+    client.post(f"/api/v1/runs/{run_id}/cancel")
+    r = client.post(f"/api/v1/runs/{run_id}/retry")
+    assert r.status_code == 202 and r.json()["status"] == "queued"
+
+
+def test_add_seeds(client: TestClient) -> None:
+    created = client.post("/api/v1/experiments", json={"activation": {"name": "relu"},
+                                                       "seeds": [0]}).json()
+    r = client.post(f"/api/v1/experiments/{created['id']}/seeds", json={"seeds": [1, 2]})
+    assert r.status_code == 202 and sorted(x["seed"] for x in r.json()["runs"]) == [1, 2]
+    dup = client.post(f"/api/v1/experiments/{created['id']}/seeds", json={"seeds": [2, 3]})
+    assert dup.status_code == 422 and "[2]" in dup.json()["detail"][0]["msg"]
+    assert stored_counts() == (1, 3)
+
+
+def test_catalog_lists_names_formulas_and_params(client: TestClient) -> None:
+    acts = {a["name"]: a for a in client.get("/api/v1/catalog/activations").json()}
+    assert {"relu", "identity", "prelu", "dual_line", "dp_relu"} <= set(acts)
+    assert acts["dual_line"]["formula"]
+    assert [p["name"] for p in acts["dual_line"]["params"]] == ["a", "b", "m", "per_channel"]
+    assert acts["dual_line"]["params"][2]["default"] == -0.22
+    models = {m["name"] for m in client.get("/api/v1/catalog/models").json()}
+    assert {"mlp", "lenet5"} <= models
+    datasets = {d["name"] for d in client.get("/api/v1/catalog/datasets").json()}
+    assert {"digits", "mnist1d"} <= datasets
+
+
+def test_health_reports_database_and_broker(client: TestClient) -> None:
+    r = client.get("/health")
+    assert r.status_code == 200
+    assert r.json()["database"] == "ok" and r.json()["broker"] == "ok"

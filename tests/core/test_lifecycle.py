@@ -1,0 +1,139 @@
+"""Run status transitions are conditional UPDATEs: a second claimant gets nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from core.db import session_scope
+from core.lifecycle import (
+    IllegalTransition,
+    cancel_run,
+    claim_run,
+    finish_run,
+    retry_run,
+    sweep,
+    touch,
+)
+from core.models import Run, RunStatus
+from core.timeutil import utcnow
+from tests.backends import Backend
+from tests.factories import get_run, make_experiment
+
+
+def test_claim_is_exclusive(backend: Backend) -> None:
+    _, (run_id,) = make_experiment()
+    with session_scope() as s:
+        assert claim_run(s, run_id, "worker-a")
+    with session_scope() as s:
+        assert not claim_run(s, run_id, "worker-b")  # duplicate delivery: nothing happens
+    run = get_run(run_id)
+    assert run.status == "running" and run.attempt == 1 and run.claimed_by == "worker-a"
+
+
+def test_only_the_owner_finishes(backend: Backend) -> None:
+    _, (run_id,) = make_experiment()
+    with session_scope() as s:
+        claim_run(s, run_id, "worker-a")
+    with session_scope() as s:
+        assert not finish_run(s, run_id, "worker-b", RunStatus.succeeded)
+        assert touch(s, run_id, "worker-b") == (False, False)
+    with session_scope() as s:
+        assert finish_run(s, run_id, "worker-a", RunStatus.succeeded)
+    assert get_run(run_id).status == "succeeded"
+    with session_scope() as s:
+        assert not finish_run(s, run_id, "worker-a", RunStatus.failed)  # already final
+
+
+def test_cancel_queued_running_and_finished(backend: Backend) -> None:
+    _, (queued, running) = make_experiment(seeds=(0, 1))
+    with session_scope() as s:
+        claim_run(s, running, "w")
+    with session_scope() as s:
+        cancel_run(s, s.get_one(Run, queued))
+        cancel_run(s, s.get_one(Run, running))
+    assert get_run(queued).status == "cancelled"
+    run = get_run(running)
+    assert run.status == "running" and run.cancel_requested
+    with session_scope() as s:
+        assert touch(s, running, "w") == (True, True)  # the worker learns on its next beat
+        finish_run(s, running, "w", RunStatus.cancelled)
+    with session_scope() as s, pytest.raises(IllegalTransition, match="already cancelled"):
+        cancel_run(s, s.get_one(Run, running))
+
+
+def test_cancelled_queued_run_cannot_be_claimed(backend: Backend) -> None:
+    _, (run_id,) = make_experiment()
+    with session_scope() as s:
+        cancel_run(s, s.get_one(Run, run_id))
+    with session_scope() as s:
+        assert not claim_run(s, run_id, "w")
+
+
+def _age_heartbeat(run_id: object, seconds: float) -> None:
+    with session_scope() as s:
+        s.execute(update(Run).where(Run.id == run_id)
+                  .values(heartbeat_at=utcnow() - timedelta(seconds=seconds)))
+
+
+def test_sweeper_requeues_stale_runs_up_to_the_attempt_cap(backend: Backend) -> None:
+    _, (run_id,) = make_experiment()
+    for attempt in (1, 2):
+        with session_scope() as s:
+            assert claim_run(s, run_id, f"w{attempt}")
+        _age_heartbeat(run_id, 600)
+        with session_scope() as s:
+            out = sweep(s, stale_after=60, requeue_after=300, max_attempts=2)
+        if attempt == 1:
+            assert out.requeued == [run_id] and run_id in out.resend
+            assert get_run(run_id).status == "queued"
+        else:
+            assert out.failed == [run_id]
+            run = get_run(run_id)
+            assert run.status == "failed" and "attempt 2 of 2" in (run.error or "")
+
+
+def test_sweeper_leaves_fresh_heartbeats_alone(backend: Backend) -> None:
+    _, (run_id,) = make_experiment()
+    with session_scope() as s:
+        claim_run(s, run_id, "w")
+    with session_scope() as s:
+        out = sweep(s, stale_after=60, requeue_after=300, max_attempts=3)
+    assert out.requeued == [] and out.failed == [] and get_run(run_id).status == "running"
+
+
+def test_sweeper_resends_queued_runs_without_a_recent_notice(backend: Backend) -> None:
+    _, (never_sent, recently_sent) = make_experiment(seeds=(0, 1))
+    with session_scope() as s:
+        s.execute(update(Run).where(Run.id == recently_sent).values(enqueued_at=utcnow()))
+    with session_scope() as s:
+        out = sweep(s, stale_after=60, requeue_after=300, max_attempts=3)
+    assert out.resend == [never_sent]
+    with session_scope() as s:  # the notice is now on record: not sent again next round
+        assert sweep(s, stale_after=60, requeue_after=300, max_attempts=3).resend == []
+
+
+def test_stale_run_with_cancel_requested_ends_cancelled(backend: Backend) -> None:
+    _, (run_id,) = make_experiment()
+    with session_scope() as s:
+        claim_run(s, run_id, "w")
+        s.flush()
+        cancel_run(s, s.get_one(Run, run_id))
+    _age_heartbeat(run_id, 600)
+    with session_scope() as s:
+        assert sweep(s, stale_after=60, requeue_after=300, max_attempts=3).cancelled == [run_id]
+    assert get_run(run_id).status == "cancelled"
+
+
+def test_retry_resets_a_failed_run(backend: Backend) -> None:
+    _, (run_id,) = make_experiment()
+    with session_scope() as s:
+        claim_run(s, run_id, "w")
+    with session_scope() as s:
+        finish_run(s, run_id, "w", RunStatus.failed, error="boom", epochs_done=1)
+    with session_scope() as s:
+        retry_run(s, s.get_one(Run, run_id))
+    run = get_run(run_id)
+    assert (run.status, run.attempt, run.error, run.epochs_done) == ("queued", 0, None, 0)

@@ -1,0 +1,132 @@
+"""The whole path with real processes: HTTP API, Celery worker, database and broker.
+
+Runs on the embedded default (`actlab serve`: SQLite + Celery over SQLite) and, when
+configured, on PostgreSQL + Redis (`actlab api` + `actlab worker`)."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from core.queue import send_run_notices
+from core.settings import get_settings
+from tests.backends import BACKENDS, make_backend
+from tests.processes import Service, api_and_worker, serve
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def service(request: pytest.FixtureRequest,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    from core.migrate import upgrade_head
+    from tests.conftest import _activate, _reset_caches
+
+    tmp = tmp_path_factory.mktemp(f"svc-{request.param}")
+    with make_backend(request.param, tmp / "data") as backend, pytest.MonkeyPatch.context() as mp:
+        _activate(backend, mp)  # this test process talks to the same database and broker
+        upgrade_head()  # `actlab serve` migrates by itself; production runs `actlab migrate`
+        start = serve if backend.name == "embedded" else api_and_worker
+        with start(backend.env(), tmp / "service.log") as svc:
+            yield svc
+        _reset_caches()
+
+
+def wait_for(client: httpx.Client, experiment_id: str, done: set[str],
+             timeout: float = 180) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        exp = client.get(f"/api/v1/experiments/{experiment_id}").json()
+        if {r["status"] for r in exp["runs"]} <= done:
+            return exp
+        time.sleep(0.3)
+    raise AssertionError(f"experiment {experiment_id} not done in {timeout} s: {exp}")
+
+
+def test_post_then_poll_until_succeeded(service: Service) -> None:
+    with service.client() as c:
+        created = c.post("/api/v1/experiments", json={
+            "activation": {"name": "relu"}, "model": {"name": "mlp"},
+            "dataset": {"name": "digits"}, "seeds": [0, 1], "training": {"epochs": 2}})
+        assert created.status_code == 202, created.text
+        exp = wait_for(c, created.json()["id"], {"succeeded", "failed", "diverged"})
+        assert [r["status"] for r in exp["runs"]] == ["succeeded", "succeeded"], \
+            service.log_text()[-3000:]
+        assert exp["status"] == "succeeded"
+        for run in exp["runs"]:
+            rows = c.get(f"/api/v1/runs/{run['id']}/metrics").json()
+            assert [row["epoch"] for row in rows] == [1, 2]
+            assert all(0 <= row["val_accuracy"] <= 1 for row in rows)
+            detail = c.get(f"/api/v1/runs/{run['id']}").json()
+            assert detail["attempt"] == 1 and detail["progress"]["epoch"] == 2
+            assert detail["final_metrics"]["val_accuracy"] == rows[-1]["val_accuracy"]
+        # relu has no learnable parameters
+        assert c.get(f"/api/v1/runs/{exp['runs'][0]['id']}/parameters").json()["total"] == 0
+
+
+def test_learnable_activation_parameters_are_snapshotted(service: Service) -> None:
+    with service.client() as c:
+        created = c.post("/api/v1/experiments", json={
+            "activation": {"name": "dual_line"}, "model": {"name": "lenet5"},
+            "seeds": [0], "training": {"epochs": 2}}).json()
+        exp = wait_for(c, created["id"], {"succeeded", "failed", "diverged"})
+        assert exp["runs"][0]["status"] == "succeeded", exp["runs"][0]["error"]
+        page = c.get(f"/api/v1/runs/{exp['runs'][0]['id']}/parameters").json()
+        # lenet5: 4 activation slots x (a, b, m) x 2 epochs
+        assert page["total"] == 24
+        keys = {(p["block"], p["position"], p["name"]) for p in page["items"]}
+        assert keys == {(b, 1, n) for b in (1, 2, 3, 4) for n in "abm"}
+        first_conv = [p for p in page["items"] if p["block"] == 1 and p["name"] == "a"]
+        assert {len(p["values"]) for p in first_conv} == {6}  # per channel: 6 filters
+
+
+def test_same_message_delivered_twice_trains_once(service: Service) -> None:
+    with service.client() as c:
+        created = c.post("/api/v1/experiments", json={
+            "activation": {"name": "relu"}, "seeds": [7], "training": {"epochs": 2}}).json()
+        run_id = created["runs"][0]["id"]
+        send_run_notices([uuid.UUID(run_id)], get_settings())  # a second, duplicate delivery
+        wait_for(c, created["id"], {"succeeded"})
+        deadline = time.monotonic() + 30
+        pattern = f"run {run_id} not claimable"
+        while pattern not in service.log_text() and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert pattern in service.log_text(), "the duplicate was never delivered"
+        run = c.get(f"/api/v1/runs/{run_id}").json()
+        assert run["attempt"] == 1 and run["status"] == "succeeded"
+        assert len(c.get(f"/api/v1/runs/{run_id}/metrics").json()) == 2
+        assert len(re.findall(f"run {run_id} succeeded", service.log_text())) == 1
+
+
+def test_cancel_a_queued_and_a_running_run(service: Service) -> None:
+    with service.client() as c:
+        # One worker process: seed 0 runs while seed 1 waits in the queue.
+        created = c.post("/api/v1/experiments", json={
+            "activation": {"name": "relu"}, "seeds": [0, 1],
+            "training": {"epochs": 1000}}).json()
+        running_id, queued_id = (r["id"] for r in created["runs"])
+        deadline = time.monotonic() + 120
+        while c.get(f"/api/v1/runs/{running_id}").json()["progress"]["epoch"] < 1:
+            assert time.monotonic() < deadline, service.log_text()[-3000:]
+            time.sleep(0.1)
+
+        queued = c.post(f"/api/v1/runs/{queued_id}/cancel").json()
+        assert queued["status"] == "cancelled"
+        running = c.post(f"/api/v1/runs/{running_id}/cancel").json()
+        assert running["status"] == "running" and running["cancel_requested"]
+        epoch_at_cancel = running["progress"]["epoch"]
+
+        exp = wait_for(c, created["id"], {"cancelled"}, timeout=60)
+        assert exp["status"] == "cancelled"
+        stopped = c.get(f"/api/v1/runs/{running_id}").json()
+        assert stopped["progress"]["epoch"] <= epoch_at_cancel + 1  # within one epoch
+        assert len(c.get(f"/api/v1/runs/{running_id}/metrics").json()) == \
+            stopped["progress"]["epoch"]
+        assert c.post(f"/api/v1/runs/{running_id}/cancel").status_code == 409
+        assert c.get(f"/api/v1/runs/{queued_id}").json()["attempt"] == 0  # never trained

@@ -1,0 +1,90 @@
+"""execute_run against a real database, without Celery: claim, train, write, finish."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from core.db import session_scope
+from core.models import ActivationParam, EpochMetric, ResponseCurve, Run
+from tests.backends import Backend
+from tests.factories import get_run, make_experiment
+from worker.runner import execute_run
+
+
+def count(model: type, run_id: object) -> int:
+    with session_scope() as s:
+        return s.scalar(select(func.count()).select_from(model)
+                        .where(model.run_id == run_id)) or 0  # type: ignore[attr-defined]
+
+
+def test_success_writes_metrics_and_parameter_snapshots(backend: Backend) -> None:
+    _, (run_id,) = make_experiment(activation={"name": "dual_line"}, model={"name": "mlp"},
+                                   training={"epochs": 2})
+    assert execute_run(run_id, worker="t") == "succeeded"
+    run = get_run(run_id)
+    assert run.status == "succeeded" and run.attempt == 1 and run.epochs_done == 2
+    assert run.final_metrics and 0.5 < run.final_metrics["val_accuracy"] <= 1.0
+    assert run.num_params and run.macs and run.device == "cpu"
+    assert count(EpochMetric, run_id) == 2
+    # mlp depth 2: two dual_line slots x (a, b, m) x 2 epochs
+    assert count(ActivationParam, run_id) == 12
+    with session_scope() as s:
+        row = s.scalars(select(ActivationParam).where(
+            ActivationParam.run_id == run_id, ActivationParam.epoch == 2,
+            ActivationParam.name == "a")).first()
+        assert row is not None and row.block in (1, 2) and row.position == 1
+        assert len(row.values) == 256  # per channel
+    assert count(ResponseCurve, run_id) == 2
+
+
+def test_second_delivery_trains_nothing(backend: Backend) -> None:
+    _, (run_id,) = make_experiment()
+    assert execute_run(run_id) == "succeeded"
+    assert execute_run(run_id) == "duplicate"
+    run = get_run(run_id)
+    assert run.attempt == 1 and count(EpochMetric, run_id) == 2
+
+
+def test_divergence_keeps_earlier_rows(backend: Backend) -> None:
+    # An lr the API refuses: SGD at 1e6 overflows in the first steps of the second epoch or
+    # sooner; whatever finished before is kept.
+    _, (run_id,) = make_experiment(training={"epochs": 3, "optimizer": "sgd"},
+                                   raw_training={"lr": 1e6})
+    assert execute_run(run_id) == "diverged"
+    run = get_run(run_id)
+    assert run.status == "diverged"
+    assert "loss became" in (run.error or "")
+    assert count(EpochMetric, run_id) == run.epochs_done < 3
+
+
+def test_failure_keeps_a_readable_error(backend: Backend) -> None:
+    _, (run_id,) = make_experiment(raw_training={"optimizer": "lbfgs"})
+    assert execute_run(run_id) == "failed"
+    run = get_run(run_id)
+    assert run.status == "failed"
+    assert run.error == "ValueError: unknown optimizer 'lbfgs'; valid: adam, adamw, sgd"
+
+
+def test_cancel_flag_stops_a_running_run_within_an_epoch(backend: Backend) -> None:
+    import threading
+    import time
+
+    from core.lifecycle import cancel_run
+
+    _, (run_id,) = make_experiment(training={"epochs": 1000})
+    outcome: list[str] = []
+    thread = threading.Thread(target=lambda: outcome.append(execute_run(run_id)))
+    thread.start()
+    deadline = time.monotonic() + 60
+    while get_run(run_id).epochs_done < 1:
+        assert time.monotonic() < deadline, "no epoch finished in 60 s"
+        time.sleep(0.05)
+    with session_scope() as s:
+        cancel_run(s, s.get_one(Run, run_id))
+        s.flush()
+        seen = s.get_one(Run, run_id).epochs_done
+    thread.join(60)
+    assert outcome == ["cancelled"]
+    run = get_run(run_id)
+    assert run.status == "cancelled" and run.epochs_done <= seen + 1
+    assert count(EpochMetric, run_id) == run.epochs_done
