@@ -7,7 +7,16 @@
 Imports torch and nothing else of actlab, so it can be used in any PyTorch code.
 """
 
-from activations import builtin, piecewise  # noqa: F401  (registration side effects)
+# Importing these modules registers their activations.
+from activations import (  # noqa: F401
+    builtin,
+    composite,
+    gaaf,
+    literature,
+    parametric,
+    piecewise,
+    slaf,
+)
 from activations.base import Activation
 from activations.introspect import (
     ParameterSnapshot,

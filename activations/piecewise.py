@@ -2,7 +2,8 @@
 
 All three are `a*x + m` for x >= 0 and `b*x + m` below, with some of a, b, m fixed. One
 autograd Function serves them: it saves only the input and the (C,)-sized parameters and
-recomputes the branch mask in backward, so memory is the input's bytes plus O(C).
+recomputes the branch in backward, so memory is the input's bytes plus O(C). On the CPU a
+fused kernel does forward and backward in one pass each (activations/kernels.c).
 """
 
 from __future__ import annotations
@@ -13,8 +14,17 @@ import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx
 
+from activations import native
 from activations.base import Activation, bcast, make_param, reduce_to
 from activations.registry import ActivationInfo, ParamInfo, register
+
+
+def _channels_of(p: Tensor, x: Tensor, c: int) -> int:
+    """Stride of the parameter over channels (0 = scalar), checking the channel count."""
+    if p.numel() == 1:
+        return 0
+    bcast(p, x)  # raises the channel-mismatch error
+    return 1
 
 
 class _TwoSlope(torch.autograd.Function):
@@ -23,35 +33,49 @@ class _TwoSlope(torch.autograd.Function):
     @staticmethod
     def forward(ctx: FunctionCtx, x: Tensor, a: Tensor | None, b: Tensor,
                 m: Tensor | None) -> Tensor:
-        b_ = bcast(b, x)
-        if a is None:
-            y = torch.where(x >= 0, x, x * b_)
+        if native.usable(x, a, b, m):
+            xs, outer, c, inner = native.layout(x)
+            stride = _channels_of(b, x, c)
+            y = torch.empty_like(xs)
+            getattr(native.library(), f"two_slope_fwd_{native.suffix(x)}")(
+                xs.data_ptr(), y.data_ptr(), native.ptr(a), b.data_ptr(), native.ptr(m),
+                outer, c, inner, stride, a is not None, m is not None, native.threads())
         else:
-            y = x * torch.where(x >= 0, bcast(a, x), b_)
-        if m is not None:
-            y = y + bcast(m, x)
+            y = two_slope_reference(x, a, b, m)
         ctx.save_for_backward(x, a if a is not None else x.new_ones(1), b)
         ctx.has_a = a is not None  # type: ignore[attr-defined]
-        ctx.has_m = m is not None  # type: ignore[attr-defined]
         ctx.m_shape = m.shape if m is not None else None  # type: ignore[attr-defined]
         return y
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         x, a, b = ctx.saved_tensors
+        grad = grad.contiguous()
+        if native.usable(x, a, b, grad):
+            xs, outer, c, inner = native.layout(x)
+            stride = _channels_of(b, x, c)
+            grad_x = torch.empty_like(xs)
+            part = torch.empty(outer * c * 3, dtype=torch.float64)
+            getattr(native.library(), f"two_slope_bwd_{native.suffix(x)}")(
+                grad.data_ptr(), xs.data_ptr(), grad_x.data_ptr(), part.data_ptr(),
+                a.data_ptr(), b.data_ptr(), outer, c, inner, stride, ctx.has_a,
+                native.threads())
+            sums = part.view(outer, c, 3).sum(0)  # (C, 3): sum g*x [x>=0], g*x [x<0], g
+            if stride == 0:
+                sums = sums.sum(0, keepdim=True)
+            sums = sums.to(x.dtype)
+            grad_a = sums[:, 0].reshape(a.shape) if ctx.has_a else None
+            grad_m = sums[:, 2].reshape(ctx.m_shape) if ctx.m_shape is not None else None
+            return grad_x, grad_a, sums[:, 1].reshape(b.shape), grad_m
         pos = x >= 0
-        slope = torch.where(pos, bcast(a, x), bcast(b, x))
-        grad_x = grad * slope if ctx.needs_input_grad[0] else None
-        grad_a = grad_b = grad_m = None
-        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-            gx = grad * x
-            zero = gx.new_zeros(())
-            if ctx.has_a and ctx.needs_input_grad[1]:
-                grad_a = reduce_to(torch.where(pos, gx, zero), a)
-            if ctx.needs_input_grad[2]:
-                grad_b = reduce_to(torch.where(pos, zero, gx), b)
-        if ctx.has_m and ctx.needs_input_grad[3]:
-            grad_m = reduce_to(grad, torch.empty(ctx.m_shape))
+        grad_x = grad * torch.where(pos, bcast(a, x), bcast(b, x))
+        gx = grad * x
+        zero = gx.new_zeros(())
+        grad_a = reduce_to(torch.where(pos, gx, zero), a) if ctx.has_a else None
+        grad_b = reduce_to(torch.where(pos, zero, gx), b)
+        grad_m = None
+        if ctx.m_shape is not None:
+            grad_m = reduce_to(grad, torch.empty(ctx.m_shape, device="meta"))
         return grad_x, grad_a, grad_b, grad_m
 
 
@@ -60,9 +84,10 @@ def two_slope(x: Tensor, a: Tensor | None, b: Tensor, m: Tensor | None) -> Tenso
 
 
 def two_slope_reference(x: Tensor, a: Tensor | None, b: Tensor, m: Tensor | None) -> Tensor:
-    """The plain formula, differentiated by autograd; the tests hold the Function to it."""
-    a_ = bcast(a, x) if a is not None else 1.0
-    y = torch.where(x >= 0, a_ * x, bcast(b, x) * x)
+    """The plain formula in PyTorch ops (autograd-differentiable); the tests hold the fused
+    path to it, and it serves devices the kernels don't cover."""
+    slope = torch.where(x >= 0, bcast(a, x) if a is not None else x.new_ones(()), bcast(b, x))
+    y = x * slope
     return y + bcast(m, x) if m is not None else y
 
 
@@ -107,8 +132,8 @@ class DualLine(Activation):
 
 PER_CHANNEL = ParamInfo("per_channel", True, kind="bool",
                         doc="one learnable value per channel (dim 1) instead of one scalar")
-_SEED_001 = ("Balaji et al. 2019, Learn-able parameter guided activation functions "
-             "(arXiv:1912.10752)")
+SEED_001 = ("Balaji et al. 2019, Learn-able parameter guided activation functions "
+            "(arXiv:1912.10752)")
 
 register(ActivationInfo(
     name="prelu", builder=PReLU, family="learnable", per_channel_capable=True,
@@ -120,14 +145,14 @@ register(ActivationInfo(
     name="dp_relu", builder=DPReLU, family="seed", per_channel_capable=True,
     aliases=("dual_parametric_relu",),
     formula=r"f(x) = a x \text{ if } x \ge 0 \text{ else } b x",
-    reference=_SEED_001,
+    reference=SEED_001,
     params=(ParamInfo("a", 1.0, learnable=True, doc="positive slope"),
             ParamInfo("b", 0.01, learnable=True, doc="negative slope"), PER_CHANNEL),
 ))
 register(ActivationInfo(
     name="dual_line", builder=DualLine, family="seed", per_channel_capable=True,
     formula=r"f(x) = a x + m \text{ if } x \ge 0 \text{ else } b x + m",
-    reference=_SEED_001,
+    reference=SEED_001,
     params=(ParamInfo("a", 1.0, learnable=True, doc="positive slope"),
             ParamInfo("b", 0.01, learnable=True, doc="negative slope"),
             ParamInfo("m", -0.22, learnable=True, doc="mean shift"), PER_CHANNEL),

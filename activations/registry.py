@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from torch import Tensor, nn
@@ -55,11 +55,16 @@ class ActivationInfo:
     # Whether learnable parameters exist one per channel (chosen by the `per_channel` param).
     per_channel_capable: bool = False
     notes: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    # Learnable parameters not given as constructor params (PAU's p0..p5, APL's a_s, b_s).
+    extra_learnable: tuple[str, ...] = ()
 
     @property
     def learnable(self) -> bool:
-        return any(p.learnable for p in self.params)
+        return bool(self.learnable_params)
+
+    @property
+    def learnable_params(self) -> list[str]:
+        return [p.name for p in self.params if p.learnable] + list(self.extra_learnable)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +74,7 @@ class ActivationInfo:
             "formula": self.formula,
             "reference": self.reference,
             "learnable": self.learnable,
+            "learnable_params": self.learnable_params,
             "per_channel_capable": self.per_channel_capable,
             "channel_multiplier": self.channel_multiplier,
             "functional": self.functional is not None,
@@ -126,7 +132,7 @@ def check_value(where: str, info: ParamInfo, value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{where} must be a number, got {value!r}")
     if info.kind == "int":
-        if float(value) != int(value):
+        if not math.isfinite(value) or float(value) != int(value):
             raise ValueError(f"{where} must be an integer, got {value!r}")
         value = int(value)
     else:

@@ -36,7 +36,7 @@ def check_value(where: str, info: Mapping[str, Any], value: Any,
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{where} must be a number, got {value!r}")
     if kind == "int":
-        if float(value) != int(value):
+        if not math.isfinite(value) or float(value) != int(value):
             raise ValueError(f"{where} must be an integer, got {value!r}")
         value = int(value)
     else:

@@ -1,0 +1,151 @@
+"""The memory-lean paths (fused CPU kernels, recompute) equal the plain formulas, forward and
+backward, and keep only the input (plus O(C)) for backward."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import activations
+from activations import native
+from activations.gaaf import gaaf, gaaf_reference
+from activations.piecewise import two_slope, two_slope_reference
+from activations.recompute import Elementwise
+from activations.slaf import poly_reference, polynomial
+
+
+def test_kernels_are_built_here() -> None:
+    # The suite must exercise the fused path, not silently fall back.
+    assert native.library() is not None
+
+
+def _compare(fast: object, slow: object, inputs: list[torch.Tensor], rtol: float,
+             atol: float) -> None:
+    y1 = fast(*inputs)  # type: ignore[operator]
+    y2 = slow(*inputs)  # type: ignore[operator]
+    torch.testing.assert_close(y1, y2, rtol=rtol, atol=atol)
+    g = torch.randn_like(y1)
+    wanted = [t for t in inputs if t.requires_grad]
+    for a, b in zip(torch.autograd.grad(y1, wanted, g), torch.autograd.grad(y2, wanted, g),
+                    strict=True):
+        torch.testing.assert_close(a, b, rtol=rtol, atol=atol * max(1, a.numel() ** 0.5))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(64, 8), (4, 8, 5, 7), (3, 8, 40), (1000,)])
+@pytest.mark.parametrize("channels", ["per_channel", "scalar"])
+def test_two_slope_fused_equals_formula(dtype: torch.dtype, shape: tuple[int, ...],
+                                        channels: str) -> None:
+    torch.manual_seed(0)
+    c = 8 if channels == "per_channel" and len(shape) > 1 else 1
+    x = torch.randn(shape, dtype=dtype, requires_grad=True)
+    a, b, m = (torch.randn(c, dtype=dtype, requires_grad=True) for _ in range(3))
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    for args in ([x, a, b, m], [x, None, b, None]):
+        _compare(lambda *t, args=args: two_slope(*_fill(args, t)),
+                 lambda *t, args=args: two_slope_reference(*_fill(args, t)),
+                 [t for t in args if t is not None], tol, tol)
+
+
+def _fill(template: list[torch.Tensor | None], given: tuple[torch.Tensor, ...]) -> list:
+    it = iter(given)
+    return [None if t is None else next(it) for t in template]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("degree", [1, 3, 4, 8])
+@pytest.mark.parametrize("shape", [(64, 6), (2, 6, 30, 30)])
+def test_polynomial_fused_equals_formula(dtype: torch.dtype, degree: int,
+                                         shape: tuple[int, ...]) -> None:
+    torch.manual_seed(degree)
+    x = (torch.rand(shape, dtype=dtype) * 2 - 1).requires_grad_(True)
+    coef = (torch.randn(6, degree + 1, dtype=dtype) * 0.5).requires_grad_(True)
+    tol = 1e-4 if dtype == torch.float32 else 1e-10
+    _compare(polynomial, poly_reference, [x, coef], tol, tol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("base", ["relu", "tanh"])
+@pytest.mark.parametrize("variant", ["floor", "round"])
+def test_gaaf_fused_equals_formula(dtype: torch.dtype, base: str, variant: str) -> None:
+    torch.manual_seed(1)
+    x = (torch.randn(4099, dtype=dtype) * 4).requires_grad_(True)  # odd size: vector tail too
+    tol = 2e-6 if dtype == torch.float32 else 1e-12
+    _compare(lambda t: gaaf(t, base, 1e4, 4.0, variant),
+             lambda t: gaaf_reference(t, base, 1e4, 4.0, variant), [x], tol, tol)
+
+
+def test_gaaf_propagates_nan() -> None:
+    x = torch.tensor([float("nan"), 1.0] * 9)
+    assert torch.isnan(gaaf(x)[0::2]).all() and torch.isfinite(gaaf(x)[1::2]).all()
+
+
+@pytest.mark.parametrize("name", [n for n in activations.names()
+                                  if isinstance(activations.create(n, num_channels=4),
+                                                Elementwise)])
+def test_recompute_equals_plain_autograd(name: str) -> None:
+    torch.manual_seed(0)
+    module = activations.create(name, num_channels=4).double()
+    with torch.no_grad():
+        for i, p in enumerate(module.parameters()):
+            p.add_(0.1 * (i + 1))
+    x = torch.randn(3, 4, 5, dtype=torch.float64, requires_grad=True)
+    params = list(module.parameters())
+    y1, y2 = module(x), module.reference(x)  # type: ignore[operator]
+    torch.testing.assert_close(y1, y2)
+    g = torch.randn_like(y1)
+    for a, b in zip(torch.autograd.grad(y1, [x, *params], g),
+                    torch.autograd.grad(y2, [x, *params], g), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def saved_bytes(module: torch.nn.Module, x: torch.Tensor) -> int:
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        module(x)
+    return sum(storages.values())
+
+
+@pytest.mark.parametrize("name", [n for n in activations.names()
+                                  if activations.get_info(n).learnable])
+def test_learnable_activations_save_only_the_input_and_o_c(name: str) -> None:
+    channels = 16
+    module = activations.create(name, num_channels=channels)
+    x = torch.randn(8, channels, 12, 12, requires_grad=True)
+    limit = x.numel() * x.element_size() + 64 * channels * 4 + 4096
+    assert saved_bytes(module, x) <= limit
+
+
+def test_plain_path_without_kernels_gives_the_same_results(tmp_path: object) -> None:
+    code = """
+import torch, activations
+from activations import native
+assert native.library() is None
+torch.manual_seed(0)
+x = torch.randn(4, 8, 6, 6, requires_grad=True)
+out = []
+for name in ["dual_line", "prelu", "slaf", "gaaf_relu", "gaaf_tanh"]:
+    m = activations.create(name, num_channels=8)
+    y = m(x); y.sum().backward()
+    out.append((y.sum().item(), x.grad.sum().item())); x.grad = None
+print(out)
+"""
+    env = {**os.environ, "ACTLAB_NATIVE_KERNELS": "0"}
+    plain = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                           text=True)
+    assert plain.returncode == 0, plain.stderr
+    fused = subprocess.run([sys.executable, "-c", code.replace("is None", "is not None")],
+                           capture_output=True, text=True)
+    assert fused.returncode == 0, fused.stderr
+    for (y1, g1), (y2, g2) in zip(eval(plain.stdout), eval(fused.stdout), strict=True):
+        assert y1 == pytest.approx(y2, rel=1e-4, abs=1e-3)
+        assert g1 == pytest.approx(g2, rel=1e-4, abs=1e-3)
