@@ -99,9 +99,14 @@ class SLAF(Activation):
             self.register_buffer("running_mean", torch.zeros(degree, size))
             self.register_buffer("running_var", torch.ones(degree, size))
 
+    def coefficient(self, k: int) -> Tensor:
+        """c_k: (C,) or (1,)."""
+        param: Tensor = getattr(self, f"c{k}")
+        return param
+
     def coefficients(self) -> Tensor:
         """(P, K+1): one row per channel (or one row), columns c_0..c_K."""
-        return torch.stack([getattr(self, f"c{k}") for k in range(self.degree + 1)], dim=1)
+        return torch.stack([self.coefficient(k) for k in range(self.degree + 1)], dim=1)
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.normalize:
@@ -112,7 +117,7 @@ class SLAF(Activation):
         # Each power x^k standardised per channel over the batch (and space), no affine.
         dims = [d for d in range(x.dim()) if d != 1] if x.dim() > 1 else [0]
         per_channel = self.running_mean.shape[1] > 1
-        y = bcast(getattr(self, "c0"), x)
+        y = bcast(self.coefficient(0), x)
         power = x
         for k in range(1, self.degree + 1):
             if k > 1:
@@ -127,7 +132,7 @@ class SLAF(Activation):
             else:
                 mean, var = self.running_mean[k - 1], self.running_var[k - 1]
             normed = (power - bcast(mean, x)) * torch.rsqrt(bcast(var, x) + 1e-5)
-            y = y + bcast(getattr(self, f"c{k}"), x) * normed
+            y = y + bcast(self.coefficient(k), x) * normed
         return y
 
     def extra_repr(self) -> str:

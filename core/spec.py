@@ -38,6 +38,9 @@ class TrainingSettings(BaseModel):
     momentum: float = Field(0.9, ge=0, lt=1, description="sgd only")
     nesterov: bool = False
     grad_clip: float | None = Field(None, gt=0, description="max global gradient norm")
+    lr_min: float = Field(1e-6, gt=0, le=10, description="lr_range: first learning rate")
+    lr_max: float = Field(1.0, gt=0, le=100, description="lr_range: last learning rate")
+    lr_range_steps: int = Field(100, ge=10, le=10000, description="lr_range: steps")
 
 
 class ExperimentSpec(BaseModel):
@@ -123,6 +126,9 @@ def validate_spec(spec: ExperimentSpec, settings: Settings,
             error(("model", "name"), f"model {entries['model']['name']!r} takes "
                                      f"{' or '.join(accepted)} inputs, but dataset "
                                      f"{entries['dataset']['name']!r} is {got}")
+    if spec.kind == "lr_range" and spec.training.lr_min >= spec.training.lr_max:
+        error(("training", "lr_max"), f"lr_max ({spec.training.lr_max}) must be above lr_min "
+                                      f"({spec.training.lr_min})")
     if spec.training.epochs > settings.max_epochs:
         error(("training", "epochs"), f"epochs must be <= {settings.max_epochs} "
                                       f"(ACTLAB_MAX_EPOCHS), got {spec.training.epochs}")

@@ -77,6 +77,7 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
     """Train run `run_id` if it can be claimed. Returns the final status, or "duplicate"."""
     from worker.training import StopRequested, TrainConfig, train
     from worker.training.loop import EpochReport, pick_device
+    from worker.training.lr_range import lr_range_test
 
     settings = settings or get_settings()
     token = f"{worker or socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -112,16 +113,32 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
         if cancel:
             raise StopRequested("cancel requested")
 
+    lr_range = config.kind == "lr_range"
     with session_scope() as session:
         touch(session, run_id, token, device=str(device),
-              epochs_total=config.epochs)
+              epochs_total=1 if lr_range else config.epochs)
 
     status, values = RunStatus.failed, {}
+    responses: list[Any] = []
     with Heartbeat(run_id, token, settings.heartbeat_seconds) as beat:
         try:
-            result = train(config, device=device, on_epoch=on_epoch,
-                           should_stop=beat.should_stop, checkpoint_path=checkpoint,
-                           data_root=settings.datasets_dir)
+            if lr_range:
+                curve = lr_range_test(config, device=device, should_stop=beat.should_stop,
+                                      data_root=settings.datasets_dir)
+                status, values = RunStatus.succeeded, {"result": curve.to_dict(),
+                                                       "epochs_done": 1}
+            else:
+                result = train(config, device=device, on_epoch=on_epoch,
+                               should_stop=beat.should_stop, checkpoint_path=checkpoint,
+                               data_root=settings.datasets_dir)
+                status = RunStatus.succeeded if result.status == "completed" else \
+                    RunStatus.diverged
+                values = {
+                    "final_metrics": {k: _finite(v) for k, v in result.final_metrics.items()},
+                    "best_epoch": result.best_epoch, "num_params": result.num_params,
+                    "macs": result.macs, "peak_memory_bytes": result.peak_memory_bytes,
+                    "error": result.error, "epochs_done": result.epochs_done}
+                responses = result.responses
         except ClaimLost as exc:
             log.warning("%s; leaving it to its new owner", exc)
             return "lost"
@@ -133,21 +150,14 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
         except Exception as exc:
             log.error("run %s failed:\n%s", run_id, traceback.format_exc())
             values = {"error": f"{type(exc).__name__}: {exc}"}
-        else:
-            status = RunStatus.succeeded if result.status == "completed" else RunStatus.diverged
-            values = {"final_metrics": {k: _finite(v) for k, v in result.final_metrics.items()},
-                      "best_epoch": result.best_epoch, "num_params": result.num_params,
-                      "macs": result.macs, "peak_memory_bytes": result.peak_memory_bytes,
-                      "error": result.error, "epochs_done": result.epochs_done}
 
     with session_scope() as session:
         if not finish_run(session, run_id, token, status, **values):
             log.warning("run %s: claim lost before the final write; result dropped", run_id)
             return "lost"
-        if status is RunStatus.succeeded:
-            upsert(session, ResponseCurve.__table__, [
-                {"run_id": run_id, "layer": r.layer, "block": r.block, "position": r.position,
-                 "xs": r.xs, "ys": r.ys} for r in result.responses], keys=("run_id", "layer"))
+        upsert(session, ResponseCurve.__table__, [
+            {"run_id": run_id, "layer": r.layer, "block": r.block, "position": r.position,
+             "xs": r.xs, "ys": r.ys} for r in responses], keys=("run_id", "layer"))
     checkpoint.unlink(missing_ok=True)
     log.info("run %s %s", run_id, status.value)
     return status.value

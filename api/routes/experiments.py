@@ -35,6 +35,11 @@ EXAMPLE = {"name": "dual line vs relu", "activation": {"name": "dual_line", "par
            "seeds": [0, 1, 2], "training": {"epochs": 5, "batch_size": 128, "lr": 0.001}}
 
 
+def _epochs_total(spec: ExperimentSpec) -> int:
+    # An lr range test is one pass of lr_range_steps steps: progress is 0 or 1 of 1.
+    return 1 if spec.kind == "lr_range" else spec.training.epochs
+
+
 @router.post("", status_code=202, response_model=ExperimentCreated)
 def create_experiment(
     body: Annotated[ExperimentSpec, Body(examples=[EXAMPLE])],
@@ -49,7 +54,7 @@ def create_experiment(
         activation=spec.activation.name, model=spec.model.name, dataset=spec.dataset.name,
         tags=spec.tags, priority=spec.priority, created_at=now,
     )
-    experiment.runs = [Run(seed=seed, epochs_total=spec.training.epochs, queued_at=now,
+    experiment.runs = [Run(seed=seed, epochs_total=_epochs_total(spec), queued_at=now,
                            enqueued_at=now) for seed in spec.seeds]
     session.add(experiment)
     session.commit()
@@ -136,7 +141,7 @@ def add_seeds(experiment_id: uuid.UUID, body: SeedsAdd, session: SessionDep,
                                  "msg": f"seeds already in this experiment: {existing}"}])
     validate_spec(spec, settings)
     now = utcnow()
-    new_runs = [Run(experiment_id=experiment.id, seed=s, epochs_total=spec.training.epochs,
+    new_runs = [Run(experiment_id=experiment.id, seed=s, epochs_total=_epochs_total(spec),
                     queued_at=now, enqueued_at=now) for s in spec.seeds]
     session.add_all(new_runs)
     try:

@@ -25,6 +25,9 @@ class TrainConfig:
     schedule: str = "constant"  # constant | step | cosine | onecycle (stepped per batch)
     grad_clip: float | None = None  # max global L2 norm of the gradients; None = no clipping
     kind: str = "train"  # train | lr_range
+    lr_min: float = 1e-6  # lr_range only: first learning rate
+    lr_max: float = 1.0  # lr_range only: last learning rate
+    lr_range_steps: int = 100  # lr_range only: steps, lr growing geometrically
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any], seed: int) -> TrainConfig:

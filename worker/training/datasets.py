@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from activations import ParamInfo
 from activations.registry import resolve_against
+from worker.training.files import FILES, DatasetFileError, ensure_file, read_cifar, read_idx
 
 SPLIT_SEED = 20191222  # fixed: validation membership never depends on the run's seed
 
@@ -29,6 +31,8 @@ class DataSplits:
     val_x: Tensor
     val_y: Tensor
     num_classes: int
+    # Per-batch training augmentation, run on the batch's device: (batch, generator) -> batch.
+    augment: Callable[[Tensor, torch.Generator], Tensor] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -114,6 +118,121 @@ def load_mnist1d(root: Path, subset: int = 0) -> DataSplits:
     return _subset(splits, subset)
 
 
+def _normalise(x: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
+    """uint8 images (N, C, H, W) to float32, scaled to [0, 1] then standardised per channel
+    with the dataset's published statistics."""
+    t = torch.from_numpy(x.astype(np.float32) / 255.0)
+    m = torch.tensor(mean).reshape(1, -1, 1, 1)
+    s = torch.tensor(std).reshape(1, -1, 1, 1)
+    return (t - m) / s
+
+
+def _holdout(x: Tensor, y: Tensor, xt: Tensor, yt: Tensor, val_fraction: float
+             ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """val_fraction 0: validate on the official test split; otherwise hold out that share of
+    the training set (the same examples for every seed)."""
+    if val_fraction <= 0:
+        return x, y, xt, yt
+    order = torch.from_numpy(np.random.default_rng(SPLIT_SEED).permutation(len(x)))
+    n_val = int(round(len(x) * val_fraction))
+    return x[order[n_val:]], y[order[n_val:]], x[order[:n_val]], y[order[:n_val]]
+
+
+_IDX_STATS = {"mnist": ((0.1307,), (0.3081,)), "fashion_mnist": ((0.2860,), (0.3530,))}
+
+
+def _load_idx_set(name: str, root: Path, val_fraction: float, subset: int) -> DataSplits:
+    arrays = {key: read_idx(ensure_file(root, name, key)) for key in FILES[name]}
+    mean, std = _IDX_STATS[name]
+    x = _normalise(arrays["train_images"][:, None], mean, std)
+    xt = _normalise(arrays["test_images"][:, None], mean, std)
+    y = torch.from_numpy(arrays["train_labels"].astype(np.int64))
+    yt = torch.from_numpy(arrays["test_labels"].astype(np.int64))
+    if len(x) != len(y) or len(xt) != len(yt):
+        raise DatasetFileError(f"{name}: image and label counts differ")
+    splits = DataSplits(*_holdout(x, y, xt, yt, val_fraction), num_classes=10)
+    return _subset(splits, subset)
+
+
+def load_mnist(root: Path, val_fraction: float = 0.0, subset: int = 0) -> DataSplits:
+    return _load_idx_set("mnist", root, val_fraction, subset)
+
+
+def load_fashion_mnist(root: Path, val_fraction: float = 0.0, subset: int = 0) -> DataSplits:
+    return _load_idx_set("fashion_mnist", root, val_fraction, subset)
+
+
+def crop_and_flip(batch: Tensor, gen: torch.Generator, pad: int = 4) -> Tensor:
+    """CIFAR augmentation on the batch's own device: a random crop of the zero-padded
+    image (padding 4) and a horizontal flip with probability 1/2, one draw per image."""
+    n, _, h, w = batch.shape
+    dev = batch.device
+    padded = F.pad(batch, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=gen.device).to(dev)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=gen.device).to(dev)
+    flip = (torch.rand(n, generator=gen, device=gen.device) < 0.5).to(dev)
+    rows = (dy[:, None] + torch.arange(h, device=dev))[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(w, device=dev))[:, None, None, :]
+    cols = torch.where(flip[:, None, None, None], cols.flip(-1), cols)
+    images = torch.arange(n, device=dev)[:, None, None, None]
+    channels = torch.arange(batch.shape[1], device=dev)[None, :, None, None]
+    return padded[images, channels, rows, cols]
+
+
+_CIFAR_STATS = {"cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+                "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))}
+
+
+def _load_cifar(name: str, root: Path, val_fraction: float, subset: int,
+                augment: bool) -> DataSplits:
+    archive = ensure_file(root, name, "archive")
+    if name == "cifar10":
+        train = [f"data_batch_{i}" for i in range(1, 6)]
+        x, y = read_cifar(archive, train, "labels")
+        xt, yt = read_cifar(archive, ["test_batch"], "labels")
+        classes = 10
+    else:
+        x, y = read_cifar(archive, ["train"], "fine_labels")
+        xt, yt = read_cifar(archive, ["test"], "fine_labels")
+        classes = 100
+    mean, std = _CIFAR_STATS[name]
+    splits = DataSplits(*_holdout(_normalise(x, mean, std), torch.from_numpy(y),
+                                  _normalise(xt, mean, std), torch.from_numpy(yt),
+                                  val_fraction), num_classes=classes,
+                        augment=crop_and_flip if augment else None)
+    return _subset(splits, subset)
+
+
+def load_cifar10(root: Path, val_fraction: float = 0.0, subset: int = 0,
+                 augment: bool = True) -> DataSplits:
+    return _load_cifar("cifar10", root, val_fraction, subset, augment)
+
+
+def load_cifar100(root: Path, val_fraction: float = 0.0, subset: int = 0,
+                  augment: bool = True) -> DataSplits:
+    return _load_cifar("cifar100", root, val_fraction, subset, augment)
+
+
+def load_synthetic(root: Path, samples: int = 3000, classes: int = 3, noise: float = 0.2,
+                   turns: float = 1.5, val_fraction: float = 0.2) -> DataSplits:
+    """Interleaved 2-D spirals, one arm per class: a small task where the activation's
+    shape matters. Generated from a fixed seed, so every run sees the same points."""
+    rng = np.random.default_rng(SPLIT_SEED)
+    per = samples // classes
+    xs, ys = [], []
+    for c in range(classes):
+        r = np.linspace(0.05, 1.0, per)
+        theta = r * turns * 2 * np.pi + 2 * np.pi * c / classes
+        pts = np.stack([r * np.cos(theta), r * np.sin(theta)], 1)
+        xs.append(pts + rng.normal(scale=noise * 0.1, size=pts.shape))
+        ys.append(np.full(per, c))
+    x = np.concatenate(xs).astype(np.float32)
+    y = np.concatenate(ys).astype(np.int64)
+    xtr, ytr, xva, yva = _split(x, y, val_fraction)
+    tx, vx = _standardise(torch.from_numpy(xtr), torch.from_numpy(xva))
+    return DataSplits(tx, torch.from_numpy(ytr), vx, torch.from_numpy(yva), classes)
+
+
 _DATASETS: dict[str, DatasetInfo] = {}
 
 
@@ -132,6 +251,46 @@ register_dataset(DatasetInfo(
     num_classes=10, params=(SUBSET,),
     description="MNIST-1D: 4,000 train / 1,000 test 1-D sequences of length 40, made locally",
     reference="Greydanus 2020, Scaling down deep learning (MNIST-1D)",
+))
+
+
+_HOLDOUT = ParamInfo("val_fraction", 0.0, min=0.0, max=0.5,
+                     doc="0: validate on the official test split; else hold out this share "
+                         "of the training set")
+_AUGMENT = ParamInfo("augment", True, kind="bool",
+                     doc="random crop (padding 4) and horizontal flip, on the device")
+register_dataset(DatasetInfo(
+    name="synthetic", loader=load_synthetic, input_kind="vector", input_shape=(2,),
+    num_classes=3, description="2-D interleaved spirals, one arm per class (generated)",
+    reference="Lang & Witbrock 1988, two-spirals benchmark (generalised to k arms)",
+    params=(ParamInfo("samples", 3000, kind="int", min=30, max=1_000_000),
+            ParamInfo("classes", 3, kind="int", min=2, max=100),
+            ParamInfo("noise", 0.2, min=0.0, max=10.0),
+            ParamInfo("turns", 1.5, min=0.1, max=10.0), VAL_FRACTION),
+))
+register_dataset(DatasetInfo(
+    name="mnist", loader=load_mnist, input_kind="image", input_shape=(1, 28, 28),
+    num_classes=10, needs_files=True, params=(_HOLDOUT, SUBSET),
+    description="MNIST handwritten digits, 60,000 train / 10,000 test (IDX files)",
+    reference="LeCun et al. 1998",
+))
+register_dataset(DatasetInfo(
+    name="fashion_mnist", loader=load_fashion_mnist, input_kind="image", input_shape=(1, 28, 28),
+    num_classes=10, needs_files=True, params=(_HOLDOUT, SUBSET),
+    description="Fashion-MNIST, 60,000 train / 10,000 test (IDX files)",
+    reference="Xiao et al. 2017, Fashion-MNIST",
+))
+register_dataset(DatasetInfo(
+    name="cifar10", loader=load_cifar10, input_kind="image", input_shape=(3, 32, 32),
+    num_classes=10, needs_files=True, params=(_HOLDOUT, SUBSET, _AUGMENT),
+    description="CIFAR-10, 50,000 train / 10,000 test (python batches)",
+    reference="Krizhevsky 2009, Learning multiple layers of features from tiny images",
+))
+register_dataset(DatasetInfo(
+    name="cifar100", loader=load_cifar100, input_kind="image", input_shape=(3, 32, 32),
+    num_classes=100, needs_files=True, params=(_HOLDOUT, SUBSET, _AUGMENT),
+    description="CIFAR-100 (fine labels), 50,000 train / 10,000 test (python batches)",
+    reference="Krizhevsky 2009, Learning multiple layers of features from tiny images",
 ))
 
 

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 import activations
@@ -75,42 +77,228 @@ class MLP(nn.Module):
         return self.net(x)
 
 
-class LeNet5(nn.Module):
-    """LeCun et al. 1998: conv 6@5x5, pool, conv 16@5x5, pool, fc 120, fc 84, fc classes.
+def _flat_size(features: nn.Module, input_shape: tuple[int, ...]) -> int:
+    with torch.no_grad():
+        return int(features(torch.zeros(1, *input_shape)).numel())
 
-    For inputs smaller than 28x28 (digits is 8x8) the second convolution is padded so the
-    feature map never shrinks below its kernel."""
+
+class LeNet(nn.Module):
+    """LeCun et al. 1998. LeNet-5: conv 6@5x5, pool, conv 16@5x5, pool, fc 120, fc 84.
+    LeNet-4: conv 4@5x5, pool, conv 16@5x5, pool, fc 120. The first convolution is padded
+    by 2 (28x28 in, 28x28 out, as for 32x32 inputs in the paper); inputs too small for the
+    second 5x5 convolution (digits is 8x8) get it padded too."""
 
     def __init__(self, input_shape: tuple[int, ...], num_classes: int, act: ActFactory,
+                 convs: tuple[int, int], fcs: tuple[int, ...],
                  width_policy: str = "keep_filters") -> None:
         super().__init__()
         in_ch, height, width = input_shape
-        c1 = act.filters(6, width_policy)
-        c2 = act.filters(16, width_policy)
-        side = min(height, width)
-        pad1 = 2
-        side = (side + 2 * pad1 - 4) // 2
-        pad2 = 0 if side >= 10 else 2
+        c1, c2 = (act.filters(c, width_policy) for c in convs)
+        pad2 = 0 if (min(height, width) // 2) >= 9 else 2
         self.features = nn.Sequential(
-            nn.Conv2d(in_ch, c1, 5, padding=pad1), act(c1, 1, 1), nn.MaxPool2d(2),
-            nn.Conv2d(c1 * act.multiplier, c2, 5, padding=pad2), act(c2, 2, 1), nn.MaxPool2d(2),
-            nn.Flatten(),
+            nn.Conv2d(in_ch, c1, 5, padding=2), act(c1, 1, 1), nn.MaxPool2d(2),
+            nn.Conv2d(c1 * act.multiplier, c2, 5, padding=pad2), act(c2, 2, 1),
+            nn.MaxPool2d(2), nn.Flatten(),
         )
-        h = (height + 2 * pad1 - 4) // 2
-        w = (width + 2 * pad1 - 4) // 2
-        h = (h + 2 * pad2 - 4) // 2
-        w = (w + 2 * pad2 - 4) // 2
-        flat = c2 * act.multiplier * h * w
-        f1 = act.filters(120, width_policy)
-        f2 = act.filters(84, width_policy)
-        self.classifier = nn.Sequential(
-            nn.Linear(flat, f1), act(f1, 3, 1),
-            nn.Linear(f1 * act.multiplier, f2), act(f2, 4, 1),
-            nn.Linear(f2 * act.multiplier, num_classes),
-        )
+        layers: list[nn.Module] = []
+        width_in = _flat_size(self.features, input_shape)
+        for block, units in enumerate(fcs, start=3):
+            units = act.filters(units, width_policy)
+            layers += [nn.Linear(width_in, units), act(units, block, 1)]
+            width_in = units * act.multiplier
+        layers.append(nn.Linear(width_in, num_classes))
+        self.classifier = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x))
+
+
+def lenet5(input_shape: tuple[int, ...], num_classes: int, act: ActFactory,
+           width_policy: str = "keep_filters") -> nn.Module:
+    return LeNet(input_shape, num_classes, act, (6, 16), (120, 84), width_policy)
+
+
+def lenet4(input_shape: tuple[int, ...], num_classes: int, act: ActFactory,
+           width_policy: str = "keep_filters") -> nn.Module:
+    return LeNet(input_shape, num_classes, act, (4, 16), (120,), width_policy)
+
+
+def _conv3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+
+
+class PadShortcut(nn.Module):
+    """He et al.'s option A: subsample and zero-pad the new channels (no parameters)."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.stride, self.extra = stride, cout - cin
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x[:, :, ::self.stride, ::self.stride]
+        return F.pad(x, (0, 0, 0, 0, 0, self.extra))
+
+
+def _shortcut(cin: int, cout: int, stride: int, kind: str, preact: bool) -> nn.Module:
+    if cin == cout and stride == 1:
+        return nn.Identity()
+    if kind == "padding" and cout > cin:
+        return PadShortcut(cin, cout, stride)
+    conv = nn.Conv2d(cin, cout, 1, stride=stride, bias=False)
+    return conv if preact else nn.Sequential(conv, nn.BatchNorm2d(cout))
+
+
+class BasicBlock(nn.Module):
+    """ResNet v1 block: act(bn(conv(act(bn(conv(x))))) + shortcut(x))."""
+
+    def __init__(self, cin: int, filters: int, stride: int, act: ActFactory, block: int,
+                 shortcut: str) -> None:
+        super().__init__()
+        m = act.multiplier
+        self.conv1, self.bn1 = _conv3(cin, filters, stride), nn.BatchNorm2d(filters)
+        self.act1 = act(filters, block, 1)
+        self.conv2, self.bn2 = _conv3(filters * m, filters), nn.BatchNorm2d(filters)
+        # A channel-multiplying activation widens the stream to filters * m after the add,
+        # so the next block's shortcut needs a projection back to `filters`.
+        self.shortcut = _shortcut(cin, filters, stride, shortcut, preact=False)
+        self.act2 = act(filters, block, 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))
+        return self.act2(out + self.shortcut(x))
+
+
+class PreActBlock(nn.Module):
+    """ResNet v2 / WideResNet block: x + conv(act(bn(conv(act(bn(x)))))). Activations feed
+    convolutions only, so channel-multiplying ones just widen the conv inputs."""
+
+    def __init__(self, cin: int, filters: int, stride: int, act: ActFactory, block: int,
+                 shortcut: str, dropout: float = 0.0) -> None:
+        super().__init__()
+        m = act.multiplier
+        self.bn1, self.act1 = nn.BatchNorm2d(cin), act(cin, block, 1)
+        self.conv1 = _conv3(cin * m, filters, stride)
+        self.bn2, self.act2 = nn.BatchNorm2d(filters), act(filters, block, 2)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.conv2 = _conv3(filters * m, filters)
+        self.project = not (cin == filters and stride == 1)
+        # The projection sees the pre-activated input (He et al. 2016b), i.e. cin * m channels.
+        self.shortcut = _shortcut(cin * m if self.project else cin, filters, stride,
+                                  "projection", preact=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        pre = self.act1(self.bn1(x))
+        out = self.conv2(self.drop(self.act2(self.bn2(self.conv1(pre)))))
+        return out + self.shortcut(pre if self.project else x)
+
+
+class CifarResNet(nn.Module):
+    """CIFAR ResNets (He et al. 2016): a 3x3 stem, three stages of n blocks at widths
+    w, 2w, 4w (strides 1, 2, 2), global average pooling, a linear classifier. Blocks are
+    numbered 1..3n; the stem's activation is block 0."""
+
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, act: ActFactory,
+                 n: int, widths: tuple[int, int, int], stem: int, version: int,
+                 shortcut: str, width_policy: str, dropout: float = 0.0) -> None:
+        super().__init__()
+        m = act.multiplier
+        stem_filters = act.filters(stem, width_policy)
+        self.stem = _conv3(input_shape[0], stem_filters)
+        blocks: list[nn.Module] = []
+        self.stem_post: nn.Module
+        if version == 1:
+            self.stem_post = nn.Sequential(nn.BatchNorm2d(stem_filters), act(stem_filters, 0, 1))
+            cin = stem_filters * m
+        else:
+            self.stem_post = nn.Identity()
+            cin = stem_filters
+        number = 0
+        for stage, width in enumerate(widths):
+            filters = act.filters(width, width_policy)
+            for i in range(n):
+                number += 1
+                stride = 2 if stage > 0 and i == 0 else 1
+                if version == 1:
+                    blocks.append(BasicBlock(cin, filters, stride, act, number, shortcut))
+                    cin = filters * m
+                else:
+                    blocks.append(PreActBlock(cin, filters, stride, act, number, shortcut,
+                                              dropout))
+                    cin = filters
+        self.blocks = nn.Sequential(*blocks)
+        if version == 1:
+            self.head_post: nn.Module = nn.Identity()
+        else:  # pre-activation nets end with bn-act before pooling
+            self.head_post = nn.Sequential(nn.BatchNorm2d(cin), act(cin, number + 1, 1))
+            cin = cin * m
+        self.fc = nn.Linear(cin, num_classes)
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.head_post(self.blocks(self.stem_post(self.stem(x))))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def _depth_to_n(depth: int, name: str) -> int:
+    if (depth - 2) % 6 or depth < 8:
+        raise ValueError(f"{name} depth must be 6n + 2 (8, 14, 20, 32, 44, 56, 110, ...), "
+                         f"got {depth}")
+    return (depth - 2) // 6
+
+
+def resnet_v1(input_shape: tuple[int, ...], num_classes: int, act: ActFactory,
+              depth: int = 20, shortcut: str = "padding",
+              width_policy: str = "keep_filters") -> nn.Module:
+    return CifarResNet(input_shape, num_classes, act, _depth_to_n(depth, "resnet_v1"),
+                       (16, 32, 64), 16, 1, shortcut, width_policy)
+
+
+def resnet_v2(input_shape: tuple[int, ...], num_classes: int, act: ActFactory,
+              depth: int = 20, width_policy: str = "keep_filters") -> nn.Module:
+    return CifarResNet(input_shape, num_classes, act, _depth_to_n(depth, "resnet_v2"),
+                       (16, 32, 64), 16, 2, "projection", width_policy)
+
+
+def wide_resnet(input_shape: tuple[int, ...], num_classes: int, act: ActFactory,
+                depth: int = 16, widen: int = 4, dropout: float = 0.0,
+                width_policy: str = "keep_filters") -> nn.Module:
+    """Zagoruyko & Komodakis 2016, WRN-depth-widen: n = (depth - 4) / 6 pre-activation
+    blocks per stage at widths 16k, 32k, 64k."""
+    if (depth - 4) % 6 or depth < 10:
+        raise ValueError(f"wide_resnet depth must be 6n + 4 (10, 16, 22, 28, 40, ...), "
+                         f"got {depth}")
+    return CifarResNet(input_shape, num_classes, act, (depth - 4) // 6,
+                       (16 * widen, 32 * widen, 64 * widen), 16, 2, "projection",
+                       width_policy, dropout)
+
+
+class Mnist1dCNN(nn.Module):
+    """Greydanus 2020 (MNIST-1D): three Conv1d layers of 25 channels (kernel 5 stride 2
+    pad 1, then kernel 3 stride 2 pad 1 twice) and a linear layer."""
+
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, act: ActFactory,
+                 channels: int = 25, width_policy: str = "keep_filters") -> None:
+        super().__init__()
+        c = act.filters(channels, width_policy)
+        m = act.multiplier
+        self.features = nn.Sequential(
+            nn.Conv1d(input_shape[0], c, 5, stride=2, padding=1), act(c, 1, 1),
+            nn.Conv1d(c * m, c, 3, stride=2, padding=1), act(c, 2, 1),
+            nn.Conv1d(c * m, c, 3, stride=2, padding=1), act(c, 3, 1),
+            nn.Flatten(),
+        )
+        self.fc = nn.Linear(_flat_size(self.features, input_shape), num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.features(x))
+
+
+def mnist1d_mlp(input_shape: tuple[int, ...], num_classes: int, act: ActFactory,
+                hidden: int = 100, width_policy: str = "keep_filters") -> nn.Module:
+    """Greydanus 2020 (MNIST-1D): two hidden layers of 100 units."""
+    return MLP(input_shape, num_classes, act, hidden=hidden, depth=2, width_policy=width_policy)
 
 
 _MODELS: dict[str, ModelInfo] = {}
@@ -128,11 +316,56 @@ register_model(ModelInfo(
             ParamInfo("depth", 2, kind="int", min=1, max=64, doc="hidden layers"),
             WIDTH_POLICY),
 ))
+_SHORTCUT = ParamInfo("shortcut", "padding", kind="choice", choices=("padding", "projection"),
+                      doc="downsampling shortcut: zero-padding (He et al. option A, 0.27M "
+                          "parameters at depth 20) or 1x1 projection (option B, the Keras "
+                          "code of seed 004)")
+_CIFAR_DEPTH = ParamInfo("depth", 20, kind="int", min=8, max=1202, doc="6n + 2")
+_HE_2016 = "He et al. 2016, Deep residual learning for image recognition (CIFAR ResNets)"
+
 register_model(ModelInfo(
-    name="lenet5", builder=LeNet5, input_kinds=("image",),
+    name="lenet5", builder=lenet5, input_kinds=("image",),
     description="LeNet-5: two 5x5 convolutions with max pooling, three linear layers",
     reference="LeCun et al. 1998, Gradient-based learning applied to document recognition",
     params=(WIDTH_POLICY,),
+))
+register_model(ModelInfo(
+    name="lenet4", builder=lenet4, input_kinds=("image",),
+    description="LeNet-4: 4 and 16 5x5 filters with max pooling, one hidden linear layer (120)",
+    reference="LeCun et al. 1998, Gradient-based learning applied to document recognition",
+    params=(WIDTH_POLICY,),
+))
+register_model(ModelInfo(
+    name="resnet_v1", builder=resnet_v1, input_kinds=("image",),
+    description="CIFAR ResNet v1 (post-activation basic blocks), depth 6n + 2",
+    reference=_HE_2016, params=(_CIFAR_DEPTH, _SHORTCUT, WIDTH_POLICY),
+))
+register_model(ModelInfo(
+    name="resnet_v2", builder=resnet_v2, input_kinds=("image",),
+    description="CIFAR ResNet v2 (pre-activation basic blocks), depth 6n + 2",
+    reference="He et al. 2016, Identity mappings in deep residual networks",
+    params=(_CIFAR_DEPTH, WIDTH_POLICY),
+))
+register_model(ModelInfo(
+    name="wide_resnet", builder=wide_resnet, input_kinds=("image",),
+    description="Wide ResNet WRN-depth-widen (pre-activation), e.g. 16-4, 28-10",
+    reference="Zagoruyko & Komodakis 2016, Wide residual networks",
+    params=(ParamInfo("depth", 16, kind="int", min=10, max=1000, doc="6n + 4"),
+            ParamInfo("widen", 4, kind="int", min=1, max=20, doc="widen factor k"),
+            ParamInfo("dropout", 0.0, min=0.0, max=0.9, doc="dropout between convolutions"),
+            WIDTH_POLICY),
+))
+register_model(ModelInfo(
+    name="mnist1d_cnn", builder=Mnist1dCNN, input_kinds=("sequence",),
+    description="The MNIST-1D paper's CNN: three Conv1d layers (25 channels) and a linear layer",
+    reference="Greydanus 2020, Scaling down deep learning (MNIST-1D)",
+    params=(ParamInfo("channels", 25, kind="int", min=1, max=4096), WIDTH_POLICY),
+))
+register_model(ModelInfo(
+    name="mnist1d_mlp", builder=mnist1d_mlp, input_kinds=("sequence", "vector"),
+    description="The MNIST-1D paper's MLP: two hidden layers of 100 units",
+    reference="Greydanus 2020, Scaling down deep learning (MNIST-1D)",
+    params=(ParamInfo("hidden", 100, kind="int", min=1, max=65536), WIDTH_POLICY),
 ))
 
 

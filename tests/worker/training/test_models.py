@@ -1,0 +1,91 @@
+"""Every model with a learnable and a channel-doubling activation: shapes, parameter counts
+against the references, labelled activation slots."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import activations
+from worker.training.models import ActFactory, build_model, model_names
+
+CASES = {
+    "mlp": ((1, 8, 8), {}),
+    "lenet4": ((1, 28, 28), {}),
+    "lenet5": ((1, 28, 28), {}),
+    "resnet_v1": ((3, 32, 32), {"depth": 8}),
+    "resnet_v2": ((3, 32, 32), {"depth": 8}),
+    "wide_resnet": ((3, 32, 32), {"depth": 10, "widen": 1}),
+    "mnist1d_cnn": ((1, 40), {}),
+    "mnist1d_mlp": ((1, 40), {}),
+}
+
+
+def count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_every_model_is_covered() -> None:
+    assert set(model_names()) == set(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("act", ["relu", "dual_line", "inverse"])
+@pytest.mark.parametrize("policy", ["keep_filters", "keep_width"])
+def test_forward_backward_and_labelled_slots(name: str, act: str, policy: str) -> None:
+    shape, params = CASES[name]
+    model = build_model(name, {**params, "width_policy": policy}, shape, 10, ActFactory(act))
+    x = torch.randn(4, *shape)
+    y = model(x)
+    assert y.shape == (4, 10)
+    y.sum().backward()
+    slots = activations.activation_modules(model)
+    assert slots, "no activation slot found"
+    assert all(m.block is not None and m.position in (1, 2) for _, m in slots)
+    assert len({(m.block, m.position) for _, m in slots}) == len(slots)  # unique labels
+    if act == "dual_line":
+        snaps = activations.activation_parameters(model)
+        assert {s.name for s in snaps} == {"a", "b", "m"}
+
+
+def test_reference_parameter_counts() -> None:
+    relu = ActFactory("relu")
+    # He et al. 2016: ResNet-20 has 0.27M parameters (option A shortcuts).
+    assert count(build_model("resnet_v1", {"depth": 20}, (3, 32, 32), 10, relu)) == 269_722
+    assert count(build_model("resnet_v1", {"depth": 56}, (3, 32, 32), 10, relu)) == 853_018
+    # Zagoruyko & Komodakis 2016: WRN-28-10 has 36.5M, WRN-16-4 2.7M.
+    wrn = build_model("wide_resnet", {"depth": 28, "widen": 10}, (3, 32, 32), 10, relu)
+    assert round(count(wrn) / 1e6, 1) == 36.5
+    assert round(count(build_model("wide_resnet", {"depth": 16, "widen": 4}, (3, 32, 32), 10,
+                                   relu)) / 1e6, 1) == 2.7
+    # LeNet-5: 61,706 parameters on 32x32-equivalent input.
+    assert count(build_model("lenet5", {}, (1, 28, 28), 10, relu)) == 61_706
+    # The MNIST-1D CNN: 3 x 25 channels, about 5k parameters.
+    assert count(build_model("mnist1d_cnn", {}, (1, 40), 10, relu)) == 5_210
+
+
+def test_inverse_width_policy_trades_filters_for_macs() -> None:
+    from worker.training.loop import count_macs
+
+    x = torch.randn(1, 3, 32, 32)
+    macs = {}
+    for act, policy in [("relu", "keep_filters"), ("inverse", "keep_filters"),
+                        ("inverse", "keep_width")]:
+        model = build_model("resnet_v1", {"depth": 20, "width_policy": policy}, (3, 32, 32),
+                            10, ActFactory(act))
+        macs[(act, policy)] = count_macs(model, x)
+    # Same output width with half the filters: fewer MACs than ReLU; wider: more.
+    assert macs[("inverse", "keep_width")] < macs[("relu", "keep_filters")]
+    assert macs[("inverse", "keep_filters")] > macs[("relu", "keep_filters")]
+
+
+def test_bad_depths_and_params_are_clear() -> None:
+    relu = ActFactory("relu")
+    with pytest.raises(ValueError, match="6n \\+ 2"):
+        build_model("resnet_v1", {"depth": 21}, (3, 32, 32), 10, relu)
+    with pytest.raises(ValueError, match="6n \\+ 4"):
+        build_model("wide_resnet", {"depth": 20}, (3, 32, 32), 10, relu)
+    with pytest.raises(ValueError, match="valid parameters: depth, shortcut, width_policy"):
+        build_model("resnet_v1", {"layers": 3}, (3, 32, 32), 10, relu)
+    with pytest.raises(ValueError, match="unknown model 'vgg'"):
+        build_model("vgg", {}, (3, 32, 32), 10, relu)
