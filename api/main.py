@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from api.errors import BodyLimit, install_error_handlers
-from api.routes import catalog, experiments, health, runs
+from api.routes import catalog, dashboards, experiments, health, leaderboard, runs, sweeps
 from core.settings import get_settings
 from core.sweeper import start_sweeper_thread
 
@@ -37,7 +37,7 @@ def create_app() -> FastAPI:
     app = FastAPI(title="actlab", version="0.1.0", lifespan=lifespan,
                   description="Training-experiment service for activation-function research")
     v1 = APIRouter(prefix="/api/v1")
-    for module in (experiments, runs, catalog):
+    for module in (experiments, dashboards, runs, sweeps, leaderboard, catalog):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(health.router)

@@ -18,13 +18,17 @@ from core.settings import get_settings
 
 
 def _load_spec_file(path: str) -> dict[str, Any]:
-    text = Path(path).read_text()
-    if path.endswith((".yaml", ".yml")):
-        import yaml
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise SystemExit(f"cannot read spec file {path}: {exc.strerror}") from None
+    import yaml
 
-        data = yaml.safe_load(text)
-    else:
-        data = json.loads(text)
+    try:
+        data = yaml.safe_load(text) if path.endswith((".yaml", ".yml")) else json.loads(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise SystemExit(f"{path} is not valid {'YAML' if 'yaml' in path else 'JSON'}: {exc}")\
+            from None
     if not isinstance(data, dict):
         raise SystemExit(f"{path}: a spec must be a JSON/YAML object")
     return data

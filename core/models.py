@@ -125,6 +125,9 @@ class Run(Base):
     peak_memory_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
     # Kind-specific output, e.g. the lr range test's curve and suggestion.
     result: Mapped[dict[str, Any] | None]
+    # Set when this run's results were copied from an earlier run of the same recipe and seed.
+    reused_from: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("runs.id", ondelete="SET NULL"))
 
     experiment: Mapped[Experiment] = relationship(back_populates="runs")
 

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     queue: str = "actlab"
 
     max_runs_per_request: int = Field(100, ge=1)
+    max_runs_per_sweep: int = Field(5000, ge=1)
     max_epochs: int = Field(1000, ge=1)
     max_body_bytes: int = Field(1_000_000, ge=1024)
     auth: bool = False

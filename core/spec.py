@@ -146,3 +146,65 @@ def spec_hash(spec: ExperimentSpec) -> str:
     recipe = spec.model_dump(mode="json", exclude={"name", "tags", "priority", "seeds"})
     canonical = json.dumps(recipe, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+GRID_PREFIXES = ("activation.params.", "model.params.", "dataset.params.", "training.")
+
+
+class SweepSpec(BaseModel):
+    """POST /sweeps: one experiment per cell of activations x models x datasets x grid."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field("", max_length=200)
+    kind: Literal["train", "lr_range"] = "train"
+    activations: list[ComponentRef] = Field(min_length=1, max_length=500)
+    models: list[ComponentRef] = Field(default_factory=lambda: [ComponentRef(name="mlp")],
+                                       min_length=1, max_length=50)
+    datasets: list[ComponentRef] = Field(default_factory=lambda: [ComponentRef(name="digits")],
+                                         min_length=1, max_length=50)
+    # "training.lr": [1e-3, 1e-2], "activation.params.shift": [-1, 0, 1], ...
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    training: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list, max_length=32)
+    priority: int = Field(0, ge=-10, le=10)
+    force: bool = False
+
+    @field_validator("grid")
+    @classmethod
+    def _grid(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for path, values in grid.items():
+            if not path.startswith(GRID_PREFIXES) or path.endswith("."):
+                raise ValueError(f"grid key {path!r} must start with one of "
+                                 f"{', '.join(GRID_PREFIXES)}")
+            if not values:
+                raise ValueError(f"grid key {path!r} has no values")
+        return grid
+
+
+def sweep_cells(sweep: SweepSpec) -> list[dict[str, Any]]:
+    """The experiment bodies of every cell, in a stable order (not yet validated)."""
+    import itertools
+
+    keys = list(sweep.grid)
+    cells = []
+    for act, model, dataset in itertools.product(sweep.activations, sweep.models,
+                                                 sweep.datasets):
+        for combo in itertools.product(*(sweep.grid[k] for k in keys)):
+            body: dict[str, Any] = {
+                "kind": sweep.kind, "activation": act.model_dump(), "model": model.model_dump(),
+                "dataset": dataset.model_dump(), "seeds": list(sweep.seeds),
+                "training": dict(sweep.training), "tags": list(sweep.tags),
+                "priority": sweep.priority}
+            for key, value in zip(keys, combo, strict=True):
+                head, _, leaf = key.rpartition(".")
+                target = body
+                for part in head.split("."):
+                    target = target.setdefault(part, {})
+                target[leaf] = value
+            label = ", ".join(f"{k}={v}" for k, v in zip(keys, combo, strict=True))
+            body["name"] = (f"{sweep.name + ': ' if sweep.name else ''}{act.name} / "
+                            f"{model.name} / {dataset.name}{' [' + label + ']' if label else ''}")
+            cells.append(body)
+    return cells

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Query
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from api import creation
 from api.convert import run_public
 from api.deps import SessionDep, SettingsDep
 from api.dispatch import notify
@@ -25,8 +26,7 @@ from api.schemas import (
 )
 from core.lifecycle import IllegalTransition, cancel_run
 from core.models import Experiment, Run, RunStatus
-from core.spec import ExperimentSpec, spec_hash, validate_spec
-from core.timeutil import utcnow
+from core.spec import ExperimentSpec, validate_spec
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 
@@ -35,32 +35,26 @@ EXAMPLE = {"name": "dual line vs relu", "activation": {"name": "dual_line", "par
            "seeds": [0, 1, 2], "training": {"epochs": 5, "batch_size": 128, "lr": 0.001}}
 
 
-def _epochs_total(spec: ExperimentSpec) -> int:
-    # An lr range test is one pass of lr_range_steps steps: progress is 0 or 1 of 1.
-    return 1 if spec.kind == "lr_range" else spec.training.epochs
-
-
 @router.post("", status_code=202, response_model=ExperimentCreated)
 def create_experiment(
     body: Annotated[ExperimentSpec, Body(examples=[EXAMPLE])],
     session: SessionDep, settings: SettingsDep,
+    force: Annotated[bool, Query(description="train again even if this recipe and seed "
+                                             "already succeeded")] = False,
 ) -> ExperimentCreated:
-    """Validate the spec, store it and queue one run per seed."""
+    """Validate the spec, store it and queue one run per seed (seeds whose recipe already
+    succeeded reuse that result unless force=true)."""
     spec = validate_spec(body, settings)
-    now = utcnow()
-    experiment = Experiment(
-        name=spec.name or f"{spec.activation.name} / {spec.model.name} / {spec.dataset.name}",
-        kind=spec.kind, spec=spec.model_dump(mode="json"), spec_hash=spec_hash(spec),
-        activation=spec.activation.name, model=spec.model.name, dataset=spec.dataset.name,
-        tags=spec.tags, priority=spec.priority, created_at=now,
-    )
-    experiment.runs = [Run(seed=seed, epochs_total=_epochs_total(spec), queued_at=now,
-                           enqueued_at=now) for seed in spec.seeds]
-    session.add(experiment)
+    created = creation.create_experiment(session, spec, force=force)
     session.commit()
-    notify(session, [r.id for r in experiment.runs], settings)
-    return ExperimentCreated(id=experiment.id, status="queued",
+    notify(session, created.to_queue, settings)
+    experiment = created.experiment
+    return ExperimentCreated(id=experiment.id, status=_status(created),
                              runs=[RunBrief.model_validate(r) for r in experiment.runs])
+
+
+def _status(created: creation.Created) -> str:
+    return "queued" if created.to_queue else "succeeded"
 
 
 @router.get("", response_model=ExperimentList)
@@ -131,7 +125,7 @@ def cancel_experiment(experiment_id: uuid.UUID, session: SessionDep) -> CancelRe
 
 @router.post("/{experiment_id}/seeds", status_code=202, response_model=ExperimentCreated)
 def add_seeds(experiment_id: uuid.UUID, body: SeedsAdd, session: SessionDep,
-              settings: SettingsDep) -> ExperimentCreated:
+              settings: SettingsDep, force: bool = False) -> ExperimentCreated:
     """Top an experiment up with more seeds (one new queued run each)."""
     experiment = _get(session, experiment_id)
     spec = ExperimentSpec.model_validate({**experiment.spec, "seeds": body.seeds})
@@ -140,16 +134,16 @@ def add_seeds(experiment_id: uuid.UUID, body: SeedsAdd, session: SessionDep,
         raise validation_error([{"loc": ("seeds",), "type": "value_error",
                                  "msg": f"seeds already in this experiment: {existing}"}])
     validate_spec(spec, settings)
-    now = utcnow()
-    new_runs = [Run(experiment_id=experiment.id, seed=s, epochs_total=_epochs_total(spec),
-                    queued_at=now, enqueued_at=now) for s in spec.seeds]
-    session.add_all(new_runs)
+    out = creation.Created(experiment)
     try:
+        creation.add_runs(session, experiment, spec, body.seeds, force, out)
         session.commit()
     except IntegrityError:  # a concurrent request added one of these seeds first
         session.rollback()
         raise IllegalTransition("some of these seeds were added concurrently; re-read and retry")\
             from None
-    notify(session, [r.id for r in new_runs], settings)
-    return ExperimentCreated(id=experiment.id, status="queued",
-                             runs=[RunBrief.model_validate(r) for r in new_runs])
+    notify(session, out.to_queue, settings)
+    new = sorted((session.get_one(Run, run_id) for run_id in [*out.to_queue, *out.reused]),
+                 key=lambda r: r.seed)
+    return ExperimentCreated(id=experiment.id, status=_status(out),
+                             runs=[RunBrief.model_validate(r) for r in new])

@@ -88,3 +88,16 @@ def test_cancel_flag_stops_a_running_run_within_an_epoch(backend: Backend) -> No
     run = get_run(run_id)
     assert run.status == "cancelled" and run.epochs_done <= seen + 1
     assert count(EpochMetric, run_id) == run.epochs_done
+
+
+def test_lr_range_run_stores_the_curve_and_suggestion(backend: Backend) -> None:
+    _, (run_id,) = make_experiment(kind="lr_range",
+                                   training={"lr_range_steps": 40, "lr_min": 1e-4,
+                                             "lr_max": 10.0})
+    assert execute_run(run_id) == "succeeded"
+    run = get_run(run_id)
+    assert run.result is not None
+    assert 1e-4 <= run.result["suggested_lr"] <= 10.0
+    assert len(run.result["lrs"]) == len(run.result["losses"]) <= 40
+    assert run.epochs_done == run.epochs_total == 1
+    assert count(EpochMetric, run_id) == 0

@@ -1,0 +1,88 @@
+"""Creating experiments (from POST /experiments, seed top-ups and sweeps): one run per seed,
+reusing the results of an earlier succeeded run with the same recipe and seed unless forced."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import cast
+
+from sqlalchemy import Table, Uuid, insert, literal, select
+from sqlalchemy.orm import Session
+
+from core.models import ActivationParam, EpochMetric, Experiment, ResponseCurve, Run, RunStatus
+from core.spec import ExperimentSpec, spec_hash
+from core.timeutil import utcnow
+
+COPIED_RUN_FIELDS = ("attempt", "device", "epochs_done", "epochs_total", "final_metrics",
+                     "best_epoch", "num_params", "macs", "peak_memory_bytes", "result",
+                     "started_at", "finished_at")
+
+
+@dataclass
+class Created:
+    experiment: Experiment
+    to_queue: list[uuid.UUID] = field(default_factory=list)
+    reused: list[uuid.UUID] = field(default_factory=list)
+
+
+def epochs_total(spec: ExperimentSpec) -> int:
+    # An lr range test is one pass of lr_range_steps steps: progress is 0 or 1 of 1.
+    return 1 if spec.kind == "lr_range" else spec.training.epochs
+
+
+def previous_successes(session: Session, recipe: str, seeds: list[int]) -> dict[int, Run]:
+    """The newest succeeded run of this recipe for each seed (original runs only)."""
+    rows = session.scalars(
+        select(Run).join(Experiment, Experiment.id == Run.experiment_id)
+        .where(Experiment.spec_hash == recipe, Run.seed.in_(seeds),
+               Run.status == RunStatus.succeeded.value, Run.reused_from.is_(None))
+        .order_by(Run.finished_at)).all()
+    return {run.seed: run for run in rows}
+
+
+def add_runs(session: Session, experiment: Experiment, spec: ExperimentSpec, seeds: list[int],
+             force: bool, out: Created) -> None:
+    """Queue a run per seed, or copy a finished one (rows included) when the recipe and seed
+    already succeeded. Flushes; the caller commits, then sends notices for out.to_queue."""
+    now = utcnow()
+    done = {} if force else previous_successes(session, experiment.spec_hash, seeds)
+    for seed in seeds:
+        source = done.get(seed)
+        run = Run(experiment_id=experiment.id, seed=seed, epochs_total=epochs_total(spec),
+                  queued_at=now, enqueued_at=now)
+        if source is not None:
+            run.status = RunStatus.succeeded.value
+            run.reused_from = source.id
+            for name in COPIED_RUN_FIELDS:
+                setattr(run, name, getattr(source, name))
+        session.add(run)
+        session.flush()
+        if source is None:
+            out.to_queue.append(run.id)
+            continue
+        out.reused.append(run.id)
+        for table, columns in (
+                (EpochMetric, ["epoch", "train_loss", "train_accuracy", "val_loss",
+                               "val_accuracy", "val_top5", "lr", "epoch_seconds",
+                               "samples_per_second"]),
+                (ActivationParam, ["epoch", "layer", "block", "position", "name", "values"]),
+                (ResponseCurve, ["layer", "block", "position", "xs", "ys"])):
+            src = cast(Table, table.__table__)
+            rows = select(literal(run.id, Uuid()), *[src.c[c] for c in columns]) \
+                .where(src.c.run_id == source.id)
+            session.execute(insert(src).from_select(["run_id", *columns], rows))
+
+
+def create_experiment(session: Session, spec: ExperimentSpec, *, force: bool = False,
+                      sweep_id: uuid.UUID | None = None) -> Created:
+    experiment = Experiment(
+        name=spec.name or f"{spec.activation.name} / {spec.model.name} / {spec.dataset.name}",
+        kind=spec.kind, spec=spec.model_dump(mode="json"), spec_hash=spec_hash(spec),
+        activation=spec.activation.name, model=spec.model.name, dataset=spec.dataset.name,
+        tags=spec.tags, priority=spec.priority, created_at=utcnow(), sweep_id=sweep_id)
+    session.add(experiment)
+    session.flush()
+    out = Created(experiment)
+    add_runs(session, experiment, spec, spec.seeds, force, out)
+    return out

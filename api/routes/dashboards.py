@@ -1,0 +1,64 @@
+"""/api/v1/experiments/{id}/summary, /parameters, /response: what the seeds say together."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+
+from api.analytics.distributions import parameter_distributions, response_region
+from api.analytics.export import to_csv
+from api.analytics.summary import experiment_summary
+from api.deps import SessionDep
+from api.errors import not_found
+from core.models import Experiment
+
+router = APIRouter(prefix="/experiments", tags=["dashboards"])
+TableFormat = Annotated[Literal["json", "csv"], Query(description="json, or csv for tables")]
+
+
+def _check(session: SessionDep, experiment_id: uuid.UUID) -> None:
+    if session.get(Experiment, experiment_id) is None:
+        raise not_found("experiment", experiment_id)
+
+
+def _csv(rows: list[dict[str, Any]]) -> PlainTextResponse:
+    return PlainTextResponse(to_csv(rows), media_type="text/csv")
+
+
+@router.get("/{experiment_id}/summary", response_model=None)
+def summary(experiment_id: uuid.UUID, session: SessionDep,
+            format: TableFormat = "json") -> dict[str, Any] | PlainTextResponse:
+    """Per metric, final and best (or mean over epochs for time): mean, std, sem, 95% CI,
+    median, min, max, n over finished seeds; mean and std curves per epoch."""
+    _check(session, experiment_id)
+    data = experiment_summary(session, experiment_id)
+    if format == "csv":
+        return _csv([{"metric": m, "aggregate": agg, **values}
+                     for m, block in data["metrics"].items()
+                     for agg, values in block.items() if isinstance(values, dict)])
+    return data
+
+
+@router.get("/{experiment_id}/parameters", response_model=None)
+def parameters(experiment_id: uuid.UUID, session: SessionDep,
+               per_epoch: bool = True,
+               format: TableFormat = "json") -> dict[str, Any] | PlainTextResponse:
+    """Learned activation parameters as distributions (min, quartiles, max, mean over channels
+    and seeds) per block, position and name: at each run's final epoch and per epoch."""
+    _check(session, experiment_id)
+    data = parameter_distributions(session, experiment_id, per_epoch=per_epoch)
+    if format == "csv":
+        return _csv([{"scope": "final", **r} for r in data["final"]] +
+                    [{"scope": "epoch", **r} for r in data["per_epoch"]])
+    return data
+
+
+@router.get("/{experiment_id}/response")
+def response(experiment_id: uuid.UUID, session: SessionDep) -> dict[str, Any]:
+    """Each layer's learned curve on a grid (mean, min and max over channels and seeds) and
+    the min/max envelope over the network: the response region."""
+    _check(session, experiment_id)
+    return response_region(session, experiment_id)
