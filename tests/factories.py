@@ -16,8 +16,9 @@ def make_experiment(seeds: tuple[int, ...] = (0,), raw_training: dict[str, Any] 
                     **spec: Any) -> tuple[uuid.UUID, list[uuid.UUID]]:
     """Store a validated experiment with queued runs. `raw_training` overrides training
     settings after validation (e.g. an lr the API would refuse, to force divergence)."""
+    # seeds=() stores an experiment without runs (tests add finished runs themselves)
     body = {"activation": {"name": "relu"}, "training": {"epochs": 2}, **spec,
-            "seeds": list(seeds)}
+            "seeds": list(seeds) or [0]}
     valid = validate_spec(ExperimentSpec.model_validate(body), get_settings())
     stored = valid.model_dump(mode="json")
     stored["training"].update(raw_training or {})
@@ -37,3 +38,33 @@ def get_run(run_id: uuid.UUID) -> Run:
         assert run is not None
         s.expunge(run)
         return run
+
+
+def add_finished_run(experiment_id: uuid.UUID, seed: int, val_accuracy: list[float],
+                     status: str = "succeeded", macs: int = 1_000_000,
+                     params: dict[tuple[int, str], list[list[float]]] | None = None,
+                     curve: tuple[list[float], list[list[float]]] | None = None) -> uuid.UUID:
+    """A run with one metrics row per value of val_accuracy (other metrics derived from it),
+    optional parameter snapshots {(block, name): [values at epoch 1, at epoch 2, ...]} and an
+    optional response curve (xs, ys per channel) on layer "act"."""
+    from core.models import ActivationParam, EpochMetric, ResponseCurve
+
+    with session_scope() as s:
+        run = Run(experiment_id=experiment_id, seed=seed, status=status, attempt=1,
+                  epochs_done=len(val_accuracy), epochs_total=len(val_accuracy),
+                  num_params=1000, macs=macs,
+                  final_metrics={"val_accuracy": val_accuracy[-1]} if val_accuracy else None)
+        s.add(run)
+        s.flush()
+        for epoch, acc in enumerate(val_accuracy, start=1):
+            s.add(EpochMetric(run_id=run.id, epoch=epoch, val_accuracy=acc, val_top5=1.0,
+                              val_loss=1 - acc, train_loss=1.1 - acc, train_accuracy=acc,
+                              lr=0.001, epoch_seconds=2.0 + seed, samples_per_second=100.0))
+        for (block, name), per_epoch in (params or {}).items():
+            for epoch, values in enumerate(per_epoch, start=1):
+                s.add(ActivationParam(run_id=run.id, epoch=epoch, layer=f"b{block}",
+                                      block=block, position=1, name=name, values=values))
+        if curve is not None:
+            s.add(ResponseCurve(run_id=run.id, layer="act", block=1, position=1,
+                                xs=curve[0], ys=curve[1]))
+        return run.id

@@ -4,7 +4,9 @@ the Dual Line paper: best accuracy, mean accuracy, train loss, validation loss, 
 
 from __future__ import annotations
 
-from collections import defaultdict
+import hashlib
+import json
+from collections import Counter, defaultdict
 from dataclasses import asdict
 from typing import Any
 
@@ -40,6 +42,13 @@ def _label(activation: str, spec: dict[str, Any]) -> str:
     return f"{activation}({', '.join(f'{k}={v}' for k, v in changed.items())})"
 
 
+def _context(spec: dict[str, Any]) -> str:
+    """Everything but the activation: entries with equal contexts differ only in activation."""
+    rest = {k: v for k, v in spec.items()
+            if k not in ("activation", "name", "tags", "priority", "seeds")}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def _entries(session: Session, rows: list[Any], metric: str, stat: str) -> list[dict[str, Any]]:
     """Group runs by recipe (spec hash): one leaderboard entry per recipe."""
     specs: dict[str, Any] = {}
@@ -58,6 +67,7 @@ def _entries(session: Session, rows: list[Any], metric: str, stat: str) -> list[
         out.append({
             "label": _label(runs[0].activation, specs.get(spec_hash, {})),
             "activation": runs[0].activation, "spec_hash": spec_hash,
+            "context": _context(specs.get(spec_hash, {})),
             "experiment_ids": sorted({str(r.experiment_id) for r in runs}),
             "values": values, "num_params": round(mean(params)) if params else None,
             "macs": round(mean(macs)) if macs else None,
@@ -80,9 +90,13 @@ def _compare(entry: dict[str, Any], base: dict[str, Any], test: str) -> Any:
 
 
 def _pick_baseline(items: list[dict[str, Any]], baseline: str) -> dict[str, Any] | None:
+    """The baseline recipe trained in the most common context (same model params, data and
+    training settings as most entries), then the one with the most seeds."""
     candidates = [e for e in items if e["label"] == baseline] or \
         [e for e in items if e["activation"] == baseline]
-    return max(candidates, key=lambda e: len(e["values"]), default=None)
+    common = Counter(e["context"] for e in items)
+    return max(candidates, key=lambda e: (common[e["context"]], len(e["values"])),
+               default=None)
 
 
 def task_board(session: Session, model: str, dataset: str, metric: str, stat: str,
@@ -114,6 +128,8 @@ def task_board(session: Session, model: str, dataset: str, metric: str, stat: st
         board.append({
             "rank": rank, "label": e["label"], "activation": e["activation"],
             "spec_hash": e["spec_hash"], "experiment_ids": e["experiment_ids"],
+            "context": e["context"],
+            "same_context_as_baseline": base is not None and e["context"] == base["context"],
             **{k: v for k, v in asdict(d).items()},
             "seeds": sorted(e["values"]),
             "p_value": res.p_value if res is not None else None,

@@ -232,8 +232,8 @@ def cohens_d(a: Sequence[float], b: Sequence[float]) -> float | None:
     if len(a) < 2 or len(b) < 2:
         return None
     pooled = ((len(a) - 1) * variance(a) + (len(b) - 1) * variance(b)) / (len(a) + len(b) - 2)
-    if pooled == 0:
-        return 0.0 if mean(a) == mean(b) else math.copysign(math.inf, mean(a) - mean(b))
+    if pooled == 0:  # no spread in either sample: d is 0 or undefined (not infinite in JSON)
+        return 0.0 if mean(a) == mean(b) else None
     return (mean(a) - mean(b)) / math.sqrt(pooled)
 
 

@@ -74,6 +74,7 @@ def test_holm_matches_statsmodels_definition() -> None:
 def test_cohens_d_and_ranks() -> None:
     a, b = [1.0, 2.0, 3.0], [2.0, 3.0, 4.0]
     assert stats.cohens_d(a, b) == pytest.approx(-1.0)
+    assert stats.cohens_d([1.0, 1.0], [2.0, 2.0]) is None  # undefined, not infinite
     scores = [0.9, 0.95, 0.9, 0.8]
     assert stats.average_ranks(scores, higher_is_better=True) == [2.5, 1.0, 2.5, 4.0]
     assert stats.average_ranks([3.0, 1.0, 2.0], higher_is_better=False) == [3.0, 1.0, 2.0]

@@ -130,3 +130,70 @@ def test_cancel_a_queued_and_a_running_run(service: Service) -> None:
             stopped["progress"]["epoch"]
         assert c.post(f"/api/v1/runs/{running_id}/cancel").status_code == 409
         assert c.get(f"/api/v1/runs/{queued_id}").json()["attempt"] == 0  # never trained
+
+
+def wait_for_sweep(client: httpx.Client, sweep_id: str, timeout: float = 180) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sweep = client.get(f"/api/v1/sweeps/{sweep_id}").json()
+        if sweep["progress"]["fraction"] == 1.0:
+            return sweep
+        time.sleep(0.3)
+    raise AssertionError(f"sweep {sweep_id} not done in {timeout} s: {sweep['progress']}")
+
+
+def test_sweep_end_to_end_then_reuse(service: Service) -> None:
+    body = {"name": "three activations", "activations": [
+        {"name": "relu"}, {"name": "dual_line"}, {"name": "prelu"}],
+        "models": [{"name": "mlp", "params": {"hidden": 32}}], "datasets": [{"name": "digits"}],
+        "seeds": [0, 1], "training": {"epochs": 2}, "tags": ["sweep-test"]}
+    with service.client() as c:
+        created = c.post("/api/v1/sweeps", json=body)
+        assert created.status_code == 202, created.text
+        sweep = created.json()
+        assert len(sweep["experiments"]) == 3 and sweep["runs_queued"] == 6
+        done = wait_for_sweep(c, sweep["id"])
+        assert done["progress"]["counts"]["succeeded"] == 6, service.log_text()[-3000:]
+        assert {e["status"] for e in done["experiments"]} == {"succeeded"}
+
+        board = c.get("/api/v1/leaderboard?model=mlp&dataset=digits").json()
+        ours = {e["id"] for e in done["experiments"]}
+        mine = [e for e in board["entries"] if set(e["experiment_ids"]) & ours]
+        assert sorted(e["activation"] for e in mine) == ["dual_line", "prelu", "relu"]
+        assert all(e["n"] == 2 for e in mine)
+        dual = next(e for e in done["experiments"] if e["activation"] == "dual_line")
+        params = c.get(f"/api/v1/experiments/{dual['id']}/parameters").json()
+        assert {(p["block"], p["name"]) for p in params["final"]} == \
+            {(b, n) for b in (1, 2) for n in "abm"}
+        response = c.get(f"/api/v1/experiments/{dual['id']}/response").json()
+        assert len(response["layers"]) == 2 and len(response["envelope"]["min"]) == 101
+
+        # The same sweep again reuses every succeeded recipe and seed: nothing is queued.
+        again = c.post("/api/v1/sweeps", json=body).json()
+        assert again["runs_queued"] == 0 and again["runs_reused"] == 6
+        reused = c.get(f"/api/v1/sweeps/{again['id']}").json()
+        assert reused["progress"]["counts"]["succeeded"] == 6
+        exp = c.get(f"/api/v1/experiments/{again['experiments'][0]['id']}").json()
+        assert all(len(c.get(f"/api/v1/runs/{r['id']}/metrics").json()) == 2
+                   for r in exp["runs"])
+        # force trains again
+        forced = c.post("/api/v1/sweeps", json={**body, "activations": [{"name": "relu"}],
+                                                 "force": True}).json()
+        assert forced["runs_queued"] == 2 and forced["runs_reused"] == 0
+        wait_for_sweep(c, forced["id"])
+
+
+def test_lr_range_through_the_api(service: Service) -> None:
+    with service.client() as c:
+        created = c.post("/api/v1/experiments", json={
+            "kind": "lr_range", "activation": {"name": "dual_line"},
+            "model": {"name": "mlp"}, "dataset": {"name": "digits"}, "seeds": [0, 1],
+            "training": {"lr_min": 1e-5, "lr_max": 10.0, "lr_range_steps": 60}}).json()
+        exp = wait_for(c, created["id"], {"succeeded", "failed"})
+        assert {r["status"] for r in exp["runs"]} == {"succeeded"}, exp["runs"][0]["error"]
+        run = c.get(f"/api/v1/runs/{exp['runs'][0]['id']}").json()
+        assert 1e-5 <= run["result"]["suggested_lr"] <= 10
+        table = c.get("/api/v1/leaderboard/lr?model=mlp&dataset=digits").json()
+        entry = next(e for e in table["entries"] if e["activation"] == "dual_line")
+        assert entry["n"] >= 2 and entry["suggested_min"] <= entry["suggested_lr"] <= \
+            entry["suggested_max"]

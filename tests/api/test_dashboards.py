@@ -1,0 +1,190 @@
+"""Summaries, leaderboards, distributions and exports on hand-made results with known
+answers (rows written straight to the database)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from scipy import stats as sp
+
+from tests.factories import add_finished_run, make_experiment
+
+RELU = [0.90, 0.91, 0.89, 0.90, 0.92]
+DUAL = [0.93, 0.94, 0.95, 0.93, 0.94]  # clearly better
+PRELU = [0.90, 0.92, 0.89, 0.91, 0.91]  # not significantly different from relu
+
+
+def seed_task(model: str = "mlp", dataset: str = "digits",
+              results: dict[str, list[float]] | None = None) -> dict[str, object]:
+    ids = {}
+    results = results or {"relu": RELU, "dual_line": DUAL, "prelu": PRELU}
+    for activation, finals in results.items():
+        exp_id, _ = make_experiment(seeds=(), activation={"name": activation},
+                                    model={"name": model}, dataset={"name": dataset})
+        for seed, final in enumerate(finals):
+            add_finished_run(exp_id, seed, [final - 0.05, final])
+        ids[activation] = exp_id
+    return ids
+
+
+def test_summary_matches_hand_statistics(client: TestClient) -> None:
+    exp_id, _ = make_experiment(seeds=())
+    for seed, final in enumerate(DUAL):
+        add_finished_run(exp_id, seed, [final - 0.1, final + 0.01, final])
+    add_finished_run(exp_id, 99, [0.5], status="failed")
+    body = client.get(f"/api/v1/experiments/{exp_id}/summary").json()
+    assert body["seeds_asked"] == 6 and body["seeds_finished"] == 5
+    final = body["metrics"]["val_accuracy"]["final"]
+    assert final["n"] == 5
+    assert final["mean"] == pytest.approx(np.mean(DUAL))
+    assert final["std"] == pytest.approx(np.std(DUAL, ddof=1))
+    lo, hi = sp.t.interval(0.95, 4, loc=np.mean(DUAL), scale=sp.sem(DUAL))
+    assert (final["ci95_low"], final["ci95_high"]) == (pytest.approx(lo), pytest.approx(hi))
+    assert final["median"] == pytest.approx(0.94) and final["min"] == pytest.approx(0.93)
+    best = body["metrics"]["val_accuracy"]["best"]
+    assert best["mean"] == pytest.approx(np.mean(DUAL) + 0.01)
+    assert body["metrics"]["val_loss"]["best"]["mean"] == pytest.approx(1 - np.mean(DUAL) - 0.01)
+    assert body["metrics"]["epoch_seconds"]["mean_over_epochs"]["n"] == 5
+    curve = body["curves"]
+    assert [c["epoch"] for c in curve] == [1, 2, 3]
+    assert curve[2]["n"] == 5  # the failed run has only epoch 1
+    assert curve[2]["val_accuracy"]["mean"] == pytest.approx(np.mean(DUAL))
+    assert curve[2]["val_accuracy"]["std"] == pytest.approx(np.std(DUAL, ddof=1))
+    csv_text = client.get(f"/api/v1/experiments/{exp_id}/summary?format=csv").text
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    assert {"metric", "aggregate", "mean", "std", "n"} <= set(rows[0])
+
+
+def test_empty_and_partial_experiments_give_valid_json(client: TestClient) -> None:
+    created = client.post("/api/v1/experiments", json={"activation": {"name": "relu"},
+                                                       "seeds": [0, 1]}).json()
+    for path in ("summary", "parameters", "response"):
+        r = client.get(f"/api/v1/experiments/{created['id']}/{path}")
+        assert r.status_code == 200, (path, r.text)
+    summary = client.get(f"/api/v1/experiments/{created['id']}/summary").json()
+    assert summary["seeds_finished"] == 0
+    assert summary["metrics"]["val_accuracy"]["final"] == {
+        "n": 0, "mean": None, "std": None, "sem": None, "ci95_low": None, "ci95_high": None,
+        "median": None, "min": None, "max": None}
+    exp_id, _ = make_experiment(seeds=())
+    add_finished_run(exp_id, 0, [0.8, 0.85])
+    one = client.get(f"/api/v1/experiments/{exp_id}/summary").json()
+    assert one["metrics"]["val_accuracy"]["final"]["std"] is None  # n = 1: no spread
+    assert client.get("/api/v1/leaderboard?model=mlp&dataset=mnist1d").json()["entries"] == []
+
+
+def test_leaderboard_for_a_task(client: TestClient) -> None:
+    seed_task()
+    board = client.get("/api/v1/leaderboard?model=mlp&dataset=digits").json()
+    by = {e["label"]: e for e in board["entries"]}
+    assert board["baseline"] == "relu" and board["correction"] == "holm"
+    assert [e["label"] for e in board["entries"]] == ["dual_line", "prelu", "relu"]
+    ref_dual = sp.ttest_ind(DUAL, RELU, equal_var=False).pvalue
+    ref_prelu = sp.ttest_ind(PRELU, RELU, equal_var=False).pvalue
+    assert by["dual_line"]["p_value"] == pytest.approx(ref_dual, rel=1e-6)
+    assert by["prelu"]["p_value"] == pytest.approx(ref_prelu, rel=1e-6)
+    low, high = sorted([ref_dual, ref_prelu])
+    holm = {ref_dual: min(1, 2 * low) if ref_dual == low else max(min(1, 2 * low), high),
+            ref_prelu: min(1, 2 * low) if ref_prelu == low else max(min(1, 2 * low), high)}
+    assert by["dual_line"]["p_holm"] == pytest.approx(holm[ref_dual], rel=1e-6)
+    assert by["prelu"]["p_holm"] == pytest.approx(holm[ref_prelu], rel=1e-6)
+    assert by["dual_line"]["verdict"] == "better"
+    assert by["prelu"]["verdict"] == "no significant difference"
+    assert by["relu"]["verdict"] == "baseline" and by["relu"]["p_value"] is None
+    pooled = np.sqrt((np.var(DUAL, ddof=1) + np.var(RELU, ddof=1)) / 2)
+    assert by["dual_line"]["cohens_d"] == pytest.approx((np.mean(DUAL) - np.mean(RELU)) / pooled)
+    assert by["dual_line"]["n"] == 5 and by["dual_line"]["seeds"] == [0, 1, 2, 3, 4]
+    assert by["dual_line"]["macs"] == 1_000_000
+    assert by["dual_line"]["metric_per_mmac"] == pytest.approx(np.mean(DUAL))
+    mw = client.get("/api/v1/leaderboard?model=mlp&dataset=digits&test=mannwhitney").json()
+    mw_dual = next(e for e in mw["entries"] if e["label"] == "dual_line")
+    assert mw_dual["p_value"] == pytest.approx(
+        sp.mannwhitneyu(DUAL, RELU, alternative="two-sided").pvalue)
+    paired = client.get("/api/v1/leaderboard?model=mlp&dataset=digits&test=paired").json()
+    p_dual = next(e for e in paired["entries"] if e["label"] == "dual_line")
+    assert p_dual["p_value"] == pytest.approx(sp.ttest_rel(DUAL, RELU).pvalue)
+    loss = client.get("/api/v1/leaderboard?model=mlp&dataset=digits&metric=val_loss").json()
+    assert loss["entries"][0]["label"] == "dual_line"  # lowest loss ranks first
+
+
+def test_ranks_and_ties_on_a_hand_made_table(client: TestClient) -> None:
+    seed_task(results={"relu": [0.5, 0.5], "tanh": [0.7, 0.7], "elu": [0.7, 0.7],
+                       "gelu": [0.6, 0.6]})
+    board = client.get("/api/v1/leaderboard?model=mlp&dataset=digits").json()
+    ranks = {e["label"]: e["rank"] for e in board["entries"]}
+    assert ranks == {"tanh": 1.5, "elu": 1.5, "gelu": 3.0, "relu": 4.0}
+
+
+def test_cross_task_average_ranks_and_win_tie_loss(client: TestClient) -> None:
+    seed_task("mlp", "digits")
+    seed_task("mlp", "mnist1d", {"relu": RELU, "dual_line": [0.91, 0.92, 0.90, 0.91, 0.92],
+                                 "prelu": [0.8, 0.81, 0.79, 0.8, 0.82]})
+    board = client.get("/api/v1/leaderboard").json()
+    assert [t["dataset"] for t in board["tasks"]] == ["digits", "mnist1d"]
+    by = {e["label"]: e for e in board["entries"]}
+    # digits: dual_line 1, prelu 2, relu 3; mnist1d: dual_line 1, relu 2, prelu 3
+    assert by["dual_line"]["avg_rank_mean_accuracy"] == pytest.approx(1.0)
+    assert by["prelu"]["avg_rank_mean_accuracy"] == pytest.approx(2.5)
+    assert by["relu"]["avg_rank_mean_accuracy"] == pytest.approx(2.5)
+    assert (by["dual_line"]["win"], by["dual_line"]["tie"], by["dual_line"]["loss"]) == (1, 1, 0)
+    assert (by["prelu"]["win"], by["prelu"]["tie"], by["prelu"]["loss"]) == (0, 1, 1)
+    assert by["relu"]["tasks"] == 2
+    assert {"avg_rank_accuracy", "avg_rank_train_loss", "avg_rank_val_loss",
+            "avg_rank_time"} <= set(by["relu"])
+
+
+def test_leaderboard_exports(client: TestClient) -> None:
+    seed_task()
+    md = client.get("/api/v1/leaderboard?model=mlp&dataset=digits&format=markdown")
+    assert md.headers["content-type"].startswith("text/markdown")
+    assert f"| 1 | dual_line | {np.mean(DUAL):.4f} ± {np.std(DUAL, ddof=1):.4f} | 5 |" in md.text
+    tex = client.get("/api/v1/leaderboard?model=mlp&dataset=digits&format=latex").text
+    assert r"\begin{tabular}" in tex and r"dual\_line" in tex and r"$\pm$" in tex
+    rows = list(csv.DictReader(io.StringIO(
+        client.get("/api/v1/leaderboard?model=mlp&dataset=digits&format=csv").text)))
+    assert [r["label"] for r in rows] == ["dual_line", "prelu", "relu"]
+
+
+def test_leaderboard_bad_queries_are_422(client: TestClient) -> None:
+    for query, field in [("metric=acc", "metric"), ("test=anova", "test"),
+                         ("model=mlp", "dataset"), ("stat=worst", "stat")]:
+        r = client.get(f"/api/v1/leaderboard?{query}")
+        assert r.status_code == 422 and r.json()["detail"][0]["field"] == field
+
+
+def test_parameter_distributions_on_known_values(client: TestClient) -> None:
+    exp_id, _ = make_experiment(seeds=(), activation={"name": "dual_line"})
+    add_finished_run(exp_id, 0, [0.5, 0.6], params={(1, "a"): [[1.0, 1.0], [1.0, 2.0]],
+                                                    (2, "a"): [[1.0, 1.0], [0.5, 0.5]]})
+    add_finished_run(exp_id, 1, [0.5, 0.6], params={(1, "a"): [[1.0, 1.0], [3.0, 4.0]],
+                                                    (2, "a"): [[1.0, 1.0], [0.7, 0.9]]})
+    body = client.get(f"/api/v1/experiments/{exp_id}/parameters").json()
+    final = {(f["block"], f["name"]): f for f in body["final"]}
+    # block 1, final epoch: values 1, 2, 3, 4 over channels and seeds
+    assert final[(1, "a")] == {"block": 1, "position": 1, "name": "a", "layer": "b1", "n": 4,
+                               "min": 1.0, "q1": 1.75, "median": 2.5, "q3": 3.25, "max": 4.0,
+                               "mean": 2.5}
+    assert final[(2, "a")]["median"] == pytest.approx(0.6)
+    per_epoch = [e for e in body["per_epoch"] if e["block"] == 1]
+    assert [(e["epoch"], e["mean"]) for e in per_epoch] == [(1, 1.0), (2, 2.5)]
+    assert body["runs"] == 2
+    assert client.get(f"/api/v1/experiments/{exp_id}/parameters?format=csv").text.count(
+        "\n") == 1 + 2 + 4
+
+
+def test_response_region_envelope(client: TestClient) -> None:
+    exp_id, _ = make_experiment(seeds=(), activation={"name": "dual_line"})
+    xs = [-1.0, 0.0, 1.0]
+    add_finished_run(exp_id, 0, [0.5], curve=(xs, [[-0.1, 0.0, 1.0], [-0.2, 0.0, 2.0]]))
+    add_finished_run(exp_id, 1, [0.5], curve=(xs, [[-0.3, 0.1, 1.5]]))
+    body = client.get(f"/api/v1/experiments/{exp_id}/response").json()
+    assert body["xs"] == xs
+    layer = body["layers"][0]
+    assert layer["curves"] == 3
+    assert layer["min"] == [-0.3, 0.0, 1.0] and layer["max"] == [-0.1, 0.1, 2.0]
+    assert layer["mean"] == pytest.approx([-0.2, 0.1 / 3, 1.5])
+    assert body["envelope"] == {"min": [-0.3, 0.0, 1.0], "max": [-0.1, 0.1, 2.0]}
