@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -165,7 +166,10 @@ class ActivationParam(Base):
     block: Mapped[int | None]
     position: Mapped[int | None]
     name: Mapped[str] = mapped_column(sa.String(64))
-    values: Mapped[list[Any]]
+    # A float array on PostgreSQL, so distributions are computed in SQL (unnest) without
+    # shipping JSON; JSON elsewhere.
+    values: Mapped[list[Any]] = mapped_column(
+        sa.JSON().with_variant(postgresql.ARRAY(sa.Double()), "postgresql"))
 
 
 class ResponseCurve(Base):

@@ -7,29 +7,59 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from api.analytics import queries
-from api.analytics.stats import quantile
+
+_QUARTILES = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
 
 
 def _box(values: list[float]) -> dict[str, Any]:
-    return {"n": len(values), "min": min(values), "q1": quantile(values, 0.25),
-            "median": quantile(values, 0.5), "q3": quantile(values, 0.75), "max": max(values),
-            "mean": sum(values) / len(values)}
+    """Min, quartiles (linear interpolation, as numpy's default), max and mean: one sort."""
+    array = np.sort(np.asarray(values, dtype=np.float64))
+    pos = (array.size - 1) * _QUARTILES
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, array.size - 1)
+    low, q1, med, q3, high = (array[lo] + (array[hi] - array[lo]) * (pos - lo)).tolist()
+    return {"n": int(array.size), "min": low, "q1": q1, "median": med, "q3": q3, "max": high,
+            "mean": float(array.mean())}
+
+
+def _sql_box(row: Any) -> dict[str, Any]:
+    q1, med, q3 = row.quartiles
+    return {"block": row.block, "position": row.position, "name": row.name, "layer": row.layer,
+            "n": row.n, "min": row.min, "q1": q1, "median": med, "q3": q3, "max": row.max,
+            "mean": row.mean}
+
+
+def _key(item: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(-1 if item[k] is None else item[k]
+                 for k in ("block", "position", "name", "layer", "epoch") if k in item)
 
 
 def parameter_distributions(session: Session, experiment_id: uuid.UUID,
                             per_epoch: bool = True) -> dict[str, Any]:
-    rows = queries.parameter_rows(session, experiment_id)
-    last_epoch: dict[uuid.UUID, int] = {}
-    for r in rows:
-        last_epoch[r.run_id] = max(last_epoch.get(r.run_id, 0), r.epoch)
+    if session.get_bind().dialect.name == "postgresql":
+        final = [_sql_box(r) for r in queries.parameter_stats_sql(session, experiment_id, False)]
+        epochs = [{**_sql_box(r), "epoch": r.epoch}
+                  for r in queries.parameter_stats_sql(session, experiment_id, True)] \
+            if per_epoch else []
+        return {"experiment_id": experiment_id,
+                "runs": queries.runs_with_parameters(session, experiment_id),
+                "final": sorted(final, key=_key), "per_epoch": sorted(epochs, key=_key)}
+    return _distributions_in_python(session, experiment_id, per_epoch)
+
+
+def _distributions_in_python(session: Session, experiment_id: uuid.UUID,
+                             per_epoch: bool) -> dict[str, Any]:
     final: dict[tuple[Any, ...], list[float]] = defaultdict(list)
     epochs: dict[tuple[Any, ...], list[float]] = defaultdict(list)
-    for r in rows:
+    runs = set()
+    for r in queries.parameter_rows(session, experiment_id, last_only=not per_epoch):
         key = (r.block, r.position, r.name, r.layer)
-        if r.epoch == last_epoch[r.run_id]:
+        runs.add(r.run_id)
+        if r.epoch == r.last_epoch:
             final[key].extend(r.values)
         if per_epoch:
             epochs[(*key, r.epoch)].extend(r.values)
@@ -39,7 +69,7 @@ def parameter_distributions(session: Session, experiment_id: uuid.UUID,
 
     return {
         "experiment_id": experiment_id,
-        "runs": len(last_epoch),
+        "runs": len(runs),
         "final": [{"block": k[0], "position": k[1], "name": k[2], "layer": k[3], **_box(v)}
                   for k, v in sorted(final.items(), key=lambda kv: order(kv[0]))],
         "per_epoch": [{"block": k[0], "position": k[1], "name": k[2], "layer": k[3],

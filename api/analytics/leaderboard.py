@@ -100,10 +100,15 @@ def _pick_baseline(items: list[dict[str, Any]], baseline: str) -> dict[str, Any]
 
 
 def task_board(session: Session, model: str, dataset: str, metric: str, stat: str,
-               baseline: str, test: str, alpha: float) -> dict[str, Any]:
-    rows = queries.final_rows(session, (Experiment.model == model) &
-                              (Experiment.dataset == dataset))
-    items = _entries(session, rows, metric, stat)
+               baseline: str, test: str, alpha: float,
+               rows: list[Any] | None = None,
+               items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`rows`/`items` let the cross-task board pass what it already fetched."""
+    if items is None:
+        if rows is None:
+            rows = queries.final_rows(session, (Experiment.model == model) &
+                                      (Experiment.dataset == dataset))
+        items = _entries(session, rows, metric, stat)
     higher = queries.HIGHER_IS_BETTER[metric]
     base = _pick_baseline(items, baseline)
     results = [(_compare(e, base, test) if base is not None and e is not base else None)
@@ -172,7 +177,8 @@ def cross_task_board(session: Session, metric: str, stat: str, baseline: str, te
             column_ranks = average_ranks([e[field] for e in items], higher)
             for e, rank in zip(items, column_ranks, strict=True):
                 ranks[e["label"]][column].append(rank)
-        board = task_board(session, model, dataset, metric, stat, baseline, test, alpha)
+        board = task_board(session, model, dataset, metric, stat, baseline, test, alpha,
+                           items=items)
         for entry in board["entries"]:
             outcome = {"better": "win", "worse": "loss",
                        "no significant difference": "tie"}.get(entry["verdict"] or "")

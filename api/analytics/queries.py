@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, func, select, text
 from sqlalchemy.orm import Session
 
 from core.models import ActivationParam, EpochMetric, Experiment, ResponseCurve, Run, RunStatus
@@ -35,8 +35,12 @@ def best_expression(metric: str) -> Any:
 def final_rows(session: Session, where: Any) -> list[Any]:
     """One row per succeeded run matching `where`: the run's last epoch, its best values and
     its experiment's grouping fields."""
+    # Aggregate only the runs asked about, not the whole metrics table.
     best = (select(EpochMetric.run_id,
                    *[best_expression(m).label(f"best_{m}") for m in METRICS])
+            .join(Run, Run.id == EpochMetric.run_id)
+            .join(Experiment, Experiment.id == Run.experiment_id)
+            .where(Run.status == RunStatus.succeeded.value, Experiment.kind == "train", where)
             .group_by(EpochMetric.run_id).subquery("best"))
     stmt: Select[Any] = (
         select(Run.id.label("run_id"), Run.seed, Run.num_params, Run.macs,
@@ -81,15 +85,49 @@ def curves(session: Session, experiment_id: uuid.UUID) -> list[CurvePoint]:
 
 
 def parameter_rows(session: Session, experiment_id: uuid.UUID,
-                   epoch: int | None = None) -> list[Any]:
+                   last_only: bool = False) -> list[Any]:
+    """Snapshots of the experiment's runs, with each run's last snapshot epoch (its
+    epochs_done: snapshots and progress are written in one transaction)."""
     stmt = (select(ActivationParam.run_id, ActivationParam.epoch, ActivationParam.layer,
                    ActivationParam.block, ActivationParam.position, ActivationParam.name,
-                   ActivationParam.values)
+                   ActivationParam.values, Run.epochs_done.label("last_epoch"))
             .join(Run, Run.id == ActivationParam.run_id)
             .where(Run.experiment_id == experiment_id))
-    if epoch is not None:
-        stmt = stmt.where(ActivationParam.epoch == epoch)
+    if last_only:
+        stmt = stmt.where(ActivationParam.epoch == Run.epochs_done)
     return list(session.execute(stmt).all())
+
+
+PG_PARAMETER_STATS = """
+SELECT ap.block, ap.position, ap.name, ap.layer, {epoch} AS epoch, count(*) AS n,
+       min(v) AS min, max(v) AS max, avg(v) AS mean,
+       percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY v) AS quartiles
+FROM activation_params ap
+JOIN runs r ON r.id = ap.run_id
+CROSS JOIN LATERAL unnest(ap."values") AS v
+WHERE r.experiment_id = :experiment_id {last_only}
+GROUP BY ap.block, ap.position, ap.name, ap.layer {group_epoch}
+"""
+
+
+def parameter_stats_sql(session: Session, experiment_id: uuid.UUID,
+                        per_epoch: bool) -> list[Any]:
+    """PostgreSQL only: min, quartiles, max, mean over channels and seeds, per
+    block/position/name/layer (and epoch), computed in the database. percentile_cont
+    interpolates linearly, as the Python path does."""
+    if per_epoch:
+        sql = PG_PARAMETER_STATS.format(epoch="ap.epoch", last_only="",
+                                        group_epoch=", ap.epoch")
+    else:
+        sql = PG_PARAMETER_STATS.format(epoch="NULL", last_only="AND ap.epoch = r.epochs_done",
+                                        group_epoch="")
+    return list(session.execute(text(sql), {"experiment_id": experiment_id}).all())
+
+
+def runs_with_parameters(session: Session, experiment_id: uuid.UUID) -> int:
+    return session.scalar(select(func.count(func.distinct(ActivationParam.run_id)))
+                          .join(Run, Run.id == ActivationParam.run_id)
+                          .where(Run.experiment_id == experiment_id)) or 0
 
 
 def response_rows(session: Session, experiment_id: uuid.UUID) -> list[Any]:

@@ -60,14 +60,16 @@ def t_sf(t: float, df: float) -> float:
     return tail if t > 0 else 1 - tail
 
 
+@lru_cache(maxsize=1024)
 def t_ppf(q: float, df: float) -> float:
-    """The q-quantile of Student's t: bisection on the upper tail, using symmetry."""
+    """The q-quantile of Student's t: bisection on the upper tail, using symmetry. Cached:
+    dashboards ask for the same (0.975, n - 1) many times."""
     if q == 0.5:
         return 0.0
     if q < 0.5:
         return -t_ppf(1 - q, df)
     lo, hi = 0.0, 1e6
-    for _ in range(200):
+    for _ in range(64):  # 1e6 / 2^64: far below float resolution of the answer
         mid = (lo + hi) / 2
         if t_sf(mid, df) > 1 - q:
             lo = mid
