@@ -37,8 +37,6 @@ class RunStatus(StrEnum):
         return self not in (RunStatus.queued, RunStatus.running)
 
 
-FINISHED_STATUSES = tuple(s.value for s in RunStatus if s.finished)
-
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware timestamps on every backend (SQLite hands back naive values)."""

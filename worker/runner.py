@@ -8,14 +8,13 @@ is still ours (the sweeper may have handed the run to another worker).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
 import traceback
 import uuid
 from typing import Any
-
-from sqlalchemy import select
 
 from core.db import session_scope
 from core.lifecycle import claim_run, finish_run, touch
@@ -69,7 +68,8 @@ class Heartbeat:
 
 
 def _finite(value: float | None) -> float | None:
-    return value if value is None or value == value and abs(value) != float("inf") else None
+    """JSON has no NaN or infinity: store those as null."""
+    return value if value is None or math.isfinite(value) else None
 
 
 def execute_run(run_id: uuid.UUID, worker: str | None = None,
@@ -162,9 +162,3 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
     log.info("run %s %s", run_id, status.value)
     return status.value
 
-
-def run_ids_waiting(limit: int = 100) -> list[uuid.UUID]:
-    """Queued runs, oldest first (used by tools that drive runs without a broker)."""
-    with session_scope() as session:
-        return list(session.scalars(select(Run.id).where(Run.status == RunStatus.queued.value)
-                                    .order_by(Run.queued_at).limit(limit)))
