@@ -63,6 +63,11 @@ static inline float fast_tanhf(float x) {
 /* GAAF in float32, 8 lanes at a time with GCC vector extensions (auto-vectorisation gives up
  * on the exponent-bit trick of exp). Same formulas as gaaf_value in kernels_impl.h; the tail
  * of fewer than 8 elements goes through that scalar version. */
+/* Fused multiply-adds are allowed here only: the exp polynomial and the sigmoid are not
+ * compared bit-for-bit with PyTorch (the tests allow 2e-6), while the rest of the file keeps
+ * -ffp-contract=off so the two-slope and polynomial kernels round as PyTorch does. */
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=fast")
 typedef float vf __attribute__((vector_size(32)));
 typedef int32_t vi __attribute__((vector_size(32)));
 #define LANES 8
@@ -97,6 +102,9 @@ static inline vf gaaf_lanes(vf v, float K, float shift, int base, int variant, i
     vf one = vsplat(1.0f), zero = vsplat(0.0f), half = vsplat(0.5f);
     float inv_k = 1.0f / K; /* one divide per call instead of one per lane */
     vf t = v * K;
+    /* Round t to float here, as PyTorch does: a fused v*K + 0.5 below would move the
+     * sawtooth's jumps by an ulp. */
+    __asm__("" : "+x"(t));
     vf gv, dg;
     if (variant == 0) {
         gv = (t - vfloor(t) - half) * inv_k;
@@ -154,3 +162,5 @@ void gaaf_vec_bwd_f32(const float *g, const float *x, float *gx, int64_t n, floa
                       float shift, int base, int variant, int nthreads) {
     gaaf_vec_f32(g, x, gx, n, K, shift, base, variant, 1, nthreads);
 }
+
+#pragma GCC pop_options

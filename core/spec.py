@@ -141,6 +141,35 @@ def validate_spec(spec: ExperimentSpec, settings: Settings,
     return spec.model_copy(update=resolved)
 
 
+def raw_catalog_errors(raw: Any) -> list[dict[str, Any]]:
+    """Name and parameter problems found in a body that failed type validation, so one
+    response lists them together with the type errors (best effort: parts that are not
+    shaped like a component are left to the type errors)."""
+    if not isinstance(raw, dict):
+        return []
+    errors = []
+    for field, kind, noun in (("activation", "activations", "activation"),
+                              ("model", "models", "model"), ("dataset", "datasets", "dataset")):
+        ref = raw.get(field)
+        if not isinstance(ref, dict) or not isinstance(ref.get("name"), str):
+            continue
+        entry = catalog.entries(kind).get(ref["name"])
+        if entry is None:
+            errors.append({"loc": (field, "name"), "type": "unknown_name",
+                           "msg": f"unknown {noun} {ref['name']!r}; valid names: "
+                                  f"{', '.join(catalog.canonical_names(kind))}"})
+            continue
+        params = ref.get("params", {})
+        if isinstance(params, dict):
+            try:
+                resolve(f"{noun} {entry['name']!r}", entry["name"], entry["params"], params,
+                        _nestable_activations())
+            except ParamError as exc:
+                loc = (field, "params", exc.param) if exc.param else (field, "params")
+                errors.append({"loc": loc, "msg": str(exc), "type": "value_error"})
+    return errors
+
+
 def spec_hash(spec: ExperimentSpec) -> str:
     """Identity of the training recipe: everything but name, tags, priority and seeds."""
     recipe = spec.model_dump(mode="json", exclude={"name", "tags", "priority", "seeds"})

@@ -116,6 +116,18 @@ def test_bad_input_is_422_naming_the_field_and_stores_nothing(
     assert stored_counts() == (0, 0)
 
 
+def test_type_errors_and_unknown_names_come_in_one_response(client: TestClient) -> None:
+    r = client.post("/api/v1/experiments", json={
+        "activation": {"name": "dual_lin"}, "model": {"name": "mlp", "params": {"depth": 0}},
+        "training": {"epochs": "ten"}})
+    assert r.status_code == 422
+    fields = {e["field"]: e["msg"] for e in r.json()["detail"]}
+    assert "valid integer" in fields["training.epochs"]
+    assert "unknown activation 'dual_lin'" in fields["activation.name"]
+    assert "mlp.depth must be >= 1" in fields["model.params.depth"]
+    assert stored_counts() == (0, 0)
+
+
 def test_more_runs_than_the_limit_is_422(client: TestClient, monkeypatch: pytest.MonkeyPatch)\
         -> None:
     from core.settings import get_settings
