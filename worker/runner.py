@@ -94,6 +94,9 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
     checkpoint = settings.checkpoint_dir / f"{run_id}.pt"
     if epochs_done == 0 and checkpoint.exists():
         checkpoint.unlink()  # left by an earlier generation of a retried run: start fresh
+    elif checkpoint.exists():
+        log.info("run %s resumes from its checkpoint (%d epoch(s) recorded)", run_id,
+                 epochs_done)
     config = TrainConfig.from_spec(spec, seed)
     device = pick_device(settings.device)
 
