@@ -62,13 +62,10 @@ def add_runs(session: Session, experiment: Experiment, spec: ExperimentSpec, see
             out.to_queue.append(run.id)
             continue
         out.reused.append(run.id)
-        for table, columns in (
-                (EpochMetric, ["epoch", "train_loss", "train_accuracy", "val_loss",
-                               "val_accuracy", "val_top5", "lr", "epoch_seconds",
-                               "samples_per_second"]),
-                (ActivationParam, ["epoch", "layer", "block", "position", "name", "values"]),
-                (ResponseCurve, ["layer", "block", "position", "xs", "ys"])):
+        for table in (EpochMetric, ActivationParam, ResponseCurve):
             src = cast(Table, table.__table__)
+            # every column but the run (replaced) and surrogate keys (generated)
+            columns = [c.name for c in src.columns if c.name not in ("id", "run_id")]
             rows = select(literal(run.id, Uuid()), *[src.c[c] for c in columns]) \
                 .where(src.c.run_id == source.id)
             session.execute(insert(src).from_select(["run_id", *columns], rows))
