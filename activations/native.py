@@ -133,7 +133,7 @@ def suffix(t: Tensor) -> str:
 
 def layout(x: Tensor) -> tuple[Tensor, int, int, int]:
     """(x, outer, C, inner) for a contiguous x: (N, C, H*W...) or 1-D as (1, 1, n).
-    Channels-last tensors are left to the PyTorch path (see `plane_layout_ok`)."""
+    Channels-last and other non-contiguous tensors are left to the PyTorch path (`usable`)."""
     if x.dim() <= 1:
         return x, 1, 1, x.numel()
     n, c = x.shape[0], x.shape[1]

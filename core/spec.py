@@ -76,6 +76,10 @@ class ExperimentSpec(BaseModel):
         return tags
 
 
+# The error type of a model that cannot take the dataset's inputs (sweeps skip such cells).
+INCOMPATIBLE_INPUT = "incompatible_input"
+
+
 class SpecError(ValueError):
     """Catalog-level problems: a list of {loc, msg, type} like pydantic's, loc without 'body'."""
 
@@ -125,7 +129,8 @@ def validate_spec(spec: ExperimentSpec, settings: Settings,
         if got not in accepted:
             error(("model", "name"), f"model {entries['model']['name']!r} takes "
                                      f"{' or '.join(accepted)} inputs, but dataset "
-                                     f"{entries['dataset']['name']!r} is {got}")
+                                     f"{entries['dataset']['name']!r} is {got}",
+                  INCOMPATIBLE_INPUT)
     if spec.kind == "lr_range" and spec.training.lr_min >= spec.training.lr_max:
         error(("training", "lr_max"), f"lr_max ({spec.training.lr_max}) must be above lr_min "
                                       f"({spec.training.lr_min})")

@@ -15,7 +15,14 @@ from api.dispatch import notify
 from api.errors import not_found, validation_error
 from api.queries import brief, experiment_rows
 from core.models import Experiment, Run, Sweep
-from core.spec import ExperimentSpec, SpecError, SweepSpec, sweep_cells, validate_spec
+from core.spec import (
+    INCOMPATIBLE_INPUT,
+    ExperimentSpec,
+    SpecError,
+    SweepSpec,
+    sweep_cells,
+    validate_spec,
+)
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
@@ -36,8 +43,7 @@ def create_sweep(body: SweepSpec, session: SessionDep, settings: SettingsDep) ->
                         "type": e["type"]} for e in exc.errors()]
             continue
         except SpecError as exc:
-            if all("takes" in e["msg"] and "inputs, but dataset" in e["msg"]
-                   for e in exc.errors):
+            if all(e["type"] == INCOMPATIBLE_INPUT for e in exc.errors):
                 skipped.append({"cell": i, "name": cell["name"], "reason": exc.errors[0]["msg"]})
                 continue
             errors += [{"loc": ("cells", i, *e["loc"]), "msg": f"{cell['name']}: {e['msg']}",

@@ -6,7 +6,7 @@ seeds of one experiment differ only in initialisation and batch order (they are 
 
 from __future__ import annotations
 
-import hashlib
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,9 +107,10 @@ def load_mnist1d(root: Path, subset: int = 0) -> DataSplits:
         made = make_dataset(get_dataset_args())
         data = {k: np.asarray(made[k]) for k in ("x", "y", "x_test", "y_test")}
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{hashlib.sha1(str(cache).encode()).hexdigest()[:6]}.tmp.npz")
-        np.savez(tmp, **data)
-        tmp.replace(cache)
+        # A unique temporary name: two workers may generate the set at the same time.
+        with tempfile.NamedTemporaryFile(dir=cache.parent, suffix=".npz", delete=False) as tmp:
+            np.savez(tmp, **data)
+        Path(tmp.name).replace(cache)
     x = torch.from_numpy(data["x"].astype(np.float32)).unsqueeze(1)
     xt = torch.from_numpy(data["x_test"].astype(np.float32)).unsqueeze(1)
     # The paper feeds the generated values as they are (already roughly unit scale).
