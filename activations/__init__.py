@@ -18,6 +18,7 @@ from activations import (  # noqa: F401
     slaf,
 )
 from activations.base import Activation
+from activations.cost import activation_macs, ops_per_element
 from activations.introspect import (
     ParameterSnapshot,
     activation_modules,
@@ -41,6 +42,7 @@ __all__ = [
     "ActivationInfo",
     "ParamInfo",
     "ParameterSnapshot",
+    "activation_macs",
     "activation_modules",
     "activation_parameter_ids",
     "activation_parameters",
@@ -49,6 +51,7 @@ __all__ = [
     "get_fn",
     "get_info",
     "names",
+    "ops_per_element",
     "resolve_params",
     "response",
 ]

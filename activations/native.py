@@ -8,6 +8,7 @@ their plain PyTorch path instead (same results up to float rounding; tests hold 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import logging
@@ -17,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -114,9 +116,25 @@ def library() -> ctypes.CDLL | None:
     return _LIB
 
 
+_LOCAL = threading.local()
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """Use the plain PyTorch path on this thread (e.g. to count its operations)."""
+    before = getattr(_LOCAL, "off", False)
+    _LOCAL.off = True
+    try:
+        yield
+    finally:
+        _LOCAL.off = before
+
+
 def usable(*tensors: Tensor | None) -> bool:
     """True when the fused kernels can take these tensors: on the CPU, one float dtype, and
     the input (first tensor) contiguous in the standard layout."""
+    if getattr(_LOCAL, "off", False):
+        return False
     if tensors and tensors[0] is not None and not tensors[0].is_contiguous():
         return False
     for t in tensors:

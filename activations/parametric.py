@@ -169,8 +169,8 @@ register(ActivationInfo(
     formula=r"f(x) = \max(0, x) + \sum_{s=1}^{S} a_s \max(0, -x + b_s)",
     reference="Agostinelli et al. 2015, Learning activation functions to improve deep neural "
               "networks",
-    notes="learnable a_s (init 0: starts as ReLU) and b_s (init 0, 1, ...) per hinge",
-    extra_learnable=("a_s", "b_s"),
+    notes="learnable a1..aS (init 0: starts as ReLU) and b1..bS (init 0, 1, ...), one pair "
+          "per hinge",
     params=(ParamInfo("hinges", 2, kind="int", min=1, max=8, doc="number of hinges S"),
             PER_CHANNEL)))
 register(ActivationInfo(
@@ -179,6 +179,5 @@ register(ActivationInfo(
     formula=r"f(x) = \frac{\sum_{k=0}^{5} p_k x^k}{1 + \sum_{k=1}^{4} |q_k| |x|^k}",
     reference="Molina et al. 2020, Padé activation units (safe PAU)",
     notes="p0..p5, q1..q4 learnable, initialised to a fit of leaky ReLU (bench/fit_pau.py)",
-    extra_learnable=PAU.param_names,
     params=(ParamInfo("per_channel", False, kind="bool",
                       doc="one set of coefficients per channel (the paper: one per layer)"),)))

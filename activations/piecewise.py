@@ -139,7 +139,9 @@ register(ActivationInfo(
     name="prelu", builder=PReLU, family="learnable", per_channel_capable=True,
     formula=r"f(x) = x \text{ if } x \ge 0 \text{ else } b x",
     reference="He et al. 2015, Delving deep into rectifiers (PReLU)",
-    params=(ParamInfo("init", 0.25, learnable=True, doc="initial negative slope b"), PER_CHANNEL),
+    params=(ParamInfo("init", 0.25,
+                      doc="initial value of the learnable negative slope, recorded as b"),
+            PER_CHANNEL),
 ))
 register(ActivationInfo(
     name="dp_relu", builder=DPReLU, family="seed", per_channel_capable=True,

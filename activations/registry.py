@@ -55,8 +55,6 @@ class ActivationInfo:
     # Whether learnable parameters exist one per channel (chosen by the `per_channel` param).
     per_channel_capable: bool = False
     notes: str = ""
-    # Learnable parameters not given as constructor params (PAU's p0..p5, APL's a_s, b_s).
-    extra_learnable: tuple[str, ...] = ()
 
     @property
     def learnable(self) -> bool:
@@ -64,9 +62,17 @@ class ActivationInfo:
 
     @property
     def learnable_params(self) -> list[str]:
-        return [p.name for p in self.params if p.learnable] + list(self.extra_learnable)
+        """The names the learnable parameters are recorded under (the module's own
+        `named_parameters()` at the default settings: PReLU's `init` sets `b`)."""
+        return [name for name, _ in self.build_default().named_parameters()]
+
+    def build_default(self, num_channels: int = 4) -> nn.Module:
+        defaults = {p.name: p.default for p in self.params}
+        return self.builder(num_channels, **defaults)
 
     def to_dict(self) -> dict[str, Any]:
+        from activations.cost import ops_per_element
+
         return {
             "name": self.name,
             "aliases": list(self.aliases),
@@ -79,6 +85,9 @@ class ActivationInfo:
             "channel_multiplier": self.channel_multiplier,
             "functional": self.functional is not None,
             "params": [p.to_dict() for p in self.params],
+            # Arithmetic operations per input element at the default settings (the MACs
+            # the service adds for every activation slot are counted on the real inputs).
+            "ops_per_element": round(ops_per_element(self.build_default()), 3),
             "notes": self.notes,
         }
 

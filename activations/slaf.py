@@ -148,9 +148,9 @@ register(ActivationInfo(
     formula=r"f(x) = \sum_{k=0}^{K} c_k x^k",
     reference="Goyal et al. 2019, Learning activation functions: a new paradigm for "
               "understanding neural networks (arXiv:1906.09529)",
-    notes="starts at the identity (c_1 = 1); clip gradients (training.grad_clip = 5) as the "
-          "authors do; normalize=true standardises each power per channel",
-    extra_learnable=("c0", "c_k (k = 1..degree)"),
+    notes="learnable c0..cK; starts at the identity (c1 = 1); clip gradients "
+          "(training.grad_clip = 5) as the authors do; normalize=true standardises each "
+          "power per channel",
     params=(ParamInfo("degree", 3, kind="int", min=1, max=MAX_DEGREE, doc="K, highest power"),
             ParamInfo("normalize", False, kind="bool",
                       doc="standardise each power per channel (batch statistics, no affine)"),

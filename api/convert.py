@@ -19,6 +19,6 @@ def run_public(run: Run) -> RunPublic:
         device=run.device, queued_at=run.queued_at, started_at=run.started_at,
         finished_at=run.finished_at, heartbeat_at=run.heartbeat_at, duration_seconds=duration,
         error=run.error, final_metrics=run.final_metrics, best_epoch=run.best_epoch,
-        num_params=run.num_params, macs=run.macs, peak_memory_bytes=run.peak_memory_bytes,
-        result=run.result,
+        num_params=run.num_params, macs=run.macs, activation_macs=run.activation_macs,
+        peak_memory_bytes=run.peak_memory_bytes, result=run.result, reused_from=run.reused_from,
     )

@@ -15,8 +15,8 @@ from core.spec import ExperimentSpec, spec_hash
 from core.timeutil import utcnow
 
 COPIED_RUN_FIELDS = ("attempt", "device", "epochs_done", "epochs_total", "final_metrics",
-                     "best_epoch", "num_params", "macs", "peak_memory_bytes", "result",
-                     "started_at", "finished_at")
+                     "best_epoch", "num_params", "macs", "activation_macs",
+                     "peak_memory_bytes", "result", "started_at", "finished_at")
 
 
 @dataclass

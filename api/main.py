@@ -8,8 +8,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
+from api.deps import reject_unknown_query
 from api.errors import BodyLimit, install_error_handlers
 from api.routes import catalog, dashboards, experiments, health, leaderboard, runs, sweeps
 from core.settings import get_settings
@@ -36,7 +37,7 @@ def create_app() -> FastAPI:
     settings = get_settings()
     app = FastAPI(title="actlab", version="0.1.0", lifespan=lifespan,
                   description="Training-experiment service for activation-function research")
-    v1 = APIRouter(prefix="/api/v1")
+    v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(reject_unknown_query)])
     for module in (experiments, dashboards, runs, sweeps, leaderboard, catalog):
         v1.include_router(module.router)
     app.include_router(v1)

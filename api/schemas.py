@@ -23,6 +23,17 @@ class Progress(BaseModel):
     fraction: float
 
 
+class ParameterRow(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    epoch: int
+    layer: str
+    block: int | None
+    position: int | None
+    name: str
+    values: list[float]
+
+
 class RunPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -43,9 +54,16 @@ class RunPublic(BaseModel):
     final_metrics: dict[str, float | None] | None
     best_epoch: int | None
     num_params: int | None
-    macs: int | None
+    macs: int | None = Field(description="one forward pass on one example: layers and "
+                                         "the activations' own operations")
+    activation_macs: int | None = Field(description="the activations' share of macs")
     peak_memory_bytes: int | None
     result: dict[str, Any] | None
+    reused_from: uuid.UUID | None = Field(
+        description="the earlier run of the same recipe and seed whose results were copied")
+    parameters: list[ParameterRow] | None = Field(
+        None, description="GET /runs/{id} only: the learned activation parameters at the "
+                          "last recorded epoch (every epoch: /runs/{id}/parameters)")
 
 
 class ExperimentCreated(BaseModel):
@@ -71,6 +89,8 @@ class ExperimentBrief(BaseModel):
 class ExperimentPublic(ExperimentBrief):
     spec: dict[str, Any]
     spec_hash: str
+    recipe_version: int = Field(description="1: recorded before the validation split "
+                                            "existed (its test_* were its val_*); 2: current")
     sweep_id: uuid.UUID | None
     runs: list[RunPublic]
 
@@ -102,20 +122,12 @@ class MetricRow(BaseModel):
     val_loss: float | None
     val_accuracy: float | None
     val_top5: float | None
+    test_loss: float | None
+    test_accuracy: float | None
+    test_top5: float | None
     lr: float | None
     epoch_seconds: float | None
     samples_per_second: float | None
-
-
-class ParameterRow(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    epoch: int
-    layer: str
-    block: int | None
-    position: int | None
-    name: str
-    values: list[float]
 
 
 class ParameterPage(BaseModel):

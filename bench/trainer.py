@@ -36,6 +36,8 @@ def fake_data(shape: tuple[int, ...], n: int) -> DataSplits:
     return DataSplits(torch.randn(n, *shape, generator=g),
                       torch.randint(0, 10, (n,), generator=g),
                       torch.randn(256, *shape, generator=g),
+                      torch.randint(0, 10, (256,), generator=g),
+                      torch.randn(256, *shape, generator=g),
                       torch.randint(0, 10, (256,), generator=g), 10)
 
 

@@ -169,8 +169,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"{exp['name']} [{exp['status']}]")
     for run in exp["runs"]:
         p = run["progress"]
-        acc = (run.get("final_metrics") or {}).get("val_accuracy")
-        acc_text = f"  val_accuracy {acc:.4f}" if acc is not None else ""
+        acc = (run.get("final_metrics") or {}).get("test_accuracy")
+        acc_text = f"  test_accuracy {acc:.4f}" if acc is not None else ""
         print(f"  seed {run['seed']:>4}  {run['status']:<9} epoch {p['epoch']}/{p['epochs']}"
               f"{acc_text}{'  ' + run['error'] if run['error'] else ''}")
     return 0

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from core.spec import RECIPE_VERSION
 from core.timeutil import utcnow
 
 NAMING_CONVENTION = {
@@ -87,6 +88,9 @@ class Experiment(Base):
     tags: Mapped[list[Any]] = mapped_column(default=list)
     priority: Mapped[int] = mapped_column(default=0)
     sweep_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("sweeps.id"), index=True)
+    # 1: trained before the validation split existed (its val_* were measured on the test
+    # split and are stored as test_*); 2: train / validation / test. Part of the recipe.
+    recipe_version: Mapped[int] = mapped_column(default=RECIPE_VERSION, server_default="2")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
     runs: Mapped[list[Run]] = relationship(
@@ -121,6 +125,8 @@ class Run(Base):
     best_epoch: Mapped[int | None]
     num_params: Mapped[int | None] = mapped_column(sa.BigInteger)
     macs: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # The activations' own per-element work inside `macs` (one op counted as one MAC).
+    activation_macs: Mapped[int | None] = mapped_column(sa.BigInteger)
     peak_memory_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
     # Kind-specific output, e.g. the lr range test's curve and suggestion.
     result: Mapped[dict[str, Any] | None]
@@ -143,6 +149,9 @@ class EpochMetric(Base):
     val_loss: Mapped[float | None]
     val_accuracy: Mapped[float | None]
     val_top5: Mapped[float | None]
+    test_loss: Mapped[float | None]
+    test_accuracy: Mapped[float | None]
+    test_top5: Mapped[float | None]
     lr: Mapped[float | None]
     epoch_seconds: Mapped[float | None]
     samples_per_second: Mapped[float | None]

@@ -17,6 +17,10 @@ from core.params import ParamError, resolve
 from core.settings import Settings
 
 MAX_SEED = 2**31 - 1
+# Bumped when the same spec starts to mean different numbers. 2: train / validation / test
+# splits (version 1 validated on the test split). Part of the recipe hash, so results of one
+# version are never reused for, or compared with, another.
+RECIPE_VERSION = 2
 
 
 class ComponentRef(BaseModel):
@@ -178,6 +182,7 @@ def raw_catalog_errors(raw: Any) -> list[dict[str, Any]]:
 def spec_hash(spec: ExperimentSpec) -> str:
     """Identity of the training recipe: everything but name, tags, priority and seeds."""
     recipe = spec.model_dump(mode="json", exclude={"name", "tags", "priority", "seeds"})
+    recipe["recipe_version"] = RECIPE_VERSION
     canonical = json.dumps(recipe, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -217,27 +222,71 @@ class SweepSpec(BaseModel):
         return grid
 
 
+_COMPONENT_KINDS = {"activation": "activations", "model": "models", "dataset": "datasets"}
+
+
+def _takes(component: ComponentRef, kind: str, param: str) -> bool:
+    """Whether the catalog entry of `component` has parameter `param` (unknown names: yes,
+    so that validation reports the name)."""
+    entry = catalog.entries(kind).get(component.name)
+    return entry is None or any(p["name"] == param for p in entry["params"])
+
+
+def _check_grid_applies(sweep: SweepSpec) -> None:
+    """A `<component>.params.X` grid key must fit at least one of the sweep's components."""
+    lists = {"activation": sweep.activations, "model": sweep.models,
+             "dataset": sweep.datasets}
+    errors = []
+    for key in sweep.grid:
+        head, _, param = key.partition(".params.")
+        if head not in lists or not param:
+            continue
+        kind = _COMPONENT_KINDS[head]
+        if not any(_takes(c, kind, param) for c in lists[head]):
+            names = ", ".join(sorted({c.name for c in lists[head]}))
+            errors.append({"loc": ("grid", key), "type": "value_error",
+                           "msg": f"grid key {key!r}: no {head} of this sweep ({names}) takes "
+                                  f"parameter {param!r}"})
+    if errors:
+        raise SpecError(errors)
+
+
 def sweep_cells(sweep: SweepSpec) -> list[dict[str, Any]]:
-    """The experiment bodies of every cell, in a stable order (not yet validated)."""
+    """The experiment bodies of every cell, in a stable order (not yet validated). A
+    `<component>.params.X` grid key applies only to the components that take X (`relu` in
+    a sweep over GAAF's `shift` is trained once, not once per value)."""
     import itertools
 
+    _check_grid_applies(sweep)
     keys = list(sweep.grid)
     cells = []
+    seen: set[str] = set()
     for act, model, dataset in itertools.product(sweep.activations, sweep.models,
                                                  sweep.datasets):
+        components = {"activation": act, "model": model, "dataset": dataset}
         for combo in itertools.product(*(sweep.grid[k] for k in keys)):
             body: dict[str, Any] = {
                 "kind": sweep.kind, "activation": act.model_dump(), "model": model.model_dump(),
                 "dataset": dataset.model_dump(), "seeds": list(sweep.seeds),
                 "training": dict(sweep.training), "tags": list(sweep.tags),
                 "priority": sweep.priority}
+            applied = []
             for key, value in zip(keys, combo, strict=True):
-                head, _, leaf = key.rpartition(".")
+                head, _, param = key.partition(".params.")
+                if head in components and param and \
+                        not _takes(components[head], _COMPONENT_KINDS[head], param):
+                    continue
+                path, _, leaf = key.rpartition(".")
                 target = body
-                for part in head.split("."):
+                for part in path.split("."):
                     target = target.setdefault(part, {})
                 target[leaf] = value
-            label = ", ".join(f"{k}={v}" for k, v in zip(keys, combo, strict=True))
+                applied.append(f"{key}={value}")
+            identity = json.dumps(body, sort_keys=True, default=str)
+            if identity in seen:
+                continue
+            seen.add(identity)
+            label = ", ".join(applied)
             body["name"] = (f"{sweep.name + ': ' if sweep.name else ''}{act.name} / "
                             f"{model.name} / {dataset.name}{' [' + label + ']' if label else ''}")
             cells.append(body)

@@ -43,8 +43,10 @@ def get_run(run_id: uuid.UUID) -> Run:
 def add_finished_run(experiment_id: uuid.UUID, seed: int, val_accuracy: list[float],
                      status: str = "succeeded", macs: int = 1_000_000,
                      params: dict[tuple[int, str], list[list[float]]] | None = None,
-                     curve: tuple[list[float], list[list[float]]] | None = None) -> uuid.UUID:
-    """A run with one metrics row per value of val_accuracy (other metrics derived from it),
+                     curve: tuple[list[float], list[list[float]]] | None = None,
+                     test_accuracy: list[float] | None = None) -> uuid.UUID:
+    """A run with one metrics row per value of val_accuracy (other metrics derived from it;
+    test_accuracy equal to it unless given),
     optional parameter snapshots {(block, name): [values at epoch 1, at epoch 2, ...]} and an
     optional response curve (xs, ys per channel) on layer "act"."""
     from core.models import ActivationParam, EpochMetric, ResponseCurve
@@ -56,9 +58,11 @@ def add_finished_run(experiment_id: uuid.UUID, seed: int, val_accuracy: list[flo
                   final_metrics={"val_accuracy": val_accuracy[-1]} if val_accuracy else None)
         s.add(run)
         s.flush()
-        for epoch, acc in enumerate(val_accuracy, start=1):
+        tests = test_accuracy if test_accuracy is not None else val_accuracy
+        for epoch, (acc, test) in enumerate(zip(val_accuracy, tests, strict=True), start=1):
             s.add(EpochMetric(run_id=run.id, epoch=epoch, val_accuracy=acc, val_top5=1.0,
-                              val_loss=1 - acc, train_loss=1.1 - acc, train_accuracy=acc,
+                              val_loss=1 - acc, test_accuracy=test, test_top5=1.0,
+                              test_loss=1 - test, train_loss=1.1 - acc, train_accuracy=acc,
                               lr=0.001, epoch_seconds=2.0 + seed, samples_per_second=100.0))
         for (block, name), per_epoch in (params or {}).items():
             for epoch, values in enumerate(per_epoch, start=1):

@@ -22,7 +22,8 @@ def train_locally(spec: ExperimentSpec, settings: Settings, device: str = "auto"
         with tqdm(total=config.epochs, desc=f"seed {seed}", unit="epoch") as bar:
             def on_epoch(report: EpochReport, bar: tqdm = bar) -> None:
                 bar.set_postfix(loss=f"{report.metrics['train_loss']:.4f}",
-                                val_acc=f"{report.metrics['val_accuracy']:.4f}")
+                                val_acc=f"{report.metrics['val_accuracy']:.4f}",
+                                test_acc=f"{report.metrics['test_accuracy']:.4f}")
                 bar.update(1)
 
             result = train(config, device=dev, on_epoch=on_epoch,
@@ -32,19 +33,22 @@ def train_locally(spec: ExperimentSpec, settings: Settings, device: str = "auto"
             tqdm.write(f"seed {seed}: {result.status}: {result.error}")
 
     print(f"\n{spec.activation.name} / {spec.model.name} / {spec.dataset.name} on {dev}")
-    print(f"{'seed':>6} {'status':>10} {'val_acc':>8} {'best':>8} {'val_loss':>9} {'s/epoch':>8}")
-    accs = []
+    # Validation picks the best epoch; the test split is reported at that epoch and the last.
+    print(f"{'seed':>6} {'status':>10} {'val_acc':>8} {'test_acc':>8} {'best ep':>7} "
+          f"{'test@best':>9} {'s/epoch':>8}")
+    tests = []
+    nan = float("nan")
     for seed, r in rows:
         m = r.final_metrics
         if r.status == "completed":
-            accs.append(m["val_accuracy"])
+            tests.append(m["test_accuracy"])
         secs = statistics.fmean(h["epoch_seconds"] for h in r.history) if r.history else 0.0
-        print(f"{seed:>6} {r.status:>10} {m.get('val_accuracy', float('nan')):>8.4f} "
-              f"{m.get('best_val_accuracy', float('nan')):>8.4f} "
-              f"{m.get('val_loss', float('nan')):>9.4f} {secs:>8.2f}")
-    if len(accs) > 1:
-        print(f"val_accuracy mean {statistics.fmean(accs):.4f} ± {statistics.stdev(accs):.4f} "
-              f"(std, n={len(accs)})")
+        print(f"{seed:>6} {r.status:>10} {m.get('val_accuracy', nan):>8.4f} "
+              f"{m.get('test_accuracy', nan):>8.4f} {r.best_epoch or 0:>7} "
+              f"{m.get('test_accuracy_at_best', nan):>9.4f} {secs:>8.2f}")
+    if len(tests) > 1:
+        print(f"test_accuracy (last epoch) mean {statistics.fmean(tests):.4f} ± "
+              f"{statistics.stdev(tests):.4f} (std, n={len(tests)})")
     if rows:
         print(f"parameters {rows[0][1].num_params:,}  MACs {rows[0][1].macs:,}")
     return 0 if all(r.status == "completed" for _, r in rows) else 1

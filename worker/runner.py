@@ -18,15 +18,12 @@ from typing import Any
 
 from core.db import session_scope
 from core.lifecycle import claim_run, finish_run, touch
+from core.metrics import METRICS
 from core.models import ActivationParam, EpochMetric, Experiment, ResponseCurve, Run, RunStatus
 from core.settings import Settings, get_settings
 from core.upsert import upsert
 
 log = logging.getLogger("actlab.runner")
-
-METRIC_COLUMNS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_top5", "lr",
-                  "epoch_seconds", "samples_per_second")
-
 
 class ClaimLost(Exception):
     """Another worker owns the run now; stop without writing anything more."""
@@ -107,7 +104,7 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
                 raise ClaimLost(f"run {run_id} was taken over during epoch {report.epoch}")
             upsert(session, EpochMetric.__table__, [{
                 "run_id": run_id, "epoch": report.epoch,
-                **{k: _finite(report.metrics.get(k)) for k in METRIC_COLUMNS}}],
+                **{k: _finite(report.metrics.get(k)) for k in METRICS}}],
                 keys=("run_id", "epoch"))
             upsert(session, ActivationParam.__table__, [
                 {"run_id": run_id, "epoch": report.epoch, "layer": p.layer, "block": p.block,
@@ -139,7 +136,8 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
                 values = {
                     "final_metrics": {k: _finite(v) for k, v in result.final_metrics.items()},
                     "best_epoch": result.best_epoch, "num_params": result.num_params,
-                    "macs": result.macs, "peak_memory_bytes": result.peak_memory_bytes,
+                    "macs": result.macs, "activation_macs": result.activation_macs,
+                    "peak_memory_bytes": result.peak_memory_bytes,
                     "error": result.error, "epochs_done": result.epochs_done}
                 responses = result.responses
         except ClaimLost as exc:

@@ -31,14 +31,20 @@ def _pm(row: dict[str, Any], digits: int) -> str:
 
 
 def leaderboard_markdown(board: dict[str, Any], digits: int = 4) -> str:
+    """The ranked table; a `recipe` column appears when entries differ in more than the
+    activation (only entries with the same recipe are tested against each other)."""
     metric = board["metric"]
-    lines = [f"| rank | activation | {metric} (mean ± std) | n | p (Holm) | d | verdict |",
-             "|---:|---|---|---:|---:|---:|---|"]
+    with_recipe = bool(board.get("differs_by"))
+    recipe_head, recipe_rule = (" recipe |", "---|") if with_recipe else ("", "")
+    lines = [f"| rank | activation |{recipe_head} {metric} (mean ± std) | n | p (Holm) | d "
+             f"| verdict |",
+             f"|---:|---|{recipe_rule}---|---:|---:|---:|---|"]
     for row in board["entries"]:
         p = f"{row['p_holm']:.3g}" if row.get("p_holm") is not None else ""
         d = f"{row['cohens_d']:.2f}" if row.get("cohens_d") is not None else ""
-        lines.append(f"| {row['rank']:g} | {row['label']} | {_pm(row, digits)} | {row['n']} | "
-                     f"{p} | {d} | {row.get('verdict') or ''} |")
+        recipe = f" {row.get('recipe') or ''} |" if with_recipe else ""
+        lines.append(f"| {row['rank']:g} | {row['label']} |{recipe} {_pm(row, digits)} | "
+                     f"{row['n']} | {p} | {d} | {row.get('verdict') or ''} |")
     return "\n".join(lines) + "\n"
 
 
@@ -51,12 +57,15 @@ def _tex(text: str) -> str:
 
 def leaderboard_latex(board: dict[str, Any], digits: int = 4) -> str:
     metric = _tex(board["metric"])
-    lines = [r"\begin{tabular}{rlrrl}", r"\hline",
-             rf"Rank & Activation & {metric} & $n$ & $p_\mathrm{{Holm}}$ \\", r"\hline"]
+    with_recipe = bool(board.get("differs_by"))
+    lines = [rf"\begin{{tabular}}{{rl{'l' if with_recipe else ''}rrll}}", r"\hline",
+             rf"Rank & Activation & {'Recipe & ' if with_recipe else ''}{metric} & $n$ & "
+             rf"$p_\mathrm{{Holm}}$ & Verdict \\", r"\hline"]
     for row in board["entries"]:
         value = _pm(row, digits).replace("±", r"$\pm$")
         p = f"{row['p_holm']:.3g}" if row.get("p_holm") is not None else "--"
-        lines.append(rf"{row['rank']:g} & {_tex(row['label'])} & {value} & {row['n']} & "
-                     rf"{p} \\")
+        recipe = f"{_tex(row.get('recipe') or '')} & " if with_recipe else ""
+        lines.append(rf"{row['rank']:g} & {_tex(row['label'])} & {recipe}{value} & "
+                     rf"{row['n']} & {p} & {_tex(row.get('verdict') or '')} \\")
     lines += [r"\hline", r"\end{tabular}"]
     return "\n".join(lines) + "\n"

@@ -4,55 +4,66 @@ never every metric row of a leaderboard."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, select, text
+from sqlalchemy.orm import Session, aliased
 
+from core.metrics import AVERAGED, DEFAULT_SELECTION, HIGHER_IS_BETTER, METRICS
 from core.models import ActivationParam, EpochMetric, Experiment, ResponseCurve, Run, RunStatus
-
-METRICS = ("val_accuracy", "val_top5", "val_loss", "train_loss", "train_accuracy",
-           "epoch_seconds", "samples_per_second", "lr")
-HIGHER_IS_BETTER = {"val_accuracy": True, "val_top5": True, "train_accuracy": True,
-                    "samples_per_second": True, "val_loss": False, "train_loss": False,
-                    "epoch_seconds": False, "lr": False}
-# "best" of a run: max for scores, min for losses; time metrics are averaged over epochs.
-AVERAGED = {"epoch_seconds", "samples_per_second"}
 
 
 def _col(name: str) -> Any:
     return getattr(EpochMetric, name)
 
 
-def best_expression(metric: str) -> Any:
-    if metric in AVERAGED:
-        return func.avg(_col(metric))
-    return func.max(_col(metric)) if HIGHER_IS_BETTER[metric] else func.min(_col(metric))
+def best_epochs(select_by: str, where: Any) -> Any:
+    """Per run matching `where`: the epoch with the best `select_by` (a validation metric),
+    the earliest on ties. Runs without that metric (recorded before the validation split
+    existed) have no best epoch."""
+    column = _col(select_by)
+    order = column.desc() if HIGHER_IS_BETTER[select_by] else column.asc()
+    ranked = (select(EpochMetric.run_id, EpochMetric.epoch,
+                     func.row_number().over(partition_by=EpochMetric.run_id,
+                                            order_by=(order, EpochMetric.epoch)).label("rk"))
+              .join(Run, Run.id == EpochMetric.run_id)
+              .join(Experiment, Experiment.id == Run.experiment_id)
+              .where(column.is_not(None), where)
+              .subquery("ranked"))
+    return (select(ranked.c.run_id, ranked.c.epoch).where(ranked.c.rk == 1)
+            .subquery("best_epoch"))
 
 
-def final_rows(session: Session, where: Any) -> list[Any]:
-    """One row per succeeded run matching `where`: the run's last epoch, its best values and
-    its experiment's grouping fields."""
-    # Aggregate only the runs asked about, not the whole metrics table.
-    best = (select(EpochMetric.run_id,
-                   *[best_expression(m).label(f"best_{m}") for m in METRICS])
-            .join(Run, Run.id == EpochMetric.run_id)
-            .join(Experiment, Experiment.id == Run.experiment_id)
-            .where(Run.status == RunStatus.succeeded.value, Experiment.kind == "train", where)
-            .group_by(EpochMetric.run_id).subquery("best"))
-    stmt: Select[Any] = (
-        select(Run.id.label("run_id"), Run.seed, Run.num_params, Run.macs,
+def final_rows(session: Session, where: Any, select_by: str = DEFAULT_SELECTION) -> list[Any]:
+    """One row per succeeded training run matching `where`: every metric at the run's last
+    epoch (`final_*`) and at its best-validation epoch (`best_*`; time metrics: the mean over
+    epochs), the best epoch itself, and the experiment's grouping fields."""
+    where = and_(Run.status == RunStatus.succeeded.value, Experiment.kind == "train", where)
+    best = best_epochs(select_by, where)
+    at_best = aliased(EpochMetric, name="at_best")
+    final = aliased(EpochMetric, name="final")
+    averages = (select(EpochMetric.run_id,
+                       *[func.avg(_col(m)).label(f"avg_{m}") for m in AVERAGED])
+                .join(Run, Run.id == EpochMetric.run_id)
+                .join(Experiment, Experiment.id == Run.experiment_id)
+                .where(where).group_by(EpochMetric.run_id).subquery("averages"))
+    best_columns = [averages.c[f"avg_{m}"].label(f"best_{m}") if m in AVERAGED
+                    else getattr(at_best, m).label(f"best_{m}") for m in METRICS]
+    stmt: Any = (
+        select(Run.id.label("run_id"), Run.seed, Run.num_params, Run.macs, Run.activation_macs,
                Experiment.id.label("experiment_id"), Experiment.spec_hash,
-               Experiment.activation, Experiment.model, Experiment.dataset,
-               *[_col(m).label(f"final_{m}") for m in METRICS],
-               *[best.c[f"best_{m}"] for m in METRICS])
+               Experiment.recipe_version, Experiment.activation, Experiment.model,
+               Experiment.dataset, best.c.epoch.label("best_epoch"),
+               *[getattr(final, m).label(f"final_{m}") for m in METRICS], *best_columns)
         .join(Experiment, Experiment.id == Run.experiment_id)
-        .join(EpochMetric, and_(EpochMetric.run_id == Run.id,
-                                EpochMetric.epoch == Run.epochs_done))
-        .join(best, best.c.run_id == Run.id)
-        .where(Run.status == RunStatus.succeeded.value, Experiment.kind == "train", where)
+        .join(final, and_(final.run_id == Run.id, final.epoch == Run.epochs_done))
+        .outerjoin(best, best.c.run_id == Run.id)
+        .outerjoin(at_best, and_(at_best.run_id == Run.id, at_best.epoch == best.c.epoch))
+        .outerjoin(averages, averages.c.run_id == Run.id)
+        .where(where)
     )
     return list(session.execute(stmt).all())
 
@@ -61,26 +72,37 @@ def final_rows(session: Session, where: Any) -> list[Any]:
 class CurvePoint:
     epoch: int
     n: int
-    sums: dict[str, tuple[float, float, int]]  # metric -> (sum, sum of squares, count)
+    stats: dict[str, tuple[float | None, float | None, int]]  # metric -> (mean, std, count)
 
 
 def curves(session: Session, experiment_id: uuid.UUID) -> list[CurvePoint]:
-    """Per epoch, across the experiment's runs: sums and sums of squares per metric (SQLite
-    has no stddev; mean and std follow from these)."""
+    """Per epoch, across the experiment's runs: mean, sample std and count per metric. Two
+    passes in SQL (the mean first, then the squared deviations from it), so seeds that agree
+    have a std of exactly 0 and close values lose no digits, on SQLite (no stddev) too."""
+    in_experiment = (select(EpochMetric).join(Run, Run.id == EpochMetric.run_id)
+                     .where(Run.experiment_id == experiment_id).subquery("rows"))
+    means = (select(in_experiment.c.epoch,
+                    *[func.avg(in_experiment.c[m]).label(f"m_{m}") for m in METRICS])
+             .group_by(in_experiment.c.epoch).subquery("means"))
     cols = []
     for m in METRICS:
-        c = _col(m)
-        cols += [func.sum(c).label(f"s_{m}"), func.sum(c * c).label(f"q_{m}"),
-                 func.count(c).label(f"n_{m}")]
-    stmt = (select(EpochMetric.epoch, func.count().label("n"), *cols)
-            .join(Run, Run.id == EpochMetric.run_id)
-            .where(Run.experiment_id == experiment_id)
-            .group_by(EpochMetric.epoch).order_by(EpochMetric.epoch))
+        dev = in_experiment.c[m] - means.c[f"m_{m}"]
+        cols += [func.max(means.c[f"m_{m}"]).label(f"m_{m}"),
+                 func.sum(dev * dev).label(f"q_{m}"),
+                 func.count(in_experiment.c[m]).label(f"n_{m}")]
+    stmt = (select(in_experiment.c.epoch, func.count().label("n"), *cols)
+            .join(means, means.c.epoch == in_experiment.c.epoch)
+            .group_by(in_experiment.c.epoch).order_by(in_experiment.c.epoch))
     out = []
     for row in session.execute(stmt):
-        sums = {m: (getattr(row, f"s_{m}") or 0.0, getattr(row, f"q_{m}") or 0.0,
-                    getattr(row, f"n_{m}")) for m in METRICS}
-        out.append(CurvePoint(row.epoch, row.n, sums))
+        values: dict[str, tuple[float | None, float | None, int]] = {}
+        for m in METRICS:
+            n = getattr(row, f"n_{m}")
+            squares = getattr(row, f"q_{m}")
+            std = math.sqrt(max(0.0, squares) / (n - 1)) if n > 1 and squares is not None \
+                else None
+            values[m] = (getattr(row, f"m_{m}") if n else None, std, n)
+        out.append(CurvePoint(row.epoch, row.n, values))
     return out
 
 

@@ -10,13 +10,16 @@ from fastapi.responses import PlainTextResponse
 
 from api.analytics.distributions import parameter_distributions, response_region
 from api.analytics.export import to_csv
-from api.analytics.summary import experiment_summary
+from api.analytics.summary import experiment_summary, summary_table
 from api.deps import SessionDep
 from api.errors import not_found
+from core.metrics import DEFAULT_SELECTION, SELECTION_METRICS
 from core.models import Experiment
 
 router = APIRouter(prefix="/experiments", tags=["dashboards"])
 TableFormat = Annotated[Literal["json", "csv"], Query(description="json, or csv for tables")]
+SelectBy = Annotated[Literal[SELECTION_METRICS], Query(  # type: ignore[valid-type]
+    description="the validation metric that picks each run's best epoch")]
 
 
 def _check(session: SessionDep, experiment_id: uuid.UUID) -> None:
@@ -30,15 +33,15 @@ def _csv(rows: list[dict[str, Any]]) -> PlainTextResponse:
 
 @router.get("/{experiment_id}/summary", response_model=None)
 def summary(experiment_id: uuid.UUID, session: SessionDep,
+            select: SelectBy = DEFAULT_SELECTION,
             format: TableFormat = "json") -> dict[str, Any] | PlainTextResponse:
-    """Per metric, final and best (or mean over epochs for time): mean, std, sem, 95% CI,
-    median, min, max, n over finished seeds; mean and std curves per epoch."""
+    """Per metric, final and best (at each run's best-validation epoch; mean over epochs for
+    time): mean, std, sem, 95% CI, median, min, max, n over finished seeds; mean and std
+    curves per epoch. The CSV holds both tables (column `table`: summary or curve)."""
     _check(session, experiment_id)
-    data = experiment_summary(session, experiment_id)
+    data = experiment_summary(session, experiment_id, select)
     if format == "csv":
-        return _csv([{"metric": m, "aggregate": agg, **values}
-                     for m, block in data["metrics"].items()
-                     for agg, values in block.items() if isinstance(values, dict)])
+        return _csv(summary_table(data))
     return data
 
 

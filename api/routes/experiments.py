@@ -26,7 +26,7 @@ from api.schemas import (
 )
 from core.lifecycle import IllegalTransition, cancel_run
 from core.models import Experiment, Run, RunStatus
-from core.spec import ExperimentSpec, validate_spec
+from core.spec import RECIPE_VERSION, ExperimentSpec, validate_spec
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 
@@ -102,6 +102,7 @@ def get_experiment(experiment_id: uuid.UUID, session: SessionDep) -> ExperimentP
         raise not_found("experiment", experiment_id)
     experiment: Experiment = row[0]
     return ExperimentPublic(**brief(row), spec=experiment.spec, spec_hash=experiment.spec_hash,
+                            recipe_version=experiment.recipe_version,
                             sweep_id=experiment.sweep_id,
                             runs=[run_public(r) for r in experiment.runs])
 
@@ -128,6 +129,11 @@ def add_seeds(experiment_id: uuid.UUID, body: SeedsAdd, session: SessionDep,
               settings: SettingsDep, force: bool = False) -> ExperimentCreated:
     """Top an experiment up with more seeds (one new queued run each)."""
     experiment = _get(session, experiment_id)
+    if experiment.recipe_version != RECIPE_VERSION:
+        raise IllegalTransition(
+            f"experiment {experiment_id} was trained before the validation split existed "
+            f"(recipe version {experiment.recipe_version}); new seeds would train on other "
+            f"data. Submit the spec again as a new experiment")
     spec = ExperimentSpec.model_validate({**experiment.spec, "seeds": body.seeds})
     existing = sorted({r.seed for r in experiment.runs} & set(body.seeds))
     if existing:

@@ -2,58 +2,88 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
-from api.analytics import queries
 from api.analytics.export import leaderboard_latex, leaderboard_markdown, to_csv
-from api.analytics.leaderboard import STATS, TESTS, cross_task_board, task_board
+from api.analytics.leaderboard import Filters, cross_task_board, task_board
+from api.analytics.leaderboard import Query as BoardQuery
+from api.analytics.queries import lr_range_rows
 from api.analytics.stats import median
 from api.deps import SessionDep
 from api.errors import validation_error
+from core import catalog
+from core.metrics import DEFAULT_LEADERBOARD_METRIC, DEFAULT_SELECTION, METRICS, SELECTION_METRICS
 
 router = APIRouter(prefix="/leaderboard", tags=["leaderboard"])
+
+MetricName = Literal[METRICS]  # type: ignore[valid-type]
+SelectionName = Literal[SELECTION_METRICS]  # type: ignore[valid-type]
+
+
+def _check_names(model: str | None, dataset: str | None, baseline: str | None) -> None:
+    """Unknown names are a 422 listing the valid ones, never an empty 200."""
+    problems = []
+    for field, kind, value in (("model", "models", model), ("dataset", "datasets", dataset),
+                               ("baseline", "activations", baseline)):
+        if value is not None and value not in catalog.entries(kind):
+            problems.append({"loc": (field,), "type": "unknown_name",
+                             "msg": f"unknown {field if field != 'baseline' else 'activation'} "
+                                    f"{value!r}; valid names: "
+                                    f"{', '.join(catalog.canonical_names(kind))}"})
+    if (model is None) != (dataset is None):
+        problems.append({"loc": ("model" if model is None else "dataset",),
+                         "type": "value_error",
+                         "msg": "give both model and dataset for one task, or neither"})
+    if problems:
+        raise validation_error(problems, prefix=("query",))
 
 
 @router.get("", response_model=None)
 def leaderboard(
     session: SessionDep,
     model: str | None = None, dataset: str | None = None,
-    metric: str = "val_accuracy",
-    stat: Annotated[str, Query(description="final (last epoch) or best epoch")] = "final",
-    baseline: str = "relu",
-    test: Annotated[str, Query(description="welch, mannwhitney or paired (by seed)")] = "welch",
+    metric: Annotated[MetricName, Query(description="metric to rank by; test_* is the "
+                                                    "official test split")]
+    = DEFAULT_LEADERBOARD_METRIC,
+    stat: Annotated[Literal["final", "best"], Query(
+        description="final: the last epoch; best: the epoch with the best `select` "
+                    "(validation) metric, reporting `metric` at that epoch")] = "final",
+    select: Annotated[SelectionName, Query(
+        description="the validation metric that picks each run's best epoch")]
+    = DEFAULT_SELECTION,
+    baseline: Annotated[str, Query(description="activation every entry is tested against, "
+                                               "trained with the same recipe")] = "relu",
+    test: Annotated[Literal["welch", "mannwhitney", "paired"],
+                    Query(description="welch, mannwhitney or paired (by seed)")] = "welch",
     alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05,
+    sweep: Annotated[uuid.UUID | None, Query(description="only this sweep's experiments")]
+    = None,
+    tag: Annotated[str | None, Query(description="only experiments with this tag")] = None,
+    experiment: Annotated[list[uuid.UUID] | None, Query(
+        description="only these experiments (repeat the parameter)")] = None,
     format: Literal["json", "csv", "markdown", "latex"] = "json",
 ) -> dict[str, Any] | PlainTextResponse:
-    """With model and dataset: activations ranked for that task, each against the baseline
-    (p-value, Holm-corrected p, Cohen's d, verdict), with parameters and MACs. Without: the
-    average rank of each activation across tasks and win/tie/loss counts."""
-    problems = []
-    if metric not in queries.METRICS:
-        problems.append((("metric",), f"metric must be one of {', '.join(queries.METRICS)}"))
-    if stat not in STATS:
-        problems.append((("stat",), f"stat must be one of {', '.join(STATS)}"))
-    if test not in TESTS:
-        problems.append((("test",), f"test must be one of {', '.join(TESTS)}"))
-    if (model is None) != (dataset is None):
-        problems.append((("model" if model is None else "dataset",),
-                         "give both model and dataset for one task, or neither"))
-    if problems:
-        raise validation_error([{"loc": loc, "msg": msg, "type": "value_error"}
-                                for loc, msg in problems], prefix=("query",))
+    """With model and dataset: one entry per recipe, ranked; each tested against the
+    baseline trained with the same recipe (p-value, Holm-corrected p, Cohen's d, verdict),
+    with what differs between entries, parameters and MACs. Without: the average rank of each
+    activation across tasks (within groups of equal recipes) and win/tie/loss counts."""
+    _check_names(model, dataset, baseline)
+    q = BoardQuery(metric=metric, stat=stat, select_by=select, baseline=baseline, test=test,
+                   alpha=alpha, filters=Filters(sweep, tag, tuple(experiment or ())))
     if model is None or dataset is None:
-        board = cross_task_board(session, metric, stat, baseline, test, alpha)
         if format in ("markdown", "latex"):
             raise validation_error([{"loc": ("format",), "type": "value_error",
                                      "msg": "markdown and latex need a task (model and "
                                             "dataset)"}], prefix=("query",))
+        board = cross_task_board(session, q)
         return PlainTextResponse(to_csv(board["entries"]), media_type="text/csv") \
             if format == "csv" else board
-    board = task_board(session, model, dataset, metric, stat, baseline, test, alpha)
+    board = task_board(session, model, dataset, q)
     if format == "csv":
         return PlainTextResponse(to_csv(board["entries"]), media_type="text/csv")
     if format == "markdown":
@@ -68,7 +98,8 @@ def learning_rates(session: SessionDep, model: str, dataset: str) -> dict[str, A
     """Suggested learning rates per activation for a task, from its lr_range experiments
     (median over seeds), like the seed paper's table of preferred learning-rate ranges."""
     by_activation: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in queries.lr_range_rows(session, model, dataset):
+    _check_names(model, dataset, None)
+    for row in lr_range_rows(session, model, dataset):
         if row.result and row.result.get("suggested_lr") is not None:
             by_activation[row.activation].append(row.result)
     entries = []

@@ -28,8 +28,19 @@ def _get(session: SessionDep, run_id: uuid.UUID) -> Run:
 
 @router.get("/{run_id}", response_model=RunPublic)
 def get_run(run_id: uuid.UUID, session: SessionDep) -> RunPublic:
-    """Status, attempt, device, timings, error, final metrics, parameter count and MACs."""
-    return run_public(_get(session, run_id))
+    """Status, attempt, device, timings, error, final metrics (and the best-validation
+    epoch), parameter count, MACs, where a reused result came from, and the learned
+    activation parameters at the last recorded epoch."""
+    run = _get(session, run_id)
+    out = run_public(run)
+    last = session.scalar(select(func.max(ActivationParam.epoch))
+                          .where(ActivationParam.run_id == run_id))
+    rows: list[ActivationParam] = [] if last is None else list(session.scalars(
+        select(ActivationParam).where(ActivationParam.run_id == run_id,
+                                      ActivationParam.epoch == last)
+        .order_by(ActivationParam.layer, ActivationParam.name)))
+    out.parameters = [ParameterRow.model_validate(r) for r in rows]
+    return out
 
 
 @router.get("/{run_id}/metrics", response_model=list[MetricRow])

@@ -188,3 +188,121 @@ def test_response_region_envelope(client: TestClient) -> None:
     assert layer["min"] == [-0.3, 0.0, 1.0] and layer["max"] == [-0.1, 0.1, 2.0]
     assert layer["mean"] == pytest.approx([-0.2, 0.1 / 3, 1.5])
     assert body["envelope"] == {"min": [-0.3, 0.0, 1.0], "max": [-0.1, 0.1, 2.0]}
+
+
+def _board(client: TestClient, query: str = "") -> dict[str, object]:
+    r = client.get(f"/api/v1/leaderboard?model=mlp&dataset=digits{query}")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_mixed_recipes_are_tested_only_like_for_like(client: TestClient) -> None:
+    """Three dual_line recipes (5, 8, 10 epochs) and a ReLU baseline at 10 epochs: only the
+    10-epoch dual_line is tested; the others are listed with their recipe, p = null, a
+    verdict that says why, and stay out of the Holm family."""
+    ids = {}
+    for activation, epochs, finals in [("relu", 10, RELU), ("dual_line", 5, PRELU),
+                                       ("dual_line", 8, PRELU), ("dual_line", 10, DUAL),
+                                       ("prelu", 10, PRELU)]:
+        exp_id, _ = make_experiment(seeds=(), activation={"name": activation},
+                                    training={"epochs": epochs})
+        for seed, final in enumerate(finals):
+            add_finished_run(exp_id, seed, [final - 0.05, final])
+        ids[(activation, epochs)] = exp_id
+    board = _board(client)
+    assert board["differs_by"] == ["training.epochs"]
+    by = {(e["label"], e["recipe"]): e for e in board["entries"]}
+    assert len(by) == 5
+    tested = by[("dual_line", "training.epochs=10")]
+    assert tested["p_value"] == pytest.approx(sp.ttest_ind(DUAL, RELU, equal_var=False).pvalue)
+    for epochs in (5, 8):
+        lone = by[("dual_line", f"training.epochs={epochs}")]
+        assert lone["p_value"] is None and lone["p_holm"] is None
+        assert lone["verdict"] == "no baseline with this recipe"
+        assert lone["recipe_diff"] == {"training.epochs": epochs}
+    # The family is the two 10-epoch entries: Holm over exactly those p-values.
+    ps = [sp.ttest_ind(DUAL, RELU, equal_var=False).pvalue,
+          sp.ttest_ind(PRELU, RELU, equal_var=False).pvalue]
+    assert board["family_size"] == 2
+    assert tested["p_holm"] == pytest.approx(min(1.0, 2 * min(ps)))
+    assert by[("relu", "training.epochs=10")]["verdict"] == "baseline"
+    md = client.get("/api/v1/leaderboard?model=mlp&dataset=digits&format=markdown").text
+    assert "| recipe |" in md and "training.epochs=5" in md
+    csv_rows = list(csv.DictReader(io.StringIO(
+        client.get("/api/v1/leaderboard?model=mlp&dataset=digits&format=csv").text)))
+    assert {r["recipe"] for r in csv_rows} == {f"training.epochs={e}" for e in (5, 8, 10)}
+    tex = client.get("/api/v1/leaderboard?model=mlp&dataset=digits&format=latex").text
+    assert "training.epochs=8" in tex
+    # Scoped to some experiments: just those.
+    only = _board(client, f"&experiment={ids[('relu', 10)]}&experiment={ids[('prelu', 10)]}")
+    assert sorted(e["label"] for e in only["entries"]) == ["prelu", "relu"]
+    cross = client.get("/api/v1/leaderboard").json()
+    rows = {e["label"]: e for e in cross["entries"]}
+    assert rows["dual_line"]["tasks"] == 1 and rows["dual_line"]["groups"] == 1
+
+
+def test_each_context_has_its_own_baseline(client: TestClient) -> None:
+    for lr, relu, dual in [(0.001, RELU, DUAL), (0.01, DUAL, RELU)]:
+        for activation, finals in (("relu", relu), ("dual_line", dual)):
+            exp_id, _ = make_experiment(seeds=(), activation={"name": activation},
+                                        training={"epochs": 2, "lr": lr})
+            for seed, final in enumerate(finals):
+                add_finished_run(exp_id, seed, [final - 0.05, final])
+    board = _board(client)
+    by = {(e["label"], e["recipe"]): e for e in board["entries"]}
+    assert len(board["baselines"]) == 2
+    assert by[("dual_line", "training.lr=0.001")]["verdict"] == "better"
+    assert by[("dual_line", "training.lr=0.01")]["verdict"] == "worse"
+
+
+def test_best_selects_by_validation_and_reports_test(client: TestClient) -> None:
+    """stat=best: the epoch with the best validation accuracy, the test metric at that
+    epoch, even when the test split peaks elsewhere."""
+    exp_id, _ = make_experiment(seeds=())
+    add_finished_run(exp_id, 0, [0.70, 0.90, 0.80], test_accuracy=[0.95, 0.60, 0.99])
+    add_finished_run(exp_id, 1, [0.50, 0.60, 0.90], test_accuracy=[0.99, 0.99, 0.40])
+    board = _board(client, "&stat=best")
+    entry = board["entries"][0]
+    assert entry["mean"] == pytest.approx((0.60 + 0.40) / 2)
+    assert entry["best_epoch_mean"] == pytest.approx((2 + 3) / 2)
+    summary = client.get(f"/api/v1/experiments/{exp_id}/summary").json()
+    assert summary["metrics"]["test_accuracy"]["best"]["mean"] == pytest.approx(0.5)
+    assert summary["metrics"]["test_accuracy"]["final"]["mean"] == pytest.approx(0.695)
+    by_loss = client.get(f"/api/v1/experiments/{exp_id}/summary?select=val_loss").json()
+    assert by_loss["metrics"]["test_accuracy"]["best"]["mean"] == pytest.approx(0.5)
+    final = _board(client)["entries"][0]
+    assert final["mean"] == pytest.approx((0.99 + 0.40) / 2)
+
+
+def test_unknown_names_and_query_parameters_are_422(client: TestClient) -> None:
+    seed_task()
+    for query, field, needle in [
+        ("model=mpl&dataset=digits", "model", "valid names:"),
+        ("model=mlp&dataset=digit", "dataset", "mnist1d"),
+        ("model=mlp&dataset=digits&baseline=rleu", "baseline", "dual_line"),
+        ("model=mlp&dataset=digits&metrc=test_accuracy", "metrc", "valid parameters:"),
+        ("model=mlp&dataset=digits&select=test_accuracy", "select", "val_accuracy"),
+        ("model=mlp&dataset=digits&sweep=nope", "sweep", "UUID"),
+    ]:
+        r = client.get(f"/api/v1/leaderboard?{query}")
+        assert r.status_code == 422, (query, r.text)
+        detail = r.json()["detail"]
+        assert detail[0]["field"] == field and needle in detail[0]["msg"], (query, detail)
+    r = client.get("/api/v1/experiments?limit=5&stauts=queued")
+    assert r.status_code == 422 and "stauts" in r.text
+
+
+def test_curves_have_a_stable_variance(client: TestClient) -> None:
+    """Seeds that agree have a std of exactly 0; seeds 1e-6 apart keep every digit (the
+    sum-of-squares shortcut gave 2e-8 and 0.2 % errors)."""
+    exp_id, _ = make_experiment(seeds=())
+    close = [0.9 + k * 1e-6 for k in range(4)]
+    for seed, value in enumerate(close):
+        add_finished_run(exp_id, seed, [0.9, value])
+    curve = client.get(f"/api/v1/experiments/{exp_id}/summary").json()["curves"]
+    assert curve[0]["val_accuracy"]["std"] == 0.0
+    assert curve[1]["val_accuracy"]["std"] == pytest.approx(np.std(close, ddof=1), rel=1e-6)
+    rows = list(csv.DictReader(io.StringIO(
+        client.get(f"/api/v1/experiments/{exp_id}/summary?format=csv").text)))
+    curve_rows = [r for r in rows if r["table"] == "curve" and r["metric"] == "val_accuracy"]
+    assert [r["epoch"] for r in curve_rows] == ["1", "2"]

@@ -1,20 +1,41 @@
-"""Our statistics against scipy on the same numbers."""
+"""Every statistic against scipy (and Holm against statsmodels) on the same numbers, edge
+cases included: n = 1 and 2, ties, zero variance, identical groups, sizes around 8."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
 from scipy import stats as sp
+from statsmodels.stats.multitest import multipletests
 
 from api.analytics import stats
 
+RNG = np.random.default_rng(0)
 SAMPLES = [
     ([0.91, 0.93, 0.92, 0.94, 0.90], [0.89, 0.90, 0.88, 0.91, 0.90]),
     ([1.0, 2.0, 3.0, 4.0], [2.5, 3.5, 4.5, 5.5, 6.5, 7.5]),
     ([0.5, 0.5, 0.6, 0.7], [0.5, 0.6, 0.6, 0.9]),  # ties
-    (list(np.random.default_rng(0).normal(0, 1, 12)),
-     list(np.random.default_rng(1).normal(0.8, 2, 15))),
+    ([0.1, 0.2], [0.3, 0.5]),  # n = 2
+    ([1.0, 2.0, 3.0, 4.0, 5.0], [float(v) for v in range(6, 18)]),  # 5 vs 12: exact in scipy
+    (list(RNG.normal(0, 1, 8)), list(RNG.normal(0.5, 1, 9))),  # sizes around 8
+    (list(RNG.normal(0, 1, 9)), list(RNG.normal(0.5, 1, 8))),
+    (list(RNG.normal(0, 1, 12)), list(RNG.normal(0.8, 2, 15))),
+    ([0.9, 0.9, 0.9], [0.9, 0.91, 0.92]),  # one group without variance
+    ([0.9, 0.9, 0.9], [0.8, 0.8, 0.8]),  # neither varies, means apart
+    ([0.9, 0.9, 0.9], [0.9, 0.9, 0.9]),  # identical constant groups
+    ([0.3, 0.1, 0.2], [0.3, 0.1, 0.2]),  # identical groups with variance
 ]
+
+
+def _same(ours: float | None, ref: float, rel: float = 1e-9) -> None:
+    """Ours equals scipy's; NaN in scipy is None in ours (JSON has no NaN), and an infinite
+    statistic is None too (the p-value then carries the answer)."""
+    if math.isnan(ref) or math.isinf(ref):
+        assert ours is None
+    else:
+        assert ours == pytest.approx(ref, rel=rel, abs=1e-300)
 
 
 @pytest.mark.parametrize(("a", "b"), SAMPLES)
@@ -22,8 +43,8 @@ def test_welch_matches_scipy(a: list[float], b: list[float]) -> None:
     ours = stats.welch(a, b)
     ref = sp.ttest_ind(a, b, equal_var=False)
     assert ours is not None
-    assert ours.statistic == pytest.approx(ref.statistic, rel=1e-9)
-    assert ours.p_value == pytest.approx(ref.pvalue, rel=1e-7)
+    _same(ours.statistic, ref.statistic)
+    _same(ours.p_value, ref.pvalue)
 
 
 @pytest.mark.parametrize(("a", "b"), SAMPLES)
@@ -31,50 +52,86 @@ def test_mann_whitney_matches_scipy(a: list[float], b: list[float]) -> None:
     ours = stats.mann_whitney(a, b)
     ref = sp.mannwhitneyu(a, b, alternative="two-sided")
     assert ours is not None
-    assert ours.statistic == pytest.approx(ref.statistic)
-    assert ours.p_value == pytest.approx(ref.pvalue, rel=1e-7)
+    _same(ours.statistic, ref.statistic)
+    _same(ours.p_value, ref.pvalue)
 
 
-def test_paired_matches_scipy() -> None:
-    a, b = [0.91, 0.93, 0.92, 0.94, 0.90], [0.89, 0.92, 0.88, 0.91, 0.90]
+def test_mann_whitney_five_against_twelve_is_exact() -> None:
+    """The case that was wrong by a factor of 6 with a hand-written size rule."""
+    ours = stats.mann_whitney([1, 2, 3, 4, 5], list(range(6, 18)))
+    assert ours is not None and ours.p_value == pytest.approx(0.000323, rel=1e-3)
+
+
+@pytest.mark.parametrize(("a", "b"), [s for s in SAMPLES if len(s[0]) == len(s[1])])
+def test_paired_matches_scipy(a: list[float], b: list[float]) -> None:
     ours, ref = stats.paired(a, b), sp.ttest_rel(a, b)
     assert ours is not None
-    assert ours.statistic == pytest.approx(ref.statistic, rel=1e-9)
-    assert ours.p_value == pytest.approx(ref.pvalue, rel=1e-7)
+    _same(ours.statistic, ref.statistic)
+    _same(ours.p_value, ref.pvalue)
 
 
-@pytest.mark.parametrize("df", [1, 2, 4, 9.5, 30, 200])
-def test_t_distribution(df: float) -> None:
-    for t in [-5.0, -1.3, 0.0, 0.7, 2.1, 8.0]:
-        assert stats.t_sf(t, df) == pytest.approx(sp.t.sf(t, df), rel=1e-8, abs=1e-14)
-    for q in [0.025, 0.5, 0.975, 0.999]:
-        assert stats.t_ppf(q, df) == pytest.approx(sp.t.ppf(q, df), rel=1e-6, abs=1e-7)
+def test_zero_variance_keeps_the_sign_of_the_difference() -> None:
+    """Both constant, means apart: scipy says p = 0 with t = -inf when a is lower; ours
+    reports p = 0 and no statistic, and the board's verdict uses the means."""
+    res = stats.welch([0.5, 0.5, 0.5], [0.75, 0.75, 0.75])
+    assert res is not None and res.p_value == 0.0 and res.statistic is None
+    assert sp.ttest_ind([0.5] * 3, [0.75] * 3, equal_var=False).statistic < 0
 
 
-def test_describe_and_confidence_interval() -> None:
-    xs = [0.91, 0.93, 0.92, 0.94, 0.90]
+def test_too_small_samples_are_not_tested() -> None:
+    assert stats.welch([0.5], [0.4, 0.6]) is None
+    assert stats.paired([0.5], [0.4]) is None
+    assert stats.paired([0.5, 0.6], [0.4]) is None  # not matched
+    assert stats.mann_whitney([], [0.4]) is None
+    one = stats.mann_whitney([0.5], [0.4])  # scipy tests n = 1 (p = 1)
+    assert one is not None and one.p_value == sp.mannwhitneyu([0.5], [0.4]).pvalue
+
+
+@pytest.mark.parametrize("xs", [[0.91, 0.93, 0.92, 0.94, 0.90], [0.1, 0.2], [0.7, 0.7, 0.7],
+                                [1 + 1e-9, 1 + 2e-9, 1 + 3e-9], list(RNG.normal(5, 2, 30))])
+def test_describe_matches_scipy(xs: list[float]) -> None:
     d = stats.describe(xs)
-    lo, hi = sp.t.interval(0.95, len(xs) - 1, loc=np.mean(xs), scale=sp.sem(xs))
-    assert (d.ci95_low, d.ci95_high) == (pytest.approx(lo), pytest.approx(hi))
-    assert d.std == pytest.approx(np.std(xs, ddof=1)) and d.sem == pytest.approx(sp.sem(xs))
-    assert d.median == 0.92 and d.min == 0.90 and d.max == 0.94 and d.n == 5
+    assert d.n == len(xs) and d.mean == pytest.approx(np.mean(xs), rel=1e-12)
+    assert d.std == pytest.approx(np.std(xs, ddof=1), rel=1e-9, abs=0)
+    assert d.sem == pytest.approx(sp.sem(xs), rel=1e-9, abs=0)
+    if d.sem:
+        lo, hi = sp.t.interval(0.95, len(xs) - 1, loc=np.mean(xs), scale=sp.sem(xs))
+        assert (d.ci95_low, d.ci95_high) == (pytest.approx(lo, rel=1e-12),
+                                             pytest.approx(hi, rel=1e-12))
+    else:
+        assert d.ci95_low == d.ci95_high == d.mean  # seeds that agree: std exactly 0
+    assert d.median == pytest.approx(np.median(xs)) and d.min == min(xs) and d.max == max(xs)
+
+
+def test_describe_small_samples() -> None:
     one = stats.describe([0.5])
     assert one.std is None and one.ci95_low is None and one.mean == 0.5
     assert stats.describe([]).mean is None
+    assert stats.describe([0.3, 0.3, 0.3]).std == 0.0  # not 2e-8 from cancellation
 
 
-def test_holm_matches_statsmodels_definition() -> None:
-    ps = [0.01, 0.04, 0.03, 0.005, None, 0.5]
-    adjusted = stats.holm(ps)
-    # by hand: sorted 0.005, 0.01, 0.03, 0.04, 0.5 with m = 5
-    assert adjusted == [pytest.approx(0.04), pytest.approx(0.09), pytest.approx(0.09),
-                        pytest.approx(0.025), None, pytest.approx(0.5)]
+@pytest.mark.parametrize("ps", [[0.01, 0.04, 0.03, 0.005, 0.5], [0.2], [0.0, 0.0, 1.0],
+                                [0.04, 0.04, 0.04], list(RNG.uniform(0, 0.2, 12))])
+def test_holm_matches_statsmodels(ps: list[float]) -> None:
+    ref = multipletests(ps, method="holm")[1]
+    assert stats.holm(ps) == [pytest.approx(r, rel=1e-12) for r in ref]
+
+
+def test_holm_leaves_untested_entries_out_of_the_family() -> None:
+    ref = multipletests([0.01, 0.04, 0.5], method="holm")[1]
+    adjusted = stats.holm([0.01, None, 0.04, None, 0.5])
+    assert adjusted[1] is None and adjusted[3] is None
+    assert [adjusted[0], adjusted[2], adjusted[4]] == [pytest.approx(r) for r in ref]
 
 
 def test_cohens_d_and_ranks() -> None:
     a, b = [1.0, 2.0, 3.0], [2.0, 3.0, 4.0]
     assert stats.cohens_d(a, b) == pytest.approx(-1.0)
     assert stats.cohens_d([1.0, 1.0], [2.0, 2.0]) is None  # undefined, not infinite
+    assert stats.cohens_d([1.0, 1.0], [1.0, 1.0]) == 0.0
+    assert stats.cohens_d([1.0], [2.0, 3.0]) is None
     scores = [0.9, 0.95, 0.9, 0.8]
-    assert stats.average_ranks(scores, higher_is_better=True) == [2.5, 1.0, 2.5, 4.0]
+    assert stats.average_ranks(scores, higher_is_better=True) == \
+        list(sp.rankdata([-s for s in scores]))
     assert stats.average_ranks([3.0, 1.0, 2.0], higher_is_better=False) == [3.0, 1.0, 2.0]
+    assert stats.average_ranks([], higher_is_better=True) == []

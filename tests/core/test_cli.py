@@ -27,7 +27,7 @@ def test_train_prints_progress_and_a_summary(tmp_path: Path) -> None:
         assert out.returncode == 0, out.stderr
         assert "seed 0" in out.stderr and "2/2" in out.stderr  # tqdm progress bars
         assert "dual_line / mlp / digits on cpu" in out.stdout
-        assert "val_accuracy mean" in out.stdout and "(std, n=2)" in out.stdout
+        assert "test_accuracy (last epoch) mean" in out.stdout and "(std, n=2)" in out.stdout
         assert "parameters" in out.stdout and "MACs" in out.stdout
 
 

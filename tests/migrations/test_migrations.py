@@ -59,3 +59,55 @@ def test_parameter_values_survive_the_array_migration(backend: Backend) -> None:
 
         values = conn.execute(sa.select(ActivationParam.values)).scalar_one()
     assert list(values) == [1.5, -0.25, 3.0]
+
+
+def test_old_val_rows_become_test_rows(backend: Backend) -> None:
+    """0004: val_* recorded before the validation split existed were measured on the test
+    split; they move to test_*, the best epoch chosen on them is cleared, and the
+    experiment is marked recipe version 1."""
+    import json
+    import uuid
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    from core.migrate import alembic_config
+    from core.models import EpochMetric, Experiment, Run
+
+    def uid(name: str) -> sa.BindParameter[uuid.UUID]:
+        return sa.bindparam(name, type_=sa.Uuid())
+
+    command.downgrade(alembic_config(), "0003")
+    run_id, exp_id = uuid.uuid4(), uuid.uuid4()
+    final = json.dumps({"val_accuracy": 0.9, "val_loss": 0.3, "train_loss": 0.2,
+                        "best_val_accuracy": 0.92})
+    with get_engine().begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO experiments (id, name, kind, spec, spec_hash, activation, model, "
+            "dataset, tags, priority, created_at) VALUES (:id, 'x', 'train', '{}', 'h', 'relu', "
+            "'mlp', 'digits', '[]', 0, CURRENT_TIMESTAMP)").bindparams(uid("id")),
+            {"id": exp_id})
+        conn.execute(sa.text(
+            "INSERT INTO runs (id, experiment_id, seed, status, attempt, cancel_requested, "
+            "queued_at, epochs_done, epochs_total, final_metrics, best_epoch) VALUES (:id, :e, "
+            "0, 'succeeded', 1, false, CURRENT_TIMESTAMP, 1, 1, :f, 1)")
+            .bindparams(uid("id"), uid("e")), {"id": run_id, "e": exp_id, "f": final})
+        conn.execute(sa.text(
+            "INSERT INTO epoch_metrics (run_id, epoch, train_loss, val_loss, val_accuracy, "
+            "val_top5) VALUES (:r, 1, 0.2, 0.3, 0.9, 1.0)").bindparams(uid("r")), {"r": run_id})
+    command.upgrade(alembic_config(), "head")
+    with get_engine().connect() as conn:
+        row = conn.execute(sa.select(EpochMetric)).one()
+        assert (row.test_loss, row.test_accuracy, row.test_top5) == (0.3, 0.9, 1.0)
+        assert (row.val_loss, row.val_accuracy, row.val_top5) == (None, None, None)
+        assert row.train_loss == 0.2
+        run = conn.execute(sa.select(Run.final_metrics, Run.best_epoch)).one()
+        assert run.final_metrics == {"test_accuracy": 0.9, "test_loss": 0.3,
+                                     "train_loss": 0.2}
+        assert run.best_epoch is None
+        assert conn.execute(sa.select(Experiment.recipe_version)).scalar_one() == 1
+    command.downgrade(alembic_config(), "0003")
+    with get_engine().connect() as conn:
+        assert conn.execute(sa.text("SELECT val_accuracy FROM epoch_metrics")).scalar_one() \
+            == 0.9
+    command.upgrade(alembic_config(), "head")

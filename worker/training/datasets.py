@@ -1,7 +1,12 @@
 """Datasets as tensors. Small sets are loaded whole; the loop keeps them resident on the device.
 
-Every dataset returns a fixed train/validation split that does not depend on the run's seed, so
-seeds of one experiment differ only in initialisation and batch order (they are replicates).
+Every dataset has three splits, none of which depends on the run's seed (seeds of one
+experiment differ only in initialisation and batch order: they are replicates):
+- train: what the optimiser sees;
+- validation: held out from the training data (`val_fraction` of it); "best epoch" and any
+  other choice made while training look only at this split;
+- test: the official test split where the dataset has one (mnist1d, MNIST, CIFAR), otherwise
+  a fixed TEST_FRACTION of the examples, set aside before the validation split is drawn.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from activations import ParamInfo
 from activations.registry import resolve_against
 from worker.training.files import FILES, DatasetFileError, ensure_file, read_cifar, read_idx
 
-SPLIT_SEED = 20191222  # fixed: validation membership never depends on the run's seed
+SPLIT_SEED = 20191222  # fixed: split membership never depends on the run's seed
+TEST_SEED = 20260101  # a different stream for datasets without an official test split
+TEST_FRACTION = 0.2  # digits and synthetic: share of all examples kept for testing
 
 
 @dataclass
@@ -30,6 +37,8 @@ class DataSplits:
     train_y: Tensor
     val_x: Tensor
     val_y: Tensor
+    test_x: Tensor
+    test_y: Tensor
     num_classes: int
     # Per-batch training augmentation, run on the batch's device: (batch, generator) -> batch.
     augment: Callable[[Tensor, torch.Generator], Tensor] | None = None
@@ -50,16 +59,22 @@ class DatasetInfo:
     num_classes: int
     params: tuple[ParamInfo, ...] = ()
     needs_files: bool = False
+    test_split: str = "official"  # official | held out
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "reference": self.reference,
                 "input_kind": self.input_kind, "input_shape": list(self.input_shape),
                 "num_classes": self.num_classes, "needs_files": self.needs_files,
+                "test_split": self.test_split,
                 "params": [p.to_dict() for p in self.params]}
 
 
-VAL_FRACTION = ParamInfo("val_fraction", 0.2, min=0.05, max=0.5,
-                         doc="share of the labelled data held out for validation")
+def _val_fraction(default: float) -> ParamInfo:
+    return ParamInfo("val_fraction", default, min=0.01, max=0.5,
+                     doc="share of the training data held out as the validation split "
+                         "(fixed examples, the same for every seed)")
+
+
 SUBSET = ParamInfo("subset", 0, kind="int", min=0,
                    doc="train on only this many examples (0 = all)")
 
@@ -70,11 +85,31 @@ def _standardise(train: Tensor, *others: Tensor) -> list[Tensor]:
     return [(t - mean) / std for t in (train, *others)]
 
 
-def _split(x: np.ndarray, y: np.ndarray, val_fraction: float) -> tuple[np.ndarray, ...]:
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(x))
-    n_val = int(round(len(x) * val_fraction))
-    val, tr = order[:n_val], order[n_val:]
-    return x[tr], y[tr], x[val], y[val]
+def _holdout(x: Tensor, y: Tensor, fraction: float, seed: int = SPLIT_SEED
+             ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(kept x, kept y, held-out x, held-out y): a fixed `fraction` of the examples held out."""
+    order = torch.from_numpy(np.random.default_rng(seed).permutation(len(x)))
+    n_out = max(1, int(round(len(x) * fraction)))
+    return x[order[n_out:]], y[order[n_out:]], x[order[:n_out]], y[order[:n_out]]
+
+
+def _three_way(x: Tensor, y: Tensor, xt: Tensor, yt: Tensor, val_fraction: float,
+               num_classes: int, augment: Callable[[Tensor, torch.Generator], Tensor] | None
+               = None) -> DataSplits:
+    """Train and validation from the training data (x, y); test is (xt, yt)."""
+    tx, ty, vx, vy = _holdout(x, y, val_fraction)
+    return DataSplits(tx, ty, vx, vy, xt, yt, num_classes, augment)
+
+
+def _split_all(x: np.ndarray, y: np.ndarray, val_fraction: float, num_classes: int
+               ) -> DataSplits:
+    """No official test split: hold out TEST_FRACTION first, then validation from the rest;
+    standardised with the training split's statistics."""
+    rest_x, rest_y, test_x, test_y = _holdout(torch.from_numpy(x), torch.from_numpy(y),
+                                              TEST_FRACTION, TEST_SEED)
+    tx, ty, vx, vy = _holdout(rest_x, rest_y, val_fraction)
+    tx, vx, test_x = _standardise(tx, vx, test_x)
+    return DataSplits(tx, ty, vx, vy, test_x, test_y, num_classes)
 
 
 def _subset(splits: DataSplits, subset: int) -> DataSplits:
@@ -90,14 +125,13 @@ def load_digits(root: Path, val_fraction: float = 0.2, subset: int = 0) -> DataS
     bunch = sk_load_digits()
     x = bunch.data.astype(np.float32).reshape(-1, 1, 8, 8)
     y = bunch.target.astype(np.int64)
-    xtr, ytr, xva, yva = _split(x, y, val_fraction)
-    tx, vx = _standardise(torch.from_numpy(xtr), torch.from_numpy(xva))
-    return _subset(DataSplits(tx, torch.from_numpy(ytr), vx, torch.from_numpy(yva), 10), subset)
+    return _subset(_split_all(x, y, val_fraction, 10), subset)
 
 
-def load_mnist1d(root: Path, subset: int = 0) -> DataSplits:
+def load_mnist1d(root: Path, val_fraction: float = 0.1, subset: int = 0) -> DataSplits:
     """Greydanus 2020: 4000 train / 1000 test sequences of length 40, generated locally and
-    cached (generation takes a few seconds). Validation is the paper's test split."""
+    cached (generation takes a few seconds). Test is the paper's test split; validation is
+    held out from its 4000 training sequences."""
     cache = root / "mnist1d" / "mnist1d_default.npz"
     if cache.exists():
         data = dict(np.load(cache))
@@ -114,8 +148,8 @@ def load_mnist1d(root: Path, subset: int = 0) -> DataSplits:
     x = torch.from_numpy(data["x"].astype(np.float32)).unsqueeze(1)
     xt = torch.from_numpy(data["x_test"].astype(np.float32)).unsqueeze(1)
     # The paper feeds the generated values as they are (already roughly unit scale).
-    splits = DataSplits(x, torch.from_numpy(data["y"].astype(np.int64)),
-                        xt, torch.from_numpy(data["y_test"].astype(np.int64)), 10)
+    splits = _three_way(x, torch.from_numpy(data["y"].astype(np.int64)),
+                        xt, torch.from_numpy(data["y_test"].astype(np.int64)), val_fraction, 10)
     return _subset(splits, subset)
 
 
@@ -126,17 +160,6 @@ def _normalise(x: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -
     m = torch.tensor(mean).reshape(1, -1, 1, 1)
     s = torch.tensor(std).reshape(1, -1, 1, 1)
     return (t - m) / s
-
-
-def _holdout(x: Tensor, y: Tensor, xt: Tensor, yt: Tensor, val_fraction: float
-             ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """val_fraction 0: validate on the official test split; otherwise hold out that share of
-    the training set (the same examples for every seed)."""
-    if val_fraction <= 0:
-        return x, y, xt, yt
-    order = torch.from_numpy(np.random.default_rng(SPLIT_SEED).permutation(len(x)))
-    n_val = int(round(len(x) * val_fraction))
-    return x[order[n_val:]], y[order[n_val:]], x[order[:n_val]], y[order[:n_val]]
 
 
 _IDX_STATS = {"mnist": ((0.1307,), (0.3081,)), "fashion_mnist": ((0.2860,), (0.3530,))}
@@ -151,15 +174,14 @@ def _load_idx_set(name: str, root: Path, val_fraction: float, subset: int) -> Da
     yt = torch.from_numpy(arrays["test_labels"].astype(np.int64))
     if len(x) != len(y) or len(xt) != len(yt):
         raise DatasetFileError(f"{name}: image and label counts differ")
-    splits = DataSplits(*_holdout(x, y, xt, yt, val_fraction), num_classes=10)
-    return _subset(splits, subset)
+    return _subset(_three_way(x, y, xt, yt, val_fraction, 10), subset)
 
 
-def load_mnist(root: Path, val_fraction: float = 0.0, subset: int = 0) -> DataSplits:
+def load_mnist(root: Path, val_fraction: float = 0.1, subset: int = 0) -> DataSplits:
     return _load_idx_set("mnist", root, val_fraction, subset)
 
 
-def load_fashion_mnist(root: Path, val_fraction: float = 0.0, subset: int = 0) -> DataSplits:
+def load_fashion_mnist(root: Path, val_fraction: float = 0.1, subset: int = 0) -> DataSplits:
     return _load_idx_set("fashion_mnist", root, val_fraction, subset)
 
 
@@ -197,19 +219,18 @@ def _load_cifar(name: str, root: Path, val_fraction: float, subset: int,
         xt, yt = read_cifar(archive, ["test"], "fine_labels")
         classes = 100
     mean, std = _CIFAR_STATS[name]
-    splits = DataSplits(*_holdout(_normalise(x, mean, std), torch.from_numpy(y),
-                                  _normalise(xt, mean, std), torch.from_numpy(yt),
-                                  val_fraction), num_classes=classes,
+    splits = _three_way(_normalise(x, mean, std), torch.from_numpy(y),
+                        _normalise(xt, mean, std), torch.from_numpy(yt), val_fraction, classes,
                         augment=crop_and_flip if augment else None)
     return _subset(splits, subset)
 
 
-def load_cifar10(root: Path, val_fraction: float = 0.0, subset: int = 0,
+def load_cifar10(root: Path, val_fraction: float = 0.1, subset: int = 0,
                  augment: bool = True) -> DataSplits:
     return _load_cifar("cifar10", root, val_fraction, subset, augment)
 
 
-def load_cifar100(root: Path, val_fraction: float = 0.0, subset: int = 0,
+def load_cifar100(root: Path, val_fraction: float = 0.1, subset: int = 0,
                   augment: bool = True) -> DataSplits:
     return _load_cifar("cifar100", root, val_fraction, subset, augment)
 
@@ -229,9 +250,7 @@ def load_synthetic(root: Path, samples: int = 3000, classes: int = 3, noise: flo
         ys.append(np.full(per, c))
     x = np.concatenate(xs).astype(np.float32)
     y = np.concatenate(ys).astype(np.int64)
-    xtr, ytr, xva, yva = _split(x, y, val_fraction)
-    tx, vx = _standardise(torch.from_numpy(xtr), torch.from_numpy(xva))
-    return DataSplits(tx, torch.from_numpy(ytr), vx, torch.from_numpy(yva), classes)
+    return _split_all(x, y, val_fraction, classes)
 
 
 _DATASETS: dict[str, DatasetInfo] = {}
@@ -243,21 +262,20 @@ def register_dataset(info: DatasetInfo) -> None:
 
 register_dataset(DatasetInfo(
     name="digits", loader=load_digits, input_kind="image", input_shape=(1, 8, 8),
-    num_classes=10, params=(VAL_FRACTION, SUBSET),
-    description="scikit-learn's bundled 8x8 handwritten digits (1,797 images)",
+    num_classes=10, params=(_val_fraction(0.2), SUBSET), test_split="held out",
+    description="scikit-learn's bundled 8x8 handwritten digits (1,797 images; 20 % fixed as "
+                "the test split)",
     reference="Alpaydin & Kaynak 1998, UCI optical recognition of handwritten digits",
 ))
 register_dataset(DatasetInfo(
     name="mnist1d", loader=load_mnist1d, input_kind="sequence", input_shape=(1, 40),
-    num_classes=10, params=(SUBSET,),
+    num_classes=10, params=(_val_fraction(0.1), SUBSET),
     description="MNIST-1D: 4,000 train / 1,000 test 1-D sequences of length 40, made locally",
     reference="Greydanus 2020, Scaling down deep learning (MNIST-1D)",
 ))
 
 
-_HOLDOUT = ParamInfo("val_fraction", 0.0, min=0.0, max=0.5,
-                     doc="0: validate on the official test split; else hold out this share "
-                         "of the training set")
+_HOLDOUT = _val_fraction(0.1)
 _AUGMENT = ParamInfo("augment", True, kind="bool",
                      doc="random crop (padding 4) and horizontal flip, on the device")
 register_dataset(DatasetInfo(
@@ -267,7 +285,8 @@ register_dataset(DatasetInfo(
     params=(ParamInfo("samples", 3000, kind="int", min=30, max=1_000_000),
             ParamInfo("classes", 3, kind="int", min=2, max=100),
             ParamInfo("noise", 0.2, min=0.0, max=10.0),
-            ParamInfo("turns", 1.5, min=0.1, max=10.0), VAL_FRACTION),
+            ParamInfo("turns", 1.5, min=0.1, max=10.0), _val_fraction(0.2)),
+    test_split="held out",
 ))
 register_dataset(DatasetInfo(
     name="mnist", loader=load_mnist, input_kind="image", input_shape=(1, 28, 28),

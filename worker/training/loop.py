@@ -22,7 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from activations import ParameterSnapshot, activation_modules, activation_parameters, response
+from activations import (
+    ParameterSnapshot,
+    activation_macs,
+    activation_modules,
+    activation_parameters,
+    response,
+)
 from worker.training.config import TrainConfig
 from worker.training.datasets import DataSplits, load_dataset
 from worker.training.models import ActFactory, build_model
@@ -59,10 +65,11 @@ class TrainResult:
     final_metrics: dict[str, float]
     best_epoch: int | None
     num_params: int
-    macs: int
+    macs: int  # layers and activations together
     peak_memory_bytes: int
     device: str
     error: str | None = None
+    activation_macs: int = 0  # the activations' share of macs
     responses: list[ResponseSample] = field(default_factory=list)
     history: list[dict[str, float]] = field(default_factory=list)
 
@@ -80,8 +87,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def count_macs(model: nn.Module, sample: Tensor) -> int:
-    """Multiply-accumulates of one forward pass on one example (FLOPs / 2)."""
+def count_macs(model: nn.Module, sample: Tensor) -> tuple[int, int]:
+    """Multiply-accumulates of one forward pass on one example: (total, the activations'
+    share). Layers are FLOPs / 2 from PyTorch's counter, which sees no element-wise work;
+    each activation slot adds its own operations (activations.cost), so a costly activation
+    is not scored as cheap as ReLU in "metric per MMAC"."""
     from torch.utils.flop_counter import FlopCounterMode
 
     was_training = model.training
@@ -91,11 +101,13 @@ def count_macs(model: nn.Module, sample: Tensor) -> int:
             model(sample[:1])
     finally:
         model.train(was_training)
-    return int(counter.get_total_flops() // 2)
+    act = activation_macs(model, sample[:1])
+    return int(counter.get_total_flops() // 2) + act, act
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024) -> dict[str, float]:
+def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024,
+             prefix: str = "val") -> dict[str, float]:
     model.eval()
     loss_sum, correct, top5, n = 0.0, 0, 0, len(x)
     for i in range(0, n, batch_size):
@@ -106,7 +118,8 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024) -> 
         k = min(5, logits.shape[1])
         top5 += (logits.topk(k, dim=1).indices == target[:, None]).any(1).sum().item()
     model.train()
-    return {"val_loss": loss_sum / n, "val_accuracy": correct / n, "val_top5": top5 / n}
+    return {f"{prefix}_loss": loss_sum / n, f"{prefix}_accuracy": correct / n,
+            f"{prefix}_top5": top5 / n}
 
 
 def _rng_state(gen: torch.Generator, aug: torch.Generator) -> dict[str, Any]:
@@ -142,6 +155,8 @@ def _peak_memory(device: torch.device) -> int:
 
 
 def _best_epoch(history: list[dict[str, float]]) -> int | None:
+    """The epoch (1-based) with the highest validation accuracy, the earliest on ties: chosen
+    without looking at the test split."""
     if not history:
         return None
     return max(range(len(history)), key=lambda i: (history[i]["val_accuracy"], -i)) + 1
@@ -172,6 +187,8 @@ def train(
     train_y = data.train_y.to(device)
     val_x = data.val_x.to(device).contiguous(memory_format=fmt)
     val_y = data.val_y.to(device)
+    test_x = data.test_x.to(device).contiguous(memory_format=fmt)
+    test_y = data.test_y.to(device)
 
     act = ActFactory(config.activation, config.activation_params)
     model = build_model(config.model, config.model_params, data.input_shape,
@@ -179,7 +196,7 @@ def train(
     if channels_last:
         model = model.to(memory_format=fmt)  # type: ignore[call-overload]
     num_params = sum(p.numel() for p in model.parameters())
-    macs = count_macs(model, val_x)
+    macs, act_macs = count_macs(model, val_x)
 
     n = len(train_x)
     steps_per_epoch = math.ceil(n / config.batch_size)
@@ -206,9 +223,12 @@ def train(
         final = dict(history[-1]) if history else {}
         best = _best_epoch(history)
         if best is not None:
+            # The numbers a paper reports: the test split at the best-validation epoch.
             final["best_val_accuracy"] = history[best - 1]["val_accuracy"]
+            final["test_accuracy_at_best"] = history[best - 1]["test_accuracy"]
         return TrainResult(status=status, epochs_done=len(history), final_metrics=final,
                            best_epoch=best, num_params=num_params, macs=macs,
+                           activation_macs=act_macs,
                            peak_memory_bytes=_peak_memory(device), device=str(device),
                            error=error, history=history)
 
@@ -244,6 +264,7 @@ def train(
         train_seconds = time.perf_counter() - started
         with autocast:
             evaluation = evaluate(model, val_x, val_y)
+            evaluation |= evaluate(model, test_x, test_y, prefix="test")
         metrics = {"train_loss": loss_sum.item() / n, "train_accuracy": correct.item() / n,
                    **evaluation, "lr": optimizer.param_groups[0]["lr"]}
         metrics["epoch_seconds"] = time.perf_counter() - started

@@ -50,12 +50,18 @@ def mnist_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_mnist_idx_reader(mnist_dir: Path) -> None:
     data = load_dataset("mnist", {}, mnist_dir)
-    assert data.train_x.shape == (50, 1, 28, 28) and data.val_x.shape == (20, 1, 28, 28)
+    # 10 % of the 50 training images held out for validation; the 20 test images as they are.
+    assert data.train_x.shape == (45, 1, 28, 28) and data.val_x.shape == (5, 1, 28, 28)
+    assert data.test_x.shape == (20, 1, 28, 28)
     raw = files.read_idx(mnist_dir / "mnist" / "train-images-idx3-ubyte.gz")
-    expected = (raw[3].astype(np.float32) / 255 - 0.1307) / 0.3081
-    np.testing.assert_allclose(data.train_x[3, 0].numpy(), expected, rtol=1e-6)
+    expected = (raw.astype(np.float32) / 255 - 0.1307) / 0.3081
+    seen = {row.tobytes() for row in torch.cat([data.train_x, data.val_x])[:, 0].numpy()}
+    assert seen == {row.tobytes() for row in expected}  # train + val = the training file
+    raw_test = files.read_idx(mnist_dir / "mnist" / "t10k-images-idx3-ubyte.gz")
+    np.testing.assert_allclose(data.test_x[:, 0].numpy(),
+                               (raw_test.astype(np.float32) / 255 - 0.1307) / 0.3081, rtol=1e-6)
     held = load_dataset("mnist", {"val_fraction": 0.2, "subset": 30}, mnist_dir)
-    assert len(held.val_x) == 10 and len(held.train_x) == 30
+    assert len(held.val_x) == 10 and len(held.train_x) == 30 and len(held.test_x) == 20
 
 
 def test_corrupt_file_fails_its_checksum(mnist_dir: Path) -> None:
@@ -137,11 +143,13 @@ def test_cifar10_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     write_cifar(archive, members, "labels", "cifar-10-batches-py")
     register_fixture(monkeypatch, "cifar10", "archive", archive)
     data = load_dataset("cifar10", {}, tmp_path)
-    assert data.train_x.shape == (20, 3, 32, 32) and data.val_x.shape == (6, 3, 32, 32)
-    assert data.train_y.tolist() == [1] * 4 + [2] * 4 + [3] * 4 + [4] * 4 + [5] * 4
+    assert data.train_x.shape == (18, 3, 32, 32) and data.val_x.shape == (2, 3, 32, 32)
+    assert data.test_x.shape == (6, 3, 32, 32) and data.test_y.tolist() == [9] * 6
+    assert sorted(data.train_y.tolist() + data.val_y.tolist()) == \
+        [1] * 4 + [2] * 4 + [3] * 4 + [4] * 4 + [5] * 4
     assert data.augment is not None and data.num_classes == 10
-    red = members["data_batch_1"][0][0, 0].astype(np.float32) / 255
-    np.testing.assert_allclose(data.train_x[0, 0].numpy(), (red - 0.4914) / 0.2470, rtol=1e-5)
+    red = members["test_batch"][0][0, 0].astype(np.float32) / 255
+    np.testing.assert_allclose(data.test_x[0, 0].numpy(), (red - 0.4914) / 0.2470, rtol=1e-5)
     assert load_dataset("cifar10", {"augment": False}, tmp_path).augment is None
 
 
@@ -154,7 +162,7 @@ def test_cifar100_fine_labels_and_a_broken_archive(tmp_path: Path,
     write_cifar(archive, members, "fine_labels", "cifar-100-python")
     register_fixture(monkeypatch, "cifar100", "archive", archive)
     data = load_dataset("cifar100", {}, tmp_path)
-    assert data.num_classes == 100 and data.val_y.tolist() == [50, 99]
+    assert data.num_classes == 100 and data.test_y.tolist() == [50, 99]
     archive.write_bytes(archive.read_bytes()[:100])
     with pytest.raises(DatasetFileError, match="corrupt or truncated"):
         load_dataset("cifar100", {}, tmp_path)
@@ -178,5 +186,33 @@ def test_crop_and_flip_is_seeded_and_keeps_content() -> None:
 
 def test_synthetic_spirals() -> None:
     data = load_dataset("synthetic", {"samples": 300, "classes": 3}, Path("."))
-    assert data.train_x.shape == (240, 2) and data.num_classes == 3
+    # 20 % fixed as the test split, then 20 % of the rest for validation.
+    assert data.train_x.shape == (192, 2) and data.val_x.shape == (48, 2)
+    assert data.test_x.shape == (60, 2) and data.num_classes == 3
     assert set(data.train_y.tolist()) == {0, 1, 2}
+
+
+@pytest.mark.parametrize(("name", "params", "sizes"), [
+    ("digits", {}, (1150, 288, 359)),
+    ("digits", {"val_fraction": 0.1}, (1294, 144, 359)),
+    ("synthetic", {}, (1920, 480, 600)),
+])
+def test_three_disjoint_splits_fixed_by_the_dataset(name: str, params: dict[str, float],
+                                                    sizes: tuple[int, int, int]) -> None:
+    """Train, validation and test never share an example, and the same examples land in
+    each split every time (no run seed involved); changing the validation size leaves the
+    test split alone."""
+    data = load_dataset(name, params, Path("."))
+    assert (len(data.train_x), len(data.val_x), len(data.test_x)) == sizes
+    rows = [{r.tobytes() for r in split.numpy()}
+            for split in (data.train_x, data.val_x, data.test_x)]
+    assert not (rows[0] & rows[1]) and not (rows[0] & rows[2]) and not (rows[1] & rows[2])
+    again = load_dataset(name, params, Path("."))
+    assert torch.equal(again.val_x, data.val_x) and torch.equal(again.test_y, data.test_y)
+    default = load_dataset(name, {}, Path("."))
+    assert torch.equal(default.test_y, data.test_y)
+
+
+def test_mnist1d_validation_comes_from_its_training_set(tmp_path: Path) -> None:
+    data = load_dataset("mnist1d", {}, tmp_path)
+    assert (len(data.train_x), len(data.val_x), len(data.test_x)) == (3600, 400, 1000)

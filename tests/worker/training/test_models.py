@@ -73,7 +73,7 @@ def test_inverse_width_policy_trades_filters_for_macs() -> None:
                         ("inverse", "keep_width")]:
         model = build_model("resnet_v1", {"depth": 20, "width_policy": policy}, (3, 32, 32),
                             10, ActFactory(act))
-        macs[(act, policy)] = count_macs(model, x)
+        macs[(act, policy)] = count_macs(model, x)[0]
     # Same output width with half the filters: fewer MACs than ReLU; wider: more.
     assert macs[("inverse", "keep_width")] < macs[("relu", "keep_filters")]
     assert macs[("inverse", "keep_filters")] > macs[("relu", "keep_filters")]
@@ -89,3 +89,30 @@ def test_bad_depths_and_params_are_clear() -> None:
         build_model("resnet_v1", {"layers": 3}, (3, 32, 32), 10, relu)
     with pytest.raises(ValueError, match="unknown model 'vgg'"):
         build_model("vgg", {}, (3, 32, 32), 10, relu)
+
+
+def test_macs_include_the_activations_own_work() -> None:
+    """Layer MACs are the same for ReLU and GAAF on one MLP; the total is not: every slot adds
+    its activation's operations on the input it receives (ReLU: 1 per element)."""
+    from worker.training.loop import count_macs
+
+    x = torch.randn(1, 1, 8, 8)
+    totals = {}
+    for act in ("relu", "gaaf_relu", "dual_line", "identity"):
+        model = build_model("mlp", {"hidden": 32, "depth": 2}, (1, 8, 8), 10, ActFactory(act))
+        totals[act] = count_macs(model, x)
+    layers = 64 * 32 + 32 * 32 + 32 * 10
+    assert totals["relu"] == (layers + 64, 64)  # two slots of 32 elements, one op each
+    assert totals["identity"] == (layers, 0)
+    assert totals["gaaf_relu"][0] - layers == totals["gaaf_relu"][1] > 5 * 64
+    assert totals["dual_line"][1] == 4 * 64  # compare, select, multiply, add
+
+
+def test_inverse_activation_costs_count_both_halves() -> None:
+    from activations import create
+    from activations.cost import elementwise_ops
+
+    x = torch.randn(2, 4)
+    assert elementwise_ops(create("relu"), x) == 8
+    # relu(x) and relu(-x): a negation and two rectifications per input element.
+    assert elementwise_ops(create("inverse"), x) == 3 * 8

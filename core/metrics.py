@@ -1,0 +1,47 @@
+"""The per-epoch metrics: their names, the split each is measured on, and which way is better.
+
+One table, read by the trainer's writer, the ORM, the HTTP schemas and the dashboards, so a
+metric is added here and nowhere else by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    split: str  # train | validation | test | none
+    higher_is_better: bool
+    # Time metrics: a run's "best" makes no sense; dashboards average them over epochs.
+    averaged: bool = False
+    doc: str = ""
+
+
+METRIC_TABLE: tuple[Metric, ...] = (
+    Metric("train_loss", "train", False, doc="mean cross-entropy over the epoch's batches"),
+    Metric("train_accuracy", "train", True, doc="accuracy over the epoch's batches"),
+    Metric("val_loss", "validation", False,
+           doc="on the validation split, held out from the training data"),
+    Metric("val_accuracy", "validation", True, doc="on the validation split"),
+    Metric("val_top5", "validation", True, doc="top-5 accuracy on the validation split"),
+    Metric("test_loss", "test", False, doc="on the official test split"),
+    Metric("test_accuracy", "test", True, doc="on the official test split"),
+    Metric("test_top5", "test", True, doc="top-5 accuracy on the official test split"),
+    Metric("lr", "none", False, doc="learning rate at the end of the epoch"),
+    Metric("epoch_seconds", "none", False, averaged=True,
+           doc="wall time of the epoch, evaluation included"),
+    Metric("samples_per_second", "none", True, averaged=True,
+           doc="training throughput (evaluation excluded)"),
+)
+
+METRICS: tuple[str, ...] = tuple(m.name for m in METRIC_TABLE)
+BY_NAME: dict[str, Metric] = {m.name: m for m in METRIC_TABLE}
+HIGHER_IS_BETTER: dict[str, bool] = {m.name: m.higher_is_better for m in METRIC_TABLE}
+AVERAGED: frozenset[str] = frozenset(m.name for m in METRIC_TABLE if m.averaged)
+# What "best epoch" may be chosen by: validation metrics only, never the test split.
+SELECTION_METRICS: tuple[str, ...] = tuple(m.name for m in METRIC_TABLE
+                                           if m.split == "validation")
+DEFAULT_SELECTION = "val_accuracy"
+DEFAULT_LEADERBOARD_METRIC = "test_accuracy"
