@@ -13,6 +13,13 @@ target_metadata = Base.metadata
 
 
 def _configure(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        # Batch mode copies a table and drops the original: with foreign keys enforced, that
+        # DROP would cascade-delete every row referencing it (a run's metrics). SQLite's own
+        # advice for table rebuilds is to switch enforcement off first; it only takes effect
+        # outside a transaction, so it is set on the driver connection before one begins.
+        connection.connection.driver_connection.execute(  # type: ignore[union-attr]
+            "PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

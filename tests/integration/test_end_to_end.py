@@ -62,10 +62,18 @@ def test_post_then_poll_until_succeeded(service: Service) -> None:
         for run in exp["runs"]:
             rows = c.get(f"/api/v1/runs/{run['id']}/metrics").json()
             assert [row["epoch"] for row in rows] == [1, 2]
-            assert all(0 <= row["val_accuracy"] <= 1 for row in rows)
+            for split in ("train", "val", "test"):
+                assert all(0 <= row[f"{split}_accuracy"] <= 1 for row in rows), split
+                assert all(row[f"{split}_loss"] > 0 for row in rows), split
             detail = c.get(f"/api/v1/runs/{run['id']}").json()
             assert detail["attempt"] == 1 and detail["progress"]["epoch"] == 2
             assert detail["final_metrics"]["val_accuracy"] == rows[-1]["val_accuracy"]
+            assert detail["final_metrics"]["test_accuracy"] == rows[-1]["test_accuracy"]
+            best = max(rows, key=lambda r: (r["val_accuracy"], -r["epoch"]))
+            assert detail["best_epoch"] == best["epoch"]  # chosen on validation only
+            assert detail["final_metrics"]["test_accuracy_at_best"] == best["test_accuracy"]
+            assert detail["macs"] > detail["activation_macs"] > 0
+            assert detail["parameters"] == [] and detail["reused_from"] is None
         # relu has no learnable parameters
         assert c.get(f"/api/v1/runs/{exp['runs'][0]['id']}/parameters").json()["total"] == 0
 
