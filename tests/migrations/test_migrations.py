@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+
+import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from core.db import get_engine
+from core.migrate import alembic_config
 from core.models import Base
 from tests.backends import Backend
+
+
+def _uid(name: str) -> sa.BindParameter[uuid.UUID]:
+    return sa.bindparam(name, type_=sa.Uuid())
+
+
+def _insert_run(conn: sa.Connection, final_metrics: str | None = None) -> uuid.UUID:
+    """An experiment with one succeeded run, written in SQL (the ORM is ahead of the schema
+    a downgraded database has). Returns the run id."""
+    run_id, exp_id = uuid.uuid4(), uuid.uuid4()
+    conn.execute(sa.text(
+        "INSERT INTO experiments (id, name, kind, spec, spec_hash, activation, model, "
+        "dataset, tags, priority, created_at) VALUES (:id, 'x', 'train', '{}', 'h', 'relu', "
+        "'mlp', 'digits', '[]', 0, CURRENT_TIMESTAMP)").bindparams(_uid("id")), {"id": exp_id})
+    conn.execute(sa.text(
+        "INSERT INTO runs (id, experiment_id, seed, status, attempt, cancel_requested, "
+        "queued_at, epochs_done, epochs_total, final_metrics, best_epoch) VALUES (:id, :e, 0, "
+        "'succeeded', 1, false, CURRENT_TIMESTAMP, 1, 1, :f, 1)").bindparams(_uid("id"),
+                                                                           _uid("e")),
+        {"id": run_id, "e": exp_id, "f": final_metrics})
+    return run_id
 
 
 def test_autogenerate_finds_no_difference(backend: Backend) -> None:
@@ -26,33 +53,13 @@ def test_upgrade_is_idempotent(backend: Backend) -> None:
 def test_parameter_values_survive_the_array_migration(backend: Backend) -> None:
     """0003 turns JSON arrays into double precision[] on PostgreSQL: existing rows keep
     their values (and on SQLite nothing changes)."""
-    import uuid
-
-    import sqlalchemy as sa
-    from alembic import command
-
-    from core.migrate import alembic_config
-
-    def uid(name: str) -> sa.BindParameter[uuid.UUID]:
-        return sa.bindparam(name, type_=sa.Uuid())
-
     command.downgrade(alembic_config(), "0002")
-    run_id, exp_id = uuid.uuid4(), uuid.uuid4()
     with get_engine().begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO experiments (id, name, kind, spec, spec_hash, activation, model, "
-            "dataset, tags, priority, created_at) VALUES (:id, 'x', 'train', '{}', 'h', 'relu', "
-            "'mlp', 'digits', '[]', 0, CURRENT_TIMESTAMP)").bindparams(uid("id")),
-            {"id": exp_id})
-        conn.execute(sa.text(
-            "INSERT INTO runs (id, experiment_id, seed, status, attempt, cancel_requested, "
-            "queued_at, epochs_done, epochs_total) VALUES (:id, :e, 0, 'succeeded', 1, false, "
-            "CURRENT_TIMESTAMP, 1, 1)").bindparams(uid("id"), uid("e")),
-            {"id": run_id, "e": exp_id})
+        run_id = _insert_run(conn)
         conn.execute(sa.text(
             "INSERT INTO activation_params (run_id, epoch, layer, block, position, name, "
             '"values") VALUES (:r, 1, \'net.1\', 1, 1, \'a\', \'[1.5, -0.25, 3.0]\')')
-            .bindparams(uid("r")), {"r": run_id})
+            .bindparams(_uid("r")), {"r": run_id})
     command.upgrade(alembic_config(), "head")
     with get_engine().connect() as conn:
         from core.models import ActivationParam
@@ -65,36 +72,16 @@ def test_old_val_rows_become_test_rows(backend: Backend) -> None:
     """0004: val_* recorded before the validation split existed were measured on the test
     split; they move to test_*, the best epoch chosen on them is cleared, and the
     experiment is marked recipe version 1."""
-    import json
-    import uuid
-
-    import sqlalchemy as sa
-    from alembic import command
-
-    from core.migrate import alembic_config
     from core.models import EpochMetric, Experiment, Run
 
-    def uid(name: str) -> sa.BindParameter[uuid.UUID]:
-        return sa.bindparam(name, type_=sa.Uuid())
-
     command.downgrade(alembic_config(), "0003")
-    run_id, exp_id = uuid.uuid4(), uuid.uuid4()
     final = json.dumps({"val_accuracy": 0.9, "val_loss": 0.3, "train_loss": 0.2,
                         "best_val_accuracy": 0.92})
     with get_engine().begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO experiments (id, name, kind, spec, spec_hash, activation, model, "
-            "dataset, tags, priority, created_at) VALUES (:id, 'x', 'train', '{}', 'h', 'relu', "
-            "'mlp', 'digits', '[]', 0, CURRENT_TIMESTAMP)").bindparams(uid("id")),
-            {"id": exp_id})
-        conn.execute(sa.text(
-            "INSERT INTO runs (id, experiment_id, seed, status, attempt, cancel_requested, "
-            "queued_at, epochs_done, epochs_total, final_metrics, best_epoch) VALUES (:id, :e, "
-            "0, 'succeeded', 1, false, CURRENT_TIMESTAMP, 1, 1, :f, 1)")
-            .bindparams(uid("id"), uid("e")), {"id": run_id, "e": exp_id, "f": final})
+        run_id = _insert_run(conn, final)
         conn.execute(sa.text(
             "INSERT INTO epoch_metrics (run_id, epoch, train_loss, val_loss, val_accuracy, "
-            "val_top5) VALUES (:r, 1, 0.2, 0.3, 0.9, 1.0)").bindparams(uid("r")), {"r": run_id})
+            "val_top5) VALUES (:r, 1, 0.2, 0.3, 0.9, 1.0)").bindparams(_uid("r")), {"r": run_id})
     command.upgrade(alembic_config(), "head")
     with get_engine().connect() as conn:
         row = conn.execute(sa.select(EpochMetric)).one()
