@@ -17,6 +17,7 @@ COPY activations ./activations
 COPY api ./api
 COPY core ./core
 COPY worker ./worker
+COPY cli ./cli
 COPY migrations ./migrations
 RUN pip install --no-cache-dir . \
     && useradd --create-home --uid 1000 actlab \

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-ACTLAB = [sys.executable, "-m", "core.cli"]
+ACTLAB = [sys.executable, "-m", "cli"]
 
 
 def free_port() -> int:

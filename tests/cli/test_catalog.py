@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from cli.catalog import render_catalog
 from core.catalog import CATALOG_FILE
-from worker.catalog import render_catalog
 
 
 def test_catalog_file_is_current() -> None:

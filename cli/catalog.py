@@ -1,7 +1,7 @@
 """Export the activation, model and dataset catalogs to core/catalog.json.
 
 The API validates specs and serves the catalog from that file so it never imports torch;
-tests/worker/test_catalog.py fails when the file is out of date with the code.
+tests/cli/test_catalog.py fails when the file is out of date with the code.
 Regenerate with `actlab catalog --write`.
 """
 
@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import activations
+from core.catalog import CATALOG_FILE
 from worker.training.datasets import dataset_catalog
 from worker.training.models import model_catalog
 
-CATALOG_PATH = Path(__file__).resolve().parent.parent / "core" / "catalog.json"
+CATALOG_PATH = CATALOG_FILE  # the file the API reads (core/catalog.json)
 
 
 def build_catalog() -> dict[str, Any]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ACTLAB_DATA_DIR": str(cwd / "data")}
-    return subprocess.run([sys.executable, "-m", "core.cli", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -121,8 +121,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from cli.train_local import train_locally
     from core.spec import ExperimentSpec, SpecError, validate_spec
-    from worker.local import train_locally
 
     settings = get_settings()
     try:
@@ -177,7 +177,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
-    from worker.catalog import render_catalog, write_catalog
+    from cli.catalog import render_catalog, write_catalog
 
     if args.write:
         print(f"wrote {write_catalog()}")
