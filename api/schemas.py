@@ -135,10 +135,3 @@ class ParameterPage(BaseModel):
     total: int
     limit: int
     offset: int
-
-
-class Health(BaseModel):
-    status: str
-    database: str
-    broker: str
-    mode: str

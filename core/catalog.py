@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 CATALOG_FILE = Path(__file__).resolve().parent / "catalog.json"
-KINDS = ("activations", "models", "datasets")
 
 
 @lru_cache(maxsize=1)

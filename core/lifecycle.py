@@ -1,4 +1,4 @@
-"""Every change of a run's status, each one conditional UPDATE (DESIGN.md, Reliability).
+"""Every change of a run's status, each one conditional UPDATE (README, "Reliability").
 
 queued -> running (claim) -> succeeded | failed | cancelled | diverged (finish, only by the
 claim's owner); running -> queued (sweeper, stale heartbeat, attempt cap); queued -> cancelled;

@@ -1,7 +1,7 @@
 """The broker side shared by API, sweeper and worker: Celery configuration and run notices.
 
-A message only says "run R may start"; the database is the truth (DESIGN.md, Reliability).
-Each setting below answers one of the traps listed in CELERY.md.
+A message only says "run R may start"; the database is the truth (README, "Reliability").
+Each setting below answers one of Celery's known traps for long GPU runs, named beside it.
 """
 
 from __future__ import annotations

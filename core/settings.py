@@ -24,9 +24,8 @@ class Settings(BaseSettings):
     max_runs_per_sweep: int = Field(5000, ge=1)
     max_epochs: int = Field(1000, ge=1)
     max_body_bytes: int = Field(1_000_000, ge=1024)
-    auth: bool = False
 
-    # Reliability (see DESIGN.md, "Reliability pattern").
+    # Reliability (README, "Reliability").
     heartbeat_seconds: float = Field(5.0, gt=0)
     stale_after_seconds: float = Field(120.0, gt=0)
     requeue_after_seconds: float = Field(300.0, gt=0)

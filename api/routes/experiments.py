@@ -143,6 +143,10 @@ def add_seeds(experiment_id: uuid.UUID, body: SeedsAdd, session: SessionDep,
     out = creation.Created(experiment)
     try:
         creation.add_runs(session, experiment, spec, body.seeds, force, out)
+        # The stored spec lists every seed the experiment has, so a re-submission of it (or
+        # an export) describes what was trained. A new dict: JSON columns track assignment.
+        experiment.spec = {**experiment.spec,
+                           "seeds": sorted({r.seed for r in experiment.runs} | set(body.seeds))}
         session.commit()
     except IntegrityError:  # a concurrent request added one of these seeds first
         session.rollback()

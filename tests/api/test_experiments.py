@@ -218,6 +218,8 @@ def test_add_seeds(client: TestClient) -> None:
                                                        "seeds": [0]}).json()
     r = client.post(f"/api/v1/experiments/{created['id']}/seeds", json={"seeds": [1, 2]})
     assert r.status_code == 202 and sorted(x["seed"] for x in r.json()["runs"]) == [1, 2]
+    stored = client.get(f"/api/v1/experiments/{created['id']}").json()
+    assert stored["spec"]["seeds"] == [0, 1, 2]  # the spec says what the experiment holds
     dup = client.post(f"/api/v1/experiments/{created['id']}/seeds", json={"seeds": [2, 3]})
     assert dup.status_code == 422 and "[2]" in dup.json()["detail"][0]["msg"]
     assert stored_counts() == (1, 3)
