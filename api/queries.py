@@ -9,10 +9,11 @@ from sqlalchemy import ColumnElement, Select, and_, case, cast, exists, func, li
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from core.models import Experiment, Run, RunStatus
+from core.models import Experiment, Run
+from core.status import FALLBACK, ExperimentStatus, RunStatus, experiment_status_rules
 
 STATUSES = [s.value for s in RunStatus]
-EXPERIMENT_STATUSES = ("queued", "running", "succeeded", "partial", "failed", "cancelled")
+EXPERIMENT_STATUSES = tuple(s.value for s in ExperimentStatus)
 
 
 def run_counts() -> Any:
@@ -23,18 +24,10 @@ def run_counts() -> Any:
 
 
 def experiment_status(counts: Any) -> ColumnElement[str]:
-    """queued: nothing started; running: some work left; succeeded: all succeeded;
-    cancelled: all cancelled; partial: finished, some succeeded; failed: finished, none did."""
-    c = counts.c
-    return case(
-        (c.running > 0, literal("running")),
-        (c.queued == c.n, literal("queued")),
-        (c.queued > 0, literal("running")),
-        (c.succeeded == c.n, literal("succeeded")),
-        (c.cancelled == c.n, literal("cancelled")),
-        (c.succeeded > 0, literal("partial")),
-        else_=literal("failed"),
-    )
+    """core.status's rule as a SQL CASE over the run counts (list filters need it in SQL)."""
+    return case(*[(matched, literal(status.value))
+                  for matched, status in experiment_status_rules(counts.c)],
+                else_=literal(FALLBACK.value))
 
 
 def experiment_rows(session: Session) -> tuple[Select[Any], Any]:

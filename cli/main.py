@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.settings import get_settings
+from core.status import ExperimentStatus
 
 
 def _load_spec_file(path: str) -> dict[str, Any]:
@@ -158,9 +159,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
         exp = _http("GET", f"{args.url}/api/v1/experiments/{created['id']}")
         counts = {k: v for k, v in exp["counts"].items() if v}
         print(f"\r{exp['status']}: {counts}", end="", flush=True)
-        if exp["status"] not in ("queued", "running"):
+        status = ExperimentStatus(exp["status"])
+        if status.finished:
             print()
-            return 0 if exp["status"] == "succeeded" else 1
+            return 0 if status == ExperimentStatus.succeeded else 1
         time.sleep(2)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +13,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from core.spec import RECIPE_VERSION
+from core.status import RunStatus
 from core.timeutil import utcnow
 
 NAMING_CONVENTION = {
@@ -23,20 +23,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-class RunStatus(StrEnum):
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"
-    diverged = "diverged"
-
-    @property
-    def finished(self) -> bool:
-        return self not in (RunStatus.queued, RunStatus.running)
-
 
 
 class UTCDateTime(TypeDecorator[datetime]):

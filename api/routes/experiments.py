@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
@@ -27,6 +28,7 @@ from api.schemas import (
 from core.lifecycle import IllegalTransition, cancel_run
 from core.models import Experiment, Run, RunStatus
 from core.spec import RECIPE_VERSION, ExperimentSpec, validate_spec
+from core.status import experiment_status
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 
@@ -54,7 +56,9 @@ def create_experiment(
 
 
 def _status(created: creation.Created) -> str:
-    return "queued" if created.to_queue else "succeeded"
+    """The experiment's status as every reader derives it (reused runs count as succeeded)."""
+    counts = Counter(r.status for r in created.experiment.runs)
+    return experiment_status(counts).value
 
 
 @router.get("", response_model=ExperimentList)
@@ -101,7 +105,11 @@ def get_experiment(experiment_id: uuid.UUID, session: SessionDep) -> ExperimentP
     if row is None:
         raise not_found("experiment", experiment_id)
     experiment: Experiment = row[0]
-    return ExperimentPublic(**brief(row), spec=experiment.spec, spec_hash=experiment.spec_hash,
+    # Status and counts from the very run rows this response lists: a run that finishes
+    # between two queries must not leave "running" beside a list of finished runs.
+    counts = {s.value: 0 for s in RunStatus} | Counter(r.status for r in experiment.runs)
+    summary = brief(row) | {"counts": counts, "status": experiment_status(counts).value}
+    return ExperimentPublic(**summary, spec=experiment.spec, spec_hash=experiment.spec_hash,
                             recipe_version=experiment.recipe_version,
                             sweep_id=experiment.sweep_id,
                             runs=[run_public(r) for r in experiment.runs])

@@ -23,6 +23,7 @@ from core.spec import (
     sweep_cells,
     validate_spec,
 )
+from core.status import RunStatus
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
@@ -85,10 +86,9 @@ def get_sweep(sweep_id: uuid.UUID, session: SessionDep) -> dict[str, Any]:
     rows = session.execute(stmt.where(Experiment.sweep_id == sweep_id)
                            .order_by(Experiment.created_at, Experiment.id)).all()
     experiments = [brief(r) for r in rows]
-    totals = {s: sum(e["counts"][s] for e in experiments)
-              for s in ("queued", "running", "succeeded", "failed", "cancelled", "diverged")}
+    totals = {s.value: sum(e["counts"][s.value] for e in experiments) for s in RunStatus}
     total = sum(totals.values())
-    finished = total - totals["queued"] - totals["running"]
+    finished = sum(n for s, n in totals.items() if RunStatus(s).finished)
     epochs = session.execute(
         select(func.coalesce(func.sum(Run.epochs_done), 0),
                func.coalesce(func.sum(Run.epochs_total), 0))

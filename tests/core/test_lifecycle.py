@@ -137,3 +137,34 @@ def test_retry_resets_a_failed_run(backend: Backend) -> None:
         retry_run(s, s.get_one(Run, run_id))
     run = get_run(run_id)
     assert (run.status, run.attempt, run.error, run.epochs_done) == ("queued", 0, None, 0)
+
+
+@pytest.mark.parametrize(("counts", "expected"), [
+    ({"queued": 3}, "queued"),
+    ({"queued": 2, "succeeded": 1}, "running"),  # part reused, part queued
+    ({"running": 1, "failed": 2}, "running"),
+    ({"succeeded": 3}, "succeeded"),
+    ({"cancelled": 2}, "cancelled"),
+    ({"succeeded": 1, "diverged": 1}, "partial"),
+    ({"failed": 1, "cancelled": 1}, "failed"),
+    ({"diverged": 2}, "failed"),
+])
+def test_one_experiment_status_rule_in_python_and_sql(backend: Backend, counts: dict[str, int],
+                                                     expected: str) -> None:
+    """core.status's rule gives the same answer in Python and as the SQL CASE the list
+    filters use."""
+    from api.queries import experiment_rows
+    from core.status import experiment_status
+    from tests.factories import add_finished_run
+
+    assert experiment_status(counts) == expected
+    exp_id, _ = make_experiment(seeds=())
+    seed = 0
+    for status, n in counts.items():
+        for _ in range(n):
+            add_finished_run(exp_id, seed, [0.5], status=status)
+            seed += 1
+    with session_scope() as s:
+        stmt, _ = experiment_rows(s)
+        row = s.execute(stmt).one()  # the only experiment
+        assert row.status == expected

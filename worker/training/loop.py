@@ -225,7 +225,8 @@ def train(
         if best is not None:
             # The numbers a paper reports: the test split at the best-validation epoch.
             final["best_val_accuracy"] = history[best - 1]["val_accuracy"]
-            final["test_accuracy_at_best"] = history[best - 1]["test_accuracy"]
+            # .get: a checkpoint written before the test split existed has no test metrics.
+            final["test_accuracy_at_best"] = history[best - 1].get("test_accuracy", math.nan)
         return TrainResult(status=status, epochs_done=len(history), final_metrics=final,
                            best_epoch=best, num_params=num_params, macs=macs,
                            activation_macs=act_macs,

@@ -1,0 +1,65 @@
+"""The status vocabulary: a run's status, an experiment's status, and the one rule that
+derives the second from the first. Every reader (SQL list filters, the detail endpoint, the
+creation response, the command line) goes through `experiment_status`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from types import SimpleNamespace
+from typing import Any
+
+
+class RunStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+    diverged = "diverged"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (RunStatus.queued, RunStatus.running)
+
+
+class ExperimentStatus(StrEnum):
+    queued = "queued"  # nothing started
+    running = "running"  # some work left
+    succeeded = "succeeded"  # every run succeeded
+    partial = "partial"  # finished, some runs succeeded
+    failed = "failed"  # finished, none succeeded (and not all cancelled)
+    cancelled = "cancelled"  # every run cancelled
+
+    @property
+    def finished(self) -> bool:
+        return self not in (ExperimentStatus.queued, ExperimentStatus.running)
+
+
+def _rules(c: Any) -> list[tuple[Any, ExperimentStatus]]:
+    """First match wins. `c` has `n` (runs) and one count per RunStatus; the same
+    expressions work on integers (Python) and on SQL columns (a CASE)."""
+    return [
+        (c.running > 0, ExperimentStatus.running),
+        (c.queued == c.n, ExperimentStatus.queued),
+        (c.queued > 0, ExperimentStatus.running),
+        (c.succeeded == c.n, ExperimentStatus.succeeded),
+        (c.cancelled == c.n, ExperimentStatus.cancelled),
+        (c.succeeded > 0, ExperimentStatus.partial),
+    ]
+
+
+FALLBACK = ExperimentStatus.failed
+
+
+def experiment_status(counts: Mapping[str, int]) -> ExperimentStatus:
+    """The experiment's status from its runs' counts by status."""
+    values = {s.value: int(counts.get(s.value, 0)) for s in RunStatus}
+    c = SimpleNamespace(n=sum(values.values()), **values)
+    return next((status for matched, status in _rules(c) if matched), FALLBACK)
+
+
+def experiment_status_rules(columns: Any) -> list[tuple[Any, ExperimentStatus]]:
+    """The same rules over SQL columns (for a CASE in a query)."""
+    return _rules(columns)
