@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, cast, exists, func, literal, select
+from sqlalchemy import ColumnElement, Select, case, cast, exists, func, literal, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -46,13 +45,12 @@ def has_tag(session: Session, tag: str) -> ColumnElement[bool]:
 
 
 def brief(row: Any) -> dict[str, Any]:
-    exp: Experiment = row[0]
+    """An experiment row of `experiment_rows` (status and counts computed in SQL)."""
+    return brief_of(row[0], {s: int(getattr(row, s) or 0) for s in STATUSES}, row.status)
+
+
+def brief_of(exp: Experiment, counts: dict[str, int], status: str) -> dict[str, Any]:
     return {"id": exp.id, "name": exp.name, "kind": exp.kind, "activation": exp.activation,
             "model": exp.model, "dataset": exp.dataset, "tags": exp.tags,
-            "priority": exp.priority, "status": row.status, "created_at": exp.created_at,
-            "counts": {s: int(getattr(row, s) or 0) for s in STATUSES}}
-
-
-def one_experiment(session: Session, experiment_id: uuid.UUID) -> Any | None:
-    stmt, _ = experiment_rows(session)
-    return session.execute(stmt.where(and_(Experiment.id == experiment_id))).first()
+            "priority": exp.priority, "status": status, "created_at": exp.created_at,
+            "counts": counts}

@@ -5,7 +5,7 @@ creation response, the command line) goes through `experiment_status`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from types import SimpleNamespace
 from typing import Any
@@ -51,6 +51,14 @@ def _rules(c: Any) -> list[tuple[Any, ExperimentStatus]]:
 
 
 FALLBACK = ExperimentStatus.failed
+
+
+def count_statuses(statuses: Iterable[str]) -> dict[str, int]:
+    """Runs per status, every status present (0 where none)."""
+    counts = {s.value: 0 for s in RunStatus}
+    for status in statuses:
+        counts[status] += 1
+    return counts
 
 
 def experiment_status(counts: Mapping[str, int]) -> ExperimentStatus:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
@@ -15,7 +14,7 @@ from api.convert import run_public
 from api.deps import SessionDep, SettingsDep
 from api.dispatch import notify
 from api.errors import not_found, validation_error
-from api.queries import EXPERIMENT_STATUSES, brief, experiment_rows, has_tag, one_experiment
+from api.queries import EXPERIMENT_STATUSES, brief, brief_of, experiment_rows, has_tag
 from api.schemas import (
     CancelResult,
     ExperimentBrief,
@@ -28,7 +27,7 @@ from api.schemas import (
 from core.lifecycle import IllegalTransition, cancel_run
 from core.models import Experiment, Run, RunStatus
 from core.spec import RECIPE_VERSION, ExperimentSpec, validate_spec
-from core.status import experiment_status
+from core.status import count_statuses, experiment_status
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 
@@ -57,8 +56,7 @@ def create_experiment(
 
 def _status(created: creation.Created) -> str:
     """The experiment's status as every reader derives it (reused runs count as succeeded)."""
-    counts = Counter(r.status for r in created.experiment.runs)
-    return experiment_status(counts).value
+    return experiment_status(count_statuses(r.status for r in created.experiment.runs)).value
 
 
 @router.get("", response_model=ExperimentList)
@@ -101,14 +99,11 @@ def _get(session: SessionDep, experiment_id: uuid.UUID) -> Experiment:
 @router.get("/{experiment_id}", response_model=ExperimentPublic)
 def get_experiment(experiment_id: uuid.UUID, session: SessionDep) -> ExperimentPublic:
     """The spec, every run with its progress, and counts by status."""
-    row = one_experiment(session, experiment_id)
-    if row is None:
-        raise not_found("experiment", experiment_id)
-    experiment: Experiment = row[0]
+    experiment = _get(session, experiment_id)
     # Status and counts from the very run rows this response lists: a run that finishes
     # between two queries must not leave "running" beside a list of finished runs.
-    counts = {s.value: 0 for s in RunStatus} | Counter(r.status for r in experiment.runs)
-    summary = brief(row) | {"counts": counts, "status": experiment_status(counts).value}
+    counts = count_statuses(r.status for r in experiment.runs)
+    summary = brief_of(experiment, counts, experiment_status(counts).value)
     return ExperimentPublic(**summary, spec=experiment.spec, spec_hash=experiment.spec_hash,
                             recipe_version=experiment.recipe_version,
                             sweep_id=experiment.sweep_id,
