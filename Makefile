@@ -21,6 +21,7 @@ $(VENV)/.installed: pyproject.toml
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/vulture activations api core worker cli bench --min-confidence 80
 
 typecheck: install
 	$(BIN)/mypy

@@ -39,8 +39,7 @@ class SlopeShift(Activation):
         self.a = make_param(a, num_channels, per_channel)
         self.m = make_param(m, num_channels, per_channel)
 
-    def _formula(self, x: Tensor, a: Tensor, m: Tensor, *base_params: Tensor) -> Tensor:
-        # base_params are passed so backward can reach a learnable base's parameters.
+    def _formula(self, x: Tensor, a: Tensor, m: Tensor) -> Tensor:
         return torch.where(x > 0, bcast(a, x) * x, self.base(x)) + bcast(m, x)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -37,7 +37,7 @@ class _Counter(TorchDispatchMode):
         super().__init__()
         self.elements = 0
 
-    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (),
+    def __torch_dispatch__(self, func: Any, _types: Any, args: Any = (),
                            kwargs: Any = None) -> Any:
         out = func(*args, **(kwargs or {}))
         if func.overloadpacket not in _FREE:

@@ -66,4 +66,5 @@ def response(module: nn.Module, xs: Tensor, num_channels: int | None = None) -> 
         y = module(grid)
     finally:
         module.train(was_training)
-    return y.transpose(0, 1).float().cpu()
+    out: Tensor = y.transpose(0, 1).float().cpu()
+    return out

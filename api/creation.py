@@ -10,8 +10,9 @@ from typing import cast
 from sqlalchemy import Table, Uuid, insert, literal, select
 from sqlalchemy.orm import Session
 
-from core.models import ActivationParam, EpochMetric, Experiment, ResponseCurve, Run, RunStatus
+from core.models import ActivationParam, EpochMetric, Experiment, ResponseCurve, Run
 from core.spec import ExperimentSpec, spec_hash
+from core.status import RunKind, RunStatus
 from core.timeutil import utcnow
 
 COPIED_RUN_FIELDS = ("attempt", "device", "epochs_done", "epochs_total", "final_metrics",
@@ -28,7 +29,7 @@ class Created:
 
 def epochs_total(spec: ExperimentSpec) -> int:
     # An lr range test is one pass of lr_range_steps steps: progress is 0 or 1 of 1.
-    return 1 if spec.kind == "lr_range" else spec.training.epochs
+    return 1 if spec.kind == RunKind.lr_range else spec.training.epochs
 
 
 def previous_successes(session: Session, recipe: str, seeds: list[int]) -> dict[int, Run]:
@@ -36,7 +37,7 @@ def previous_successes(session: Session, recipe: str, seeds: list[int]) -> dict[
     rows = session.scalars(
         select(Run).join(Experiment, Experiment.id == Run.experiment_id)
         .where(Experiment.spec_hash == recipe, Run.seed.in_(seeds),
-               Run.status == RunStatus.succeeded.value, Run.reused_from.is_(None))
+               Run.status == RunStatus.succeeded, Run.reused_from.is_(None))
         .order_by(Run.finished_at)).all()
     return {run.seed: run for run in rows}
 
@@ -52,7 +53,7 @@ def add_runs(session: Session, experiment: Experiment, spec: ExperimentSpec, see
         run = Run(experiment_id=experiment.id, seed=seed, epochs_total=epochs_total(spec),
                   queued_at=now, enqueued_at=now)
         if source is not None:
-            run.status = RunStatus.succeeded.value
+            run.status = RunStatus.succeeded
             run.reused_from = source.id
             for name in COPIED_RUN_FIELDS:
                 setattr(run, name, getattr(source, name))

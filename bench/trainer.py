@@ -16,6 +16,7 @@ import argparse
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +42,7 @@ def fake_data(shape: tuple[int, ...], n: int) -> DataSplits:
                       torch.randint(0, 10, (256,), generator=g), 10)
 
 
-def bare_loop(model_name: str, params: dict, data: DataSplits, batch: int, epochs: int,
+def bare_loop(model_name: str, params: dict[str, Any], data: DataSplits, batch: int, epochs: int,
               device: torch.device) -> float:
     """The reference: what a researcher would write by hand. Returns images/s."""
     torch.manual_seed(0)
@@ -65,7 +66,7 @@ def bare_loop(model_name: str, params: dict, data: DataSplits, batch: int, epoch
     return len(x) * epochs / seconds
 
 
-def ours(model_name: str, params: dict, data: DataSplits, batch: int, epochs: int,
+def ours(model_name: str, params: dict[str, Any], data: DataSplits, batch: int, epochs: int,
          device: torch.device) -> float:
     config = TrainConfig(activation="relu", model=model_name, model_params=params,
                          epochs=epochs, batch_size=batch, optimizer="adam", lr=1e-3)

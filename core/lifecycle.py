@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.models import ActivationParam, EpochMetric, ResponseCurve, Run, RunStatus
+from core.models import ActivationParam, EpochMetric, ResponseCurve, Run
+from core.status import RunStatus
 from core.timeutil import utcnow
 
 
@@ -29,13 +30,13 @@ def claim_run(session: Session, run_id: uuid.UUID, token: str) -> bool:
     now = utcnow()
     result = session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.status == RunStatus.queued.value,
+        .where(Run.id == run_id, Run.status == RunStatus.queued,
                Run.cancel_requested.is_(False))
-        .values(status=RunStatus.running.value, attempt=Run.attempt + 1, claimed_by=token,
+        .values(status=RunStatus.running, attempt=Run.attempt + 1, claimed_by=token,
                 heartbeat_at=now, started_at=now, error=None)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def touch(session: Session, run_id: uuid.UUID, token: str,
@@ -44,7 +45,7 @@ def touch(session: Session, run_id: uuid.UUID, token: str,
     Returns (still ours, cancel requested)."""
     result = session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.claimed_by == token, Run.status == RunStatus.running.value)
+        .where(Run.id == run_id, Run.claimed_by == token, Run.status == RunStatus.running)
         .values(heartbeat_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
@@ -60,26 +61,26 @@ def finish_run(session: Session, run_id: uuid.UUID, token: str, status: RunStatu
     assert status.finished
     result = session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.claimed_by == token, Run.status == RunStatus.running.value)
-        .values(status=status.value, finished_at=utcnow(), **values)
+        .where(Run.id == run_id, Run.claimed_by == token, Run.status == RunStatus.running)
+        .values(status=status, finished_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def cancel_run(session: Session, run: Run) -> None:
     """Cancel a queued run at once; flag a running one (the worker stops within an epoch)."""
     for _ in range(3):  # the status may move under us; re-read and try again
         session.refresh(run)
-        if run.status == RunStatus.queued.value:
+        if run.status == RunStatus.queued:
             result = session.execute(
-                update(Run).where(Run.id == run.id, Run.status == RunStatus.queued.value)
-                .values(status=RunStatus.cancelled.value, cancel_requested=True,
+                update(Run).where(Run.id == run.id, Run.status == RunStatus.queued)
+                .values(status=RunStatus.cancelled, cancel_requested=True,
                         finished_at=utcnow())
                 .execution_options(synchronize_session=False))
-        elif run.status == RunStatus.running.value:
+        elif run.status == RunStatus.running:
             result = session.execute(
-                update(Run).where(Run.id == run.id, Run.status == RunStatus.running.value)
+                update(Run).where(Run.id == run.id, Run.status == RunStatus.running)
                 .values(cancel_requested=True)
                 .execution_options(synchronize_session=False))
         else:
@@ -93,10 +94,10 @@ def cancel_run(session: Session, run: Run) -> None:
 
 def retry_run(session: Session, run: Run) -> None:
     """A finished, unsuccessful run starts again from scratch (its rows are removed)."""
-    retryable = (RunStatus.failed.value, RunStatus.cancelled.value, RunStatus.diverged.value)
+    retryable = (RunStatus.failed, RunStatus.cancelled, RunStatus.diverged)
     result = session.execute(
         update(Run).where(Run.id == run.id, Run.status.in_(retryable))
-        .values(status=RunStatus.queued.value, attempt=0, claimed_by=None, heartbeat_at=None,
+        .values(status=RunStatus.queued, attempt=0, claimed_by=None, heartbeat_at=None,
                 cancel_requested=False, queued_at=utcnow(), enqueued_at=utcnow(),
                 started_at=None, finished_at=None, error=None, epochs_done=0,
                 final_metrics=None, best_epoch=None, result=None, device=None)
@@ -125,20 +126,20 @@ def sweep(session: Session, *, stale_after: float, requeue_after: float,
     out = SweepOutcome()
     stale = now - timedelta(seconds=stale_after)
     dead = select(Run.id, Run.attempt, Run.cancel_requested).where(
-        Run.status == RunStatus.running.value, Run.heartbeat_at < stale)
+        Run.status == RunStatus.running, Run.heartbeat_at < stale)
     for run_id, attempt, cancel in session.execute(dead).all():
-        base = update(Run).where(Run.id == run_id, Run.status == RunStatus.running.value,
+        base = update(Run).where(Run.id == run_id, Run.status == RunStatus.running,
                                  Run.heartbeat_at < stale)
         if cancel:
-            values: dict[str, Any] = {"status": RunStatus.cancelled.value, "finished_at": now}
+            values: dict[str, Any] = {"status": RunStatus.cancelled, "finished_at": now}
             bucket = out.cancelled
         elif attempt >= max_attempts:
-            values = {"status": RunStatus.failed.value, "finished_at": now,
+            values = {"status": RunStatus.failed, "finished_at": now,
                       "error": f"worker lost: no heartbeat for {stale_after:.0f} s on attempt "
                                f"{attempt} of {max_attempts}"}
             bucket = out.failed
         else:
-            values = {"status": RunStatus.queued.value, "claimed_by": None, "enqueued_at": now}
+            values = {"status": RunStatus.queued, "claimed_by": None, "enqueued_at": now}
             bucket = out.requeued
         result = session.execute(base.values(**values).execution_options(
             synchronize_session=False))
@@ -148,7 +149,7 @@ def sweep(session: Session, *, stale_after: float, requeue_after: float,
                 out.resend.append(run_id)
     lost = now - timedelta(seconds=requeue_after)
     waiting = select(Run.id).where(
-        Run.status == RunStatus.queued.value,
+        Run.status == RunStatus.queued,
         or_(Run.enqueued_at.is_(None), and_(Run.enqueued_at < lost)))
     ids = list(session.scalars(waiting))
     if ids:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,7 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from core.spec import RECIPE_VERSION
-from core.status import RunStatus
+from core.status import RunKind, RunStatus
 from core.timeutil import utcnow
 
 NAMING_CONVENTION = {
@@ -45,6 +46,14 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
 
+def _vocabulary(enum: type[StrEnum]) -> sa.Enum:
+    """A column of one of core.status's enums: stored as its value in a VARCHAR(16) (no
+    database enum type, so adding a member needs no migration), read back as the enum."""
+    return sa.Enum(enum, native_enum=False, create_constraint=False, length=16,
+                   values_callable=lambda members: [m.value for m in members],
+                   validate_strings=True)
+
+
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: sa.JSON, list[Any]: sa.JSON}
@@ -64,7 +73,7 @@ class Experiment(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(sa.String(200))
-    kind: Mapped[str] = mapped_column(sa.String(16), default="train")
+    kind: Mapped[RunKind] = mapped_column(_vocabulary(RunKind), default=RunKind.train)
     spec: Mapped[dict[str, Any]]
     # Hash of the canonical spec without seeds/name/tags: same hash = same training recipe.
     spec_hash: Mapped[str] = mapped_column(sa.String(64), index=True)
@@ -93,7 +102,8 @@ class Run(Base):
         sa.ForeignKey("experiments.id", ondelete="CASCADE"), index=True
     )
     seed: Mapped[int] = mapped_column(sa.BigInteger)
-    status: Mapped[str] = mapped_column(sa.String(16), default=RunStatus.queued.value, index=True)
+    status: Mapped[RunStatus] = mapped_column(_vocabulary(RunStatus), default=RunStatus.queued,
+                                              index=True)
     attempt: Mapped[int] = mapped_column(default=0)
     claimed_by: Mapped[str | None] = mapped_column(sa.String(200))
     heartbeat_at: Mapped[datetime | None]

@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
 from core import catalog
 from core.params import ParamError, resolve
 from core.settings import Settings
+from core.status import RunKind
 
 MAX_SEED = 2**31 - 1
 # Bumped when the same spec starts to mean different numbers. 2: train / validation / test
 # splits (version 1 validated on the test split). Part of the recipe hash, so results of one
 # version are never reused for, or compared with, another.
 RECIPE_VERSION = 2
+
+
+# JSON strings are accepted for the enum (strict mode alone would want an enum instance).
+Kind = Annotated[RunKind, Strict(False)]
 
 
 class ComponentRef(BaseModel):
@@ -51,7 +56,7 @@ class ExperimentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field("", max_length=200)
-    kind: Literal["train", "lr_range"] = "train"
+    kind: Kind = RunKind.train
     activation: ComponentRef
     model: ComponentRef = ComponentRef(name="mlp")
     dataset: ComponentRef = ComponentRef(name="digits")
@@ -135,7 +140,7 @@ def validate_spec(spec: ExperimentSpec, settings: Settings,
                                      f"{' or '.join(accepted)} inputs, but dataset "
                                      f"{entries['dataset']['name']!r} is {got}",
                   INCOMPATIBLE_INPUT)
-    if spec.kind == "lr_range" and spec.training.lr_min >= spec.training.lr_max:
+    if spec.kind == RunKind.lr_range and spec.training.lr_min >= spec.training.lr_max:
         error(("training", "lr_max"), f"lr_max ({spec.training.lr_max}) must be above lr_min "
                                       f"({spec.training.lr_min})")
     if spec.training.epochs > settings.max_epochs:
@@ -196,7 +201,7 @@ class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field("", max_length=200)
-    kind: Literal["train", "lr_range"] = "train"
+    kind: Kind = RunKind.train
     activations: list[ComponentRef] = Field(min_length=1, max_length=500)
     models: list[ComponentRef] = Field(default_factory=lambda: [ComponentRef(name="mlp")],
                                        min_length=1, max_length=50)

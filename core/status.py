@@ -24,6 +24,13 @@ class RunStatus(StrEnum):
         return self not in (RunStatus.queued, RunStatus.running)
 
 
+class RunKind(StrEnum):
+    """What a run does: train the recipe, or sweep the learning rate (one short pass)."""
+
+    train = "train"
+    lr_range = "lr_range"
+
+
 class ExperimentStatus(StrEnum):
     queued = "queued"  # nothing started
     running = "running"  # some work left

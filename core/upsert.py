@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import FromClause
 
 
-def upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]],
+def upsert(session: Session, table: FromClause, rows: Sequence[dict[str, Any]],
            keys: Sequence[str]) -> None:
     """INSERT ... ON CONFLICT (keys) DO UPDATE every other column given in the rows."""
     if not rows:

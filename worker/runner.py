@@ -19,8 +19,9 @@ from typing import Any
 from core.db import session_scope
 from core.lifecycle import claim_run, finish_run, touch
 from core.metrics import METRICS
-from core.models import ActivationParam, EpochMetric, Experiment, ResponseCurve, Run, RunStatus
+from core.models import ActivationParam, EpochMetric, Experiment, ResponseCurve, Run
 from core.settings import Settings, get_settings
+from core.status import RunKind, RunStatus
 from core.upsert import upsert
 
 log = logging.getLogger("actlab.runner")
@@ -113,7 +114,7 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
         if cancel:
             raise StopRequested("cancel requested")
 
-    lr_range = config.kind == "lr_range"
+    lr_range = config.kind == RunKind.lr_range
     with session_scope() as session:
         touch(session, run_id, token, device=str(device),
               epochs_total=1 if lr_range else config.epochs)

@@ -13,7 +13,8 @@ from sqlalchemy import and_, func, select, text
 from sqlalchemy.orm import Session, aliased
 
 from core.metrics import AVERAGED, DEFAULT_SELECTION, HIGHER_IS_BETTER, METRICS
-from core.models import ActivationParam, EpochMetric, Experiment, ResponseCurve, Run, RunStatus
+from core.models import ActivationParam, EpochMetric, Experiment, ResponseCurve, Run
+from core.status import RunKind, RunStatus
 
 
 def _col(name: str) -> Any:
@@ -41,7 +42,7 @@ def final_rows(session: Session, where: Any, select_by: str = DEFAULT_SELECTION)
     """One row per succeeded training run matching `where`: every metric at the run's last
     epoch (`final_*`) and at its best-validation epoch (`best_*`; time metrics: the mean over
     epochs), the best epoch itself, and the experiment's grouping fields."""
-    where = and_(Run.status == RunStatus.succeeded.value, Experiment.kind == "train", where)
+    where = and_(Run.status == RunStatus.succeeded, Experiment.kind == RunKind.train, where)
     best = best_epochs(select_by, where)
     at_best = aliased(EpochMetric, name="at_best")
     final = aliased(EpochMetric, name="final")
@@ -156,7 +157,7 @@ def response_rows(session: Session, experiment_id: uuid.UUID) -> list[Any]:
     stmt = (select(ResponseCurve.run_id, ResponseCurve.layer, ResponseCurve.block,
                    ResponseCurve.position, ResponseCurve.xs, ResponseCurve.ys)
             .join(Run, Run.id == ResponseCurve.run_id)
-            .where(Run.experiment_id == experiment_id, Run.status == RunStatus.succeeded.value)
+            .where(Run.experiment_id == experiment_id, Run.status == RunStatus.succeeded)
             .order_by(ResponseCurve.block, ResponseCurve.position, ResponseCurve.layer))
     return list(session.execute(stmt).all())
 
@@ -172,6 +173,6 @@ def status_counts(session: Session, experiment_id: uuid.UUID) -> dict[str, int]:
 def lr_range_rows(session: Session, model: str, dataset: str) -> list[Any]:
     stmt = (select(Experiment.id, Experiment.activation, Experiment.spec, Run.seed, Run.result)
             .join(Run, Run.experiment_id == Experiment.id)
-            .where(Experiment.kind == "lr_range", Experiment.model == model,
-                   Experiment.dataset == dataset, Run.status == RunStatus.succeeded.value))
+            .where(Experiment.kind == RunKind.lr_range, Experiment.model == model,
+                   Experiment.dataset == dataset, Run.status == RunStatus.succeeded))
     return list(session.execute(stmt).all())

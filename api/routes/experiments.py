@@ -25,9 +25,9 @@ from api.schemas import (
     SeedsAdd,
 )
 from core.lifecycle import IllegalTransition, cancel_run
-from core.models import Experiment, Run, RunStatus
+from core.models import Experiment, Run
 from core.spec import RECIPE_VERSION, ExperimentSpec, validate_spec
-from core.status import count_statuses, experiment_status
+from core.status import RunStatus, count_statuses, experiment_status
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 
@@ -120,7 +120,7 @@ def cancel_experiment(experiment_id: uuid.UUID, session: SessionDep) -> CancelRe
             cancel_run(session, run)
         except IllegalTransition:
             continue
-        (out.cancelled if run.status == RunStatus.cancelled.value else out.stopping).append(run.id)
+        (out.cancelled if run.status == RunStatus.cancelled else out.stopping).append(run.id)
     if not out.cancelled and not out.stopping:
         raise IllegalTransition(f"experiment {experiment_id} has no queued or running runs")
     session.commit()

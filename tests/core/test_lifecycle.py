@@ -17,7 +17,8 @@ from core.lifecycle import (
     sweep,
     touch,
 )
-from core.models import Run, RunStatus
+from core.models import Run
+from core.status import RunStatus
 from core.timeutil import utcnow
 from tests.backends import Backend
 from tests.factories import get_run, make_experiment
