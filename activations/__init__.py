@@ -4,7 +4,8 @@
     act = create("dual_line", num_channels=64)      # per-channel a, b, m
     y = act(torch.randn(8, 64, 28, 28))
 
-Imports torch and nothing else of actlab, so it can be used in any PyTorch code.
+Imports torch and, of actlab, only the standard-library parameter schema it shares with the
+API (core.params, core.registry), so it can be used in any PyTorch code.
 """
 
 # Importing these modules registers their activations.
@@ -28,14 +29,16 @@ from activations.introspect import (
 )
 from activations.registry import (
     ActivationInfo,
-    ParamInfo,
+    build,
     catalog,
     create,
     get_fn,
     get_info,
     names,
+    nestable,
     resolve_params,
 )
+from core.params import ParamInfo
 
 __all__ = [
     "Activation",
@@ -46,11 +49,13 @@ __all__ = [
     "activation_modules",
     "activation_parameter_ids",
     "activation_parameters",
+    "build",
     "catalog",
     "create",
     "get_fn",
     "get_info",
     "names",
+    "nestable",
     "ops_per_element",
     "resolve_params",
     "response",

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from activations.registry import ParamInfo
 from activations.stateless import register_stateless
+from core.params import ParamInfo
 
 _ALPHA = ParamInfo("alpha", 1.0, min=0.0, min_exclusive=True, doc="saturation scale")
 _LAMBDA = ParamInfo("lambd", 0.5, min=0.0, doc="threshold")

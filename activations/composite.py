@@ -9,7 +9,8 @@ from torch import Tensor
 from activations.base import Activation, bcast, make_param
 from activations.piecewise import PER_CHANNEL, SEED_001
 from activations.recompute import recompute
-from activations.registry import ActivationInfo, ParamInfo, create, register
+from activations.registry import ActivationInfo, create, register
+from core.params import ParamInfo
 
 
 class Inverse(Activation):

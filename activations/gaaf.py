@@ -17,7 +17,8 @@ from torch.autograd.function import FunctionCtx
 
 from activations import native
 from activations.base import Activation
-from activations.registry import ActivationInfo, ParamInfo, register
+from activations.registry import ActivationInfo, register
+from core.params import ParamInfo
 
 _BASES = ("relu", "tanh")
 

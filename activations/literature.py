@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from activations.registry import ParamInfo
 from activations.stateless import register_stateless
+from core.params import ParamInfo
 
 
 def trelu(x: Tensor, threshold: float = -0.25, mean_shift: float = -0.03) -> Tensor:

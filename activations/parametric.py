@@ -12,7 +12,8 @@ from torch import Tensor
 from activations.base import bcast
 from activations.piecewise import PER_CHANNEL
 from activations.recompute import Elementwise
-from activations.registry import ActivationInfo, ParamInfo, register
+from activations.registry import ActivationInfo, register
+from core.params import ParamInfo
 
 _MIN_POSITIVE = 0.1  # PELU's a, b stay >= 0.1 (Trottier et al. clip them the same way)
 

@@ -16,7 +16,8 @@ from torch.autograd.function import FunctionCtx
 
 from activations import native
 from activations.base import Activation, bcast, make_param, reduce_to
-from activations.registry import ActivationInfo, ParamInfo, register
+from activations.registry import ActivationInfo, register
+from core.params import ParamInfo
 
 
 def _channels_of(p: Tensor, x: Tensor, c: int) -> int:

@@ -1,43 +1,17 @@
-"""Registry, catalog and factory: every activation is described once and built by `create`."""
+"""Registry, catalog and factory: every activation is described once and built by `create`.
+
+Parameters are described and checked by the schema the API uses too (core.params)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from torch import Tensor, nn
 
-ParamKind = Literal["float", "int", "bool", "choice", "activation"]
-
-
-@dataclass(frozen=True)
-class ParamInfo:
-    """One constructor parameter; `learnable` ones become nn.Parameters initialised to `default`."""
-
-    name: str
-    default: Any
-    kind: ParamKind = "float"
-    learnable: bool = False
-    min: float | None = None
-    max: float | None = None
-    # True when `min` itself is not allowed (K > 0, not K >= 0).
-    min_exclusive: bool = False
-    choices: tuple[str, ...] = ()
-    doc: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "default": self.default,
-                               "learnable": self.learnable, "doc": self.doc}
-        if self.min is not None:
-            out["min"] = self.min
-            out["min_exclusive"] = self.min_exclusive
-        if self.max is not None:
-            out["max"] = self.max
-        if self.choices:
-            out["choices"] = list(self.choices)
-        return out
+from core.params import ParamInfo
+from core.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -92,102 +66,51 @@ class ActivationInfo:
         }
 
 
-_REGISTRY: dict[str, ActivationInfo] = {}
-_ALIASES: dict[str, str] = {}
+_ACTIVATIONS: Registry[ActivationInfo] = Registry("activation")
 
 
 def register(info: ActivationInfo) -> ActivationInfo:
-    for key in (info.name, *info.aliases):
-        if key in _REGISTRY or key in _ALIASES:
-            raise ValueError(f"activation name {key!r} is registered twice")
-    _REGISTRY[info.name] = info
-    for alias in info.aliases:
-        _ALIASES[alias] = info.name
-    return info
+    return _ACTIVATIONS.register(info, info.aliases)
 
 
 def names() -> list[str]:
-    return sorted(_REGISTRY)
+    return _ACTIVATIONS.names()
 
 
 def get_info(name: str) -> ActivationInfo:
-    key = _ALIASES.get(name, name)
-    try:
-        return _REGISTRY[key]
-    except KeyError:
-        raise ValueError(
-            f"unknown activation {name!r}; valid names: {', '.join(names())}"
-        ) from None
+    """The description of `name` (or an alias); unknown names raise listing the valid ones."""
+    return _ACTIVATIONS.get(name)
 
 
-def check_value(where: str, info: ParamInfo, value: Any) -> Any:
-    """Return `value` coerced to the parameter's kind, or raise a ValueError naming `where`."""
-    if info.kind == "bool":
-        if not isinstance(value, bool):
-            raise ValueError(f"{where} must be true or false, got {value!r}")
-        return value
-    if info.kind in ("choice", "activation"):
-        if not isinstance(value, str):
-            raise ValueError(f"{where} must be a string, got {value!r}")
-        if info.kind == "activation":
-            inner = get_info(value)  # raises with the valid names
-            if inner.channel_multiplier != 1:
-                raise ValueError(
-                    f"{where}: {value!r} changes the channel count and cannot be nested")
-            return inner.name
-        if value not in info.choices:
-            raise ValueError(f"{where} must be one of {', '.join(info.choices)}; got {value!r}")
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{where} must be a number, got {value!r}")
-    if info.kind == "int":
-        if not math.isfinite(value) or float(value) != int(value):
-            raise ValueError(f"{where} must be an integer, got {value!r}")
-        value = int(value)
-    else:
-        value = float(value)
-        if not math.isfinite(value):
-            raise ValueError(f"{where} must be finite, got {value!r}")
-    if info.min is not None:
-        if value < info.min or (info.min_exclusive and value == info.min):
-            op = ">" if info.min_exclusive else ">="
-            raise ValueError(f"{where} must be {op} {info.min}, got {value!r}")
-    if info.max is not None and value > info.max:
-        raise ValueError(f"{where} must be <= {info.max}, got {value!r}")
-    return value
-
-
-def resolve_against(what: str, infos: tuple[ParamInfo, ...],
-                    params: Mapping[str, Any]) -> dict[str, Any]:
-    """Fill defaults and check every value of `params` against `infos`; `what` names the owner
-    in error messages (e.g. "activation 'dual_line'"). Unknown names raise listing valid ones."""
-    known = {p.name: p for p in infos}
-    unknown = sorted(set(params) - set(known))
-    if unknown:
-        raise ValueError(
-            f"unknown parameter(s) {', '.join(unknown)} for {what}; "
-            f"valid parameters: {', '.join(known) or 'none'}"
-        )
-    label = what.split(" ", 1)[-1].strip("'")
-    return {p.name: check_value(f"{label}.{p.name}", p, params.get(p.name, p.default))
-            for p in infos}
+def nestable() -> dict[str, str]:
+    """Names (and aliases) an `activation` parameter may take -> canonical names: every
+    activation that keeps the channel count."""
+    out = {}
+    for info in _ACTIVATIONS:
+        if info.channel_multiplier == 1:
+            out.update({key: info.name for key in (info.name, *info.aliases)})
+    return out
 
 
 def resolve_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """Defaults filled in, every value checked; unknown parameter names raise listing valid ones."""
+    return _ACTIVATIONS.resolve(name, params, nestable())
+
+
+def build(name: str, num_channels: int | None, params: Mapping[str, Any]) -> nn.Module:
+    """Build `name` from params already checked by `resolve_params` (a validated spec): no
+    second check, so a model with many activation slots validates its activation once."""
     info = get_info(name)
-    return resolve_against(f"activation {info.name!r}", info.params, params)
+    if num_channels is not None and num_channels <= 0:
+        raise ValueError(f"num_channels must be positive, got {num_channels}")
+    module = info.builder(num_channels, **params)
+    setattr(module, "activation_name", info.name)  # noqa: B010  (nn.Module typing)
+    return module
 
 
 def create(name: str, num_channels: int | None = None, **params: Any) -> nn.Module:
     """Build the activation `name`; `num_channels` sizes per-channel learnable parameters."""
-    info = get_info(name)
-    resolved = resolve_params(info.name, params)
-    if num_channels is not None and num_channels <= 0:
-        raise ValueError(f"num_channels must be positive, got {num_channels}")
-    module = info.builder(num_channels, **resolved)
-    setattr(module, "activation_name", info.name)  # noqa: B010  (nn.Module typing)
-    return module
+    return build(name, num_channels, resolve_params(name, params))
 
 
 def get_fn(name: str) -> Callable[..., Tensor]:
@@ -199,4 +122,4 @@ def get_fn(name: str) -> Callable[..., Tensor]:
 
 
 def catalog() -> list[dict[str, Any]]:
-    return [_REGISTRY[n].to_dict() for n in names()]
+    return [info.to_dict() for info in _ACTIVATIONS]

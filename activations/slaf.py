@@ -18,7 +18,8 @@ from torch.autograd.function import FunctionCtx
 from activations import native
 from activations.base import Activation, bcast, make_param, reduce_to
 from activations.piecewise import PER_CHANNEL
-from activations.registry import ActivationInfo, ParamInfo, register
+from activations.registry import ActivationInfo, register
+from core.params import ParamInfo
 
 MAX_DEGREE = 8  # the kernel supports 15; higher powers overflow float32 long before
 

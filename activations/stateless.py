@@ -8,7 +8,8 @@ from typing import Any
 from torch import Tensor
 
 from activations.base import Activation
-from activations.registry import ActivationInfo, ParamInfo, register
+from activations.registry import ActivationInfo, register
+from core.params import ParamInfo
 
 
 class FunctionalActivation(Activation):

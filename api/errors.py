@@ -13,7 +13,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.lifecycle import IllegalTransition
-from core.spec import SpecError, raw_catalog_errors
+from core.spec import SpecError
 
 log = logging.getLogger("actlab.api")
 
@@ -48,12 +48,6 @@ def validation_error(errors: list[dict[str, Any]], prefix: tuple[str, ...] = ("b
 
 async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = list(exc.errors())
-    if request.method == "POST" and request.url.path.rstrip("/").endswith("/experiments"):
-        # Report unknown names and bad params in the same response as the type errors.
-        seen = {tuple(e.get("loc", ())) for e in errors}
-        errors += [{**e, "loc": ("body", *e["loc"])}
-                   for e in raw_catalog_errors(getattr(exc, "body", None))
-                   if ("body", *e["loc"]) not in seen]
     return JSONResponse(status_code=422, content={"detail": _clean(errors)})
 
 

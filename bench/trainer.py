@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from core.spec import TrainingSettings
 from worker.training import TrainConfig, train
 from worker.training.datasets import DataSplits
 from worker.training.models import ActFactory, build_model
@@ -69,7 +70,8 @@ def bare_loop(model_name: str, params: dict[str, Any], data: DataSplits, batch: 
 def ours(model_name: str, params: dict[str, Any], data: DataSplits, batch: int, epochs: int,
          device: torch.device) -> float:
     config = TrainConfig(activation="relu", model=model_name, model_params=params,
-                         epochs=epochs, batch_size=batch, optimizer="adam", lr=1e-3)
+                         training=TrainingSettings(epochs=epochs, batch_size=batch,
+                                                   optimizer="adam", lr=1e-3))
     result = train(config, device=device, data=data)
     # harmonic mean over epochs = total images / total training seconds
     return epochs / sum(1 / h["samples_per_second"] for h in result.history)

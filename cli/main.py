@@ -123,12 +123,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from cli.train_local import train_locally
-    from core.spec import ExperimentSpec, SpecError, validate_spec
+    from core.spec import ExperimentSpec, SpecError, check_limits
 
     settings = get_settings()
     try:
-        spec = validate_spec(ExperimentSpec.model_validate(_load_spec_file(args.spec_file)),
-                             settings, max_runs=10_000)
+        spec = ExperimentSpec.model_validate(_load_spec_file(args.spec_file))
+        check_limits(spec, settings, max_runs=10_000)
     except SpecError as exc:
         print(f"invalid spec: {exc}", file=sys.stderr)
         return 2

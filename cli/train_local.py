@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import statistics
-from typing import Any
 
 from tqdm import tqdm
 
 from core.settings import Settings
 from core.spec import ExperimentSpec
-from worker.training import EpochReport, TrainConfig, train
-from worker.training.loop import pick_device
+from worker.training import EpochReport, TrainConfig, pick_device, train
 
 
 def train_locally(spec: ExperimentSpec, settings: Settings, device: str = "auto") -> int:
-    spec_json: dict[str, Any] = spec.model_dump(mode="json")
     dev = pick_device(device)
     rows = []
     for seed in spec.seeds:
-        config = TrainConfig.from_spec(spec_json, seed)
-        with tqdm(total=config.epochs, desc=f"seed {seed}", unit="epoch") as bar:
+        config = TrainConfig.from_spec(spec, seed)
+        with tqdm(total=config.training.epochs, desc=f"seed {seed}", unit="epoch") as bar:
             def on_epoch(report: EpochReport, bar: tqdm = bar) -> None:
                 bar.set_postfix(loss=f"{report.metrics['train_loss']:.4f}",
                                 val_acc=f"{report.metrics['val_accuracy']:.4f}",

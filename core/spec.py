@@ -1,16 +1,30 @@
 """The experiment spec: the POST body of /api/v1/experiments and the SPEC_FILE of the CLI.
 
-Types and ranges are checked by pydantic; names and params against the catalogs by
-`validate_spec`, which also fills in every default so equal recipes hash equal.
+Validating an `ExperimentSpec` checks everything about it in one pass: types and ranges,
+component names and params against the catalogs (filling in every default, so equal recipes
+hash equal), and whether the model takes the dataset. `check_limits` adds the deployment's
+limits (ACTLAB_MAX_EPOCHS, ACTLAB_MAX_RUNS_PER_REQUEST). A spec read back from the database
+was validated when it was stored: `stored_spec` rebuilds it without checking the catalog again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from core import catalog
 from core.params import ParamError, resolve
@@ -28,11 +42,71 @@ RECIPE_VERSION = 2
 Kind = Annotated[RunKind, Strict(False)]
 
 
+# The error type of a model that cannot take the dataset's inputs (sweeps skip such cells).
+INCOMPATIBLE_INPUT = "incompatible_input"
+
+
+def _invalid(title: str,
+             errors: Sequence[tuple[tuple[str | int, ...], str, str]]) -> ValidationError:
+    """A ValidationError of (loc, type, message) triples; raised inside a validator, pydantic
+    nests it under the field being validated, so the loc stays precise."""
+    return ValidationError.from_exception_data(title, [
+        InitErrorDetails(type=PydanticCustomError(kind, "{reason}", {"reason": msg}), loc=loc,
+                         input=None) for loc, kind, msg in errors])
+
+
+def _trusted(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("trusted"))
+
+
 class ComponentRef(BaseModel):
+    """A component by name, with params: only the shape is checked (a sweep's lists)."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(min_length=1, max_length=64)
     params: dict[str, Any] = Field(default_factory=dict)
+
+
+class _CatalogRef(ComponentRef):
+    """A component checked against its catalog: the name made canonical, every param checked
+    and every default filled in."""
+
+    kind: ClassVar[str]
+    noun: ClassVar[str]
+
+    @model_validator(mode="after")
+    def _against_catalog(self, info: ValidationInfo) -> Self:
+        if _trusted(info):
+            return self
+        entry = catalog.entries(self.kind).get(self.name)
+        if entry is None:
+            raise _invalid(self.noun, [(("name",), "unknown_name",
+                                        f"unknown {self.noun} {self.name!r}; valid names: "
+                                        f"{', '.join(catalog.canonical_names(self.kind))}")])
+        try:
+            params = resolve(self.noun, entry["name"], catalog.param_infos(self.kind, self.name),
+                             self.params, catalog.nestable_activations())
+        except ParamError as exc:
+            loc: tuple[str, ...] = ("params", exc.param) if exc.param else ("params",)
+            raise _invalid(self.noun, [(loc, "value_error", str(exc))]) from None
+        self.name, self.params = entry["name"], params
+        return self
+
+
+class ActivationRef(_CatalogRef):
+    kind = "activations"
+    noun = "activation"
+
+
+class ModelRef(_CatalogRef):
+    kind = "models"
+    noun = "model"
+
+
+class DatasetRef(_CatalogRef):
+    kind = "datasets"
+    noun = "dataset"
 
 
 class TrainingSettings(BaseModel):
@@ -57,11 +131,11 @@ class ExperimentSpec(BaseModel):
 
     name: str = Field("", max_length=200)
     kind: Kind = RunKind.train
-    activation: ComponentRef
-    model: ComponentRef = ComponentRef(name="mlp")
-    dataset: ComponentRef = ComponentRef(name="digits")
+    activation: ActivationRef
+    model: ModelRef = Field(default_factory=lambda: ModelRef(name="mlp"))
+    dataset: DatasetRef = Field(default_factory=lambda: DatasetRef(name="digits"))
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    training: TrainingSettings = TrainingSettings()
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
     tags: list[str] = Field(default_factory=list, max_length=32)
     priority: int = Field(0, ge=-10, le=10)
 
@@ -84,104 +158,57 @@ class ExperimentSpec(BaseModel):
                 raise ValueError(f"tags must be 1 to 64 characters, got {tag!r}")
         return tags
 
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> Self:
+        """Checks across fields: the model takes the dataset's inputs; an lr range rises."""
+        if _trusted(info):
+            return self
+        errors = []
+        model = catalog.entries("models")[self.model.name]
+        dataset = catalog.entries("datasets")[self.dataset.name]
+        if dataset["input_kind"] not in model["input_kinds"]:
+            errors.append((("model", "name"), INCOMPATIBLE_INPUT,
+                           f"model {model['name']!r} takes {' or '.join(model['input_kinds'])} "
+                           f"inputs, but dataset {dataset['name']!r} is {dataset['input_kind']}"))
+        if self.kind == RunKind.lr_range and self.training.lr_min >= self.training.lr_max:
+            errors.append((("training", "lr_max"), "value_error",
+                           f"lr_max ({self.training.lr_max}) must be above lr_min "
+                           f"({self.training.lr_min})"))
+        if errors:
+            raise _invalid("ExperimentSpec", errors)
+        return self
 
-# The error type of a model that cannot take the dataset's inputs (sweeps skip such cells).
-INCOMPATIBLE_INPUT = "incompatible_input"
+
+def stored_spec(data: Mapping[str, Any]) -> ExperimentSpec:
+    """A spec as the database holds it, with changes (new seeds) checked for type and range;
+    its names and params were checked against the catalog when it was stored, and are not
+    checked again (the catalog may have gained defaults since, which would change the hash)."""
+    return ExperimentSpec.model_validate(data, context={"trusted": True})
 
 
 class SpecError(ValueError):
-    """Catalog-level problems: a list of {loc, msg, type} like pydantic's, loc without 'body'."""
+    """A spec beyond the deployment's limits (or a sweep grid that fits nothing): a list of
+    {loc, msg, type} like pydantic's, loc without 'body'."""
 
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         super().__init__("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors))
         self.errors = errors
 
 
-def _nestable_activations() -> dict[str, str]:
-    return {key: entry["name"] for key, entry in catalog.entries("activations").items()
-            if entry["channel_multiplier"] == 1}
-
-
-def validate_spec(spec: ExperimentSpec, settings: Settings,
-                  *, max_runs: int | None = None) -> ExperimentSpec:
-    """Check names, params and limits against the catalogs and settings. Returns a copy with
-    canonical names and every default filled in; raises SpecError listing every problem."""
+def check_limits(spec: ExperimentSpec, settings: Settings, *, max_runs: int | None = None) -> None:
+    """The deployment's limits on a valid spec; raises SpecError listing every one exceeded."""
     errors: list[dict[str, Any]] = []
-
-    def error(loc: tuple[Any, ...], msg: str, kind: str = "value_error") -> None:
-        errors.append({"loc": loc, "msg": msg, "type": kind})
-
-    resolved: dict[str, ComponentRef] = {}
-    entries: dict[str, dict[str, Any]] = {}
-    for field, kind, noun in (("activation", "activations", "activation"),
-                              ("model", "models", "model"), ("dataset", "datasets", "dataset")):
-        ref: ComponentRef = getattr(spec, field)
-        known = catalog.entries(kind)
-        entry = known.get(ref.name)
-        if entry is None:
-            error((field, "name"), f"unknown {noun} {ref.name!r}; valid names: "
-                                   f"{', '.join(catalog.canonical_names(kind))}", "unknown_name")
-            continue
-        entries[field] = entry
-        try:
-            params = resolve(f"{noun} {entry['name']!r}", entry["name"], entry["params"],
-                             ref.params, _nestable_activations())
-        except ParamError as exc:
-            loc = (field, "params", exc.param) if exc.param else (field, "params")
-            error(loc, str(exc))
-            continue
-        resolved[field] = ComponentRef(name=entry["name"], params=params)
-
-    if "model" in entries and "dataset" in entries:
-        accepted = entries["model"]["input_kinds"]
-        got = entries["dataset"]["input_kind"]
-        if got not in accepted:
-            error(("model", "name"), f"model {entries['model']['name']!r} takes "
-                                     f"{' or '.join(accepted)} inputs, but dataset "
-                                     f"{entries['dataset']['name']!r} is {got}",
-                  INCOMPATIBLE_INPUT)
-    if spec.kind == RunKind.lr_range and spec.training.lr_min >= spec.training.lr_max:
-        error(("training", "lr_max"), f"lr_max ({spec.training.lr_max}) must be above lr_min "
-                                      f"({spec.training.lr_min})")
     if spec.training.epochs > settings.max_epochs:
-        error(("training", "epochs"), f"epochs must be <= {settings.max_epochs} "
-                                      f"(ACTLAB_MAX_EPOCHS), got {spec.training.epochs}")
+        errors.append({"loc": ("training", "epochs"), "type": "value_error",
+                       "msg": f"epochs must be <= {settings.max_epochs} (ACTLAB_MAX_EPOCHS), "
+                              f"got {spec.training.epochs}"})
     limit = settings.max_runs_per_request if max_runs is None else max_runs
     if len(spec.seeds) > limit:
-        error(("seeds",), f"{len(spec.seeds)} seeds would queue {len(spec.seeds)} runs; at most "
-                          f"{limit} per request (ACTLAB_MAX_RUNS_PER_REQUEST)")
+        errors.append({"loc": ("seeds",), "type": "value_error",
+                       "msg": f"{len(spec.seeds)} seeds would queue {len(spec.seeds)} runs; at "
+                              f"most {limit} per request (ACTLAB_MAX_RUNS_PER_REQUEST)"})
     if errors:
         raise SpecError(errors)
-    return spec.model_copy(update=resolved)
-
-
-def raw_catalog_errors(raw: Any) -> list[dict[str, Any]]:
-    """Name and parameter problems found in a body that failed type validation, so one
-    response lists them together with the type errors (best effort: parts that are not
-    shaped like a component are left to the type errors)."""
-    if not isinstance(raw, dict):
-        return []
-    errors = []
-    for field, kind, noun in (("activation", "activations", "activation"),
-                              ("model", "models", "model"), ("dataset", "datasets", "dataset")):
-        ref = raw.get(field)
-        if not isinstance(ref, dict) or not isinstance(ref.get("name"), str):
-            continue
-        entry = catalog.entries(kind).get(ref["name"])
-        if entry is None:
-            errors.append({"loc": (field, "name"), "type": "unknown_name",
-                           "msg": f"unknown {noun} {ref['name']!r}; valid names: "
-                                  f"{', '.join(catalog.canonical_names(kind))}"})
-            continue
-        params = ref.get("params", {})
-        if isinstance(params, dict):
-            try:
-                resolve(f"{noun} {entry['name']!r}", entry["name"], entry["params"], params,
-                        _nestable_activations())
-            except ParamError as exc:
-                loc = (field, "params", exc.param) if exc.param else (field, "params")
-                errors.append({"loc": loc, "msg": str(exc), "type": "value_error"})
-    return errors
 
 
 def spec_hash(spec: ExperimentSpec) -> str:

@@ -22,7 +22,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def _reset_caches() -> None:
-    from core.catalog import load_catalog
+    from core.catalog import clear_caches
     from core.db import reset_engines
     from core.queue import reset_clients
     from core.settings import get_settings
@@ -30,7 +30,7 @@ def _reset_caches() -> None:
     reset_engines()
     reset_clients()
     get_settings.cache_clear()
-    load_catalog.cache_clear()
+    clear_caches()
 
 
 def _activate(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:

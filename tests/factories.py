@@ -9,7 +9,7 @@ from typing import Any
 from core.db import session_scope
 from core.models import Experiment, Run
 from core.settings import get_settings
-from core.spec import ExperimentSpec, spec_hash, validate_spec
+from core.spec import ExperimentSpec, check_limits, spec_hash
 
 
 def make_experiment(seeds: tuple[int, ...] = (0,), raw_training: dict[str, Any] | None = None,
@@ -19,7 +19,8 @@ def make_experiment(seeds: tuple[int, ...] = (0,), raw_training: dict[str, Any] 
     # seeds=() stores an experiment without runs (tests add finished runs themselves)
     body = {"activation": {"name": "relu"}, "training": {"epochs": 2}, **spec,
             "seeds": list(seeds) or [0]}
-    valid = validate_spec(ExperimentSpec.model_validate(body), get_settings())
+    valid = ExperimentSpec.model_validate(body)
+    check_limits(valid, get_settings())
     stored = valid.model_dump(mode="json")
     stored["training"].update(raw_training or {})
     with session_scope() as s:

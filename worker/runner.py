@@ -73,9 +73,14 @@ def _finite(value: float | None) -> float | None:
 def execute_run(run_id: uuid.UUID, worker: str | None = None,
                 settings: Settings | None = None) -> str:
     """Train run `run_id` if it can be claimed. Returns the final status, or "duplicate"."""
-    from worker.training import StopRequested, TrainConfig, train
-    from worker.training.loop import EpochReport, pick_device
-    from worker.training.lr_range import lr_range_test
+    from worker.training import (
+        EpochReport,
+        StopRequested,
+        TrainConfig,
+        lr_range_test,
+        pick_device,
+        train,
+    )
 
     settings = settings or get_settings()
     token = f"{worker or socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -95,7 +100,7 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
     elif checkpoint.exists():
         log.info("run %s resumes from its checkpoint (%d epoch(s) recorded)", run_id,
                  epochs_done)
-    config = TrainConfig.from_spec(spec, seed)
+    config = TrainConfig.from_stored(spec, seed)
     device = pick_device(settings.device)
 
     def on_epoch(report: EpochReport) -> None:
@@ -117,7 +122,7 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
     lr_range = config.kind == RunKind.lr_range
     with session_scope() as session:
         touch(session, run_id, token, device=str(device),
-              epochs_total=1 if lr_range else config.epochs)
+              epochs_total=1 if lr_range else config.training.epochs)
 
     status, values = RunStatus.failed, {}
     responses: list[Any] = []

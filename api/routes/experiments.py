@@ -26,7 +26,7 @@ from api.schemas import (
 )
 from core.lifecycle import IllegalTransition, cancel_run
 from core.models import Experiment, Run
-from core.spec import RECIPE_VERSION, ExperimentSpec, validate_spec
+from core.spec import RECIPE_VERSION, ExperimentSpec, check_limits, stored_spec
 from core.status import RunStatus, count_statuses, experiment_status
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
@@ -45,8 +45,8 @@ def create_experiment(
 ) -> ExperimentCreated:
     """Validate the spec, store it and queue one run per seed (seeds whose recipe already
     succeeded reuse that result unless force=true)."""
-    spec = validate_spec(body, settings)
-    created = creation.create_experiment(session, spec, force=force)
+    check_limits(body, settings)
+    created = creation.create_experiment(session, body, force=force)
     session.commit()
     notify(session, created.to_queue, settings)
     experiment = created.experiment
@@ -137,12 +137,12 @@ def add_seeds(experiment_id: uuid.UUID, body: SeedsAdd, session: SessionDep,
             f"experiment {experiment_id} was trained before the validation split existed "
             f"(recipe version {experiment.recipe_version}); new seeds would train on other "
             f"data. Submit the spec again as a new experiment")
-    spec = ExperimentSpec.model_validate({**experiment.spec, "seeds": body.seeds})
+    spec = stored_spec({**experiment.spec, "seeds": body.seeds})
     existing = sorted({r.seed for r in experiment.runs} & set(body.seeds))
     if existing:
         raise validation_error([{"loc": ("seeds",), "type": "value_error",
                                  "msg": f"seeds already in this experiment: {existing}"}])
-    validate_spec(spec, settings)
+    check_limits(spec, settings)
     out = creation.Created(experiment)
     try:
         creation.add_runs(session, experiment, spec, body.seeds, force, out)

@@ -20,8 +20,8 @@ from core.spec import (
     ExperimentSpec,
     SpecError,
     SweepSpec,
+    check_limits,
     sweep_cells,
-    validate_spec,
 )
 from core.status import RunStatus
 
@@ -37,18 +37,15 @@ def create_sweep(body: SweepSpec, session: SessionDep, settings: SettingsDep) ->
     errors: list[dict[str, Any]] = []
     for i, cell in enumerate(sweep_cells(body)):
         try:
-            spec = validate_spec(ExperimentSpec.model_validate(cell), settings,
-                                 max_runs=len(body.seeds))
-        except ValidationError as exc:
-            errors += [{"loc": ("cells", i, *e["loc"]), "msg": f"{cell['name']}: {e['msg']}",
-                        "type": e["type"]} for e in exc.errors()]
-            continue
-        except SpecError as exc:
-            if all(e["type"] == INCOMPATIBLE_INPUT for e in exc.errors):
-                skipped.append({"cell": i, "name": cell["name"], "reason": exc.errors[0]["msg"]})
-                continue
-            errors += [{"loc": ("cells", i, *e["loc"]), "msg": f"{cell['name']}: {e['msg']}",
-                        "type": e["type"]} for e in exc.errors]
+            spec = ExperimentSpec.model_validate(cell)
+            check_limits(spec, settings, max_runs=len(body.seeds))
+        except (ValidationError, SpecError) as exc:
+            problems = list(exc.errors()) if isinstance(exc, ValidationError) else exc.errors
+            if all(e["type"] == INCOMPATIBLE_INPUT for e in problems):
+                skipped.append({"cell": i, "name": cell["name"], "reason": problems[0]["msg"]})
+            else:
+                errors += [{"loc": ("cells", i, *e["loc"]), "msg": f"{cell['name']}: {e['msg']}",
+                            "type": e["type"]} for e in problems]
             continue
         specs.append(spec)
     if errors:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
+
+from core.spec import ExperimentSpec, TrainingSettings
+from core.status import RunKind
 
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """A recipe and one seed. The training fields are the spec's own `TrainingSettings`, so
+    the spec and the trainer declare them once."""
+
     activation: str = "relu"
     activation_params: dict[str, Any] = field(default_factory=dict)
     model: str = "mlp"
@@ -15,37 +22,35 @@ class TrainConfig:
     dataset: str = "digits"
     dataset_params: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
-    epochs: int = 10
-    batch_size: int = 128
-    optimizer: str = "adam"  # adam | adamw | sgd
-    lr: float = 1e-3  # peak learning rate
-    weight_decay: float = 0.0  # never applied to activation parameters
-    momentum: float = 0.9  # sgd only
-    nesterov: bool = False  # sgd only
-    schedule: str = "constant"  # constant | step | cosine | onecycle (stepped per batch)
-    grad_clip: float | None = None  # max global L2 norm of the gradients; None = no clipping
-    kind: str = "train"  # train | lr_range
-    lr_min: float = 1e-6  # lr_range only: first learning rate
-    lr_max: float = 1.0  # lr_range only: last learning rate
-    lr_range_steps: int = 100  # lr_range only: steps, lr growing geometrically
+    kind: RunKind = RunKind.train
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    # True when the component params come from a validated spec (canonical names, every
+    # default filled in, every value checked): the trainer builds with them as they are.
+    checked: bool = False
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any], seed: int) -> TrainConfig:
-        """Build from a stored experiment spec (core.spec.ExperimentSpec as JSON)."""
-        training = dict(spec.get("training", {}))
-        known = {f for f in cls.__dataclass_fields__}
-        extra = {k: v for k, v in training.items() if k in known}
-        return cls(
-            activation=spec["activation"]["name"],
-            activation_params=dict(spec["activation"].get("params", {})),
-            model=spec["model"]["name"],
-            model_params=dict(spec["model"].get("params", {})),
-            dataset=spec["dataset"]["name"],
-            dataset_params=dict(spec["dataset"].get("params", {})),
-            seed=seed,
-            kind=spec.get("kind", "train"),
-            **extra,
-        )
+    def from_spec(cls, spec: ExperimentSpec, seed: int) -> TrainConfig:
+        return cls(activation=spec.activation.name, activation_params=dict(spec.activation.params),
+                   model=spec.model.name, model_params=dict(spec.model.params),
+                   dataset=spec.dataset.name, dataset_params=dict(spec.dataset.params),
+                   seed=seed, kind=spec.kind, training=spec.training, checked=True)
+
+    @classmethod
+    def from_stored(cls, spec: Mapping[str, Any], seed: int) -> TrainConfig:
+        """From a spec as the database holds it: validated and made canonical when it was
+        stored, so it is trusted as it is (fields added since take their defaults)."""
+        return cls(activation=spec["activation"]["name"],
+                   activation_params=dict(spec["activation"].get("params", {})),
+                   model=spec["model"]["name"], model_params=dict(spec["model"].get("params", {})),
+                   dataset=spec["dataset"]["name"],
+                   dataset_params=dict(spec["dataset"].get("params", {})),
+                   seed=seed, kind=RunKind(spec.get("kind", RunKind.train)),
+                   training=TrainingSettings.model_construct(**spec.get("training", {})),
+                   checked=True)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"activation": self.activation, "activation_params": self.activation_params,
+                "model": self.model, "model_params": self.model_params,
+                "dataset": self.dataset, "dataset_params": self.dataset_params,
+                "seed": self.seed, "kind": self.kind.value,
+                "training": self.training.model_dump(mode="json")}

@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from activations import ParamInfo
-from activations.registry import resolve_against
+from core.params import ParamInfo
+from core.registry import Registry
 from worker.training.files import FILES, DatasetFileError, ensure_file, read_cifar, read_idx
 
 SPLIT_SEED = 20191222  # fixed: split membership never depends on the run's seed
@@ -253,11 +253,11 @@ def load_synthetic(root: Path, samples: int = 3000, classes: int = 3, noise: flo
     return _split_all(x, y, val_fraction, classes)
 
 
-_DATASETS: dict[str, DatasetInfo] = {}
+_DATASETS: Registry[DatasetInfo] = Registry("dataset")
 
 
-def register_dataset(info: DatasetInfo) -> None:
-    _DATASETS[info.name] = info
+def register_dataset(info: DatasetInfo) -> DatasetInfo:
+    return _DATASETS.register(info)
 
 
 register_dataset(DatasetInfo(
@@ -315,25 +315,24 @@ register_dataset(DatasetInfo(
 
 
 def dataset_names() -> list[str]:
-    return sorted(_DATASETS)
+    return _DATASETS.names()
 
 
 def get_dataset_info(name: str) -> DatasetInfo:
-    try:
-        return _DATASETS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown dataset {name!r}; valid names: {', '.join(dataset_names())}"
-        ) from None
+    return _DATASETS.get(name)
 
 
 def resolve_dataset_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
-    return resolve_against(f"dataset {name!r}", get_dataset_info(name).params, params)
+    return _DATASETS.resolve(name, params)
 
 
-def load_dataset(name: str, params: dict[str, Any], root: Path) -> DataSplits:
-    return get_dataset_info(name).loader(root, **resolve_dataset_params(name, params))
+def load_dataset(name: str, params: dict[str, Any], root: Path, *,
+                 checked: bool = False) -> DataSplits:
+    """`checked`: params come from a validated spec (complete and checked) and are used as
+    they are."""
+    return get_dataset_info(name).loader(
+        root, **(params if checked else resolve_dataset_params(name, params)))
 
 
 def dataset_catalog() -> list[dict[str, Any]]:
-    return [_DATASETS[n].to_dict() for n in dataset_names()]
+    return [info.to_dict() for info in _DATASETS]

@@ -17,10 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from worker.training.config import TrainConfig
-from worker.training.datasets import DataSplits, load_dataset
-from worker.training.loop import StopRequested, pick_device, seed_everything
-from worker.training.models import ActFactory, build_model
-from worker.training.optim import make_optimizer
+from worker.training.datasets import DataSplits
+from worker.training.loop import StopRequested
+from worker.training.setup import DATA_ROOT, prepare
 
 SMOOTHING = 0.9  # exponential moving average of the loss, bias-corrected
 EXPLODE = 4.0  # stop once the smoothed loss exceeds 4x its minimum
@@ -75,19 +74,14 @@ def find_lr(step: Callable[[float], float], lrs: list[float]) -> LrRangeResult:
 
 def lr_range_test(config: TrainConfig, *, device: str | torch.device = "cpu",
                   should_stop: Callable[[], bool] | None = None,
-                  data_root: Path = Path("./actlab-data/datasets"),
+                  data_root: Path = DATA_ROOT,
                   data: DataSplits | None = None) -> LrRangeResult:
     """The range test for one spec and seed, on the same model, data and optimizer as
     `train` (schedule and epochs are ignored; lr_min, lr_max, lr_range_steps are used)."""
-    device = pick_device(device) if isinstance(device, str) else device
-    seed_everything(config.seed)
-    data = data or load_dataset(config.dataset, config.dataset_params, data_root)
-    x, y = data.train_x.to(device), data.train_y.to(device)
-    model = build_model(config.model, config.model_params, data.input_shape, data.num_classes,
-                        ActFactory(config.activation, config.activation_params)).to(device)
-    optimizer = make_optimizer(model, config)
-    shuffle = torch.Generator().manual_seed(config.seed)
-    order = torch.randperm(len(x), generator=shuffle).to(device)
+    prep = prepare(config, device, data_root, data)
+    settings, model, optimizer = config.training, prep.model, prep.optimizer
+    x, y = prep.train_x, prep.train_y
+    order = torch.randperm(len(x), generator=prep.shuffle).to(prep.device)
     position = 0
     model.train()
 
@@ -95,18 +89,18 @@ def lr_range_test(config: TrainConfig, *, device: str | torch.device = "cpu",
         nonlocal order, position
         if should_stop is not None and should_stop():
             raise StopRequested("stop requested during the lr range test")
-        if position + config.batch_size > len(x):
-            order, position = torch.randperm(len(x), generator=shuffle).to(device), 0
-        idx = order[position:position + config.batch_size]
-        position += config.batch_size
+        if position + settings.batch_size > len(x):
+            order, position = torch.randperm(len(x), generator=prep.shuffle).to(prep.device), 0
+        idx = order[position:position + settings.batch_size]
+        position += settings.batch_size
         for group in optimizer.param_groups:
             group["lr"] = lr
         loss = F.cross_entropy(model(x[idx]), y[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if config.grad_clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        if settings.grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
         optimizer.step()
         return float(loss.item())
 
-    return find_lr(step, lr_schedule(config.lr_min, config.lr_max, config.lr_range_steps))
+    return find_lr(step, lr_schedule(settings.lr_min, settings.lr_max, settings.lr_range_steps))

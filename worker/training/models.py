@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import activations
-from activations import ParamInfo
-from activations.registry import resolve_against
+from core.params import ParamInfo
+from core.registry import Registry
 
 WIDTH_POLICY = ParamInfo(
     "width_policy", "keep_filters", kind="choice", choices=("keep_filters", "keep_width"),
@@ -24,15 +24,20 @@ WIDTH_POLICY = ParamInfo(
 
 
 class ActFactory:
-    """Builds labelled activation modules for one model from a (name, params) choice."""
+    """Builds labelled activation modules for one model from a (name, params) choice; the
+    params are checked once here, not once per slot."""
 
-    def __init__(self, name: str, params: dict[str, Any] | None = None) -> None:
-        self.name = name
-        self.params = activations.resolve_params(name, params or {})
-        self.multiplier = activations.get_info(name).channel_multiplier
+    def __init__(self, name: str, params: dict[str, Any] | None = None, *,
+                 checked: bool = False) -> None:
+        info = activations.get_info(name)
+        self.name = info.name
+        # checked: params from a validated spec, complete and canonical.
+        self.params = dict(params or {}) if checked else \
+            activations.resolve_params(name, params or {})
+        self.multiplier = info.channel_multiplier
 
     def __call__(self, channels: int, block: int, position: int) -> activations.Activation:
-        module = activations.create(self.name, num_channels=channels, **self.params)
+        module = activations.build(self.name, channels, self.params)
         assert isinstance(module, activations.Activation)
         module.block, module.position = block, position
         return module
@@ -301,11 +306,11 @@ def mnist1d_mlp(input_shape: tuple[int, ...], num_classes: int, act: ActFactory,
     return MLP(input_shape, num_classes, act, hidden=hidden, depth=2, width_policy=width_policy)
 
 
-_MODELS: dict[str, ModelInfo] = {}
+_MODELS: Registry[ModelInfo] = Registry("model")
 
 
-def register_model(info: ModelInfo) -> None:
-    _MODELS[info.name] = info
+def register_model(info: ModelInfo) -> ModelInfo:
+    return _MODELS.register(info)
 
 
 register_model(ModelInfo(
@@ -370,26 +375,25 @@ register_model(ModelInfo(
 
 
 def model_names() -> list[str]:
-    return sorted(_MODELS)
+    return _MODELS.names()
 
 
 def get_model_info(name: str) -> ModelInfo:
-    try:
-        return _MODELS[name]
-    except KeyError:
-        valid = ", ".join(model_names())
-        raise ValueError(f"unknown model {name!r}; valid names: {valid}") from None
+    return _MODELS.get(name)
 
 
 def resolve_model_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
-    return resolve_against(f"model {name!r}", get_model_info(name).params, params)
+    return _MODELS.resolve(name, params)
 
 
 def build_model(name: str, params: dict[str, Any], input_shape: tuple[int, ...],
-                num_classes: int, act: ActFactory) -> nn.Module:
+                num_classes: int, act: ActFactory, *, checked: bool = False) -> nn.Module:
+    """`checked`: params come from a validated spec (complete and checked) and are used as
+    they are."""
     info = get_model_info(name)
-    return info.builder(input_shape, num_classes, act, **resolve_model_params(name, params))
+    return info.builder(input_shape, num_classes, act,
+                        **(params if checked else resolve_model_params(name, params)))
 
 
 def model_catalog() -> list[dict[str, Any]]:
-    return [_MODELS[n].to_dict() for n in model_names()]
+    return [info.to_dict() for info in _MODELS]

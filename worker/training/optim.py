@@ -1,4 +1,4 @@
-"""Optimizers and per-step learning-rate schedules built from a TrainConfig."""
+"""Optimizers and per-step learning-rate schedules built from a spec's training settings."""
 
 from __future__ import annotations
 
@@ -8,45 +8,45 @@ import torch
 from torch import nn
 
 from activations import activation_parameter_ids
-from worker.training.config import TrainConfig
+from core.spec import TrainingSettings
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, settings: TrainingSettings) -> torch.optim.Optimizer:
     # Weight decay pulls learnable activation parameters (slopes, shifts) towards 0, which
     # changes the activation itself, so they get none.
     act_ids = activation_parameter_ids(model)
     params = [p for p in model.parameters() if p.requires_grad]
     decayed = [p for p in params if id(p) not in act_ids]
     groups = [
-        {"params": decayed, "weight_decay": config.weight_decay},
+        {"params": decayed, "weight_decay": settings.weight_decay},
         {"params": [p for p in params if id(p) in act_ids], "weight_decay": 0.0},
     ]
     groups = [g for g in groups if g["params"]]
-    if config.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=config.lr)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=config.lr)
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum,
-                               nesterov=config.nesterov and config.momentum > 0)
-    raise ValueError(f"unknown optimizer {config.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+    if settings.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=settings.lr)
+    if settings.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=settings.lr)
+    if settings.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=settings.lr, momentum=settings.momentum,
+                               nesterov=settings.nesterov and settings.momentum > 0)
+    raise ValueError(f"unknown optimizer {settings.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
 
 
-def make_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig,
+def make_schedule(optimizer: torch.optim.Optimizer, settings: TrainingSettings,
                   total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
     """Stepped once per batch. `step` divides the lr by 10 at 50% and 75% of training."""
     total = max(1, total_steps)
-    if config.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total)
-    if config.schedule == "constant":
+    if settings.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings.lr, total_steps=total)
+    if settings.schedule == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    if config.schedule == "step":
+    if settings.schedule == "step":
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: 0.1 ** ((step >= total // 2) + (step >= 3 * total // 4)))
-    if config.schedule == "cosine":
+    if settings.schedule == "cosine":
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
-    raise ValueError(f"unknown schedule {config.schedule!r}; valid: {', '.join(SCHEDULES)}")
+    raise ValueError(f"unknown schedule {settings.schedule!r}; valid: {', '.join(SCHEDULES)}")

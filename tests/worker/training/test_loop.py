@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
+from core.spec import TrainingSettings
 from worker.training import EpochReport, StopRequested, TrainConfig, train
 from worker.training.lr_range import find_lr, lr_range_test, lr_schedule
 from worker.training.optim import make_optimizer
 
-FAST = TrainConfig(activation="dual_line", model="lenet5", dataset="digits", epochs=3,
-                   batch_size=64, seed=3)
+FAST = TrainConfig(activation="dual_line", model="lenet5", dataset="digits", seed=3,
+                   training=TrainingSettings(epochs=3, batch_size=64))
+
+
+def _with(config: TrainConfig, **training: Any) -> TrainConfig:
+    """`config` with training settings changed (unchecked: an lr the API refuses is fine)."""
+    return replace(config, training=config.training.model_copy(update=training))
 
 
 def test_same_spec_and_seed_give_identical_metrics(tmp_path: Path) -> None:
@@ -20,15 +28,15 @@ def test_same_spec_and_seed_give_identical_metrics(tmp_path: Path) -> None:
     keys = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_top5", "lr")
     assert [[h[k] for k in keys] for h in runs[0].history] == \
         [[h[k] for k in keys] for h in runs[1].history]
-    other = train(TrainConfig(**{**FAST.to_dict(), "seed": 4}), device="cpu",
+    other = train(replace(FAST, seed=4), device="cpu",
                   data_root=tmp_path)
     assert other.history[-1]["train_loss"] != runs[0].history[-1]["train_loss"]
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
 def test_resume_from_checkpoint_equals_uninterrupted(tmp_path: Path, schedule: str) -> None:
-    config = TrainConfig(**{**FAST.to_dict(), "epochs": 4, "schedule": schedule,
-                            "optimizer": "sgd", "lr": 0.05, "weight_decay": 5e-4})
+    config = _with(FAST, epochs=4, schedule=schedule, optimizer="sgd", lr=0.05,
+                   weight_decay=5e-4)
     full = train(config, device="cpu", data_root=tmp_path)
     ckpt = tmp_path / "run.pt"
 
@@ -54,7 +62,7 @@ def test_resume_from_checkpoint_equals_uninterrupted(tmp_path: Path, schedule: s
 
 
 def test_divergence_stops_with_history_kept(tmp_path: Path) -> None:
-    config = TrainConfig(**{**FAST.to_dict(), "optimizer": "sgd", "lr": 1e8, "epochs": 5})
+    config = _with(FAST, optimizer="sgd", lr=1e8, epochs=5)
     reports: list[int] = []
     result = train(config, device="cpu", data_root=tmp_path,
                    on_epoch=lambda r: reports.append(r.epoch))
@@ -69,8 +77,7 @@ def test_activation_parameters_get_no_weight_decay() -> None:
 
     data = load_dataset("digits", {}, Path("."))
     model = build_model("mlp", {}, data.input_shape, 10, ActFactory("dual_line"))
-    config = TrainConfig(activation="dual_line", weight_decay=0.1, optimizer="adamw")
-    optimizer = make_optimizer(model, config)
+    optimizer = make_optimizer(model, TrainingSettings(weight_decay=0.1, optimizer="adamw"))
     decays = {id(p): g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
     for name, p in model.named_parameters():
         expected = 0.0 if ".a" in name[-2:] or name.endswith((".b", ".m")) and "net.1" in name \
@@ -119,8 +126,9 @@ def test_lr_range_suggestion_on_a_quadratic_with_known_answer() -> None:
 
 
 def test_lr_range_test_on_a_real_model(tmp_path: Path) -> None:
-    config = TrainConfig(activation="relu", model="mlp", dataset="digits", batch_size=64,
-                         lr_min=1e-5, lr_max=10.0, lr_range_steps=120)
+    config = TrainConfig(activation="relu", model="mlp", dataset="digits",
+                         training=TrainingSettings(batch_size=64, lr_min=1e-5, lr_max=10.0,
+                                                   lr_range_steps=120))
     result = lr_range_test(config, device="cpu", data_root=tmp_path)
     assert result.suggested_lr is not None and 1e-5 < result.suggested_lr < 10.0
     assert result.stopped_early  # Adam at lr ~10 explodes

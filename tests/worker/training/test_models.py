@@ -65,7 +65,7 @@ def test_reference_parameter_counts() -> None:
 
 
 def test_inverse_width_policy_trades_filters_for_macs() -> None:
-    from worker.training.loop import count_macs
+    from worker.training import count_macs
 
     x = torch.randn(1, 3, 32, 32)
     macs = {}
@@ -94,7 +94,7 @@ def test_bad_depths_and_params_are_clear() -> None:
 def test_macs_include_the_activations_own_work() -> None:
     """Layer MACs are the same for ReLU and GAAF on one MLP; the total is not: every slot adds
     its activation's operations on the input it receives (ReLU: 1 per element)."""
-    from worker.training.loop import count_macs
+    from worker.training import count_macs
 
     x = torch.randn(1, 1, 8, 8)
     totals = {}

@@ -1,0 +1,96 @@
+"""What a run reports besides its loss: evaluation on a split, MACs, peak memory, the best
+epoch, and the learned activation curves."""
+
+from __future__ import annotations
+
+import math
+import resource
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from activations import activation_macs, activation_modules, response
+
+RESPONSE_GRID = torch.linspace(-5.0, 5.0, 101)
+
+
+@dataclass
+class ResponseSample:
+    layer: str
+    block: int | None
+    position: int | None
+    xs: list[float]
+    ys: list[list[float]]
+
+
+def count_macs(model: nn.Module, sample: Tensor) -> tuple[int, int]:
+    """Multiply-accumulates of one forward pass on one example: (total, the activations'
+    share). Layers are FLOPs / 2 from PyTorch's counter, which sees no element-wise work;
+    each activation slot adds its own operations (activations.cost), so a costly activation
+    is not scored as cheap as ReLU in "metric per MMAC"."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(sample[:1])
+    finally:
+        model.train(was_training)
+    act = activation_macs(model, sample[:1])
+    return int(counter.get_total_flops() // 2) + act, act
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024,
+             prefix: str = "val") -> dict[str, float]:
+    model.eval()
+    loss_sum, correct, top5, n = 0.0, 0, 0, len(x)
+    for i in range(0, n, batch_size):
+        logits = model(x[i:i + batch_size]).float()
+        target = y[i:i + batch_size]
+        loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
+        correct += (logits.argmax(1) == target).sum().item()
+        k = min(5, logits.shape[1])
+        top5 += (logits.topk(k, dim=1).indices == target[:, None]).any(1).sum().item()
+    model.train()
+    return {f"{prefix}_loss": loss_sum / n, f"{prefix}_accuracy": correct / n,
+            f"{prefix}_top5": top5 / n}
+
+
+def peak_memory(device: torch.device) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux: KiB
+
+
+def best_epoch(history: list[dict[str, float]]) -> int | None:
+    """The epoch (1-based) with the highest validation accuracy, the earliest on ties: chosen
+    without looking at the test split."""
+    if not history:
+        return None
+    return max(range(len(history)), key=lambda i: (history[i]["val_accuracy"], -i)) + 1
+
+
+def final_metrics(history: list[dict[str, float]]) -> dict[str, float]:
+    """The last epoch's metrics, plus the numbers a paper reports: the best validation
+    accuracy and the test accuracy at that epoch."""
+    final = dict(history[-1]) if history else {}
+    best = best_epoch(history)
+    if best is not None:
+        final["best_val_accuracy"] = history[best - 1]["val_accuracy"]
+        # .get: a checkpoint written before the test split existed has no test metrics.
+        final["test_accuracy_at_best"] = history[best - 1].get("test_accuracy", math.nan)
+    return final
+
+
+def learned_responses(model: nn.Module) -> list[ResponseSample]:
+    """Each activation slot's curve on RESPONSE_GRID (per channel where it has parameters)."""
+    samples = []
+    for path, module in activation_modules(model):
+        ys = response(module, RESPONSE_GRID)
+        samples.append(ResponseSample(path, module.block, module.position,
+                                      RESPONSE_GRID.tolist(), ys.tolist()))
+    return samples

@@ -1,0 +1,85 @@
+"""What `train` and the LR range test share: the device, the seeded RNGs, the data on the
+device, the model with its activation slots, and the optimizer."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from worker.training.config import TrainConfig
+from worker.training.datasets import DataSplits, load_dataset
+from worker.training.models import ActFactory, build_model
+from worker.training.optim import make_optimizer
+
+DATA_ROOT = Path("./actlab-data/datasets")
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    # Called inside the task, never in a Celery parent (CUDA does not survive fork).
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class Prepared:
+    device: torch.device
+    data: DataSplits
+    # The splits on the device (image batches channels_last on CUDA).
+    train_x: Tensor
+    train_y: Tensor
+    val_x: Tensor
+    val_y: Tensor
+    test_x: Tensor
+    test_y: Tensor
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    shuffle: torch.Generator  # batch order
+    augment: torch.Generator  # data augmentation draws
+
+    @property
+    def autocast(self) -> torch.autocast:
+        """bf16 autocast on CUDA (faster convolutions), a no-op elsewhere."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16,
+                              enabled=self.device.type == "cuda")
+
+
+def prepare(config: TrainConfig, device: str | torch.device = "cpu",
+            data_root: Path = DATA_ROOT, data: DataSplits | None = None) -> Prepared:
+    """Seed, load, build: the same spec and seed give the same model, data and batch order."""
+    device = pick_device(device) if isinstance(device, str) else device
+    seed_everything(config.seed)
+    if device.type == "cpu":
+        # Same spec and seed give identical metrics run to run.
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    data = data or load_dataset(config.dataset, config.dataset_params, data_root,
+                                checked=config.checked)
+    channels_last = device.type == "cuda" and data.train_x.dim() == 4
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+
+    def place(x: Tensor) -> Tensor:
+        return x.to(device).contiguous(memory_format=fmt)
+
+    act = ActFactory(config.activation, config.activation_params, checked=config.checked)
+    model = build_model(config.model, config.model_params, data.input_shape, data.num_classes,
+                        act, checked=config.checked).to(device)
+    if channels_last:
+        model = model.to(memory_format=fmt)  # type: ignore[call-overload]
+    return Prepared(
+        device=device, data=data, train_x=place(data.train_x), train_y=data.train_y.to(device),
+        val_x=place(data.val_x), val_y=data.val_y.to(device), test_x=place(data.test_x),
+        test_y=data.test_y.to(device), model=model,
+        optimizer=make_optimizer(model, config.training),
+        shuffle=torch.Generator().manual_seed(config.seed),
+        augment=torch.Generator(device=device).manual_seed(config.seed + 1))
