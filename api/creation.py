@@ -8,10 +8,20 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from sqlalchemy import Table, Uuid, insert, literal, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.lifecycle import IllegalTransition
 from core.models import ActivationParam, EpochMetric, Experiment, ResponseCurve, Run
-from core.spec import ExperimentSpec, spec_hash
+from core.settings import Settings
+from core.spec import (
+    RECIPE_VERSION,
+    ExperimentSpec,
+    SpecError,
+    check_limits,
+    spec_hash,
+    stored_spec,
+)
 from core.status import RunKind, RunStatus
 from core.timeutil import utcnow
 
@@ -83,4 +93,35 @@ def create_experiment(session: Session, spec: ExperimentSpec, *, force: bool = F
     session.flush()
     out = Created(experiment)
     add_runs(session, experiment, spec, spec.seeds, force, out)
+    return out
+
+
+def add_seeds(session: Session, experiment: Experiment, seeds: list[int], settings: Settings,
+              *, force: bool = False) -> Created:
+    """Top `experiment` up with `seeds` (one new run each, or a reused result) and commit.
+    Refused: seeds it already has (422), a recipe of an older version (409: new seeds would
+    train on other data), seeds added concurrently (409)."""
+    if experiment.recipe_version != RECIPE_VERSION:
+        raise IllegalTransition(
+            f"experiment {experiment.id} was trained before the validation split existed "
+            f"(recipe version {experiment.recipe_version}); new seeds would train on other "
+            f"data. Submit the spec again as a new experiment")
+    spec = stored_spec({**experiment.spec, "seeds": seeds})
+    existing = sorted({r.seed for r in experiment.runs} & set(seeds))
+    if existing:
+        raise SpecError([{"loc": ("seeds",), "type": "value_error",
+                          "msg": f"seeds already in this experiment: {existing}"}])
+    check_limits(spec, settings)
+    out = Created(experiment)
+    try:
+        add_runs(session, experiment, spec, seeds, force, out)
+        # The stored spec lists every seed the experiment has, so a re-submission of it (or
+        # an export) describes what was trained. A new dict: JSON columns track assignment.
+        experiment.spec = {**experiment.spec,
+                           "seeds": sorted({r.seed for r in experiment.runs} | set(seeds))}
+        session.commit()
+    except IntegrityError:  # a concurrent request added one of these seeds first
+        session.rollback()
+        raise IllegalTransition("some of these seeds were added concurrently; re-read and retry")\
+            from None
     return out

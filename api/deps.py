@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -10,7 +11,9 @@ from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
+from api.errors import not_found
 from core.db import get_sessionmaker
+from core.models import Experiment, Run, Sweep
 from core.settings import Settings, get_settings
 
 
@@ -47,3 +50,31 @@ def reject_unknown_query(request: Request) -> None:
             {"loc": ("query", name), "type": "extra_forbidden",
              "msg": f"unknown query parameter {name!r}; valid parameters: {valid}"}
             for name in unknown])
+
+
+def _experiment(experiment_id: uuid.UUID, session: SessionDep) -> Experiment:
+    experiment = session.get(Experiment, experiment_id)
+    if experiment is None:
+        raise not_found("experiment", experiment_id)
+    return experiment
+
+
+def _run(run_id: uuid.UUID, session: SessionDep) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise not_found("run", run_id)
+    return run
+
+
+def _sweep(sweep_id: uuid.UUID, session: SessionDep) -> Sweep:
+    sweep = session.get(Sweep, sweep_id)
+    if sweep is None:
+        raise not_found("sweep", sweep_id)
+    return sweep
+
+
+# The row named by the path's {experiment_id} / {run_id} / {sweep_id}, or a 404. The session
+# is the route's own (FastAPI caches a dependency per request).
+ExperimentDep = Annotated[Experiment, Depends(_experiment)]
+RunDep = Annotated[Run, Depends(_run)]
+SweepDep = Annotated[Sweep, Depends(_sweep)]

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -51,6 +52,12 @@ async def _on_validation(request: Request, exc: RequestValidationError) -> JSONR
     return JSONResponse(status_code=422, content={"detail": _clean(errors)})
 
 
+async def _on_model_error(request: Request, exc: ValidationError) -> JSONResponse:
+    # A body checked again inside a route (a seed top-up against the stored spec).
+    errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+    return JSONResponse(status_code=422, content={"detail": _clean(errors)})
+
+
 async def _on_spec_error(request: Request, exc: SpecError) -> JSONResponse:
     errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors]
     return JSONResponse(status_code=422, content={"detail": _clean(errors)})
@@ -74,6 +81,7 @@ def install_error_handlers(app: FastAPI) -> None:
     handlers: dict[Any, Callable[[Request, Any], Awaitable[JSONResponse]]] = {
         RequestValidationError: _on_validation,
         SpecError: _on_spec_error,
+        ValidationError: _on_model_error,
         IllegalTransition: _on_conflict,
         OperationalError: _on_database,
         InterfaceError: _on_database,

@@ -8,13 +8,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.status import ExperimentStatus, RunKind, RunStatus
+
 
 class RunBrief(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
     seed: int
-    status: str
+    status: RunStatus
 
 
 class Progress(BaseModel):
@@ -40,7 +42,7 @@ class RunPublic(BaseModel):
     id: uuid.UUID
     experiment_id: uuid.UUID
     seed: int
-    status: str
+    status: RunStatus
     attempt: int
     cancel_requested: bool
     progress: Progress
@@ -68,20 +70,20 @@ class RunPublic(BaseModel):
 
 class ExperimentCreated(BaseModel):
     id: uuid.UUID
-    status: str
+    status: ExperimentStatus
     runs: list[RunBrief]
 
 
 class ExperimentBrief(BaseModel):
     id: uuid.UUID
     name: str
-    kind: str
+    kind: RunKind
     activation: str
     model: str
     dataset: str
     tags: list[str]
     priority: int
-    status: str
+    status: ExperimentStatus
     counts: dict[str, int]
     created_at: datetime
 

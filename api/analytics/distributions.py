@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from api.analytics import queries
+from api.analytics import result_rows
 
 _QUARTILES = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
 
@@ -41,12 +41,13 @@ def _key(item: dict[str, Any]) -> tuple[Any, ...]:
 def parameter_distributions(session: Session, experiment_id: uuid.UUID,
                             per_epoch: bool = True) -> dict[str, Any]:
     if session.get_bind().dialect.name == "postgresql":
-        final = [_sql_box(r) for r in queries.parameter_stats_sql(session, experiment_id, False)]
+        final = [_sql_box(r)
+                 for r in result_rows.parameter_stats_sql(session, experiment_id, False)]
         epochs = [{**_sql_box(r), "epoch": r.epoch}
-                  for r in queries.parameter_stats_sql(session, experiment_id, True)] \
+                  for r in result_rows.parameter_stats_sql(session, experiment_id, True)] \
             if per_epoch else []
         return {"experiment_id": experiment_id,
-                "runs": queries.runs_with_parameters(session, experiment_id),
+                "runs": result_rows.runs_with_parameters(session, experiment_id),
                 "final": sorted(final, key=_key), "per_epoch": sorted(epochs, key=_key)}
     return _distributions_in_python(session, experiment_id, per_epoch)
 
@@ -56,7 +57,7 @@ def _distributions_in_python(session: Session, experiment_id: uuid.UUID,
     final: dict[tuple[Any, ...], list[float]] = defaultdict(list)
     epochs: dict[tuple[Any, ...], list[float]] = defaultdict(list)
     runs = set()
-    for r in queries.parameter_rows(session, experiment_id, last_only=not per_epoch):
+    for r in result_rows.parameter_rows(session, experiment_id, last_only=not per_epoch):
         key = (r.block, r.position, r.name, r.layer)
         runs.add(r.run_id)
         if r.epoch == r.last_epoch:
@@ -79,7 +80,7 @@ def _distributions_in_python(session: Session, experiment_id: uuid.UUID,
 
 
 def response_region(session: Session, experiment_id: uuid.UUID) -> dict[str, Any]:
-    rows = queries.response_rows(session, experiment_id)
+    rows = result_rows.response_rows(session, experiment_id)
     layers: dict[tuple[Any, ...], list[list[float]]] = defaultdict(list)
     xs: list[float] = []
     for r in rows:

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, select, true
 from sqlalchemy.orm import Session
 
-from api.analytics import queries
+from api.analytics import result_rows
 from api.analytics.stats import (
     TestResult,
     average_ranks,
@@ -32,7 +32,7 @@ from api.analytics.stats import (
     paired,
     welch,
 )
-from api.queries import has_tag
+from api.experiment_rows import has_tag
 from core.catalog import entries
 from core.metrics import DEFAULT_SELECTION, HIGHER_IS_BETTER
 from core.models import Experiment
@@ -206,7 +206,7 @@ def task_board(session: Session, model: str, dataset: str, q: Query,
                items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """`items` lets the cross-task board pass what it already fetched."""
     if items is None:
-        rows = queries.final_rows(session, and_(Experiment.model == model,
+        rows = result_rows.final_rows(session, and_(Experiment.model == model,
                                                 Experiment.dataset == dataset,
                                                 q.filters.clause(session)), q.select_by)
         items = _entries(session, rows, q)
@@ -284,7 +284,7 @@ def cross_task_board(session: Session, q: Query) -> dict[str, Any]:
     (the same recipe but for the activation) are ranked against each other; a group of one
     ranks nothing. `tasks` counts the distinct (model, dataset) pairs an activation was
     ranked on."""
-    rows = queries.final_rows(session, q.filters.clause(session), q.select_by)
+    rows = result_rows.final_rows(session, q.filters.clause(session), q.select_by)
     by_task: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for r in rows:
         by_task[(r.model, r.dataset)].append(r)

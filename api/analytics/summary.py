@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.analytics import queries
+from api.analytics import result_rows
 from api.analytics.stats import describe
 from core.metrics import AVERAGED, BY_NAME, DEFAULT_SELECTION, METRICS
 from core.models import Run
@@ -19,8 +19,8 @@ def experiment_summary(session: Session, experiment_id: uuid.UUID,
     """Per metric: `final` (last epoch) and `best` (at each run's best-`select_by` epoch, a
     validation metric; time metrics: `mean_over_epochs`), each described over the seeds;
     mean and std curves per epoch."""
-    counts = queries.status_counts(session, experiment_id)
-    rows = queries.final_rows(session, Run.experiment_id == experiment_id, select_by)
+    counts = result_rows.status_counts(session, experiment_id)
+    rows = result_rows.final_rows(session, Run.experiment_id == experiment_id, select_by)
     metrics: dict[str, Any] = {}
     for m in METRICS:
         finals = [getattr(r, f"final_{m}") for r in rows if getattr(r, f"final_{m}") is not None]
@@ -31,7 +31,7 @@ def experiment_summary(session: Session, experiment_id: uuid.UUID,
                       "split": BY_NAME[m].split}
     best_epochs = [r.best_epoch for r in rows if r.best_epoch is not None]
     curves = []
-    for point in queries.curves(session, experiment_id):
+    for point in result_rows.curves(session, experiment_id):
         entry: dict[str, Any] = {"epoch": point.epoch, "n": point.n}
         for m, (mean, std, _) in point.stats.items():
             entry[m] = {"mean": mean, "std": std}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -11,57 +10,50 @@ from fastapi.responses import PlainTextResponse
 from api.analytics.distributions import parameter_distributions, response_region
 from api.analytics.export import to_csv
 from api.analytics.summary import experiment_summary, summary_table
-from api.deps import SessionDep
-from api.errors import not_found
+from api.deps import ExperimentDep, SessionDep
+from api.reports import ParameterDistributions, ResponseRegion, Summary
 from core.metrics import DEFAULT_SELECTION, SELECTION_METRICS
-from core.models import Experiment
 
 router = APIRouter(prefix="/experiments", tags=["dashboards"])
 TableFormat = Annotated[Literal["json", "csv"], Query(description="json, or csv for tables")]
 SelectBy = Annotated[Literal[SELECTION_METRICS], Query(  # type: ignore[valid-type]
     description="the validation metric that picks each run's best epoch")]
-
-
-def _check(session: SessionDep, experiment_id: uuid.UUID) -> None:
-    if session.get(Experiment, experiment_id) is None:
-        raise not_found("experiment", experiment_id)
+CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}}}
 
 
 def _csv(rows: list[dict[str, Any]]) -> PlainTextResponse:
     return PlainTextResponse(to_csv(rows), media_type="text/csv")
 
 
-@router.get("/{experiment_id}/summary", response_model=None)
-def summary(experiment_id: uuid.UUID, session: SessionDep,
+@router.get("/{experiment_id}/summary", response_model=Summary, responses=CSV)
+def summary(experiment: ExperimentDep, session: SessionDep,
             select: SelectBy = DEFAULT_SELECTION,
             format: TableFormat = "json") -> dict[str, Any] | PlainTextResponse:
     """Per metric, final and best (at each run's best-validation epoch; mean over epochs for
     time): mean, std, sem, 95% CI, median, min, max, n over finished seeds; mean and std
     curves per epoch. The CSV holds both tables (column `table`: summary or curve)."""
-    _check(session, experiment_id)
-    data = experiment_summary(session, experiment_id, select)
+    data = experiment_summary(session, experiment.id, select)
     if format == "csv":
         return _csv(summary_table(data))
     return data
 
 
-@router.get("/{experiment_id}/parameters", response_model=None)
-def parameters(experiment_id: uuid.UUID, session: SessionDep,
+@router.get("/{experiment_id}/parameters", response_model=ParameterDistributions,
+            responses=CSV)
+def parameters(experiment: ExperimentDep, session: SessionDep,
                per_epoch: bool = True,
                format: TableFormat = "json") -> dict[str, Any] | PlainTextResponse:
     """Learned activation parameters as distributions (min, quartiles, max, mean over channels
     and seeds) per block, position and name: at each run's final epoch and per epoch."""
-    _check(session, experiment_id)
-    data = parameter_distributions(session, experiment_id, per_epoch=per_epoch)
+    data = parameter_distributions(session, experiment.id, per_epoch=per_epoch)
     if format == "csv":
         return _csv([{"scope": "final", **r} for r in data["final"]] +
                     [{"scope": "epoch", **r} for r in data["per_epoch"]])
     return data
 
 
-@router.get("/{experiment_id}/response")
-def response(experiment_id: uuid.UUID, session: SessionDep) -> dict[str, Any]:
+@router.get("/{experiment_id}/response", response_model=ResponseRegion)
+def response(experiment: ExperimentDep, session: SessionDep) -> dict[str, Any]:
     """Each layer's learned curve on a grid (mean, min and max over channels and seeds) and
     the min/max envelope over the network: the response region."""
-    _check(session, experiment_id)
-    return response_region(session, experiment_id)
+    return response_region(session, experiment.id)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from api import creation
 from api.convert import run_public
-from api.deps import SessionDep, SettingsDep
+from api.deps import ExperimentDep, SessionDep, SettingsDep
 from api.dispatch import notify
-from api.errors import not_found, validation_error
-from api.queries import EXPERIMENT_STATUSES, brief, brief_of, experiment_rows, has_tag
+from api.errors import validation_error
+from api.experiment_rows import EXPERIMENT_STATUSES, brief, brief_of, experiment_rows, has_tag
 from api.schemas import (
     CancelResult,
     ExperimentBrief,
@@ -26,8 +24,8 @@ from api.schemas import (
 )
 from core.lifecycle import IllegalTransition, cancel_run
 from core.models import Experiment, Run
-from core.spec import RECIPE_VERSION, ExperimentSpec, check_limits, stored_spec
-from core.status import RunStatus, count_statuses, experiment_status
+from core.spec import ExperimentSpec, check_limits
+from core.status import ExperimentStatus, RunStatus, count_statuses, experiment_status
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 
@@ -54,9 +52,9 @@ def create_experiment(
                              runs=[RunBrief.model_validate(r) for r in experiment.runs])
 
 
-def _status(created: creation.Created) -> str:
+def _status(created: creation.Created) -> ExperimentStatus:
     """The experiment's status as every reader derives it (reused runs count as succeeded)."""
-    return experiment_status(count_statuses(r.status for r in created.experiment.runs)).value
+    return experiment_status(count_statuses(r.status for r in created.experiment.runs))
 
 
 @router.get("", response_model=ExperimentList)
@@ -89,17 +87,9 @@ def list_experiments(
                           limit=limit, offset=offset)
 
 
-def _get(session: SessionDep, experiment_id: uuid.UUID) -> Experiment:
-    experiment = session.get(Experiment, experiment_id)
-    if experiment is None:
-        raise not_found("experiment", experiment_id)
-    return experiment
-
-
 @router.get("/{experiment_id}", response_model=ExperimentPublic)
-def get_experiment(experiment_id: uuid.UUID, session: SessionDep) -> ExperimentPublic:
+def get_experiment(experiment: ExperimentDep) -> ExperimentPublic:
     """The spec, every run with its progress, and counts by status."""
-    experiment = _get(session, experiment_id)
     # Status and counts from the very run rows this response lists: a run that finishes
     # between two queries must not leave "running" beside a list of finished runs.
     counts = count_statuses(r.status for r in experiment.runs)
@@ -111,9 +101,8 @@ def get_experiment(experiment_id: uuid.UUID, session: SessionDep) -> ExperimentP
 
 
 @router.post("/{experiment_id}/cancel", response_model=CancelResult)
-def cancel_experiment(experiment_id: uuid.UUID, session: SessionDep) -> CancelResult:
+def cancel_experiment(experiment: ExperimentDep, session: SessionDep) -> CancelResult:
     """Cancel queued runs now and tell running ones to stop; 409 if nothing is left to cancel."""
-    experiment = _get(session, experiment_id)
     out = CancelResult(cancelled=[], stopping=[])
     for run in experiment.runs:
         try:
@@ -122,39 +111,16 @@ def cancel_experiment(experiment_id: uuid.UUID, session: SessionDep) -> CancelRe
             continue
         (out.cancelled if run.status == RunStatus.cancelled else out.stopping).append(run.id)
     if not out.cancelled and not out.stopping:
-        raise IllegalTransition(f"experiment {experiment_id} has no queued or running runs")
+        raise IllegalTransition(f"experiment {experiment.id} has no queued or running runs")
     session.commit()
     return out
 
 
 @router.post("/{experiment_id}/seeds", status_code=202, response_model=ExperimentCreated)
-def add_seeds(experiment_id: uuid.UUID, body: SeedsAdd, session: SessionDep,
+def add_seeds(experiment: ExperimentDep, body: SeedsAdd, session: SessionDep,
               settings: SettingsDep, force: bool = False) -> ExperimentCreated:
     """Top an experiment up with more seeds (one new queued run each)."""
-    experiment = _get(session, experiment_id)
-    if experiment.recipe_version != RECIPE_VERSION:
-        raise IllegalTransition(
-            f"experiment {experiment_id} was trained before the validation split existed "
-            f"(recipe version {experiment.recipe_version}); new seeds would train on other "
-            f"data. Submit the spec again as a new experiment")
-    spec = stored_spec({**experiment.spec, "seeds": body.seeds})
-    existing = sorted({r.seed for r in experiment.runs} & set(body.seeds))
-    if existing:
-        raise validation_error([{"loc": ("seeds",), "type": "value_error",
-                                 "msg": f"seeds already in this experiment: {existing}"}])
-    check_limits(spec, settings)
-    out = creation.Created(experiment)
-    try:
-        creation.add_runs(session, experiment, spec, body.seeds, force, out)
-        # The stored spec lists every seed the experiment has, so a re-submission of it (or
-        # an export) describes what was trained. A new dict: JSON columns track assignment.
-        experiment.spec = {**experiment.spec,
-                           "seeds": sorted({r.seed for r in experiment.runs} | set(body.seeds))}
-        session.commit()
-    except IntegrityError:  # a concurrent request added one of these seeds first
-        session.rollback()
-        raise IllegalTransition("some of these seeds were added concurrently; re-read and retry")\
-            from None
+    out = creation.add_seeds(session, experiment, body.seeds, settings, force=force)
     notify(session, out.to_queue, settings)
     new = sorted((session.get_one(Run, run_id) for run_id in [*out.to_queue, *out.reused]),
                  key=lambda r: r.seed)

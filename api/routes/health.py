@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from typing import Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from api.deps import SessionDep, SettingsDep
@@ -11,16 +13,26 @@ from core.queue import broker_reachable
 
 router = APIRouter(tags=["health"])
 
+State = Literal["ok", "unavailable"]
 
-@router.get("/health")
-def health(session: SessionDep, settings: SettingsDep) -> JSONResponse:
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: State
+    broker: State
+    mode: Literal["embedded", "production"]
+
+
+@router.get("/health", response_model=Health,
+            responses={503: {"model": Health, "description": "database or broker unavailable"}})
+def health(session: SessionDep, settings: SettingsDep, response: Response) -> Health:
     try:
         session.execute(text("SELECT 1"))
-        database = "ok"
+        database: State = "ok"
     except Exception:
         database = "unavailable"
-    broker = "ok" if broker_reachable(settings) else "unavailable"
+    broker: State = "ok" if broker_reachable(settings) else "unavailable"
     ok = database == "ok" and broker == "ok"
-    body = {"status": "ok" if ok else "degraded", "database": database, "broker": broker,
-            "mode": "embedded" if settings.embedded else "production"}
-    return JSONResponse(status_code=200 if ok else 503, content=body)
+    response.status_code = 200 if ok else 503
+    return Health(status="ok" if ok else "degraded", database=database, broker=broker,
+                  mode="embedded" if settings.embedded else "production")

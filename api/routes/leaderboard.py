@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
+from api.analytics import learning_rates as analytics_lr
 from api.analytics.export import leaderboard_latex, leaderboard_markdown, to_csv
 from api.analytics.leaderboard import Filters, cross_task_board, task_board
 from api.analytics.leaderboard import Query as BoardQuery
-from api.analytics.queries import lr_range_rows
-from api.analytics.stats import median
 from api.deps import SessionDep
 from api.errors import validation_error
+from api.reports import CrossTaskBoard, LearningRates, TaskBoard
 from core import catalog
 from core.metrics import DEFAULT_LEADERBOARD_METRIC, DEFAULT_SELECTION, METRICS, SELECTION_METRICS
 
@@ -43,7 +42,8 @@ def _check_names(model: str | None, dataset: str | None, baseline: str | None) -
         raise validation_error(problems, prefix=("query",))
 
 
-@router.get("", response_model=None)
+@router.get("", response_model=TaskBoard | CrossTaskBoard, responses={200: {"content": {
+    "text/csv": {}, "text/markdown": {}, "application/x-latex": {}}}})
 def leaderboard(
     session: SessionDep,
     model: str | None = None, dataset: str | None = None,
@@ -93,21 +93,9 @@ def leaderboard(
     return board
 
 
-@router.get("/lr")
-def learning_rates(session: SessionDep, model: str, dataset: str) -> dict[str, Any]:
+@router.get("/lr", response_model=LearningRates)
+def learning_rates(session: SessionDep, model: str, dataset: str) -> LearningRates:
     """Suggested learning rates per activation for a task, from its lr_range experiments
     (median over seeds), like the seed paper's table of preferred learning-rate ranges."""
-    by_activation: dict[str, list[dict[str, Any]]] = defaultdict(list)
     _check_names(model, dataset, None)
-    for row in lr_range_rows(session, model, dataset):
-        if row.result and row.result.get("suggested_lr") is not None:
-            by_activation[row.activation].append(row.result)
-    entries = []
-    for activation, results in sorted(by_activation.items()):
-        suggested = [r["suggested_lr"] for r in results]
-        lowest = [r["min_loss_lr"] for r in results if r.get("min_loss_lr") is not None]
-        entries.append({"activation": activation, "n": len(results),
-                        "suggested_lr": median(suggested), "suggested_min": min(suggested),
-                        "suggested_max": max(suggested),
-                        "min_loss_lr": median(lowest) if lowest else None})
-    return {"model": model, "dataset": dataset, "entries": entries}
+    return analytics_lr.learning_rates(session, model, dataset)

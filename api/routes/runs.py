@@ -2,41 +2,31 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 
 from api.convert import run_public
-from api.deps import SessionDep, SettingsDep
+from api.deps import RunDep, SessionDep, SettingsDep
 from api.dispatch import notify
-from api.errors import not_found
 from api.schemas import MetricRow, ParameterPage, ParameterRow, RunPublic
 from core.lifecycle import cancel_run, retry_run
-from core.models import ActivationParam, EpochMetric, Run
+from core.models import ActivationParam, EpochMetric
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
 
-def _get(session: SessionDep, run_id: uuid.UUID) -> Run:
-    run = session.get(Run, run_id)
-    if run is None:
-        raise not_found("run", run_id)
-    return run
-
-
 @router.get("/{run_id}", response_model=RunPublic)
-def get_run(run_id: uuid.UUID, session: SessionDep) -> RunPublic:
+def get_run(run: RunDep, session: SessionDep) -> RunPublic:
     """Status, attempt, device, timings, error, final metrics (and the best-validation
     epoch), parameter count, MACs, where a reused result came from, and the learned
     activation parameters at the last recorded epoch."""
-    run = _get(session, run_id)
     out = run_public(run)
     last = session.scalar(select(func.max(ActivationParam.epoch))
-                          .where(ActivationParam.run_id == run_id))
+                          .where(ActivationParam.run_id == run.id))
     rows: list[ActivationParam] = [] if last is None else list(session.scalars(
-        select(ActivationParam).where(ActivationParam.run_id == run_id,
+        select(ActivationParam).where(ActivationParam.run_id == run.id,
                                       ActivationParam.epoch == last)
         .order_by(ActivationParam.layer, ActivationParam.name)))
     out.parameters = [ParameterRow.model_validate(r) for r in rows]
@@ -44,24 +34,22 @@ def get_run(run_id: uuid.UUID, session: SessionDep) -> RunPublic:
 
 
 @router.get("/{run_id}/metrics", response_model=list[MetricRow])
-def get_metrics(run_id: uuid.UUID, session: SessionDep) -> list[MetricRow]:
+def get_metrics(run: RunDep, session: SessionDep) -> list[MetricRow]:
     """One row per finished epoch, in order."""
-    _get(session, run_id)
-    rows = session.scalars(select(EpochMetric).where(EpochMetric.run_id == run_id)
+    rows = session.scalars(select(EpochMetric).where(EpochMetric.run_id == run.id)
                            .order_by(EpochMetric.epoch))
     return [MetricRow.model_validate(r) for r in rows]
 
 
 @router.get("/{run_id}/parameters", response_model=ParameterPage)
 def get_parameters(
-    run_id: uuid.UUID, session: SessionDep,
+    run: RunDep, session: SessionDep,
     epoch: int | None = None, layer: str | None = None, name: str | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ParameterPage:
     """Learnable activation parameters per epoch, labelled by layer path, block and position."""
-    _get(session, run_id)
-    stmt = select(ActivationParam).where(ActivationParam.run_id == run_id)
+    stmt = select(ActivationParam).where(ActivationParam.run_id == run.id)
     for column, value in ((ActivationParam.epoch, epoch), (ActivationParam.layer, layer),
                           (ActivationParam.name, name)):
         if value is not None:
@@ -74,18 +62,16 @@ def get_parameters(
 
 
 @router.post("/{run_id}/cancel", response_model=RunPublic)
-def cancel(run_id: uuid.UUID, session: SessionDep) -> RunPublic:
+def cancel(run: RunDep, session: SessionDep) -> RunPublic:
     """A queued run is cancelled at once; a running one stops within an epoch. 409 if finished."""
-    run = _get(session, run_id)
     cancel_run(session, run)
     session.commit()
     return run_public(run)
 
 
 @router.post("/{run_id}/retry", status_code=202, response_model=RunPublic)
-def retry(run_id: uuid.UUID, session: SessionDep, settings: SettingsDep) -> RunPublic:
+def retry(run: RunDep, session: SessionDep, settings: SettingsDep) -> RunPublic:
     """Start a failed, cancelled or diverged run again from scratch. 409 otherwise."""
-    run = _get(session, run_id)
     retry_run(session, run)
     session.commit()
     notify(session, [run.id], settings)

@@ -222,7 +222,30 @@ def test_add_seeds(client: TestClient) -> None:
     assert stored["spec"]["seeds"] == [0, 1, 2]  # the spec says what the experiment holds
     dup = client.post(f"/api/v1/experiments/{created['id']}/seeds", json={"seeds": [2, 3]})
     assert dup.status_code == 422 and "[2]" in dup.json()["detail"][0]["msg"]
+    twice = client.post(f"/api/v1/experiments/{created['id']}/seeds", json={"seeds": [5, 5]})
+    assert twice.status_code == 422, twice.text
+    assert twice.json()["detail"][0]["field"] == "seeds"
+    assert "duplicate seeds: [5]" in twice.json()["detail"][0]["msg"]
+    missing = client.post(f"/api/v1/experiments/{uuid.uuid4()}/seeds", json={"seeds": [1]})
+    assert missing.status_code == 404 and "not found" in missing.json()["detail"]
     assert stored_counts() == (1, 3)
+
+
+def test_docs_show_the_schema_of_every_json_response(client: TestClient) -> None:
+    """Every GET and POST answering JSON names its response schema (the dashboards, the
+    leaderboards and the sweeps included), so /docs shows real fields."""
+    spec = client.get("/openapi.json").json()
+    untyped = []
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            content = op["responses"].get("200", op["responses"].get("202", {})) \
+                .get("content", {}).get("application/json", {})
+            if not content.get("schema") or content["schema"] == {}:
+                untyped.append(f"{method.upper()} {path}")
+    assert untyped == []
+    schemas = spec["components"]["schemas"]
+    assert "p_holm" in schemas["BoardEntry"]["properties"]
+    assert "test_accuracy" in schemas["CurvePoint"]["properties"]
 
 
 def test_catalog_lists_names_formulas_and_params(client: TestClient) -> None:

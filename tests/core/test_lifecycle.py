@@ -154,7 +154,7 @@ def test_one_experiment_status_rule_in_python_and_sql(backend: Backend, counts: 
                                                      expected: str) -> None:
     """core.status's rule gives the same answer in Python and as the SQL CASE the list
     filters use."""
-    from api.queries import experiment_rows
+    from api.experiment_rows import experiment_rows
     from core.status import experiment_status
     from tests.factories import add_finished_run
 

@@ -1,4 +1,5 @@
-"""Read-side queries shared by the routes: experiment status is derived from run counts in SQL."""
+"""Experiment rows as the routes list them: the status derived from run counts in SQL
+(core.status's rule), the tag filter, the brief dict."""
 
 from __future__ import annotations
 

@@ -1,0 +1,261 @@
+"""Response schemas of the dashboards, the leaderboards and the sweeps, so /docs shows what
+each returns. `extra="forbid"`: a key the analytics add without a field here fails the
+response (and the tests) instead of leaving the documentation behind."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from api.schemas import ExperimentBrief
+from core.metrics import METRICS
+
+
+class Report(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Described(Report):
+    """Seeds as replicates: None where there are too few values for the statistic."""
+
+    n: int
+    mean: float | None
+    std: float | None
+    sem: float | None
+    ci95_low: float | None
+    ci95_high: float | None
+    median: float | None
+    min: float | None
+    max: float | None
+
+
+class MetricSummary(Report):
+    final: Described = Field(description="at each run's last epoch")
+    best: Described = Field(description="at each run's best-validation epoch")
+    higher_is_better: bool
+    split: str
+
+
+class TimeMetricSummary(Report):
+    final: Described = Field(description="at each run's last epoch")
+    mean_over_epochs: Described
+    higher_is_better: bool
+    split: str
+
+
+class MeanStd(Report):
+    mean: float | None
+    std: float | None
+
+
+# One field per metric (core.metrics), so the schema lists them.
+CurvePoint = create_model(  # type: ignore[call-overload]
+    "CurvePoint", __base__=Report, epoch=(int, ...), n=(int, Field(description="seeds")),
+    **{m: (MeanStd, ...) for m in METRICS})
+
+
+class Summary(Report):
+    experiment_id: uuid.UUID
+    seeds_asked: int
+    seeds_finished: int
+    counts: dict[str, int] = Field(description="runs by status")
+    select_by: str
+    best_epochs: Described
+    metrics: dict[str, MetricSummary | TimeMetricSummary]
+    curves: list[CurvePoint]
+
+
+class ParameterBox(Report):
+    block: int | None
+    position: int | None
+    name: str
+    layer: str
+    n: int
+    min: float
+    q1: float
+    median: float
+    q3: float
+    max: float
+    mean: float
+
+
+class EpochParameterBox(ParameterBox):
+    epoch: int
+
+
+class ParameterDistributions(Report):
+    experiment_id: uuid.UUID
+    runs: int = Field(description="runs with recorded parameters")
+    final: list[ParameterBox] = Field(description="at each run's last recorded epoch")
+    per_epoch: list[EpochParameterBox]
+
+
+class LayerResponse(Report):
+    layer: str
+    block: int | None
+    position: int | None
+    curves: int = Field(description="channels x seeds")
+    mean: list[float]
+    min: list[float]
+    max: list[float]
+
+
+class Envelope(Report):
+    min: list[float]
+    max: list[float]
+
+
+class ResponseRegion(Report):
+    experiment_id: uuid.UUID
+    xs: list[float]
+    layers: list[LayerResponse]
+    envelope: Envelope = Field(description="min and max over every layer: the response region")
+
+
+class BoardFilters(Report):
+    sweep: str | None
+    tag: str | None
+    experiment: list[str]
+
+
+class Baseline(Report):
+    label: str
+    spec_hash: str
+    context: str
+    recipe: str
+
+
+class BoardEntry(Described):
+    rank: float
+    label: str
+    activation: str
+    recipe: str = Field(description="what differs from the other entries, as text")
+    recipe_diff: dict[str, Any]
+    spec_hash: str
+    experiment_ids: list[str]
+    context: str = Field(description="hash of the recipe without the activation")
+    baseline_spec_hash: str | None
+    seeds: list[int]
+    statistic: float | None
+    p_value: float | None
+    p_holm: float | None
+    cohens_d: float | None
+    verdict: str
+    best_epoch_mean: float | None
+    num_params: int | None
+    macs: int | None
+    activation_macs: int | None
+    metric_per_mmac: float | None
+
+
+class TaskBoard(Report):
+    model: str
+    dataset: str
+    metric: str
+    stat: str
+    select: str
+    higher_is_better: bool
+    baseline: str
+    baseline_found: bool
+    baselines: list[Baseline]
+    differs_by: list[str]
+    test: str
+    alpha: float
+    correction: str
+    family_size: int = Field(description="tests corrected together (Holm)")
+    filters: BoardFilters
+    entries: list[BoardEntry]
+
+
+class TaskSeen(Report):
+    model: str
+    dataset: str
+    entries: int
+    comparison_groups: int
+    baseline_found: bool
+
+
+class CrossTaskEntry(Report):
+    label: str
+    tasks: int
+    groups: int
+    avg_rank_accuracy: float | None
+    avg_rank_mean_accuracy: float | None
+    avg_rank_train_loss: float | None
+    avg_rank_val_loss: float | None
+    avg_rank_time: float | None
+    win: int
+    tie: int
+    loss: int
+
+
+class CrossTaskBoard(Report):
+    metric: str
+    stat: str
+    select: str
+    baseline: str
+    test: str
+    alpha: float
+    filters: BoardFilters
+    tasks: list[TaskSeen]
+    entries: list[CrossTaskEntry]
+
+
+class LearningRate(Report):
+    activation: str
+    n: int = Field(description="seeds with a suggestion")
+    suggested_lr: float = Field(description="median over seeds")
+    suggested_min: float
+    suggested_max: float
+    min_loss_lr: float | None
+
+
+class LearningRates(Report):
+    model: str
+    dataset: str
+    entries: list[LearningRate]
+
+
+class SweepCell(Report):
+    id: uuid.UUID
+    name: str
+    activation: str
+    model: str
+    dataset: str
+    queued: int
+    reused: int
+
+
+class SkippedCell(Report):
+    cell: int
+    name: str
+    reason: str
+
+
+class SweepCreated(Report):
+    id: uuid.UUID
+    experiments: list[SweepCell]
+    runs_queued: int
+    runs_reused: int
+    skipped: list[SkippedCell] = Field(description="cells whose model cannot take the dataset")
+
+
+class SweepProgress(Report):
+    runs: int
+    finished: int
+    counts: dict[str, int]
+    fraction: float
+    epochs_done: int
+    epochs_total: int
+
+
+class SweepPublic(Report):
+    id: uuid.UUID
+    name: str
+    spec: dict[str, Any]
+    created_at: datetime
+    experiments: list[ExperimentBrief]
+    progress: SweepProgress

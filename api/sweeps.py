@@ -1,0 +1,100 @@
+"""Sweeps: a grid of experiments created in one transaction, and their progress."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from api import creation
+from api.experiment_rows import brief, experiment_rows
+from api.reports import SkippedCell, SweepCell, SweepCreated, SweepPublic
+from core.models import Experiment, Run, Sweep
+from core.settings import Settings
+from core.spec import (
+    INCOMPATIBLE_INPUT,
+    ExperimentSpec,
+    SpecError,
+    SweepSpec,
+    check_limits,
+    sweep_cells,
+)
+from core.status import RunStatus
+
+
+def _cell_specs(body: SweepSpec, settings: Settings) -> tuple[list[ExperimentSpec],
+                                                               list[SkippedCell]]:
+    """Every cell validated; cells whose model cannot take the dataset (lenet5 on mnist1d)
+    are skipped. Any other problem in any cell refuses the whole sweep, listing them all."""
+    specs: list[ExperimentSpec] = []
+    skipped: list[SkippedCell] = []
+    errors: list[dict[str, Any]] = []
+    for i, cell in enumerate(sweep_cells(body)):
+        try:
+            spec = ExperimentSpec.model_validate(cell)
+            check_limits(spec, settings, max_runs=len(body.seeds))
+        except (ValidationError, SpecError) as exc:
+            problems = list(exc.errors()) if isinstance(exc, ValidationError) else exc.errors
+            if all(e["type"] == INCOMPATIBLE_INPUT for e in problems):
+                skipped.append(SkippedCell(cell=i, name=cell["name"], reason=problems[0]["msg"]))
+            else:
+                errors += [{"loc": ("cells", i, *e["loc"]), "msg": f"{cell['name']}: {e['msg']}",
+                            "type": e["type"]} for e in problems]
+            continue
+        specs.append(spec)
+    if errors:
+        raise SpecError(errors)
+    runs = len(specs) * len(body.seeds)
+    if not specs or runs > settings.max_runs_per_sweep:
+        msg = "no cell left to run" if not specs else \
+            f"{runs} runs; at most {settings.max_runs_per_sweep} per sweep " \
+            "(ACTLAB_MAX_RUNS_PER_SWEEP)"
+        raise SpecError([{"loc": ("activations",), "msg": msg, "type": "value_error"}])
+    return specs, skipped
+
+
+def create_sweep(session: Session, body: SweepSpec,
+                 settings: Settings) -> tuple[SweepCreated, list[uuid.UUID]]:
+    """Store the sweep and one experiment per cell, and commit. Returns the response and the
+    run ids to notify."""
+    specs, skipped = _cell_specs(body, settings)
+    sweep = Sweep(name=body.name or "sweep", spec=body.model_dump(mode="json"))
+    session.add(sweep)
+    session.flush()
+    created = [creation.create_experiment(session, spec, force=body.force, sweep_id=sweep.id)
+               for spec in specs]
+    session.commit()
+    queued = [run_id for c in created for run_id in c.to_queue]
+    return SweepCreated(
+        id=sweep.id,
+        experiments=[SweepCell(id=c.experiment.id, name=c.experiment.name,
+                               activation=c.experiment.activation, model=c.experiment.model,
+                               dataset=c.experiment.dataset, queued=len(c.to_queue),
+                               reused=len(c.reused)) for c in created],
+        runs_queued=len(queued), runs_reused=sum(len(c.reused) for c in created),
+        skipped=skipped), queued
+
+
+def sweep_progress(session: Session, sweep: Sweep) -> SweepPublic:
+    """The sweep's spec, its experiments with status and counts, and overall progress."""
+    stmt, _ = experiment_rows(session)
+    rows = session.execute(stmt.where(Experiment.sweep_id == sweep.id)
+                           .order_by(Experiment.created_at, Experiment.id)).all()
+    experiments = [brief(r) for r in rows]
+    totals = {s.value: sum(e["counts"][s.value] for e in experiments) for s in RunStatus}
+    total = sum(totals.values())
+    finished = sum(n for s, n in totals.items() if RunStatus(s).finished)
+    epochs = session.execute(
+        select(func.coalesce(func.sum(Run.epochs_done), 0),
+               func.coalesce(func.sum(Run.epochs_total), 0))
+        .join(Experiment, Experiment.id == Run.experiment_id)
+        .where(Experiment.sweep_id == sweep.id)).one()
+    return SweepPublic.model_validate({
+        "id": sweep.id, "name": sweep.name, "spec": sweep.spec, "created_at": sweep.created_at,
+        "experiments": experiments,
+        "progress": {"runs": total, "finished": finished, "counts": totals,
+                     "fraction": finished / total if total else 0.0,
+                     "epochs_done": int(epochs[0]), "epochs_total": int(epochs[1])}})
