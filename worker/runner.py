@@ -14,7 +14,10 @@ import socket
 import threading
 import traceback
 import uuid
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from core.db import session_scope
 from core.lifecycle import claim_run, finish_run, touch
@@ -24,7 +27,11 @@ from core.settings import Settings, get_settings
 from core.status import RunKind, RunStatus
 from core.upsert import upsert
 
+if TYPE_CHECKING:
+    from worker.training import EpochReport, TrainConfig
+
 log = logging.getLogger("actlab.runner")
+
 
 class ClaimLost(Exception):
     """Another worker owns the run now; stop without writing anything more."""
@@ -70,38 +77,38 @@ def _finite(value: float | None) -> float | None:
     return value if value is None or math.isfinite(value) else None
 
 
-def execute_run(run_id: uuid.UUID, worker: str | None = None,
-                settings: Settings | None = None) -> str:
-    """Train run `run_id` if it can be claimed. Returns the final status, or "duplicate"."""
-    from worker.training import (
-        EpochReport,
-        StopRequested,
-        TrainConfig,
-        lr_range_test,
-        pick_device,
-        train,
-    )
+@dataclass
+class Outcome:
+    status: RunStatus
+    values: dict[str, Any] = field(default_factory=dict)  # columns finish_run writes
+    responses: list[Any] = field(default_factory=list)  # learned curves (train only)
 
-    settings = settings or get_settings()
-    token = f"{worker or socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+def _claim(run_id: uuid.UUID, token: str) -> tuple[dict[str, Any], int, int] | None:
+    """Claim the run; returns its stored spec, seed and epochs already recorded."""
     with session_scope() as session:
         if not claim_run(session, run_id, token):
-            log.info("run %s not claimable (duplicate delivery or not queued): skipped", run_id)
-            return "duplicate"
+            return None
     with session_scope() as session:
-        run = session.get(Run, run_id)
-        assert run is not None
+        run = session.get_one(Run, run_id)
         spec: dict[str, Any] = session.get_one(Experiment, run.experiment_id).spec
-        seed, epochs_done = run.seed, run.epochs_done
+        return spec, run.seed, run.epochs_done
 
-    checkpoint = settings.checkpoint_dir / f"{run_id}.pt"
-    if epochs_done == 0 and checkpoint.exists():
-        checkpoint.unlink()  # left by an earlier generation of a retried run: start fresh
-    elif checkpoint.exists():
+
+def _checkpoint(settings: Settings, run_id: uuid.UUID, epochs_done: int) -> Path:
+    path = settings.checkpoint_dir / f"{run_id}.pt"
+    if epochs_done == 0 and path.exists():
+        path.unlink()  # left by an earlier generation of a retried run: start fresh
+    elif path.exists():
         log.info("run %s resumes from its checkpoint (%d epoch(s) recorded)", run_id,
                  epochs_done)
-    config = TrainConfig.from_stored(spec, seed)
-    device = pick_device(settings.device)
+    return path
+
+
+def _epoch_writer(run_id: uuid.UUID, token: str) -> Callable[[EpochReport], None]:
+    """The per-epoch callback: one metrics row and the parameter snapshots, written only
+    while the claim is still ours; a cancel request stops training after the epoch."""
+    from worker.training import StopRequested
 
     def on_epoch(report: EpochReport) -> None:
         with session_scope() as session:
@@ -119,33 +126,55 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
         if cancel:
             raise StopRequested("cancel requested")
 
-    lr_range = config.kind == RunKind.lr_range
+    return on_epoch
+
+
+def _train(config: TrainConfig, device: Any, beat: Heartbeat, settings: Settings,
+           checkpoint: Path, on_epoch: Callable[[EpochReport], None]) -> Outcome:
+    from worker.training import lr_range_test, train
+
+    if config.kind == RunKind.lr_range:
+        curve = lr_range_test(config, device=device, should_stop=beat.should_stop,
+                              data_root=settings.datasets_dir)
+        return Outcome(RunStatus.succeeded, {"result": curve.to_dict(), "epochs_done": 1})
+    result = train(config, device=device, on_epoch=on_epoch, should_stop=beat.should_stop,
+                   checkpoint_path=checkpoint, data_root=settings.datasets_dir)
+    return Outcome(
+        RunStatus.succeeded if result.status == "completed" else RunStatus.diverged,
+        {"final_metrics": {k: _finite(v) for k, v in result.final_metrics.items()},
+         "best_epoch": result.best_epoch, "num_params": result.num_params,
+         "macs": result.macs, "activation_macs": result.activation_macs,
+         "peak_memory_bytes": result.peak_memory_bytes, "error": result.error,
+         "epochs_done": result.epochs_done},
+        result.responses)
+
+
+def execute_run(run_id: uuid.UUID, worker: str | None = None,
+                settings: Settings | None = None) -> str:
+    """Train run `run_id` if it can be claimed. Returns the final status, "duplicate" (not
+    claimable) or "lost" (another worker took it over)."""
+    # Imported here, not at module level: the Celery parent imports this module and must
+    # not load torch (CUDA does not survive fork).
+    from worker.training import StopRequested, TrainConfig, pick_device
+
+    settings = settings or get_settings()
+    token = f"{worker or socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    claimed = _claim(run_id, token)
+    if claimed is None:
+        log.info("run %s not claimable (duplicate delivery or not queued): skipped", run_id)
+        return "duplicate"
+    spec, seed, epochs_done = claimed
+    checkpoint = _checkpoint(settings, run_id, epochs_done)
+    config = TrainConfig.from_stored(spec, seed)
+    device = pick_device(settings.device)
     with session_scope() as session:
         touch(session, run_id, token, device=str(device),
-              epochs_total=1 if lr_range else config.training.epochs)
+              epochs_total=1 if config.kind == RunKind.lr_range else config.training.epochs)
 
-    status, values = RunStatus.failed, {}
-    responses: list[Any] = []
     with Heartbeat(run_id, token, settings.heartbeat_seconds) as beat:
         try:
-            if lr_range:
-                curve = lr_range_test(config, device=device, should_stop=beat.should_stop,
-                                      data_root=settings.datasets_dir)
-                status, values = RunStatus.succeeded, {"result": curve.to_dict(),
-                                                       "epochs_done": 1}
-            else:
-                result = train(config, device=device, on_epoch=on_epoch,
-                               should_stop=beat.should_stop, checkpoint_path=checkpoint,
-                               data_root=settings.datasets_dir)
-                status = RunStatus.succeeded if result.status == "completed" else \
-                    RunStatus.diverged
-                values = {
-                    "final_metrics": {k: _finite(v) for k, v in result.final_metrics.items()},
-                    "best_epoch": result.best_epoch, "num_params": result.num_params,
-                    "macs": result.macs, "activation_macs": result.activation_macs,
-                    "peak_memory_bytes": result.peak_memory_bytes,
-                    "error": result.error, "epochs_done": result.epochs_done}
-                responses = result.responses
+            outcome = _train(config, device, beat, settings, checkpoint,
+                             _epoch_writer(run_id, token))
         except ClaimLost as exc:
             log.warning("%s; leaving it to its new owner", exc)
             return "lost"
@@ -153,19 +182,18 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
             if beat.lost.is_set():
                 log.warning("run %s was taken over; stopping", run_id)
                 return "lost"
-            status = RunStatus.cancelled
+            outcome = Outcome(RunStatus.cancelled)
         except Exception as exc:
             log.error("run %s failed:\n%s", run_id, traceback.format_exc())
-            values = {"error": f"{type(exc).__name__}: {exc}"}
+            outcome = Outcome(RunStatus.failed, {"error": f"{type(exc).__name__}: {exc}"})
 
     with session_scope() as session:
-        if not finish_run(session, run_id, token, status, **values):
+        if not finish_run(session, run_id, token, outcome.status, **outcome.values):
             log.warning("run %s: claim lost before the final write; result dropped", run_id)
             return "lost"
         upsert(session, ResponseCurve.__table__, [
             {"run_id": run_id, "layer": r.layer, "block": r.block, "position": r.position,
-             "xs": r.xs, "ys": r.ys} for r in responses], keys=("run_id", "layer"))
+             "xs": r.xs, "ys": r.ys} for r in outcome.responses], keys=("run_id", "layer"))
     checkpoint.unlink(missing_ok=True)
-    log.info("run %s %s", run_id, status.value)
-    return status.value
-
+    log.info("run %s %s", run_id, outcome.status.value)
+    return outcome.status.value
