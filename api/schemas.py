@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from core.metrics import METRIC_TABLE
 from core.status import ExperimentStatus, RunKind, RunStatus
 
 
@@ -115,21 +116,16 @@ class SeedsAdd(BaseModel):
     seeds: list[int] = Field(min_length=1)
 
 
-class MetricRow(BaseModel):
+class _MetricRowBase(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     epoch: int
-    train_loss: float | None
-    train_accuracy: float | None
-    val_loss: float | None
-    val_accuracy: float | None
-    val_top5: float | None
-    test_loss: float | None
-    test_accuracy: float | None
-    test_top5: float | None
-    lr: float | None
-    epoch_seconds: float | None
-    samples_per_second: float | None
+
+
+# One field per metric of core.metrics, documented there.
+MetricRow = create_model(  # type: ignore[call-overload]
+    "MetricRow", __base__=_MetricRowBase,
+    **{m.name: (float | None, Field(description=m.doc)) for m in METRIC_TABLE})
 
 
 class ParameterPage(BaseModel):

@@ -1,0 +1,32 @@
+"""Each fact has one home: the metric table and the status enums are what the ORM, the
+trainer and the HTTP schemas use."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from api.schemas import MetricRow, RunPublic
+from core.metrics import METRICS
+from core.models import EpochMetric, Experiment, Run
+from core.status import RunKind, RunStatus
+from worker.training import TrainConfig, train
+
+
+def test_metric_columns_and_schema_are_the_metric_table() -> None:
+    columns = [c.name for c in EpochMetric.__table__.columns if c.name not in ("run_id", "epoch")]
+    assert columns == list(METRICS)
+    assert list(MetricRow.model_fields) == ["epoch", *METRICS]
+
+
+def test_the_trainer_reports_every_metric_and_no_other(tmp_path: Path) -> None:
+    config = TrainConfig(activation="relu")
+    config = replace(config, training=config.training.model_copy(update={"epochs": 1}))
+    history = train(config, data_root=tmp_path).history
+    assert set(history[0]) == set(METRICS)
+
+
+def test_status_and_kind_columns_are_the_enums() -> None:
+    assert Run.__table__.c.status.type.enum_class is RunStatus
+    assert Experiment.__table__.c.kind.type.enum_class is RunKind
+    assert RunPublic.model_fields["status"].annotation is RunStatus
