@@ -12,6 +12,7 @@ API (core.params, core.registry), so it can be used in any PyTorch code.
 from activations import (  # noqa: F401
     builtin,
     composite,
+    formula,
     gaaf,
     literature,
     parametric,

@@ -29,6 +29,8 @@ class ActivationInfo:
     # Whether learnable parameters exist one per channel (chosen by the `per_channel` param).
     per_channel_capable: bool = False
     notes: str = ""
+    # What the catalog lists beside the parameters (the formula activation's grammar).
+    grammar: Mapping[str, Any] | None = None
 
     @property
     def learnable(self) -> bool:
@@ -63,6 +65,7 @@ class ActivationInfo:
             # the service adds for every activation slot are counted on the real inputs).
             "ops_per_element": round(ops_per_element(self.build_default()), 3),
             "notes": self.notes,
+            **({"grammar": dict(self.grammar)} if self.grammar is not None else {}),
         }
 
 

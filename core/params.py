@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-ParamKind = Literal["float", "int", "bool", "choice", "activation"]
+from core import formula
+
+ParamKind = Literal["float", "int", "bool", "choice", "activation", "expression", "parameters"]
 
 
 class ParamError(ValueError):
@@ -63,6 +65,15 @@ class ParamInfo:
         """`value` coerced to this parameter's kind, or a ValueError naming `where`.
         `nestable` maps the activation names an `activation` parameter may take to their
         canonical names."""
+        if self.kind == "expression":  # checked against its parameters by `resolve`
+            if not isinstance(value, str):
+                raise ValueError(f"{where} must be a string, got {value!r}")
+            if len(value) > formula.MAX_LENGTH:
+                raise ValueError(f"{where} is {len(value)} characters; at most "
+                                 f"{formula.MAX_LENGTH}")
+            return value
+        if self.kind == "parameters":
+            return formula.check_parameters(value, where)
         if self.kind == "bool":
             if not isinstance(value, bool):
                 raise ValueError(f"{where} must be true or false, got {value!r}")
@@ -119,4 +130,13 @@ def resolve(noun: str, name: str, infos: Sequence[ParamInfo], params: Mapping[st
             out[key] = info.check(f"{name}.{key}", params.get(key, info.default), nestable)
         except ValueError as exc:
             raise ParamError(key, str(exc)) from None
+    for key, info in known.items():
+        if info.kind == "expression":
+            # Written back canonically: equal formulas are one recipe (`beta*x`, `x*beta`).
+            declared: dict[str, float] = next(
+                (out[k] for k, i in known.items() if i.kind == "parameters"), {})
+            try:
+                out[key] = formula.canonical(out[key], declared)
+            except formula.FormulaError as exc:
+                raise ParamError(key, f"{name}.{key}: {exc}") from None
     return out

@@ -109,6 +109,11 @@ def activation_label(activation: str, spec: dict[str, Any]) -> str:
     """`name` or `name(param=value, ...)` for parameters that differ from the defaults."""
     entry = entries("activations").get(activation)
     params = spec.get("activation", {}).get("params", {})
+    if activation == "formula":
+        # The canonical expression is the name; initial values and per-channel follow.
+        inits = ", ".join(f"{k}={v}" for k, v in sorted(params.get("parameters", {}).items()))
+        scalar = "" if params.get("per_channel", True) else ", scalar"
+        return f"formula({params.get('expression', 'x')}{'; ' + inits if inits else ''}{scalar})"
     defaults = {p["name"]: p["default"] for p in entry["params"]} if entry else {}
     changed = {k: v for k, v in sorted(params.items()) if defaults.get(k) != v}
     if not changed:

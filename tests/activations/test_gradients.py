@@ -11,7 +11,9 @@ import activations
 # them. Jump/kink locations of every activation at the parameters used below:
 KINKS = [0.0, -2.0, 2.0, 1.0, -1.0, 6.0, 0.5, -0.5, 0.4, -3.0, 3.0]
 # GAAF's sawtooth jumps every 1/K; with K = 10 the jumps sit at multiples of 0.1.
-PARAMS = {"gaaf_relu": {"k": 10.0}, "gaaf_tanh": {"k": 10.0}}
+PARAMS = {"gaaf_relu": {"k": 10.0}, "gaaf_tanh": {"k": 10.0},
+          "formula": {"expression": "where(x > c, a * x, softplus(x) * b) + tanh(c * x)",
+                      "parameters": {"a": 1.0, "b": 0.5, "c": 0.1}}}
 
 
 def points(n: int, seed: int, step: float | None = None) -> torch.Tensor:

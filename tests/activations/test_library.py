@@ -8,6 +8,10 @@ import torch
 
 import activations
 
+# Activations whose defaults have no learnable parameter to test: a formula with two.
+EXAMPLE_PARAMS = {"formula": {"expression": "a * x * sigmoid(beta * x)",
+                              "parameters": {"a": 1.0, "beta": 1.0}}}
+
 
 def test_at_least_45_activations_each_with_formula_reference_and_params() -> None:
     catalog = activations.catalog()
@@ -31,7 +35,7 @@ def test_aliases_resolve() -> None:
 @pytest.mark.parametrize("name", [n for n in activations.names()
                                   if activations.get_info(n).per_channel_capable])
 def test_per_channel_parameters_on_2d_and_4d(name: str) -> None:
-    params = {"per_channel": True}
+    params = {"per_channel": True, **EXAMPLE_PARAMS.get(name, {})}
     module = activations.create(name, num_channels=5, **params)
     learnable = list(module.parameters())
     assert learnable and all(p.shape == (5,) for p in learnable)
@@ -43,7 +47,7 @@ def test_per_channel_parameters_on_2d_and_4d(name: str) -> None:
         y.square().sum().backward()
         assert all(p.grad is not None and p.grad.shape == (5,) for p in learnable)
         assert any(p.grad.abs().sum() > 0 for p in learnable)  # type: ignore[union-attr]
-    scalar = activations.create(name, num_channels=5, per_channel=False)
+    scalar = activations.create(name, num_channels=5, **{**params, "per_channel": False})
     assert all(p.shape == (1,) for p in scalar.parameters())
 
 

@@ -98,6 +98,30 @@ BAD_CASES = [
      ["required"]),
     ("model/dataset mismatch", _bad(dataset={"name": "mnist1d"}), "model.name",
      ["takes image inputs", "sequence"]),
+    *[(f"formula: {why}", _bad(activation={"name": "formula", "params": params}),
+       f"activation.params.{field}", phrases) for why, params, field, phrases in [
+        ("code", {"expression": "__import__('os').system('id')"}, "expression",
+         ["only the functions", "at position 1"]),
+        ("attribute", {"expression": "x.real"}, "expression", ["Attribute", "position 1"]),
+        ("lambda", {"expression": "(lambda: x)()"}, "expression", ["only the functions"]),
+        ("comprehension", {"expression": "sum([x for x in y])"}, "expression",
+         ["unknown function 'sum'"]),
+        ("huge power", {"expression": "x ** 1e9"}, "expression", ["outside", "position 6"]),
+        ("unknown name", {"expression": "x * k"}, "expression",
+         ["unknown name 'k'", "position 5"]),
+        ("unused parameter", {"expression": "x", "parameters": {"beta": 1.0}}, "expression",
+         ["beta declared but not used"]),
+        ("syntax", {"expression": "x * (1 +"}, "expression", ["syntax error", "position"]),
+        ("100 kB", {"expression": "x+" * 50_000 + "x"}, "expression",
+         ["100001 characters; at most 500"]),
+        ("nesting", {"expression": "(" * 240 + "x" + ")" * 240}, "expression",
+         ["nested parentheses"]),
+        ("deep calls", {"expression": "tanh(" * 30 + "x" + ")" * 30}, "expression",
+         ["nests deeper than 24"]),
+        ("parameter name", {"expression": "x", "parameters": {"relu": 1.0}}, "parameters",
+         ["cannot name a parameter"]),
+        ("not a string", {"expression": 3}, "expression", ["must be a string"]),
+    ]],
 ]
 
 
@@ -114,6 +138,33 @@ def test_bad_input_is_422_naming_the_field_and_stores_nothing(
     for phrase in phrases:
         assert any(phrase in e["msg"] for e in mine), (phrase, mine)
     assert stored_counts() == (0, 0)
+
+
+def test_formulas_are_stored_canonically_and_equal_ones_are_one_recipe(
+        client: TestClient) -> None:
+    def post(expression: str) -> dict[str, Any]:
+        r = client.post("/api/v1/experiments", json={"activation": {"name": "formula", "params": {
+            "expression": expression, "parameters": {"beta": 1.0}}}, "seeds": [0]})
+        assert r.status_code == 202, r.text
+        return client.get(f"/api/v1/experiments/{r.json()['id']}").json()
+
+    a, b = post("x * sigmoid(beta * x)"), post("sigmoid(x*beta) * x")
+    assert a["spec"]["activation"]["params"] == {"expression": "sigmoid(beta * x) * x",
+                                                 "parameters": {"beta": 1.0},
+                                                 "per_channel": True}
+    assert a["spec_hash"] == b["spec_hash"]
+    assert post("x * sigmoid(2 * beta * x)")["spec_hash"] != a["spec_hash"]
+
+
+def test_the_catalog_lists_the_formula_grammar(client: TestClient) -> None:
+    acts = {a["name"]: a for a in client.get("/api/v1/catalog/activations").json()}
+    grammar = acts["formula"]["grammar"]
+    assert {"relu", "sigmoid", "tanh", "exp", "log", "log1p", "softplus", "abs", "sqrt", "erf",
+            "sin", "cos", "min", "max", "clamp", "where"} <= set(grammar["functions"])
+    assert grammar["functions"]["clamp"]["arity"] == 3
+    assert grammar["limits"] == {"length": 500, "depth": 24, "nodes": 200}
+    assert [p["name"] for p in acts["formula"]["params"]] == ["expression", "parameters",
+                                                             "per_channel"]
 
 
 def test_type_errors_and_unknown_names_come_in_one_response(client: TestClient) -> None:

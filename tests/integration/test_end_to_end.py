@@ -205,3 +205,51 @@ def test_lr_range_through_the_api(service: Service) -> None:
         entry = next(e for e in table["entries"] if e["activation"] == "dual_line")
         assert entry["n"] >= 2 and entry["suggested_min"] <= entry["suggested_lr"] <= \
             entry["suggested_max"]
+
+
+def test_a_formula_activation_trains_and_records_its_parameters(service: Service) -> None:
+    spec = {"activation": {"name": "formula", "params": {
+                "expression": "x * sigmoid(beta * x)", "parameters": {"beta": 1.0}}},
+            "model": {"name": "mlp", "params": {"hidden": 32}}, "dataset": {"name": "digits"},
+            "seeds": [0, 1], "training": {"epochs": 2}}
+    with service.client() as c:
+        created = c.post("/api/v1/experiments", json=spec)
+        assert created.status_code == 202, created.text
+        exp = wait_for(c, created.json()["id"], {"succeeded", "failed", "diverged"})
+        assert [r["status"] for r in exp["runs"]] == ["succeeded", "succeeded"], \
+            service.log_text()[-3000:]
+        assert exp["spec"]["activation"]["params"]["expression"] == "sigmoid(beta * x) * x"
+        page = c.get(f"/api/v1/runs/{exp['runs'][0]['id']}/parameters",
+                     params={"epoch": 2}).json()
+        assert {(p["block"], p["name"], len(p["values"])) for p in page["items"]} == \
+            {(1, "beta", 32), (2, "beta", 32)}
+        dist = c.get(f"/api/v1/experiments/{exp['id']}/parameters").json()
+        assert {(b["block"], b["name"]) for b in dist["final"]} == {(1, "beta"), (2, "beta")}
+        assert all(b["n"] == 64 for b in dist["final"])  # 32 channels x 2 seeds
+        region = c.get(f"/api/v1/experiments/{exp['id']}/response").json()
+        assert len(region["layers"]) == 2
+        # The same function written the other way round is the same recipe: reused.
+        again = c.post("/api/v1/experiments", json={**spec, "activation": {
+            "name": "formula", "params": {"expression": "x*sigmoid(x*beta)",
+                                          "parameters": {"beta": 1.0}}}})
+        assert again.status_code == 202
+        assert again.json()["status"] == "succeeded"
+        board = c.get("/api/v1/leaderboard", params={"model": "mlp", "dataset": "digits",
+                                                     "baseline": "relu"}).json()
+        labels = {e["label"] for e in board["entries"]}
+        assert "formula(sigmoid(beta * x) * x; beta=1.0)" in labels
+
+
+def test_a_formula_that_overflows_ends_the_run_diverged(service: Service) -> None:
+    with service.client() as c:
+        created = c.post("/api/v1/experiments", json={
+            "activation": {"name": "formula", "params": {"expression": "exp(exp(exp(x)))"}},
+            "model": {"name": "mlp", "params": {"hidden": 16}}, "dataset": {"name": "digits"},
+            "seeds": [0], "training": {"epochs": 3}})
+        assert created.status_code == 202, created.text
+        exp = wait_for(c, created.json()["id"], {"succeeded", "failed", "diverged"})
+        run = c.get(f"/api/v1/runs/{exp['runs'][0]['id']}").json()
+        assert run["status"] == "diverged", run
+        assert "loss became" in run["error"]
+        metrics = c.get(f"/api/v1/runs/{run['id']}/metrics").json()
+        assert len(metrics) == run["progress"]["epoch"] < 3  # what finished before is kept
