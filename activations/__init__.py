@@ -39,6 +39,7 @@ from activations.registry import (
     nestable,
     resolve_params,
 )
+from core import plugins as _plugins
 from core.params import ParamInfo
 
 __all__ = [
@@ -61,3 +62,7 @@ __all__ = [
     "resolve_params",
     "response",
 ]
+
+# Activations of installed plugin packages (entry point group `actlab.activations`), after
+# every built-in, so a plugin can build on them.
+_plugins.load("activations")

@@ -124,5 +124,6 @@ def get_fn(name: str) -> Callable[..., Tensor]:
     return info.functional
 
 
-def catalog() -> list[dict[str, Any]]:
-    return [info.to_dict() for info in _ACTIVATIONS]
+def catalog(plugin: str | None = None) -> list[dict[str, Any]]:
+    """The catalog entries of actlab's own activations, or of one plugin distribution's."""
+    return [info.to_dict() for info in _ACTIVATIONS if _ACTIVATIONS.origin(info.name) == plugin]

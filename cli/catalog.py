@@ -1,4 +1,5 @@
-"""Export the activation, model and dataset catalogs to core/catalog.json.
+"""Export the activation, model and dataset catalogs to core/catalog.json (or, for a plugin
+package, the fragment of its own entries: `actlab catalog --plugin DIST`).
 
 The API validates specs and serves the catalog from that file so it never imports torch;
 tests/cli/test_catalog.py fails when the file is out of date with the code.
@@ -19,13 +20,15 @@ from worker.training.models import model_catalog
 CATALOG_PATH = CATALOG_FILE  # the file the API reads (core/catalog.json)
 
 
-def build_catalog() -> dict[str, Any]:
-    return {"activations": activations.catalog(), "models": model_catalog(),
-            "datasets": dataset_catalog()}
+def build_catalog(plugin: str | None = None) -> dict[str, Any]:
+    """actlab's own catalog, or (`plugin`: a distribution name) the fragment of the entries
+    that plugin registers, which it ships for the API (core.plugins)."""
+    return {"activations": activations.catalog(plugin), "models": model_catalog(plugin),
+            "datasets": dataset_catalog(plugin)}
 
 
-def render_catalog() -> str:
-    return json.dumps(build_catalog(), indent=1, sort_keys=True) + "\n"
+def render_catalog(plugin: str | None = None) -> str:
+    return json.dumps(build_catalog(plugin), indent=1, sort_keys=True) + "\n"
 
 
 def write_catalog(path: Path = CATALOG_PATH) -> Path:

@@ -181,7 +181,18 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_catalog(args: argparse.Namespace) -> int:
     from cli.catalog import render_catalog, write_catalog
 
-    if args.write:
+    if args.plugin is not None:
+        text = render_catalog(args.plugin)
+        if args.write == "":
+            print("--plugin with --write needs a PATH for the fragment", file=sys.stderr)
+            return 2
+        if args.write is None:
+            sys.stdout.write(text)
+        else:
+            Path(args.write).write_text(text)
+            print(f"wrote {args.write}")
+        return 0
+    if args.write is not None:
         print(f"wrote {write_catalog()}")
     else:
         sys.stdout.write(render_catalog())
@@ -229,7 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("catalog", help="print (or --write) the generated catalog file")
-    p.add_argument("--write", action="store_true")
+    p.add_argument("--write", nargs="?", const="", default=None, metavar="PATH",
+                   help="write core/catalog.json (with --plugin: write the fragment to PATH)")
+    p.add_argument("--plugin", metavar="DIST",
+                   help="only the entries an installed plugin distribution registers")
     p.set_defaults(func=cmd_catalog)
     return parser
 

@@ -7,18 +7,38 @@ The file is generated from the activation library and the model/dataset zoo
 from __future__ import annotations
 
 import json
+import logging
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
+from core import plugins
 from core.params import ParamInfo
+
+log = logging.getLogger("actlab.catalog")
 
 CATALOG_FILE = Path(__file__).resolve().parent / "catalog.json"
 
 
 @lru_cache(maxsize=1)
 def load_catalog() -> dict[str, list[dict[str, Any]]]:
+    """The built-in catalog plus the fragments of installed plugins (core.plugins), each
+    plugin entry marked with its distribution under `plugin`."""
     data: dict[str, list[dict[str, Any]]] = json.loads(CATALOG_FILE.read_text())
+    for dist, fragment in plugins.catalog_fragments():
+        for kind, items in fragment.items():
+            if kind not in data:
+                log.warning("plugin %s: unknown catalog section %r ignored", dist, kind)
+                continue
+            taken = {n for e in data[kind] for n in (e["name"], *e.get("aliases", []))}
+            for entry in items:
+                names = {entry["name"], *entry.get("aliases", [])}
+                if names & taken:
+                    log.warning("plugin %s: %s %s already exists; ignored", dist, kind,
+                                sorted(names & taken))
+                    continue
+                data[kind].append({**entry, "plugin": dist})
+                taken |= names
     return data
 
 

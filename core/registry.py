@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
+from core import plugins
 from core.params import ParamInfo, resolve
 
 
@@ -27,12 +28,16 @@ class Registry(Generic[InfoT]):
         self.noun = noun
         self._infos: dict[str, InfoT] = {}
         self._aliases: dict[str, str] = {}
+        self._origins: dict[str, str] = {}  # name -> plugin distribution that registered it
 
     def register(self, info: InfoT, aliases: Sequence[str] = ()) -> InfoT:
         for key in (info.name, *aliases):
             if key in self._infos or key in self._aliases:
                 raise ValueError(f"{self.noun} name {key!r} is registered twice")
         self._infos[info.name] = info
+        origin = plugins.current()
+        if origin is not None:
+            self._origins[info.name] = origin
         for alias in aliases:
             self._aliases[alias] = info.name
         return info
@@ -41,12 +46,18 @@ class Registry(Generic[InfoT]):
         """Canonical names, sorted."""
         return sorted(self._infos)
 
+    def origin(self, name: str) -> str | None:
+        """The plugin distribution that registered `name` (None: actlab itself)."""
+        return self._origins.get(self.get(name).name)
+
     def get(self, name: str) -> InfoT:
         try:
             return self._infos[self._aliases.get(name, name)]
         except KeyError:
             raise ValueError(f"unknown {self.noun} {name!r}; valid names: "
-                             f"{', '.join(self.names())}") from None
+                             f"{', '.join(self.names())}. If a plugin package provides it, "
+                             f"install that plugin here (entry point group "
+                             f"actlab.{self.noun}s)") from None
 
     def resolve(self, name: str, params: Mapping[str, Any],
                 nestable: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from core import plugins
 from core.params import ParamInfo
 from core.registry import Registry
 from worker.training.files import FILES, DatasetFileError, ensure_file, read_cifar, read_idx
@@ -334,5 +335,10 @@ def load_dataset(name: str, params: dict[str, Any], root: Path, *,
         root, **(params if checked else resolve_dataset_params(name, params)))
 
 
-def dataset_catalog() -> list[dict[str, Any]]:
-    return [info.to_dict() for info in _DATASETS]
+def dataset_catalog(plugin: str | None = None) -> list[dict[str, Any]]:
+    """The entries of actlab's own datasets, or of one plugin distribution's."""
+    return [info.to_dict() for info in _DATASETS if _DATASETS.origin(info.name) == plugin]
+
+
+# Datasets of installed plugin packages (entry point group `actlab.datasets`).
+plugins.load("datasets")

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import activations
+from core import plugins
 from core.params import ParamInfo
 from core.registry import Registry
 
@@ -395,5 +396,10 @@ def build_model(name: str, params: dict[str, Any], input_shape: tuple[int, ...],
                         **(params if checked else resolve_model_params(name, params)))
 
 
-def model_catalog() -> list[dict[str, Any]]:
-    return [info.to_dict() for info in _MODELS]
+def model_catalog(plugin: str | None = None) -> list[dict[str, Any]]:
+    """The entries of actlab's own models, or of one plugin distribution's."""
+    return [info.to_dict() for info in _MODELS if _MODELS.origin(info.name) == plugin]
+
+
+# Models of installed plugin packages (entry point group `actlab.models`).
+plugins.load("models")
