@@ -1,6 +1,6 @@
-"""A plugin package (tests/plugin_example) adds an activation with no fork: the API serves and
-validates it without torch, a worker that has it trains it, one that lacks it fails the run
-naming what is missing."""
+"""A plugin package (tests/plugin_example) adds an activation and a model with no fork: the API
+serves and validates them without torch, a worker that has them trains them, one that lacks
+them fails the run naming what is missing."""
 
 from __future__ import annotations
 
@@ -45,8 +45,11 @@ def test_the_library_loads_the_plugin_and_its_shipped_fragment_is_current(
         "[n for n, _ in m.named_parameters()], m(torch.zeros(2, 3)).abs().sum().item()); "
         f"print(render_catalog({DIST!r}) == open({str(PLUGIN_DIR)!r} + "
         "'/actlab_plugin_example/catalog.json').read()); "
-        "print('scaled_tanh' in render_catalog())", plugin_path)
-    assert out.split("\n")[:3] == ["plugin ['a', 'b'] 0.0", "True", "False"], \
+        "print('scaled_tanh' in render_catalog()); "
+        "from worker.training.models import get_model_info; "
+        "print(get_model_info('one_layer').input_kinds)", plugin_path)
+    assert out.split("\n")[:4] == ["plugin ['a', 'b'] 0.0", "True", "False",
+                                   "('vector', 'image')"], \
         "stale fragment: run `actlab catalog --plugin actlab-plugin-example --write " \
         "tests/plugin_example/actlab_plugin_example/catalog.json` with the plugin installed"
 
@@ -90,7 +93,7 @@ def test_a_plugin_activation_trains_through_the_service(
     svc, _ = service
     with svc.client() as c:
         created = c.post("/api/v1/experiments", json={
-            "activation": {"name": "scaled_tanh"}, "model": {"name": "mlp",
+            "activation": {"name": "scaled_tanh"}, "model": {"name": "one_layer",
                                                             "params": {"hidden": 16}},
             "seeds": [0], "training": {"epochs": 2}})
         assert created.status_code == 202, created.text
@@ -102,8 +105,8 @@ def test_a_plugin_activation_trains_through_the_service(
             time.sleep(0.3)
         assert exp["status"] == "succeeded", svc.log_text()[-3000:]
         run_id = exp["runs"][0]["id"]
-        names = {p["name"] for p in c.get(f"/api/v1/runs/{run_id}/parameters").json()["items"]}
-        assert names == {"a", "b"}
+        items = c.get(f"/api/v1/runs/{run_id}/parameters").json()["items"]
+        assert {(p["block"], p["name"]) for p in items} == {(1, "a"), (1, "b")}
 
 
 def test_a_worker_without_the_plugin_fails_the_run_naming_it(
