@@ -110,6 +110,11 @@ class CancelResult(BaseModel):
     stopping: list[uuid.UUID] = Field(description="running runs told to stop within an epoch")
 
 
+class Deleted(BaseModel):
+    id: uuid.UUID
+    runs: int = Field(description="runs removed with it")
+
+
 class SeedsAdd(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 

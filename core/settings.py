@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +35,16 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1)
     # Hard time limit of one training task; the broker's visibility timeout is set above it.
     task_time_limit_seconds: int = Field(48 * 3600, ge=60)
+
+    # Artifacts (core/artifacts.py): s3://bucket/prefix, or unset for data_dir/artifacts.
+    artifacts_url: str | None = None
+    s3_endpoint_url: str | None = None
+    # A checkpoint is written once this many seconds passed since the last one (0: every
+    # epoch), and never skipped for an epoch longer than that; bounds the write load.
+    checkpoint_seconds: float = Field(30.0, ge=0)
+    # Trained weights kept: every run's (all), the best run's of each experiment by
+    # best_val_accuracy (best), or none.
+    keep_weights: Literal["all", "best", "none"] = "all"
 
     torch_threads: int | None = Field(None, ge=1)
     device: str = "auto"

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.backends import BACKENDS, PRODUCTION, Backend, make_backend
+from tests.s3 import S3Server, s3_server
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -22,6 +23,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def _reset_caches() -> None:
+    from core.artifacts import get_store
     from core.catalog import clear_caches
     from core.db import reset_engines
     from core.queue import reset_clients
@@ -31,6 +33,7 @@ def _reset_caches() -> None:
     reset_clients()
     get_settings.cache_clear()
     clear_caches()
+    get_store.cache_clear()
 
 
 def _activate(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -74,3 +77,10 @@ def client(backend: Backend) -> Iterator[TestClient]:
 
     with TestClient(create_app(), raise_server_exceptions=False) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """moto's S3 server, one per test session (each test takes a fresh bucket)."""
+    with s3_server() as server:
+        yield server

@@ -85,7 +85,9 @@ def wait_healthy(url: str, procs: list[subprocess.Popen[bytes]], log: Path,
 def service_env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACTLAB_")}
     env.update({"ACTLAB_HEARTBEAT_SECONDS": "1", "ACTLAB_SWEEPER_INTERVAL_SECONDS": "2",
-                "ACTLAB_TORCH_THREADS": "1", "PYTHONUNBUFFERED": "1"})
+                "ACTLAB_TORCH_THREADS": "1", "PYTHONUNBUFFERED": "1",
+                # Checkpoint every epoch, so recovery tests know where a run resumes.
+                "ACTLAB_CHECKPOINT_SECONDS": "0"})
     env.update(extra)
     return env
 

@@ -16,9 +16,9 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.artifacts import checkpoint_key, get_store, prune_weights, weights_key
 from core.db import session_scope
 from core.lifecycle import claim_run, finish_run, touch
 from core.metrics import METRICS
@@ -29,6 +29,7 @@ from core.upsert import upsert
 
 if TYPE_CHECKING:
     from worker.training import EpochReport, TrainConfig
+    from worker.training.checkpoint import Checkpointer
 
 log = logging.getLogger("actlab.runner")
 
@@ -82,6 +83,7 @@ class Outcome:
     status: RunStatus
     values: dict[str, Any] = field(default_factory=dict)  # columns finish_run writes
     responses: list[Any] = field(default_factory=list)  # learned curves (train only)
+    weights: dict[str, Any] | None = None  # state at the best-validation epoch (train only)
 
 
 def _claim(run_id: uuid.UUID, token: str) -> tuple[dict[str, Any], int, int] | None:
@@ -95,14 +97,34 @@ def _claim(run_id: uuid.UUID, token: str) -> tuple[dict[str, Any], int, int] | N
         return spec, run.seed, run.epochs_done
 
 
-def _checkpoint(settings: Settings, run_id: uuid.UUID, epochs_done: int) -> Path:
-    path = settings.checkpoint_dir / f"{run_id}.pt"
-    if epochs_done == 0 and path.exists():
-        path.unlink()  # left by an earlier generation of a retried run: start fresh
-    elif path.exists():
+def _checkpoint(settings: Settings, run_id: uuid.UUID, epochs_done: int) -> Checkpointer:
+    """The run's checkpoint in the artifact store, which every worker host sees."""
+    from worker.training.checkpoint import Checkpointer
+
+    slot = Checkpointer(get_store(), checkpoint_key(run_id), settings.checkpoint_seconds)
+    if epochs_done == 0:
+        slot.store.delete(slot.key)  # left by an earlier generation of a retried run
+    elif slot.store.exists(slot.key):
         log.info("run %s resumes from its checkpoint (%d epoch(s) recorded)", run_id,
                  epochs_done)
-    return path
+    return slot
+
+
+def _keep_weights(run_id: uuid.UUID, outcome: Outcome, spec: dict[str, Any], seed: int,
+                  settings: Settings) -> None:
+    """Store the best-validation epoch's weights as safetensors, with what rebuilds the
+    model in the file's metadata. A store that fails loses the weights, not the run."""
+    if outcome.status != RunStatus.succeeded or outcome.weights is None or \
+            settings.keep_weights == "none":
+        return
+    from worker.training.weights import to_safetensors
+
+    data = to_safetensors(outcome.weights, spec, seed, outcome.values.get("best_epoch"),
+                          str(run_id))
+    try:
+        get_store().put(weights_key(run_id), data)
+    except Exception:
+        log.warning("run %s: could not store its weights", run_id, exc_info=True)
 
 
 def _epoch_writer(run_id: uuid.UUID, token: str) -> Callable[[EpochReport], None]:
@@ -130,7 +152,7 @@ def _epoch_writer(run_id: uuid.UUID, token: str) -> Callable[[EpochReport], None
 
 
 def _train(config: TrainConfig, device: Any, beat: Heartbeat, settings: Settings,
-           checkpoint: Path, on_epoch: Callable[[EpochReport], None]) -> Outcome:
+           checkpoint: Checkpointer, on_epoch: Callable[[EpochReport], None]) -> Outcome:
     from worker.training import lr_range_test, train
 
     if config.kind == RunKind.lr_range:
@@ -138,7 +160,7 @@ def _train(config: TrainConfig, device: Any, beat: Heartbeat, settings: Settings
                               data_root=settings.datasets_dir)
         return Outcome(RunStatus.succeeded, {"result": curve.to_dict(), "epochs_done": 1})
     result = train(config, device=device, on_epoch=on_epoch, should_stop=beat.should_stop,
-                   checkpoint_path=checkpoint, data_root=settings.datasets_dir)
+                   checkpoint=checkpoint, data_root=settings.datasets_dir)
     return Outcome(
         RunStatus.succeeded if result.status == "completed" else RunStatus.diverged,
         {"final_metrics": {k: _finite(v) for k, v in result.final_metrics.items()},
@@ -146,7 +168,7 @@ def _train(config: TrainConfig, device: Any, beat: Heartbeat, settings: Settings
          "macs": result.macs, "activation_macs": result.activation_macs,
          "peak_memory_bytes": result.peak_memory_bytes, "error": result.error,
          "epochs_done": result.epochs_done},
-        result.responses)
+        result.responses, result.best_weights)
 
 
 def execute_run(run_id: uuid.UUID, worker: str | None = None,
@@ -187,6 +209,7 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
             log.error("run %s failed:\n%s", run_id, traceback.format_exc())
             outcome = Outcome(RunStatus.failed, {"error": f"{type(exc).__name__}: {exc}"})
 
+    _keep_weights(run_id, outcome, spec, seed, settings)
     with session_scope() as session:
         if not finish_run(session, run_id, token, outcome.status, **outcome.values):
             log.warning("run %s: claim lost before the final write; result dropped", run_id)
@@ -194,6 +217,8 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
         upsert(session, ResponseCurve.__table__, [
             {"run_id": run_id, "layer": r.layer, "block": r.block, "position": r.position,
              "xs": r.xs, "ys": r.ys} for r in outcome.responses], keys=("run_id", "layer"))
-    checkpoint.unlink(missing_ok=True)
+        if settings.keep_weights == "best" and outcome.status == RunStatus.succeeded:
+            prune_weights(session, get_store(), session.get_one(Run, run_id).experiment_id)
+    checkpoint.store.delete(checkpoint.key)
     log.info("run %s %s", run_id, outcome.status.value)
     return outcome.status.value

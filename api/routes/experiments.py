@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 from sqlalchemy import func, select
 
-from api import creation
+from api import creation, housekeeping
 from api.convert import run_public
 from api.deps import ExperimentDep, SessionDep, SettingsDep
 from api.dispatch import notify
@@ -15,6 +15,7 @@ from api.errors import validation_error
 from api.experiment_rows import EXPERIMENT_STATUSES, brief, brief_of, experiment_rows, has_tag
 from api.schemas import (
     CancelResult,
+    Deleted,
     ExperimentBrief,
     ExperimentCreated,
     ExperimentList,
@@ -22,6 +23,7 @@ from api.schemas import (
     RunBrief,
     SeedsAdd,
 )
+from core.artifacts import get_store
 from core.lifecycle import IllegalTransition, cancel_run
 from core.models import Experiment, Run
 from core.spec import ExperimentSpec, check_limits
@@ -126,3 +128,12 @@ def add_seeds(experiment: ExperimentDep, body: SeedsAdd, session: SessionDep,
                  key=lambda r: r.seed)
     return ExperimentCreated(id=experiment.id, status=_status(out),
                              runs=[RunBrief.model_validate(r) for r in new])
+
+
+@router.delete("/{experiment_id}", response_model=Deleted)
+def delete_experiment(experiment: ExperimentDep, session: SessionDep) -> Deleted:
+    """Remove the experiment, its runs, their metrics, parameters and curves, and their
+    checkpoints and weights in the artifact store. 409 while a run is queued or running."""
+    experiment_id = experiment.id
+    runs = housekeeping.delete_experiment(session, experiment, get_store())
+    return Deleted(id=experiment_id, runs=runs)

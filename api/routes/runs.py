@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 from sqlalchemy import func, select
 
 from api.convert import run_public
 from api.deps import RunDep, SessionDep, SettingsDep
 from api.dispatch import notify
 from api.schemas import MetricRow, ParameterPage, ParameterRow, RunPublic
+from core.artifacts import ArtifactMissing, get_store, weights_key
 from core.lifecycle import cancel_run, retry_run
 from core.models import ActivationParam, EpochMetric
+from core.status import RunStatus
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -76,3 +78,26 @@ def retry(run: RunDep, session: SessionDep, settings: SettingsDep) -> RunPublic:
     session.commit()
     notify(session, [run.id], settings)
     return run_public(run)
+
+
+@router.get("/{run_id}/weights", response_class=Response, responses={
+    200: {"content": {"application/octet-stream": {}},
+          "description": "safetensors; the metadata holds the spec, seed and epoch"},
+    404: {"description": "no weights, and why"}})
+def get_weights(run: RunDep, settings: SettingsDep) -> Response:
+    """The weights of the epoch whose numbers the run reports (its best-validation epoch),
+    in safetensors format, with the spec that rebuilds the model in the file's metadata. A
+    reused run serves the original's."""
+    if run.status != RunStatus.succeeded:
+        raise HTTPException(404, f"run {run.id} has no weights: it is {run.status.value}")
+    source = run.reused_from or run.id
+    try:
+        data = get_store().get(weights_key(source))
+    except ArtifactMissing:
+        why = "they are not kept (ACTLAB_KEEP_WEIGHTS=none)" if settings.keep_weights == "none" \
+            else "only the best run of each experiment keeps them (ACTLAB_KEEP_WEIGHTS=best)" \
+            if settings.keep_weights == "best" else \
+            "they were removed, or the run finished before weights were kept"
+        raise HTTPException(404, f"no weights for run {run.id}: {why}") from None
+    return Response(data, media_type="application/octet-stream", headers={
+        "content-disposition": f'attachment; filename="run-{run.id}.safetensors"'})

@@ -289,8 +289,11 @@ def test_docs_show_the_schema_of_every_json_response(client: TestClient) -> None
     untyped = []
     for path, methods in spec["paths"].items():
         for method, op in methods.items():
-            content = op["responses"].get("200", op["responses"].get("202", {})) \
-                .get("content", {}).get("application/json", {})
+            answers = op["responses"].get("200", op["responses"].get("202", {})) \
+                .get("content", {})
+            if "application/json" not in answers and "application/octet-stream" in answers:
+                continue  # a file (the weights)
+            content = answers.get("application/json", {})
             if not content.get("schema") or content["schema"] == {}:
                 untyped.append(f"{method.upper()} {path}")
     assert untyped == []
@@ -315,3 +318,38 @@ def test_health_reports_database_and_broker(client: TestClient) -> None:
     r = client.get("/health")
     assert r.status_code == 200
     assert r.json()["database"] == "ok" and r.json()["broker"] == "ok"
+
+
+def test_weights_download_and_delete_leaves_nothing_behind(client: TestClient) -> None:
+    from safetensors.torch import load
+
+    from core.artifacts import get_store
+    from worker.runner import execute_run
+
+    created = client.post("/api/v1/experiments", json={
+        "activation": {"name": "relu"}, "model": {"name": "mlp", "params": {"hidden": 8}},
+        "seeds": [0], "training": {"epochs": 1}}).json()
+    run_id = created["runs"][0]["id"]
+    queued = client.get(f"/api/v1/runs/{run_id}/weights")
+    assert queued.status_code == 404 and "it is queued" in queued.json()["detail"]
+    busy = client.delete(f"/api/v1/experiments/{created['id']}")
+    assert busy.status_code == 409 and "cancel it first" in busy.json()["detail"]
+    assert execute_run(uuid.UUID(run_id)) == "succeeded"
+    r = client.get(f"/api/v1/runs/{run_id}/weights")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
+    assert set(load(r.content)) == {"net.1.weight", "net.1.bias", "net.3.weight", "net.3.bias",
+                                    "net.5.weight", "net.5.bias"}
+    # A reused run serves the original's weights.
+    again = client.post("/api/v1/experiments", json={
+        "activation": {"name": "relu"}, "model": {"name": "mlp", "params": {"hidden": 8}},
+        "seeds": [0], "training": {"epochs": 1}}).json()
+    reused = client.get(f"/api/v1/runs/{again['runs'][0]['id']}/weights")
+    assert reused.status_code == 200 and reused.content == r.content
+    client.delete(f"/api/v1/experiments/{again['id']}")
+
+    gone = client.delete(f"/api/v1/experiments/{created['id']}")
+    assert gone.status_code == 200 and gone.json()["runs"] == 1
+    assert client.get(f"/api/v1/experiments/{created['id']}").status_code == 404
+    assert client.get(f"/api/v1/runs/{run_id}").status_code == 404
+    assert stored_counts() == (0, 0)
+    assert get_store().list() == []

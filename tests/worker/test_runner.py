@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from core.db import session_scope
@@ -101,3 +102,59 @@ def test_lr_range_run_stores_the_curve_and_suggestion(backend: Backend) -> None:
     assert len(run.result["lrs"]) == len(run.result["losses"]) <= 40
     assert run.epochs_done == run.epochs_total == 1
     assert count(EpochMetric, run_id) == 0
+
+
+def test_weights_of_the_reported_epoch_are_kept_and_load_into_a_model(backend: Backend) -> None:
+    import torch
+
+    from core.artifacts import get_store, weights_key
+    from worker.training.datasets import load_dataset
+    from worker.training.measure import evaluate
+    from worker.training.weights import load_model, metadata
+
+    _, (run_id,) = make_experiment(activation={"name": "dual_line"}, model={"name": "mlp"},
+                                   training={"epochs": 3})
+    assert execute_run(run_id) == "succeeded"
+    run = get_run(run_id)
+    data = get_store().get(weights_key(run_id))
+    meta = metadata(data)
+    assert meta["epoch"] == str(run.best_epoch) and meta["seed"] == "0"
+    model = load_model(data)
+    splits = load_dataset("digits", {}, backend.data_dir / "datasets")
+    with torch.no_grad():
+        test = evaluate(model, splits.test_x, splits.test_y, prefix="test")
+    assert run.final_metrics is not None
+    assert test["test_accuracy"] == run.final_metrics["test_accuracy_at_best"]
+    # The checkpoint is gone once the run has finished.
+    assert get_store().list("checkpoints/") == []
+
+
+def test_keep_weights_best_keeps_one_run_per_experiment(
+        backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.artifacts import get_store, weights_key
+    from core.settings import get_settings
+
+    monkeypatch.setenv("ACTLAB_KEEP_WEIGHTS", "best")
+    get_settings.cache_clear()
+    _, run_ids = make_experiment(seeds=(0, 1, 2), model={"name": "mlp",
+                                                         "params": {"hidden": 16}},
+                                 training={"epochs": 2})
+    for run_id in run_ids:
+        assert execute_run(run_id) == "succeeded"
+    kept = [r for r in run_ids if get_store().exists(weights_key(r))]
+    # The highest best-validation accuracy; on ties, the earliest seed.
+    best = max(enumerate(run_ids), key=lambda sr: (
+        (get_run(sr[1]).final_metrics or {})["best_val_accuracy"], -sr[0]))[1]
+    assert kept == [best]
+
+
+def test_keep_weights_none_stores_no_weights(backend: Backend,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.artifacts import get_store
+    from core.settings import get_settings
+
+    monkeypatch.setenv("ACTLAB_KEEP_WEIGHTS", "none")
+    get_settings.cache_clear()
+    _, (run_id,) = make_experiment(training={"epochs": 1})
+    assert execute_run(run_id) == "succeeded"
+    assert get_store().list() == []

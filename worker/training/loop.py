@@ -1,8 +1,9 @@
 """train(config, *, device, on_epoch) -> TrainResult: the one loop the worker, CLI and tests use.
 
 Data stays resident on the device and is batched by indexing (no DataLoader: the sets are
-small). Every epoch the caller gets the metrics and the activation parameters, then a
-checkpoint is written (worker/training/checkpoint.py).
+small). Every epoch the caller gets the metrics and the activation parameters; checkpoints
+are written on the cadence of worker/training/checkpoint.py::Checkpointer. The weights of the
+best-validation epoch (the epoch whose numbers the run reports) come back with the result.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from activations import ParameterSnapshot, activation_parameters
-from worker.training import checkpoint
+from core.artifacts import LocalStore
+from worker.training.checkpoint import Checkpointer
 from worker.training.config import TrainConfig
 from worker.training.datasets import DataSplits
 from worker.training.measure import (
@@ -64,6 +66,8 @@ class TrainResult:
     activation_macs: int = 0  # the activations' share of macs
     responses: list[ResponseSample] = field(default_factory=list)
     history: list[dict[str, float]] = field(default_factory=list)
+    # The model's state at best_epoch, on the CPU (None when no epoch finished).
+    best_weights: dict[str, torch.Tensor] | None = None
 
 
 def _train_epoch(prep: Prepared, config: TrainConfig, epoch: int,
@@ -110,28 +114,34 @@ def train(
     device: str | torch.device = "cpu",
     on_epoch: Callable[[EpochReport], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    checkpoint: Checkpointer | None = None,
     checkpoint_path: Path | None = None,
     data_root: Path = DATA_ROOT,
     data: DataSplits | None = None,
 ) -> TrainResult:
+    """`checkpoint` (or `checkpoint_path`, a local file written every epoch): where to save
+    and resume from."""
+    if checkpoint is None and checkpoint_path is not None:
+        checkpoint = Checkpointer(LocalStore(checkpoint_path.parent), checkpoint_path.name)
     prep = prepare(config, device, data_root, data)
     epochs, n = config.training.epochs, len(prep.train_x)
     num_params = sum(p.numel() for p in prep.model.parameters())
     macs, act_macs = count_macs(prep.model, prep.val_x)
     schedule = make_schedule(prep.optimizer, config.training,
                              math.ceil(n / config.training.batch_size) * epochs)
-    resumed = checkpoint.restore(checkpoint_path, prep, schedule)
-    history = resumed.history
+    resumed = checkpoint.restore(prep, schedule) if checkpoint is not None else None
+    history = resumed.history if resumed is not None else []
+    best = resumed.best if resumed is not None else None
 
     def result(status: str, error: str | None = None) -> TrainResult:
         return TrainResult(status=status, epochs_done=len(history),
                            final_metrics=final_metrics(history), best_epoch=best_epoch(history),
                            num_params=num_params, macs=macs, activation_macs=act_macs,
                            peak_memory_bytes=peak_memory(prep.device), device=str(prep.device),
-                           error=error, history=history)
+                           error=error, history=history, best_weights=best)
 
     prep.model.train()
-    for epoch in range(resumed.epoch + 1, epochs + 1):
+    for epoch in range(resumed.epoch + 1 if resumed is not None else 1, epochs + 1):
         started = time.perf_counter()
         try:
             metrics = _train_epoch(prep, config, epoch, schedule, should_stop)
@@ -148,10 +158,13 @@ def train(
             return result("diverged", f"validation loss became {metrics['val_loss']} "
                                       f"at epoch {epoch}")
         history.append(metrics)
+        if best_epoch(history) == epoch:
+            best = {k: v.detach().to("cpu", copy=True) for k, v in
+                    prep.model.state_dict().items()}
         if on_epoch is not None:
             on_epoch(EpochReport(epoch, epochs, metrics, activation_parameters(prep.model)))
-        if checkpoint_path is not None:
-            checkpoint.save(checkpoint_path, prep, schedule, epoch, history, config.to_dict())
+        if checkpoint is not None and epoch < epochs and checkpoint.due():
+            checkpoint.save(prep, schedule, epoch, history, best, config.to_dict())
 
     out = result("completed")
     out.responses = learned_responses(prep.model)
