@@ -32,20 +32,29 @@ def test_compose_has_the_lab_services() -> None:
             "service_completed_successfully"
     gpu = services["worker"]["deploy"]["resources"]["reservations"]["devices"][0]
     assert gpu["driver"] == "nvidia" and "gpu" in gpu["capabilities"]
+    # One artifact store every host sees: MinIO, its bucket created before api and workers.
+    assert "minio" in services and "healthcheck" in services["minio"]
+    for name in ("api", "worker"):
+        env = services[name]["environment"]
+        assert env["ACTLAB_ARTIFACTS_URL"].startswith("s3://")
+        assert env["ACTLAB_S3_ENDPOINT_URL"] == "http://minio:9000"
+        assert services[name]["depends_on"]["minio-bucket"]["condition"] == \
+            "service_completed_successfully"
 
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None,
                     reason="docker-compose is not installed (.ci/run installs Debian's package)")
 def test_docker_compose_config_validates() -> None:
-    env = {**os.environ, "POSTGRES_PASSWORD": "example"}
+    env = {**os.environ, "POSTGRES_PASSWORD": "example", "MINIO_PASSWORD": "example"}
     ok = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config", "-q"],
                         cwd=ROOT, env=env, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
-    # Production secrets have no default: without the password the file refuses to resolve.
-    env.pop("POSTGRES_PASSWORD")
-    missing = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config", "-q"],
-                             cwd=ROOT, env=env, capture_output=True, text=True)
-    assert missing.returncode != 0 and "POSTGRES_PASSWORD" in missing.stderr
+    # Production secrets have no default: without a password the file refuses to resolve.
+    for secret in ("POSTGRES_PASSWORD", "MINIO_PASSWORD"):
+        without = {k: v for k, v in env.items() if k != secret}
+        missing = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config", "-q"],
+                                 cwd=ROOT, env=without, capture_output=True, text=True)
+        assert missing.returncode != 0 and secret in missing.stderr, secret
 
 
 def test_dockerfile_passes_hadolint() -> None:
