@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api.deps import reject_unknown_query
 from api.errors import BodyLimit, install_error_handlers
 from api.routes import catalog, dashboards, experiments, health, leaderboard, runs, sweeps
+from core import __version__
 from core.settings import get_settings
 from core.sweeper import start_sweeper_thread
 
@@ -35,8 +37,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app() -> FastAPI:
     settings = get_settings()
-    app = FastAPI(title="actlab", version="0.1.0", lifespan=lifespan,
-                  description="Training-experiment service for activation-function research")
+    # /docs and /redoc with Swagger UI and ReDoc served from the package: no CDN, so they
+    # render on a machine without internet.
+    app = FastAPIOffline(title="actlab", version=__version__, lifespan=lifespan,
+                         description="Training-experiment service for activation-function "
+                                     "research")
     v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(reject_unknown_query)])
     for module in (experiments, dashboards, runs, sweeps, leaderboard, catalog):
         v1.include_router(module.router)
