@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cli.client import ActlabError, Client
+from core import __version__
 from core.settings import get_settings
 from core.status import ExperimentStatus
 
@@ -135,46 +137,106 @@ def cmd_train(args: argparse.Namespace) -> int:
     except ValueError as exc:  # pydantic's ValidationError
         print(f"invalid spec:\n{exc}", file=sys.stderr)
         return 2
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            print(f"--device {args.device}: no CUDA device is available here; use --device "
+                  f"cpu or auto", file=sys.stderr)
+            return 2
     return train_locally(spec, settings, device=args.device)
 
 
-def _http(method: str, url: str, body: Any = None) -> Any:
-    import httpx
-
-    try:
-        response = httpx.request(method, url, json=body, timeout=30)
-    except httpx.HTTPError as exc:
-        raise SystemExit(f"cannot reach {url}: {exc}") from None
-    if response.status_code >= 400:
-        raise SystemExit(f"{response.status_code}: {json.dumps(response.json(), indent=1)}")
-    return response.json()
+def _client(args: argparse.Namespace) -> Client:
+    return Client(url=args.url, key=args.key)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    created = _http("POST", f"{args.url}/api/v1/experiments", _load_spec_file(args.spec_file))
-    print(f"experiment {created['id']}: {len(created['runs'])} run(s) queued")
+    client = _client(args)
+    submitted = client.submit(_load_spec_file(args.spec_file), force=args.force)
+    runs = submitted.created["runs"]
+    print(f"experiment {submitted.id}: {len(runs)} run(s), "
+          f"{sum(r['status'] == 'queued' for r in runs)} queued")
     if not args.wait:
         return 0
-    while True:
-        exp = _http("GET", f"{args.url}/api/v1/experiments/{created['id']}")
-        counts = {k: v for k, v in exp["counts"].items() if v}
-        print(f"\r{exp['status']}: {counts}", end="", flush=True)
-        status = ExperimentStatus(exp["status"])
-        if status.finished:
-            print()
-            return 0 if status == ExperimentStatus.succeeded else 1
-        time.sleep(2)
+    exp = submitted.wait(poll=args.poll)
+    print()
+    _print_runs(exp)
+    return 0 if exp["status"] == ExperimentStatus.succeeded else 1
+
+
+def _print_runs(exp: dict[str, Any]) -> None:
+    print(f"{exp['name']} [{exp['status']}]  {exp['id']}")
+    print(f"  {'seed':>6} {'status':<10} {'epoch':>9} {'val_acc':>8} {'test_acc':>8}  run")
+    for run in exp["runs"]:
+        p, final = run["progress"], run.get("final_metrics") or {}
+
+        def num(key: str, final: dict[str, Any] = final) -> str:
+            value = final.get(key)
+            return f"{value:.4f}" if isinstance(value, float) else "-"
+
+        print(f"  {run['seed']:>6} {run['status']:<10} {p['epoch']:>4}/{p['epochs']:<4} "
+              f"{num('val_accuracy'):>8} {num('test_accuracy'):>8}  {run['id']}"
+              f"{'  ' + run['error'] if run['error'] else ''}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    exp = _http("GET", f"{args.url}/api/v1/experiments/{args.id}")
-    print(f"{exp['name']} [{exp['status']}]")
-    for run in exp["runs"]:
-        p = run["progress"]
-        acc = (run.get("final_metrics") or {}).get("test_accuracy")
-        acc_text = f"  test_accuracy {acc:.4f}" if acc is not None else ""
-        print(f"  seed {run['seed']:>4}  {run['status']:<9} epoch {p['epoch']}/{p['epochs']}"
-              f"{acc_text}{'  ' + run['error'] if run['error'] else ''}")
+    client = _client(args)
+    _print_runs(client.experiment(client.resolve(args.id)))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    page = _client(args).experiments(status=args.status, activation=args.activation,
+                                     model=args.model, dataset=args.dataset, tag=args.tag,
+                                     limit=args.limit, offset=args.offset)
+    print(f"{'id':<10} {'status':<10} {'runs':>5}  {'activation':<16} {'model':<12} "
+          f"{'dataset':<10} name")
+    for e in page["items"]:
+        print(f"{e['id'][:8]:<10} {e['status']:<10} {sum(e['counts'].values()):>5}  "
+              f"{e['activation']:<16} {e['model']:<12} {e['dataset']:<10} {e['name']}")
+    shown = page["offset"] + len(page["items"])
+    print(f"{len(page['items'])} of {page['total']} shown"
+          + (f" (next: --offset {shown})" if shown < page["total"] else ""))
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    client = _client(args)
+    out = client.cancel(client.resolve(args.id))
+    print(f"cancelled {len(out['cancelled'])} queued run(s); {len(out['stopping'])} running "
+          f"run(s) stop within an epoch")
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    run = _client(args).retry(args.run_id)
+    print(f"run {run['id']} queued again (seed {run['seed']})")
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    params = {"model": args.model, "dataset": args.dataset, "metric": args.metric,
+              "stat": args.stat, "baseline": args.baseline, "tag": args.tag,
+              "sweep": args.sweep}
+    client = _client(args)
+    if args.model and args.dataset:
+        text = client.request("GET", "/api/v1/leaderboard", params={
+            **{k: v for k, v in params.items() if v is not None}, "format": "markdown"}).text
+        print(text)
+        return 0
+    board = client.leaderboard(**params)
+    print(f"{'activation':<28} {'tasks':>5} {'groups':>6} {'avg rank':>8}  win/tie/loss")
+    for e in board["entries"]:
+        rank = e["avg_rank_mean_accuracy"]
+        print(f"{e['label']:<28} {e['tasks']:>5} {e['groups']:>6} "
+              f"{rank if rank is None else f'{rank:.2f}':>8}  {e['win']}/{e['tie']}/{e['loss']}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    client = _client(args)
+    sys.stdout.write(client.export(client.resolve(args.id), args.format).rstrip("\n") + "\n")
     return 0
 
 
@@ -194,63 +256,135 @@ def cmd_catalog(args: argparse.Namespace) -> int:
         return 0
     if args.write is not None:
         print(f"wrote {write_catalog()}")
-    else:
+        return 0
+    if args.generated:
         sys.stdout.write(render_catalog())
+        return 0
+    for entry in _client(args).catalog(args.kind):
+        origin = f"  [plugin {entry['plugin']}]" if entry.get("plugin") else ""
+        print(f"{entry['name']:<20} {entry.get('formula') or entry.get('description', '')}"
+              f"{origin}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="actlab", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    url = os.environ.get("ACTLAB_URL", "http://127.0.0.1:8000")
+    parser.add_argument("--version", action="version", version=f"actlab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    fmt = argparse.ArgumentDefaultsHelpFormatter
 
-    p = sub.add_parser("serve", help="embedded default: API + worker + sweeper on SQLite")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--concurrency", type=int, default=1)
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, formatter_class=fmt)
+
+    def remote(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--url", default=None,
+                       help="the service (default: ACTLAB_URL, else url in "
+                            "~/.config/actlab/config.toml, else http://127.0.0.1:8000)")
+        p.add_argument("--key", default=None,
+                       help="API key (default: ACTLAB_API_KEY, else key in the config file)")
+
+    p = command("serve", "embedded default: API + worker + sweeper on SQLite")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on")
+    p.add_argument("--concurrency", type=int, default=1, help="runs trained at once")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("api", help="the HTTP API alone (production)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p = command("api", "the HTTP API alone (production)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on")
     p.set_defaults(func=cmd_api)
 
-    p = sub.add_parser("worker", help="a Celery worker (one per GPU)")
-    p.add_argument("--queues", default=None)
-    p.add_argument("--concurrency", type=int, default=1)
+    p = command("worker", "a Celery worker (one per GPU)")
+    p.add_argument("--queues", default=None, help="queues to consume (default: ACTLAB_QUEUE)")
+    p.add_argument("--concurrency", type=int, default=1, help="runs trained at once")
     p.set_defaults(func=cmd_worker)
 
-    p = sub.add_parser("migrate", help="upgrade the database to the newest schema")
+    p = command("migrate", "upgrade the database to the newest schema")
     p.set_defaults(func=cmd_migrate)
 
-    p = sub.add_parser("train", help="train one spec locally, no service")
-    p.add_argument("spec_file")
-    p.add_argument("--device", default="auto")
+    p = command("train", "train one spec locally, no service")
+    p.add_argument("spec_file", help="the experiment spec, JSON or YAML")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("submit", help="POST a spec to a running service")
-    p.add_argument("spec_file")
-    p.add_argument("--wait", action="store_true", help="poll until every run has finished")
-    p.add_argument("--url", default=url)
+    p = command("submit", "POST a spec to a running service")
+    p.add_argument("spec_file", help="the experiment spec, JSON or YAML")
+    p.add_argument("--wait", action="store_true",
+                   help="show a progress bar per run until all finish; exit 1 unless every "
+                        "run succeeded")
+    p.add_argument("--force", action="store_true",
+                   help="train again even where this recipe and seed already succeeded")
+    p.add_argument("--poll", type=float, default=1.0, help="seconds between status checks")
+    remote(p)
     p.set_defaults(func=cmd_submit)
 
-    p = sub.add_parser("status", help="an experiment's runs and their progress")
-    p.add_argument("id")
-    p.add_argument("--url", default=url)
+    p = command("list", "experiments, newest first")
+    for name in ("status", "activation", "model", "dataset", "tag"):
+        p.add_argument(f"--{name}", default=None, help=f"only this {name}")
+    p.add_argument("--limit", type=int, default=20, help="experiments per page")
+    p.add_argument("--offset", type=int, default=0, help="skip this many")
+    remote(p)
+    p.set_defaults(func=cmd_list)
+
+    p = command("status", "an experiment's runs and their progress")
+    p.add_argument("id", help="experiment id, or a unique prefix of one")
+    remote(p)
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("catalog", help="print (or --write) the generated catalog file")
+    p = command("cancel", "cancel an experiment's queued and running runs")
+    p.add_argument("id", help="experiment id, or a unique prefix of one")
+    remote(p)
+    p.set_defaults(func=cmd_cancel)
+
+    p = command("retry", "queue a failed, cancelled or diverged run again")
+    p.add_argument("run_id", help="the run's id (actlab status shows it)")
+    remote(p)
+    p.set_defaults(func=cmd_retry)
+
+    p = command("leaderboard", "rank activations (one task: --model and --dataset)")
+    p.add_argument("--model", default=None, help="the task's model")
+    p.add_argument("--dataset", default=None, help="the task's dataset")
+    p.add_argument("--metric", default=None, help="metric to rank by (server default: "
+                                                  "test_accuracy)")
+    p.add_argument("--stat", default=None, help="final or best")
+    p.add_argument("--baseline", default=None, help="activation tested against (server "
+                                                    "default: relu)")
+    p.add_argument("--tag", default=None, help="only experiments with this tag")
+    p.add_argument("--sweep", default=None, help="only this sweep's experiments")
+    remote(p)
+    p.set_defaults(func=cmd_leaderboard)
+
+    p = command("export", "an experiment's summary (json, csv) or its leaderboard row (md)")
+    p.add_argument("id", help="experiment id, or a unique prefix of one")
+    p.add_argument("--format", choices=("json", "csv", "md"), default="json",
+                   help="output format")
+    remote(p)
+    p.set_defaults(func=cmd_export)
+
+    p = command("catalog", "list the service's activations (or write the generated catalog)")
+    p.add_argument("--kind", choices=("activations", "models", "datasets"),
+                   default="activations", help="which catalog to list")
     p.add_argument("--write", nargs="?", const="", default=None, metavar="PATH",
                    help="write core/catalog.json (with --plugin: write the fragment to PATH)")
-    p.add_argument("--plugin", metavar="DIST",
+    p.add_argument("--plugin", metavar="DIST", default=None,
                    help="only the entries an installed plugin distribution registers")
+    p.add_argument("--generated", action="store_true",
+                   help="print the catalog generated from this checkout's code")
+    remote(p)
     p.set_defaults(func=cmd_catalog)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except ActlabError as exc:  # an expected error: the message, never a traceback
+        print(f"actlab: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
     return result
 
 

@@ -1,0 +1,277 @@
+"""A Python client for actlab's HTTP API, for scripts and notebooks; the command line is built
+on it.
+
+    from cli.client import Client
+    lab = Client()                                  # --url / ACTLAB_URL / config file
+    exp = lab.submit({"activation": {"name": "dual_line"}, "seeds": [0, 1, 2]})
+    exp.wait()                                      # progress bars, then the final detail
+    lab.summary(exp.id)["metrics"]["test_accuracy"]
+    lab.leaderboard(model="mlp", dataset="digits", frame=True)   # a DataFrame (pandas)
+    model = lab.load_model(run_id)                  # the trained torch module (needs torch)
+
+Results are plain dicts (and lists); `frame=True` gives a pandas DataFrame where the answer
+is a table. The server and key come from the arguments, else ACTLAB_URL / ACTLAB_API_KEY,
+else the config file (~/.config/actlab/config.toml, `url = "..."`, `key = "..."`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import tomllib
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+CONFIG_FILE = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "actlab" / \
+    "config.toml"
+FINISHED = ("succeeded", "partial", "failed", "cancelled")
+
+
+class ActlabError(Exception):
+    """The service answered with an error (`status` is its HTTP status), or could not be
+    reached (`status` 0). The message is what a person needs to fix it."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _config() -> dict[str, Any]:
+    try:
+        return tomllib.loads(CONFIG_FILE.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail", response.text)
+    except ValueError:
+        return response.text[:500]
+    if isinstance(detail, list):  # a 422: one line per field
+        return "\n".join(f"  {e.get('field', '?')}: {e.get('msg', e)}" for e in detail)
+    return str(detail)
+
+
+def _frame(rows: list[dict[str, Any]]) -> Any:
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ActlabError(0, "frame=True needs pandas (pip install pandas)") from None
+    return pd.DataFrame(rows)
+
+
+class Client:
+    def __init__(self, url: str | None = None, key: str | None = None,
+                 timeout: float = 30.0) -> None:
+        config = _config()
+        self.url = (url or os.environ.get("ACTLAB_URL") or config.get("url") or
+                    DEFAULT_URL).rstrip("/")
+        self.key = key or os.environ.get("ACTLAB_API_KEY") or config.get("key")
+        headers = {"authorization": f"Bearer {self.key}"} if self.key else {}
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
+
+    # -- plumbing
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ActlabError(0, f"cannot connect to {self.url} ({exc}); start the service "
+                                 f"(`actlab serve`) or point at it with --url or ACTLAB_URL")\
+                from None
+        if response.status_code >= 400:
+            raise ActlabError(response.status_code,
+                              f"{response.status_code} from {method} {path}:\n"
+                              f"{_detail(response)}")
+        return response
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params={k: v for k, v in params.items()
+                                                 if v is not None}).json()
+
+    def post(self, path: str, body: Any = None, **params: Any) -> Any:
+        return self.request("POST", path, json=body, params=params).json()
+
+    # -- experiments
+    def submit(self, spec: dict[str, Any], force: bool = False) -> Submitted:
+        created = self.post("/api/v1/experiments", spec, force=str(force).lower())
+        return Submitted(self, created["id"], created)
+
+    def experiments(self, **filters: Any) -> dict[str, Any]:
+        """One page: `status`, `activation`, `model`, `dataset`, `tag`, `limit`, `offset`."""
+        page: dict[str, Any] = self.get("/api/v1/experiments", **filters)
+        return page
+
+    def resolve(self, prefix: str) -> str:
+        """The experiment id that starts with `prefix` (a full id passes as it is)."""
+        try:
+            return str(uuid.UUID(prefix))
+        except ValueError:
+            pass
+        matches, offset = [], 0
+        while True:
+            page = self.experiments(limit=500, offset=offset)
+            matches += [e["id"] for e in page["items"] if e["id"].startswith(prefix.lower())]
+            offset += len(page["items"])
+            if not page["items"] or offset >= page["total"]:
+                break
+        if len(matches) != 1:
+            raise ActlabError(404 if not matches else 409,
+                              f"no experiment id starts with {prefix!r}" if not matches else
+                              f"{len(matches)} experiment ids start with {prefix!r}; give more "
+                              f"characters")
+        return str(matches[0])
+
+    def experiment(self, experiment_id: str) -> dict[str, Any]:
+        exp: dict[str, Any] = self.get(f"/api/v1/experiments/{experiment_id}")
+        return exp
+
+    def cancel(self, experiment_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self.post(f"/api/v1/experiments/{experiment_id}/cancel")
+        return out
+
+    def add_seeds(self, experiment_id: str, seeds: list[int]) -> dict[str, Any]:
+        out: dict[str, Any] = self.post(f"/api/v1/experiments/{experiment_id}/seeds",
+                                        {"seeds": seeds})
+        return out
+
+    def delete(self, experiment_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self.request("DELETE",
+                                           f"/api/v1/experiments/{experiment_id}").json()
+        return out
+
+    # -- runs
+    def run(self, run_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self.get(f"/api/v1/runs/{run_id}")
+        return out
+
+    def metrics(self, run_id: str, frame: bool = False) -> Any:
+        rows = self.get(f"/api/v1/runs/{run_id}/metrics")
+        return _frame(rows) if frame else rows
+
+    def parameters(self, run_id: str, frame: bool = False, **filters: Any) -> Any:
+        page = self.get(f"/api/v1/runs/{run_id}/parameters", **filters)
+        return _frame(page["items"]) if frame else page
+
+    def cancel_run(self, run_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self.post(f"/api/v1/runs/{run_id}/cancel")
+        return out
+
+    def retry(self, run_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self.post(f"/api/v1/runs/{run_id}/retry")
+        return out
+
+    def weights(self, run_id: str) -> bytes:
+        """The safetensors file of the run's best-validation epoch."""
+        return self.request("GET", f"/api/v1/runs/{run_id}/weights").content
+
+    def load_model(self, run_id: str) -> Any:
+        """The run's trained model, rebuilt from the spec in its weights file (needs torch
+        and actlab's worker package)."""
+        from worker.training.weights import load_model
+
+        return load_model(self.weights(run_id))
+
+    # -- dashboards
+    def summary(self, experiment_id: str, frame: bool = False, **params: Any) -> Any:
+        if frame:
+            from io import StringIO
+
+            import pandas as pd
+
+            text = self.request("GET", f"/api/v1/experiments/{experiment_id}/summary",
+                                params={**params, "format": "csv"}).text
+            return pd.read_csv(StringIO(text))
+        return self.get(f"/api/v1/experiments/{experiment_id}/summary", **params)
+
+    def distributions(self, experiment_id: str, frame: bool = False, **params: Any) -> Any:
+        data = self.get(f"/api/v1/experiments/{experiment_id}/parameters", **params)
+        return _frame(data["final"]) if frame else data
+
+    def response(self, experiment_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self.get(f"/api/v1/experiments/{experiment_id}/response")
+        return out
+
+    def leaderboard(self, frame: bool = False, **params: Any) -> Any:
+        """`model`, `dataset`, `metric`, `stat`, `baseline`, `test`, `sweep`, `tag`, ..."""
+        board = self.get("/api/v1/leaderboard", **params)
+        return _frame(board["entries"]) if frame else board
+
+    def learning_rates(self, model: str, dataset: str) -> dict[str, Any]:
+        out: dict[str, Any] = self.get("/api/v1/leaderboard/lr", model=model, dataset=dataset)
+        return out
+
+    def export(self, experiment_id: str, fmt: str = "json") -> str:
+        """The experiment's summary as json or csv, or its task's leaderboard as markdown."""
+        if fmt == "md":
+            exp = self.experiment(experiment_id)
+            return self.request("GET", "/api/v1/leaderboard", params={
+                "model": exp["model"], "dataset": exp["dataset"], "experiment": experiment_id,
+                "format": "markdown"}).text
+        return self.request("GET", f"/api/v1/experiments/{experiment_id}/summary",
+                            params={"format": fmt}).text
+
+    # -- sweeps, catalog, health
+    def sweep(self, body: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = self.post("/api/v1/sweeps", body)
+        return out
+
+    def sweep_progress(self, sweep_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self.get(f"/api/v1/sweeps/{sweep_id}")
+        return out
+
+    def catalog(self, kind: str = "activations") -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = self.get(f"/api/v1/catalog/{kind}")
+        return out
+
+    def health(self) -> dict[str, Any]:
+        response = self._http.get("/health")  # 503 still carries the body
+        out: dict[str, Any] = response.json()
+        return out
+
+
+class Submitted:
+    """An experiment just created: `wait()` until every run has finished."""
+
+    def __init__(self, client: Client, experiment_id: str, created: dict[str, Any]) -> None:
+        self.client, self.id, self.created = client, experiment_id, created
+
+    def wait(self, progress: bool = True, poll: float = 1.0,
+             timeout: float | None = None) -> dict[str, Any]:
+        """Poll until the experiment has finished; with `progress`, one bar per run (epoch
+        k of n, its status). Returns the final detail."""
+        bars: dict[str, Any] = {}
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while True:
+                exp = self.client.experiment(self.id)
+                if progress:
+                    _update_bars(bars, exp)
+                if exp["status"] in FINISHED:
+                    return exp
+                if deadline is not None and time.monotonic() > deadline:
+                    raise ActlabError(0, f"experiment {self.id} not finished after {timeout} s")
+                time.sleep(poll)
+        finally:
+            for bar in bars.values():
+                bar.close()
+
+
+def _update_bars(bars: dict[str, Any], exp: dict[str, Any]) -> None:
+    from tqdm import tqdm
+
+    for run in exp["runs"]:
+        p = run["progress"]
+        bar = bars.get(run["id"])
+        if bar is None:
+            bar = bars[run["id"]] = tqdm(total=p["epochs"], desc=f"seed {run['seed']}",
+                                         unit="epoch", leave=True)
+        bar.n = p["epoch"]
+        loss = (run.get("final_metrics") or {}).get("val_loss")
+        bar.set_postfix_str(run["status"] + (f" val_loss {loss:.4f}" if loss else ""),
+                            refresh=False)
+        bar.refresh()
