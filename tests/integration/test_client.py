@@ -22,9 +22,9 @@ SPEC = {"activation": {"name": "dual_line"}, "model": {"name": "mlp", "params": 
         "tags": ["client-test"]}
 
 
-def _cli(service: Service, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def _cli(svc: Service, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACTLAB_")}
-    return subprocess.run([sys.executable, "-m", "cli", *args, "--url", service.url],
+    return subprocess.run([sys.executable, "-m", "cli", *args, "--url", svc.url],
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 
