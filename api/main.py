@@ -14,6 +14,7 @@ from fastapi_offline import FastAPIOffline
 from api.deps import reject_unknown_query
 from api.errors import BodyLimit, install_error_handlers
 from api.routes import catalog, dashboards, experiments, health, leaderboard, runs, sweeps
+from api.routes.ui import install_ui
 from core import __version__
 from core.settings import get_settings
 from core.sweeper import start_sweeper_thread
@@ -47,6 +48,7 @@ def create_app() -> FastAPI:
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(health.router)
+    install_ui(app)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -1,0 +1,302 @@
+// actlab's dashboard: a single page over the JSON API (hash routes), charts by uPlot
+// (vendored). `window.actlabCharts` counts the data points each chart drew (the browser
+// tests read it).
+"use strict";
+
+window.actlabCharts = {};
+const view = document.getElementById("view");
+let timer = null;
+
+async function api(path, options) {
+  const response = await fetch(path, options);
+  const body = await response.json().catch(() => null);
+  if (!response.ok) throw { status: response.status, body };
+  return body;
+}
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (v !== null && v !== undefined && v !== false) el.setAttribute(k, v);
+  }
+  for (const c of children.flat()) el.append(c instanceof Node ? c : document.createTextNode(c ?? ""));
+  return el;
+}
+
+const fmt = (v, d = 4) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
+const badge = (s) => h("span", { class: `badge ${s}` }, s);
+const table = (head, rows) => h("table", {}, h("tr", {}, head.map((c) => h("th", {}, c))), rows);
+const palette = ["#2f6fde", "#e4572e", "#29a36a", "#9b59b6", "#f2a900", "#17becf", "#8c564b"];
+
+function chart(name, el, opts, data) {
+  window.actlabCharts[name] = data.slice(1).reduce(
+    (n, s) => n + s.filter((v) => v !== null && v !== undefined).length, 0);
+  return new uPlot({ width: Math.min(el.clientWidth || 560, 560), height: 260, ...opts }, data, el);
+}
+
+// ---- experiments list: filters, pagination, live status ------------------------------
+async function listView(query) {
+  const params = new URLSearchParams(query);
+  const limit = 20, offset = Number(params.get("offset") || 0);
+  const filters = h("form", { class: "filters", onsubmit: (e) => {
+    e.preventDefault();
+    const q = new URLSearchParams();
+    for (const el of e.target.elements) if (el.name && el.value) q.set(el.name, el.value);
+    location.hash = `#/?${q}`;
+  } },
+    ["activation", "model", "dataset", "tag"].map((f) =>
+      h("input", { name: f, placeholder: f, value: params.get(f) || "" })),
+    h("select", { name: "status" }, ["", "queued", "running", "succeeded", "partial", "failed",
+      "cancelled"].map((s) => h("option", { value: s, selected: s === params.get("status") },
+      s || "any status"))),
+    h("button", { type: "submit" }, "Filter"));
+  const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+  view.replaceChildren(h("h1", {}, "Experiments"), filters, body);
+
+  async function refresh() {
+    const q = new URLSearchParams({ limit, offset });
+    for (const f of ["activation", "model", "dataset", "tag", "status"])
+      if (params.get(f)) q.set(f, params.get(f));
+    const page = await api(`/api/v1/experiments?${q}`);
+    const rows = page.items.map((e) => {
+      const n = Object.values(e.counts).reduce((a, b) => a + b, 0);
+      const done = n - e.counts.queued - e.counts.running;
+      return h("tr", { "data-id": e.id },
+        h("td", {}, h("a", { href: `#/experiment/${e.id}` }, e.name)), h("td", {}, badge(e.status)),
+        h("td", {}, h("span", { class: "bar" }, h("span", { style: `width:${n ? 100 * done / n : 0}%` })),
+          ` ${done}/${n}`),
+        h("td", {}, e.activation), h("td", {}, e.model), h("td", {}, e.dataset),
+        h("td", {}, (e.tags || []).join(", ")), h("td", { class: "muted" }, e.created_at.slice(0, 19)));
+    });
+    const go = (o) => { params.set("offset", o); location.hash = `#/?${params}`; };
+    body.replaceChildren(
+      table(["name", "status", "runs finished", "activation", "model", "dataset", "tags", "created"], rows),
+      h("div", { class: "pager" },
+        h("button", { disabled: offset === 0, onclick: () => go(Math.max(0, offset - limit)) }, "‹ newer"),
+        h("span", { class: "muted" }, `${offset + 1}–${offset + page.items.length} of ${page.total}`),
+        h("button", { disabled: offset + limit >= page.total, onclick: () => go(offset + limit) }, "older ›")));
+  }
+  await refresh();
+  timer = setInterval(() => refresh().catch(() => {}), 2000);
+}
+
+// ---- one experiment: runs, summary, curves, parameter boxes, response region ---------
+async function experimentView(id) {
+  const exp = await api(`/api/v1/experiments/${id}`);
+  const runs = h("div");
+  const drawRuns = (e) => runs.replaceChildren(table(["seed", "status", "epoch", "val acc", "test acc", "error"],
+    e.runs.map((r) => h("tr", {}, h("td", {}, r.seed), h("td", {}, badge(r.status)),
+      h("td", {}, `${r.progress.epoch}/${r.progress.epochs}`),
+      h("td", { class: "num" }, fmt((r.final_metrics || {}).val_accuracy)),
+      h("td", { class: "num" }, fmt((r.final_metrics || {}).test_accuracy)),
+      h("td", { class: "error" }, r.error || "")))));
+  drawRuns(exp);
+  view.replaceChildren(
+    h("h1", {}, exp.name, " ", badge(exp.status)),
+    h("p", { class: "muted" }, `${exp.activation} · ${exp.model} · ${exp.dataset} · recipe ${exp.spec_hash.slice(0, 12)}`),
+    h("details", {}, h("summary", {}, "spec"), h("pre", {}, JSON.stringify(exp.spec, null, 2))),
+    h("h2", {}, "Runs"), runs, h("div", { id: "results" }));
+  if (!["succeeded", "partial", "failed", "cancelled"].includes(exp.status))
+    timer = setInterval(async () => {
+      const e = await api(`/api/v1/experiments/${id}`);
+      drawRuns(e);
+      if (e.status !== exp.status) { clearInterval(timer); route(); }
+    }, 2000);
+  const results = document.getElementById("results");
+  if (exp.kind === "lr_range") return lrRange(exp, results);
+
+  const [summary, params, region] = await Promise.all([
+    api(`/api/v1/experiments/${id}/summary`), api(`/api/v1/experiments/${id}/parameters?per_epoch=false`),
+    api(`/api/v1/experiments/${id}/response`)]);
+  results.append(h("h2", {}, `Summary over ${summary.seeds_finished} finished seed(s)`),
+    table(["metric", "split", "final mean ± std", "best mean ± std", "n"],
+      Object.entries(summary.metrics).map(([m, s]) => h("tr", {}, h("td", {}, m), h("td", {}, s.split),
+        h("td", { class: "num" }, `${fmt(s.final.mean)} ± ${fmt(s.final.std)}`),
+        h("td", { class: "num" }, s.best ? `${fmt(s.best.mean)} ± ${fmt(s.best.std)}` : "–"),
+        h("td", { class: "num" }, s.final.n)))));
+
+  const curveBox = h("div", { class: "card", id: "curves" });
+  const metric = h("select", { id: "curve-metric" }, ["val_accuracy", "test_accuracy", "train_loss",
+    "val_loss", "train_accuracy", "test_loss"].map((m) => h("option", { value: m }, m)));
+  const perSeed = h("input", { type: "checkbox", id: "per-seed" });
+  const drawCurves = async () => {
+    const m = metric.value, pts = summary.curves;
+    const x = pts.map((p) => p.epoch), mean = pts.map((p) => p[m].mean);
+    const lo = pts.map((p) => (p[m].std === null ? p[m].mean : p[m].mean - p[m].std));
+    const hi = pts.map((p) => (p[m].std === null ? p[m].mean : p[m].mean + p[m].std));
+    const series = [{}, { label: `${m} mean`, stroke: palette[0], width: 2 },
+      { label: "−std", stroke: "rgba(47,111,222,.3)" }, { label: "+std", stroke: "rgba(47,111,222,.3)" }];
+    const data = [x, mean, lo, hi];
+    if (perSeed.checked) for (const [i, r] of exp.runs.entries()) {
+      const rows = await api(`/api/v1/runs/${r.id}/metrics`);
+      const byEpoch = Object.fromEntries(rows.map((row) => [row.epoch, row[m]]));
+      series.push({ label: `seed ${r.seed}`, stroke: palette[(i + 1) % palette.length], dash: [4, 3] });
+      data.push(x.map((e) => byEpoch[e] ?? null));
+    }
+    curveBox.replaceChildren();
+    chart("curves", curveBox, { title: `${m} per epoch (mean ± std over seeds)`, series,
+      bands: [{ series: [3, 2], fill: "rgba(47,111,222,.12)" }], scales: { x: { time: false } } }, data);
+  };
+  metric.onchange = drawCurves; perSeed.onchange = drawCurves;
+  results.append(h("h2", {}, "Curves"), h("p", {}, metric, " ", h("label", {}, perSeed, " per-seed lines")), curveBox);
+  await drawCurves();
+
+  if (params.final.length) {
+    const boxes = h("canvas", { id: "boxes", width: 900, height: 60 + 34 * params.final.length });
+    results.append(h("h2", {}, "Learned parameters per block (final epoch, over channels and seeds)"),
+      h("div", { class: "card" }, boxes));
+    drawBoxes(boxes, params.final);
+  }
+  if (region.layers.length) {
+    const el = h("div", { class: "card", id: "response" });
+    results.append(h("h2", {}, "Response region"), el);
+    const series = [{}, { label: "envelope min", stroke: "#999" }, { label: "envelope max", stroke: "#999" },
+      ...region.layers.map((l, i) => ({ label: `block ${l.block ?? "–"} ${l.layer}`, stroke: palette[i % palette.length] }))];
+    chart("response", el, { title: "learned curves (mean per layer) and their min/max envelope", series,
+      bands: [{ series: [2, 1], fill: "rgba(120,120,120,.12)" }], scales: { x: { time: false } } },
+    [region.xs, region.envelope.min, region.envelope.max, ...region.layers.map((l) => l.mean)]);
+  }
+}
+
+function drawBoxes(canvas, boxes) {
+  const g = canvas.getContext("2d"), left = 230, right = canvas.width - 20;
+  const lo = Math.min(...boxes.map((b) => b.min)), hi = Math.max(...boxes.map((b) => b.max));
+  const X = (v) => left + ((v - lo) / (hi - lo || 1)) * (right - left);
+  g.font = "12px system-ui"; g.fillStyle = "#1d2330";
+  boxes.forEach((b, i) => {
+    const y = 30 + i * 34;
+    g.fillText(`block ${b.block ?? "–"}.${b.position ?? "–"} ${b.name} (n ${b.n})`, 8, y + 4);
+    g.strokeStyle = "#667085"; g.beginPath(); g.moveTo(X(b.min), y); g.lineTo(X(b.max), y); g.stroke();
+    g.fillStyle = "rgba(47,111,222,.25)"; g.fillRect(X(b.q1), y - 10, Math.max(1, X(b.q3) - X(b.q1)), 20);
+    g.strokeStyle = "#2f6fde"; g.strokeRect(X(b.q1), y - 10, Math.max(1, X(b.q3) - X(b.q1)), 20);
+    g.beginPath(); g.moveTo(X(b.median), y - 10); g.lineTo(X(b.median), y + 10); g.stroke();
+    g.fillStyle = "#1d2330";
+  });
+  g.fillStyle = "#667085";
+  g.fillText(fmt(lo, 3), left, canvas.height - 8); g.fillText(fmt(hi, 3), right - 40, canvas.height - 8);
+  window.actlabCharts.boxes = boxes.length;
+}
+
+function lrRange(exp, results) {
+  const el = h("div", { class: "card", id: "lr" });
+  results.append(h("h2", {}, "Learning-rate range test"), el);
+  const r = exp.runs.find((run) => run.status === "succeeded");
+  if (!r) return;
+  api(`/api/v1/runs/${r.id}`).then((run) => {
+    const res = run.result || {};
+    chart("lr", el, { title: `smoothed loss; suggested lr ${fmt(res.suggested_lr, 5)}`,
+      series: [{}, { label: "smoothed loss", stroke: palette[0] }],
+      scales: { x: { time: false, distr: 3 } } }, [res.lrs || [], res.smoothed || []]);
+  });
+}
+
+// ---- leaderboard: table and means with confidence intervals ---------------------------
+async function leaderboardView(query) {
+  const params = new URLSearchParams(query);
+  const [models, datasets] = await Promise.all([api("/api/v1/catalog/models"), api("/api/v1/catalog/datasets")]);
+  const pick = (name, items, fallback) => h("select", { name }, items.map((i) =>
+    h("option", { value: i.name, selected: i.name === (params.get(name) || fallback) }, i.name)));
+  const form = h("form", { class: "filters", onsubmit: (e) => {
+    e.preventDefault();
+    const q = new URLSearchParams();
+    for (const el of e.target.elements) if (el.name && el.value) q.set(el.name, el.value);
+    location.hash = `#/leaderboard?${q}`;
+  } }, pick("model", models, "mlp"), pick("dataset", datasets, "digits"),
+  h("input", { name: "baseline", placeholder: "baseline (relu)", value: params.get("baseline") || "" }),
+  h("input", { name: "tag", placeholder: "tag", value: params.get("tag") || "" }),
+  h("button", { type: "submit" }, "Show"));
+  const out = h("div");
+  view.replaceChildren(h("h1", {}, "Leaderboard"), form, out);
+  const q = new URLSearchParams({ model: params.get("model") || "mlp", dataset: params.get("dataset") || "digits" });
+  for (const f of ["baseline", "tag"]) if (params.get(f)) q.set(f, params.get(f));
+  const board = await api(`/api/v1/leaderboard?${q}`);
+  const rows = board.entries.map((e) => h("tr", {}, h("td", { class: "num" }, e.rank), h("td", {}, e.label),
+    h("td", { class: "num" }, `${fmt(e.mean)} ± ${fmt(e.std)}`), h("td", { class: "num" }, e.n),
+    h("td", { class: "num" }, e.p_holm === null ? "" : Number(e.p_holm).toPrecision(3)),
+    h("td", {}, e.verdict), h("td", { class: "muted" }, e.recipe), h("td", { class: "num" }, e.macs ?? "")));
+  out.append(h("p", { class: "muted" }, `${board.metric} (${board.stat}); ${board.test} test against ${board.baseline} with the same recipe, Holm-corrected, alpha ${board.alpha}`),
+    table(["rank", "activation", `${board.metric} mean ± std`, "n", "p (Holm)", "verdict", "recipe differs", "MACs"], rows));
+  if (board.entries.length) {
+    const canvas = h("canvas", { id: "ci", width: 900, height: 50 + 30 * board.entries.length });
+    out.append(h("h2", {}, "Means with 95% confidence intervals"), h("div", { class: "card" }, canvas));
+    const g = canvas.getContext("2d"), left = 300, right = canvas.width - 30;
+    const vals = board.entries.flatMap((e) => [e.ci95_low ?? e.mean, e.ci95_high ?? e.mean]).filter((v) => v !== null);
+    const lo = Math.min(...vals), hi = Math.max(...vals), X = (v) => left + ((v - lo) / (hi - lo || 1)) * (right - left);
+    g.font = "12px system-ui";
+    board.entries.forEach((e, i) => {
+      const y = 28 + i * 30;
+      g.fillStyle = "#1d2330"; g.fillText(e.label.slice(0, 44), 8, y + 4);
+      if (e.mean === null) return;
+      g.strokeStyle = "#667085"; g.beginPath(); g.moveTo(X(e.ci95_low ?? e.mean), y); g.lineTo(X(e.ci95_high ?? e.mean), y); g.stroke();
+      g.fillStyle = e.verdict === "baseline" ? "#e4572e" : "#2f6fde"; g.beginPath(); g.arc(X(e.mean), y, 5, 0, 7); g.fill();
+    });
+    window.actlabCharts.ci = board.entries.filter((e) => e.mean !== null).length;
+  }
+}
+
+// ---- catalog and the submit form ---------------------------------------------------
+async function catalogView() {
+  const [acts, models, datasets] = await Promise.all(["activations", "models", "datasets"].map((k) => api(`/api/v1/catalog/${k}`)));
+  const select = (name, items, value) => h("select", { name, id: `f-${name}` }, items.map((i) =>
+    h("option", { value: i.name, selected: i.name === value }, i.name)));
+  const field = (label, input, name) => h("div", { class: "field" }, h("label", {}, label), input,
+    h("div", { class: "error", "data-field": name }));
+  const form = h("form", { id: "submit-form", onsubmit: submit },
+    field("activation", select("activation", acts, "dual_line"), "activation"),
+    field("activation params (JSON)", h("textarea", { name: "params", id: "f-params", rows: 2, cols: 60 }, "{}"), "activation.params"),
+    field("model", select("model", models, "mlp"), "model"),
+    field("dataset", select("dataset", datasets, "digits"), "dataset"),
+    field("seeds (comma separated)", h("input", { name: "seeds", id: "f-seeds", value: "0, 1, 2" }), "seeds"),
+    field("epochs", h("input", { name: "epochs", id: "f-epochs", value: "5" }), "training"),
+    h("button", { type: "submit", id: "f-submit" }, "Submit experiment"),
+    h("div", { class: "error", "data-field": "body" }));
+  view.replaceChildren(h("h1", {}, "Submit an experiment"), form, h("h2", {}, `Activations (${acts.length})`),
+    table(["name", "family", "formula", "learnable", "ops/element"], acts.map((a) => h("tr", {},
+      h("td", {}, a.name), h("td", {}, a.family + (a.plugin ? ` (${a.plugin})` : "")),
+      h("td", {}, h("code", {}, a.formula)), h("td", {}, a.learnable_params.join(", ")),
+      h("td", { class: "num" }, a.ops_per_element)))));
+
+  async function submit(e) {
+    e.preventDefault();
+    for (const el of form.querySelectorAll(".error")) el.textContent = "";
+    const f = form.elements;
+    let params;
+    try { params = JSON.parse(f.params.value || "{}"); } catch (err) {
+      form.querySelector('[data-field="activation.params"]').textContent = `not JSON: ${err.message}`;
+      return;
+    }
+    const body = { activation: { name: f.activation.value, params }, model: { name: f.model.value },
+      dataset: { name: f.dataset.value }, seeds: f.seeds.value.split(",").map((s) => Number(s.trim())),
+      training: { epochs: Number(f.epochs.value) } };
+    try {
+      const created = await api("/api/v1/experiments", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      location.hash = `#/experiment/${created.id}`;
+    } catch (err) {
+      const detail = (err.body && err.body.detail) || "request failed";
+      for (const d of Array.isArray(detail) ? detail : [{ field: "body", msg: detail }]) {
+        const key = ["activation.params", "activation", "model", "dataset", "seeds", "training"]
+          .find((k) => d.field === k || d.field.startsWith(`${k}.`)) || "body";
+        form.querySelector(`[data-field="${key}"]`).append(h("div", {}, `${d.field}: ${d.msg}`));
+      }
+    }
+  }
+}
+
+// ---- routing ------------------------------------------------------------------------
+async function route() {
+  clearInterval(timer);
+  window.actlabCharts = {};
+  const [path, query] = (location.hash.slice(1) || "/").split("?");
+  try {
+    if (path.startsWith("/experiment/")) await experimentView(path.split("/")[2]);
+    else if (path === "/leaderboard") await leaderboardView(query || "");
+    else if (path === "/catalog") await catalogView();
+    else await listView(query || "");
+  } catch (err) {
+    view.replaceChildren(h("h1", {}, "Error"), h("pre", {}, JSON.stringify(err.body || String(err), null, 2)));
+  }
+  document.body.dataset.ready = path;
+}
+window.addEventListener("hashchange", route);
+route();

@@ -1,0 +1,148 @@
+"""The web dashboard in a real browser (Debian's headless Chromium through Selenium) against a
+running service with finished runs: every page loads, charts hold data points, the submit
+form shows the API's 422 messages next to their fields. Screenshots go to docs/screenshots/,
+which the README shows."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cli.client import Client
+from tests.backends import make_backend
+from tests.processes import Service, serve
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("chromium") is None or shutil.which("chromedriver") is None,
+                       reason="Debian's chromium and chromium-driver are not installed "
+                              "(.ci/run installs them)"),
+]
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+TASK = {"model": {"name": "mlp", "params": {"hidden": 16}}, "dataset": {"name": "digits"},
+        "seeds": [0, 1, 2], "training": {"epochs": 4}, "tags": ["ui"]}
+
+
+@pytest.fixture(scope="module")
+def ui_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, str]]:
+    from core.migrate import upgrade_head
+    from tests.conftest import _activate, _reset_caches
+
+    tmp = tmp_path_factory.mktemp("ui")
+    with make_backend("embedded", tmp / "data") as backend, pytest.MonkeyPatch.context() as mp:
+        _activate(backend, mp)
+        upgrade_head()
+        with serve(backend.env(), tmp / "service.log") as svc:
+            lab = Client(url=svc.url)
+            relu = lab.submit({**TASK, "activation": {"name": "relu"}})
+            dual = lab.submit({**TASK, "activation": {"name": "dual_line"}})
+            for submitted in (relu, dual):
+                assert submitted.wait(progress=False, poll=0.3, timeout=240)["status"] == \
+                    "succeeded", svc.log_text()[-2000:]
+            yield svc, dual.id
+        _reset_caches()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as DriverService
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or ""
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1400",
+                "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=DriverService(shutil.which("chromedriver") or ""),
+                              options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _open(driver: object, url: str, ready: str, timeout: float = 30) -> None:
+    driver.get(url)  # type: ignore[attr-defined]
+    _until(driver, f"return document.body.dataset.ready === {ready!r}", timeout)
+
+
+def _until(driver: object, script: str, timeout: float = 30) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = driver.execute_script(script)  # type: ignore[attr-defined]
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for: {script}"
+        time.sleep(0.2)
+
+
+def _shot(driver: object, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SHOTS / f"{name}.png"))  # type: ignore[attr-defined]
+
+
+def test_the_experiments_list(ui_service: tuple[Service, str], browser: object) -> None:
+    svc, dual_id = ui_service
+    _open(browser, f"{svc.url}/", "/")  # / redirects to /ui
+    rows = _until(browser, "return document.querySelectorAll('tr[data-id]').length")
+    assert rows == 2
+    assert _until(browser, f"return !!document.querySelector('tr[data-id=\"{dual_id}\"]')")
+    _shot(browser, "experiments")
+
+
+def test_an_experiment_page_draws_curves_parameters_and_response(
+        ui_service: tuple[Service, str], browser: object) -> None:
+    svc, dual_id = ui_service
+    _open(browser, f"{svc.url}/ui#/experiment/{dual_id}", f"/experiment/{dual_id}")
+    charts = _until(browser, "const c = window.actlabCharts; "
+                             "return c.curves && c.boxes && c.response ? c : null")
+    assert charts["curves"] == 4 * 3  # type: ignore[index]  # 4 epochs x mean, -std, +std
+    assert charts["boxes"] == 6  # type: ignore[index]  # 2 blocks x a, b, m
+    assert charts["response"] > 101 * 2  # type: ignore[index]  # envelope and layer means
+    browser.execute_script("document.getElementById('per-seed').click()")  # type: ignore[attr-defined]
+    assert _until(browser, "return window.actlabCharts.curves === 4 * 6")  # + 3 seeds
+    _shot(browser, "experiment")
+
+
+def test_the_leaderboard_page(ui_service: tuple[Service, str], browser: object) -> None:
+    svc, _ = ui_service
+    _open(browser, f"{svc.url}/ui#/leaderboard?model=mlp&dataset=digits&tag=ui", "/leaderboard")
+    assert _until(browser, "return window.actlabCharts.ci") == 2
+    text = browser.execute_script("return document.querySelector('main').innerText")  # type: ignore[attr-defined]
+    assert "dual_line" in text and "baseline" in text
+    _shot(browser, "leaderboard")
+
+
+def test_the_submit_form_shows_422_messages_then_submits(
+        ui_service: tuple[Service, str], browser: object) -> None:
+    svc, _ = ui_service
+    _open(browser, f"{svc.url}/ui#/catalog", "/catalog")
+    browser.execute_script(  # type: ignore[attr-defined]
+        "document.getElementById('f-params').value = '{\"zz\": 1}';"
+        "document.getElementById('f-seeds').value = '0, 0';"
+        "document.getElementById('f-submit').click()")
+    message = _until(browser, "return document.querySelector("
+                              "'[data-field=\"activation.params\"]').innerText")
+    assert "unknown parameter(s) zz" in str(message)
+    assert "duplicate seeds" in str(_until(
+        browser, "return document.querySelector('[data-field=\"seeds\"]').innerText"))
+    _shot(browser, "submit-errors")
+    browser.execute_script(  # type: ignore[attr-defined]
+        "document.getElementById('f-params').value = '{}';"
+        "document.getElementById('f-seeds').value = '5';"
+        "document.getElementById('f-epochs').value = '1';"
+        "document.getElementById('f-submit').click()")
+    assert _until(browser, "return location.hash.startsWith('#/experiment/') && "
+                           "document.body.dataset.ready.startsWith('/experiment/')")
+
+
+def test_the_api_docs_render_offline(ui_service: tuple[Service, str], browser: object) -> None:
+    svc, _ = ui_service
+    browser.get(f"{svc.url}/docs")  # type: ignore[attr-defined]
+    assert _until(browser, "return document.querySelectorAll('.opblock').length") > 10
+    browser.get(f"{svc.url}/redoc")  # type: ignore[attr-defined]
+    assert _until(browser, "return document.querySelectorAll('[data-section-id]').length") > 5
