@@ -220,6 +220,33 @@ class Client:
         out: dict[str, Any] = self.post("/api/v1/sweeps", body)
         return out
 
+    def wait_sweep(self, sweep_id: str, progress: bool = True, poll: float = 1.0,
+                   timeout: float | None = None) -> dict[str, Any]:
+        """Poll until every run of the sweep has finished; with `progress`, one bar of
+        epochs over the whole sweep. Returns the final progress."""
+        from tqdm import tqdm
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = None
+        try:
+            while True:
+                state = self.sweep_progress(sweep_id)
+                p = state["progress"]
+                if progress:
+                    if bar is None:
+                        bar = tqdm(total=p["epochs_total"], desc="sweep", unit="epoch")
+                    bar.n = p["epochs_done"]
+                    bar.set_postfix_str(f"runs {p['finished']}/{p['runs']}", refresh=False)
+                    bar.refresh()
+                if p["finished"] == p["runs"]:
+                    return state
+                if deadline is not None and time.monotonic() > deadline:
+                    raise ActlabError(0, f"sweep {sweep_id} not finished after {timeout} s")
+                time.sleep(poll)
+        finally:
+            if bar is not None:
+                bar.close()
+
     def sweep_progress(self, sweep_id: str) -> dict[str, Any]:
         out: dict[str, Any] = self.get(f"/api/v1/sweeps/{sweep_id}")
         return out

@@ -153,7 +153,11 @@ def _client(args: argparse.Namespace) -> Client:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     client = _client(args)
-    submitted = client.submit(_load_spec_file(args.spec_file), force=args.force)
+    spec = _load_spec_file(args.spec_file)
+    if "activations" in spec:  # a sweep: lists of activations (models, datasets) and a grid
+        return _submit_sweep(client, {**spec, "force": args.force or spec.get("force", False)},
+                             args)
+    submitted = client.submit(spec, force=args.force)
     runs = submitted.created["runs"]
     print(f"experiment {submitted.id}: {len(runs)} run(s), "
           f"{sum(r['status'] == 'queued' for r in runs)} queued")
@@ -163,6 +167,22 @@ def cmd_submit(args: argparse.Namespace) -> int:
     print()
     _print_runs(exp)
     return 0 if exp["status"] == ExperimentStatus.succeeded else 1
+
+
+def _submit_sweep(client: Client, spec: dict[str, Any], args: argparse.Namespace) -> int:
+    created = client.sweep(spec)
+    print(f"sweep {created['id']}: {len(created['experiments'])} experiment(s), "
+          f"{created['runs_queued']} run(s) queued, {created['runs_reused']} reused, "
+          f"{len(created['skipped'])} cell(s) skipped; watch it at "
+          f"{client.url}/ui#/sweep/{created['id']}")
+    if not args.wait:
+        return 0
+    state = client.wait_sweep(created["id"], poll=args.poll)
+    print()
+    print(f"{'status':<10} {'runs':>5}  name")
+    for e in state["experiments"]:
+        print(f"{e['status']:<10} {sum(e['counts'].values()):>5}  {e['name']}")
+    return 0 if all(e["status"] == "succeeded" for e in state["experiments"]) else 1
 
 
 def _print_runs(exp: dict[str, Any]) -> None:
@@ -307,8 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.set_defaults(func=cmd_train)
 
-    p = command("submit", "POST a spec to a running service")
-    p.add_argument("spec_file", help="the experiment spec, JSON or YAML")
+    p = command("submit", "POST an experiment or sweep spec to a running service")
+    p.add_argument("spec_file", help="the experiment spec (or a sweep spec, with "
+                                     "`activations`), JSON or YAML")
     p.add_argument("--wait", action="store_true",
                    help="show a progress bar per run until all finish; exit 1 unless every "
                         "run succeeded")

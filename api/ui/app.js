@@ -81,6 +81,25 @@ async function listView(query) {
   timer = setInterval(() => refresh().catch(() => {}), 2000);
 }
 
+// ---- one sweep: overall progress and its experiments, live --------------------------
+async function sweepView(id) {
+  const body = h("div");
+  view.replaceChildren(h("h1", {}, "Sweep"), body);
+  async function refresh() {
+    const s = await api(`/api/v1/sweeps/${id}`), p = s.progress;
+    body.replaceChildren(
+      h("p", {}, h("strong", {}, s.name), h("span", { class: "muted" }, ` · ${s.experiments.length} experiments`)),
+      h("p", { id: "sweep-progress" }, h("span", { class: "bar" }, h("span", { style: `width:${100 * p.fraction}%` })),
+        ` ${p.finished}/${p.runs} runs finished, ${p.epochs_done}/${p.epochs_total} epochs`),
+      table(["experiment", "status", "runs", "activation", "model", "dataset"], s.experiments.map((e) =>
+        h("tr", { "data-id": e.id }, h("td", {}, h("a", { href: `#/experiment/${e.id}` }, e.name)), h("td", {}, badge(e.status)),
+          h("td", { class: "num" }, Object.values(e.counts).reduce((a, b) => a + b, 0)),
+          h("td", {}, e.activation), h("td", {}, e.model), h("td", {}, e.dataset)))));
+    return p.finished === p.runs;
+  }
+  if (!(await refresh())) timer = setInterval(() => refresh().then((done) => done && clearInterval(timer)), 2000);
+}
+
 // ---- one experiment: runs, summary, curves, parameter boxes, response region ---------
 async function experimentView(id) {
   const exp = await api(`/api/v1/experiments/${id}`);
@@ -94,7 +113,8 @@ async function experimentView(id) {
   drawRuns(exp);
   view.replaceChildren(
     h("h1", {}, exp.name, " ", badge(exp.status)),
-    h("p", { class: "muted" }, `${exp.activation} · ${exp.model} · ${exp.dataset} · recipe ${exp.spec_hash.slice(0, 12)}`),
+    h("p", { class: "muted" }, `${exp.activation} · ${exp.model} · ${exp.dataset} · recipe ${exp.spec_hash.slice(0, 12)}`,
+      exp.sweep_id ? h("span", {}, " · ", h("a", { href: `#/sweep/${exp.sweep_id}` }, "its sweep")) : ""),
     h("details", {}, h("summary", {}, "spec"), h("pre", {}, JSON.stringify(exp.spec, null, 2))),
     h("h2", {}, "Runs"), runs, h("div", { id: "results" }));
   if (!["succeeded", "partial", "failed", "cancelled"].includes(exp.status))
@@ -290,6 +310,7 @@ async function route() {
   const [path, query] = (location.hash.slice(1) || "/").split("?");
   try {
     if (path.startsWith("/experiment/")) await experimentView(path.split("/")[2]);
+    else if (path.startsWith("/sweep/")) await sweepView(path.split("/")[2]);
     else if (path === "/leaderboard") await leaderboardView(query || "");
     else if (path === "/catalog") await catalogView();
     else await listView(query || "");

@@ -41,6 +41,11 @@ def test_the_client_submits_waits_and_reads_every_result(service: Service) -> No
     board = lab.leaderboard(model="mlp", dataset="digits", tag="client-test")
     assert [e["activation"] for e in board["entries"]] == ["dual_line"]
     assert "seeds_finished" in json.loads(lab.export(exp["id"], "json"))
+    # DataFrames where the answer is a table (pandas is installed with the test tools).
+    assert list(lab.leaderboard(model="mlp", dataset="digits", tag="client-test",
+                                frame=True)["activation"]) == ["dual_line"]
+    assert list(lab.metrics(run_id, frame=True)["epoch"]) == [1, 2]
+    assert set(lab.summary(exp["id"], frame=True)["table"]) == {"summary", "curve"}
     model = lab.load_model(run_id)  # the trained module, rebuilt from its weights file
     import torch
 
@@ -79,6 +84,18 @@ def test_the_command_line(service: Service, tmp_path: Path) -> None:  # noqa: F8
         failed = _cli(service, *args)
         assert failed.returncode == 1 and phrase in failed.stderr, (args, failed.stderr)
         assert "Traceback" not in failed.stderr
+
+
+def test_a_sweep_from_the_command_line(service: Service, tmp_path: Path) -> None:  # noqa: F811
+    spec = tmp_path / "sweep.json"
+    spec.write_text(json.dumps({"name": "cli sweep", "activations": [{"name": "relu"},
+                                                                    {"name": "tanh"}],
+                                "models": [{"name": "mlp", "params": {"hidden": 8}}],
+                                "seeds": [11], "training": {"epochs": 1}}))
+    done = _cli(service, "submit", str(spec), "--wait", "--poll", "0.3", timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert "2 experiment(s)" in done.stdout and "/ui#/sweep/" in done.stdout
+    assert done.stdout.count("succeeded") == 2
 
 
 def test_ctrl_c_while_waiting_is_clean(service: Service, tmp_path: Path) -> None:  # noqa: F811

@@ -140,6 +140,19 @@ def test_the_submit_form_shows_422_messages_then_submits(
                            "document.body.dataset.ready.startsWith('/experiment/')")
 
 
+def test_a_sweep_page_shows_its_progress(ui_service: tuple[Service, str],
+                                         browser: object) -> None:
+    svc, _ = ui_service
+    sweep = Client(url=svc.url).sweep({"activations": [{"name": "relu"}, {"name": "elu"}],
+                                       "models": [{"name": "mlp", "params": {"hidden": 8}}],
+                                       "seeds": [0], "training": {"epochs": 1}, "tags": ["ui"]})
+    _open(browser, f"{svc.url}/ui#/sweep/{sweep['id']}", f"/sweep/{sweep['id']}")
+    assert _until(browser, "return document.querySelectorAll('tr[data-id]').length") == 2
+    assert _until(browser, "return document.getElementById('sweep-progress').innerText"
+                           ".includes('2/2 runs finished')", timeout=120)
+    _shot(browser, "sweep")
+
+
 def test_the_api_docs_render_offline(ui_service: tuple[Service, str], browser: object) -> None:
     svc, _ = ui_service
     browser.get(f"{svc.url}/docs")  # type: ignore[attr-defined]
