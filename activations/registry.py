@@ -46,6 +46,18 @@ class ActivationInfo:
         defaults = {p.name: p.default for p in self.params}
         return self.builder(num_channels, **defaults)
 
+    def default_curve(self, points: int = 41, span: float = 4.0) -> dict[str, list[float]]:
+        """f(x) at the default settings on [-span, span] (a channel-multiplying activation:
+        its first half of channels, f(x) itself)."""
+        import torch
+
+        xs = torch.linspace(-span, span, points)
+        module = self.build_default(num_channels=1).eval()
+        with torch.no_grad():
+            ys = module(xs.reshape(-1, 1))[:, 0]
+        return {"xs": [round(float(v), 4) for v in xs],
+                "ys": [round(float(v), 5) for v in ys]}
+
     def to_dict(self) -> dict[str, Any]:
         from activations.cost import ops_per_element
 
@@ -64,6 +76,8 @@ class ActivationInfo:
             # Arithmetic operations per input element at the default settings (the MACs
             # the service adds for every activation slot are counted on the real inputs).
             "ops_per_element": round(ops_per_element(self.build_default()), 3),
+            # The curve at the defaults, so the torch-free API can draw it.
+            "curve": self.default_curve(),
             "notes": self.notes,
             **({"grammar": dict(self.grammar)} if self.grammar is not None else {}),
         }

@@ -255,6 +255,23 @@ async function leaderboardView(query) {
   }
 }
 
+function formula(tex) {
+  const el = h("span");
+  try { katex.render(tex, el, { throwOnError: false }); } catch (_) { el.textContent = tex; }
+  return el;
+}
+
+function sparkline(curve) {
+  const c = h("canvas", { width: 120, height: 40 });
+  if (!curve) return c;
+  const g = c.getContext("2d"), ys = curve.ys, lo = Math.min(...ys), hi = Math.max(...ys);
+  const X = (i) => 2 + (i / (ys.length - 1)) * 116, Y = (v) => 38 - ((v - lo) / (hi - lo || 1)) * 36;
+  g.strokeStyle = "#e4e7ec"; g.beginPath(); g.moveTo(60, 0); g.lineTo(60, 40); g.stroke();
+  g.strokeStyle = "#2f6fde"; g.lineWidth = 1.5; g.beginPath();
+  ys.forEach((v, i) => (i ? g.lineTo(X(i), Y(v)) : g.moveTo(X(i), Y(v)))); g.stroke();
+  return c;
+}
+
 // ---- catalog and the submit form ---------------------------------------------------
 async function catalogView() {
   const [acts, models, datasets] = await Promise.all(["activations", "models", "datasets"].map((k) => api(`/api/v1/catalog/${k}`)));
@@ -272,10 +289,13 @@ async function catalogView() {
     h("button", { type: "submit", id: "f-submit" }, "Submit experiment"),
     h("div", { class: "error", "data-field": "body" }));
   view.replaceChildren(h("h1", {}, "Submit an experiment"), form, h("h2", {}, `Activations (${acts.length})`),
-    table(["name", "family", "formula", "learnable", "ops/element"], acts.map((a) => h("tr", {},
-      h("td", {}, a.name), h("td", {}, a.family + (a.plugin ? ` (${a.plugin})` : "")),
-      h("td", {}, h("code", {}, a.formula)), h("td", {}, a.learnable_params.join(", ")),
-      h("td", { class: "num" }, a.ops_per_element)))));
+    table(["name", "family", "formula", "curve at the defaults", "learnable", "ops/element"],
+      acts.map((a) => h("tr", {},
+        h("td", {}, a.name), h("td", {}, a.family + (a.plugin ? ` (${a.plugin})` : "")),
+        h("td", { class: "formula" }, formula(a.formula)), h("td", {}, sparkline(a.curve)),
+        h("td", {}, a.learnable_params.join(", ")), h("td", { class: "num" }, a.ops_per_element)))));
+  window.actlabCharts.catalog = acts.filter((a) => a.curve).length;
+  window.actlabCharts.formulas = document.querySelectorAll("td.formula .katex").length;
 
   async function submit(e) {
     e.preventDefault();

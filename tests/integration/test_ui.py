@@ -121,6 +121,10 @@ def test_the_submit_form_shows_422_messages_then_submits(
         ui_service: tuple[Service, str], browser: object) -> None:
     svc, _ = ui_service
     _open(browser, f"{svc.url}/ui#/catalog", "/catalog")
+    # Every activation's formula typeset (KaTeX, vendored) and its curve drawn.
+    charts = browser.execute_script("return window.actlabCharts")  # type: ignore[attr-defined]
+    assert charts["catalog"] == charts["formulas"] >= 55, charts
+    _shot(browser, "catalog")
     browser.execute_script(  # type: ignore[attr-defined]
         "document.getElementById('f-params').value = '{\"zz\": 1}';"
         "document.getElementById('f-seeds').value = '0, 0';"
