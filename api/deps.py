@@ -38,7 +38,8 @@ def _query_names(dependant: Dependant) -> set[str]:
 
 def reject_unknown_query(request: Request) -> None:
     """A misspelled query parameter is a 422 naming the valid ones, not silently ignored
-    (`?dataset=digits&modle=mlp` would otherwise answer for every model)."""
+    (`?dataset=digits&modle=mlp` would otherwise answer for every model); so is a value
+    holding a NUL byte."""
     dependant = getattr(request.scope.get("route"), "dependant", None)
     if dependant is None:
         return
@@ -50,6 +51,12 @@ def reject_unknown_query(request: Request) -> None:
             {"loc": ("query", name), "type": "extra_forbidden",
              "msg": f"unknown query parameter {name!r}; valid parameters: {valid}"}
             for name in unknown])
+    # Text no database can compare against (PostgreSQL refuses NUL bytes): a 422, not a 500.
+    nul = sorted({name for name, value in request.query_params.multi_items() if "\x00" in value})
+    if nul:
+        raise RequestValidationError([
+            {"loc": ("query", name), "type": "value_error",
+             "msg": "text must not contain a NUL byte (%00)"} for name in nul])
 
 
 def _experiment(experiment_id: uuid.UUID, session: SessionDep) -> Experiment:

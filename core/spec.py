@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, ClassVar, Literal, Self
 
@@ -59,10 +60,34 @@ def _trusted(info: ValidationInfo) -> bool:
     return bool(info.context and info.context.get("trusted"))
 
 
+def _storable(data: Any, loc: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...],
+                                                                        str, str]]:
+    """Strings no database can hold (a NUL byte: PostgreSQL refuses it in text and JSON) and
+    numbers JSON cannot hold (Infinity, NaN: `json.loads` accepts them), anywhere in a body."""
+    if isinstance(data, str):
+        return [(loc, "value_error", "text must not contain a NUL byte (\\u0000)")] \
+            if "\x00" in data else []
+    if isinstance(data, float) and not math.isfinite(data):
+        return [(loc, "finite_number", f"must be a finite number, got {data}")]
+    if isinstance(data, dict):
+        return [e for k, v in data.items() for e in
+                (_storable(k, (*loc, "<key>")) + _storable(v, (*loc, str(k))))]
+    if isinstance(data, list):
+        return [e for i, v in enumerate(data) for e in _storable(v, (*loc, i))]
+    return []
+
+
+def _check_storable(data: Any) -> Any:
+    errors = _storable(data)
+    if errors:
+        raise _invalid("body", errors)
+    return data
+
+
 class ComponentRef(BaseModel):
     """A component by name, with params: only the shape is checked (a sweep's lists)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     name: str = Field(min_length=1, max_length=64)
     params: dict[str, Any] = Field(default_factory=dict)
@@ -110,7 +135,7 @@ class DatasetRef(_CatalogRef):
 
 
 class TrainingSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     epochs: int = Field(10, ge=1, description="upper bound: ACTLAB_MAX_EPOCHS")
     batch_size: int = Field(128, ge=1, le=65536)
@@ -127,7 +152,7 @@ class TrainingSettings(BaseModel):
 
 
 class ExperimentSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     name: str = Field("", max_length=200)
     kind: Kind = RunKind.train
@@ -138,6 +163,11 @@ class ExperimentSpec(BaseModel):
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     tags: list[str] = Field(default_factory=list, max_length=32)
     priority: int = Field(0, ge=-10, le=10)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        return _check_storable(data)
 
     @field_validator("seeds")
     @classmethod
@@ -225,7 +255,7 @@ GRID_PREFIXES = ("activation.params.", "model.params.", "dataset.params.", "trai
 class SweepSpec(BaseModel):
     """POST /sweeps: one experiment per cell of activations x models x datasets x grid."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     name: str = Field("", max_length=200)
     kind: Kind = RunKind.train
@@ -241,6 +271,11 @@ class SweepSpec(BaseModel):
     tags: list[str] = Field(default_factory=list, max_length=32)
     priority: int = Field(0, ge=-10, le=10)
     force: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        return _check_storable(data)
 
     @field_validator("grid")
     @classmethod

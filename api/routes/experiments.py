@@ -30,6 +30,7 @@ from core.spec import ExperimentSpec, check_limits
 from core.status import ExperimentStatus, RunStatus, count_statuses, experiment_status
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
+MAX_OFFSET = 2**31 - 1  # bounded before it reaches SQL (a BIGINT overflow is a 500)
 
 EXAMPLE = {"name": "dual line vs relu", "activation": {"name": "dual_line", "params": {}},
            "model": {"name": "mlp", "params": {}}, "dataset": {"name": "digits", "params": {}},
@@ -66,7 +67,7 @@ def list_experiments(
     activation: str | None = None, model: str | None = None, dataset: str | None = None,
     tag: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ExperimentList:
     """Newest first; every filter optional."""
     if status is not None and status not in EXPERIMENT_STATUSES:

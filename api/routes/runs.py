@@ -46,9 +46,10 @@ def get_metrics(run: RunDep, session: SessionDep) -> list[MetricRow]:
 @router.get("/{run_id}/parameters", response_model=ParameterPage)
 def get_parameters(
     run: RunDep, session: SessionDep,
-    epoch: int | None = None, layer: str | None = None, name: str | None = None,
+    epoch: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
+    layer: str | None = None, name: str | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> ParameterPage:
     """Learnable activation parameters per epoch, labelled by layer path, block and position."""
     stmt = select(ActivationParam).where(ActivationParam.run_id == run.id)

@@ -353,3 +353,40 @@ def test_weights_download_and_delete_leaves_nothing_behind(client: TestClient) -
     assert client.get(f"/api/v1/runs/{run_id}").status_code == 404
     assert stored_counts() == (0, 0)
     assert get_store().list() == []
+
+
+@pytest.mark.parametrize(("method", "path", "body", "field", "phrase"), [
+    ("GET", "/api/v1/experiments?offset=100000000000000000000", None, "offset", "less than"),
+    ("GET", "/api/v1/experiments?tag=a%00b", None, "tag", "NUL byte"),
+    ("GET", "/api/v1/experiments?activation=a%00b", None, "activation", "NUL byte"),
+    ("GET", "/api/v1/leaderboard?tag=a%00b", None, "tag", "NUL byte"),
+    ("POST", "/api/v1/experiments",
+     '{"activation": {"name": "relu"}, "name": "a\\u0000b"}', "name", "NUL byte"),
+    ("POST", "/api/v1/experiments",
+     '{"activation": {"name": "relu"}, "tags": ["a\\u0000b"]}', "tags.0", "NUL byte"),
+    ("POST", "/api/v1/experiments",
+     '{"activation": {"name": "relu"}, "training": {"grad_clip": Infinity}}',
+     "training.grad_clip", "finite"),
+    ("POST", "/api/v1/experiments",
+     '{"activation": {"name": "dual_line", "params": {"a": NaN}}}', "activation.params.a",
+     "finite"),
+    ("POST", "/api/v1/sweeps",
+     '{"activations": [{"name": "relu"}], "grid": {"training.lr": [Infinity]}}',
+     "grid.training.lr.0", "finite"),
+])
+def test_hostile_input_is_a_4xx_naming_it_and_stores_nothing(
+        client: TestClient, method: str, path: str, body: str | None, field: str,
+        phrase: str) -> None:
+    r = client.request(method, path, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    mine = [e for e in r.json()["detail"] if e["field"] == field]
+    assert mine and any(phrase in e["msg"] for e in mine), r.json()["detail"]
+    assert stored_counts() == (0, 0)
+
+
+def test_run_parameter_filters_are_bounded(client: TestClient) -> None:
+    created = client.post("/api/v1/experiments", json={"activation": {"name": "relu"}}).json()
+    run_id = created["runs"][0]["id"]
+    for query in ("epoch=100000000000000000000", "offset=100000000000000000000", "epoch=-1"):
+        r = client.get(f"/api/v1/runs/{run_id}/parameters?{query}")
+        assert r.status_code == 422, (query, r.text)
