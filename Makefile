@@ -31,7 +31,9 @@ test: lint typecheck
 
 bench: install
 	$(BIN)/python -m bench.activations
+	$(BIN)/python -m bench.formula
 	$(BIN)/python -m bench.trainer
+	$(BIN)/python -m bench.bookkeeping
 
 catalog: install
 	$(BIN)/actlab catalog --write
