@@ -352,6 +352,11 @@ def test_weights_download_and_delete_leaves_nothing_behind(client: TestClient) -
     assert client.get(f"/api/v1/experiments/{created['id']}").status_code == 404
     assert client.get(f"/api/v1/runs/{run_id}").status_code == 404
     assert stored_counts() == (0, 0)
+    from core.models import ActivationParam, EpochMetric, ResponseCurve
+
+    with session_scope() as session:  # the runs' rows went with them
+        for table in (EpochMetric, ActivationParam, ResponseCurve):
+            assert session.scalar(select(func.count()).select_from(table)) == 0, table
     assert get_store().list() == []
 
 
