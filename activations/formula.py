@@ -38,20 +38,22 @@ def _tensor(v: Value, like: Tensor) -> Tensor:
     return v if isinstance(v, Tensor) else torch.full((), v, dtype=like.dtype, device=like.device)
 
 
-def _minimum(a: Value, b: Value, x: Tensor) -> Tensor:
-    if isinstance(b, float) and isinstance(a, Tensor):
-        return torch.clamp(a, max=b)
+def _extreme(a: Value, b: Value, x: Tensor, smaller: bool) -> Tensor:
+    """min(a, b) (`smaller`) or max(a, b); a number against a tensor is a clamp."""
     if isinstance(a, float) and isinstance(b, Tensor):
-        return torch.clamp(b, max=a)
-    return torch.minimum(_tensor(a, x), _tensor(b, x))
+        a, b = b, a
+    if isinstance(a, Tensor) and isinstance(b, float):
+        return torch.clamp(a, max=b) if smaller else torch.clamp(a, min=b)
+    pick = torch.minimum if smaller else torch.maximum
+    return pick(_tensor(a, x), _tensor(b, x))
+
+
+def _minimum(a: Value, b: Value, x: Tensor) -> Tensor:
+    return _extreme(a, b, x, smaller=True)
 
 
 def _maximum(a: Value, b: Value, x: Tensor) -> Tensor:
-    if isinstance(b, float) and isinstance(a, Tensor):
-        return torch.clamp(a, min=b)
-    if isinstance(a, float) and isinstance(b, Tensor):
-        return torch.clamp(b, min=a)
-    return torch.maximum(_tensor(a, x), _tensor(b, x))
+    return _extreme(a, b, x, smaller=False)
 
 
 def compile_tree(node: Node) -> Compiled:

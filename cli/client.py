@@ -57,12 +57,16 @@ def _detail(response: httpx.Response) -> str:
     return str(detail)
 
 
-def _frame(rows: list[dict[str, Any]]) -> Any:
+def _pandas() -> Any:
     try:
         import pandas as pd
     except ImportError:
         raise ActlabError(0, "frame=True needs pandas (pip install pandas)") from None
-    return pd.DataFrame(rows)
+    return pd
+
+
+def _frame(rows: list[dict[str, Any]]) -> Any:
+    return _pandas().DataFrame(rows)
 
 
 class Client:
@@ -181,11 +185,9 @@ class Client:
         if frame:
             from io import StringIO
 
-            import pandas as pd
-
             text = self.request("GET", f"/api/v1/experiments/{experiment_id}/summary",
                                 params={**params, "format": "csv"}).text
-            return pd.read_csv(StringIO(text))
+            return _pandas().read_csv(StringIO(text))
         return self.get(f"/api/v1/experiments/{experiment_id}/summary", **params)
 
     def distributions(self, experiment_id: str, frame: bool = False, **params: Any) -> Any:

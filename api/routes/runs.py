@@ -95,10 +95,11 @@ def get_weights(run: RunDep, settings: SettingsDep) -> Response:
     try:
         data = get_store().get(weights_key(source))
     except ArtifactMissing:
-        why = "they are not kept (ACTLAB_KEEP_WEIGHTS=none)" if settings.keep_weights == "none" \
-            else "only the best run of each experiment keeps them (ACTLAB_KEEP_WEIGHTS=best)" \
-            if settings.keep_weights == "best" else \
-            "they were removed, or the run finished before weights were kept"
+        why = {"none": "they are not kept (ACTLAB_KEEP_WEIGHTS=none)",
+               "best": "only the best run of each experiment keeps them "
+                       "(ACTLAB_KEEP_WEIGHTS=best)"}.get(
+            settings.keep_weights,
+            "they were removed, or the run finished before weights were kept")
         raise HTTPException(404, f"no weights for run {run.id}: {why}") from None
     return Response(data, media_type="application/octet-stream", headers={
         "content-disposition": f'attachment; filename="run-{run.id}.safetensors"'})
