@@ -4,6 +4,7 @@ reusing the results of an earlier succeeded run with the same recipe and seed un
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -17,7 +18,6 @@ from core.settings import Settings
 from core.spec import (
     RECIPE_VERSION,
     ExperimentSpec,
-    SpecError,
     check_limits,
     spec_hash,
     stored_spec,
@@ -83,12 +83,14 @@ def add_runs(session: Session, experiment: Experiment, spec: ExperimentSpec, see
 
 
 def create_experiment(session: Session, spec: ExperimentSpec, *, force: bool = False,
-                      sweep_id: uuid.UUID | None = None) -> Created:
+                      sweep_id: uuid.UUID | None = None,
+                      owner_key_id: uuid.UUID | None = None) -> Created:
     experiment = Experiment(
         name=spec.name or f"{spec.activation.name} / {spec.model.name} / {spec.dataset.name}",
         kind=spec.kind, spec=spec.model_dump(mode="json"), spec_hash=spec_hash(spec),
         activation=spec.activation.name, model=spec.model.name, dataset=spec.dataset.name,
-        tags=spec.tags, priority=spec.priority, created_at=utcnow(), sweep_id=sweep_id)
+        tags=spec.tags, priority=spec.priority, created_at=utcnow(), sweep_id=sweep_id,
+        owner_key_id=owner_key_id)
     session.add(experiment)
     session.flush()
     out = Created(experiment)
@@ -97,7 +99,7 @@ def create_experiment(session: Session, spec: ExperimentSpec, *, force: bool = F
 
 
 def add_seeds(session: Session, experiment: Experiment, seeds: list[int], settings: Settings,
-              *, force: bool = False) -> Created:
+              *, force: bool = False, before_commit: Callable[[], None] = lambda: None) -> Created:
     """Top `experiment` up with `seeds` (one new run each, or a reused result) and commit.
     Refused: seeds it already has (422), a recipe of an older version (409: new seeds would
     train on other data), seeds added concurrently (409)."""
@@ -108,9 +110,8 @@ def add_seeds(session: Session, experiment: Experiment, seeds: list[int], settin
             f"data. Submit the spec again as a new experiment")
     spec = stored_spec({**experiment.spec, "seeds": seeds})
     existing = sorted({r.seed for r in experiment.runs} & set(seeds))
-    if existing:
-        raise SpecError([{"loc": ("seeds",), "type": "value_error",
-                          "msg": f"seeds already in this experiment: {existing}"}])
+    if existing:  # a conflict with what exists, not a malformed request
+        raise IllegalTransition(f"seeds already in experiment {experiment.id}: {existing}")
     check_limits(spec, settings)
     out = Created(experiment)
     try:
@@ -119,6 +120,7 @@ def add_seeds(session: Session, experiment: Experiment, seeds: list[int], settin
         # an export) describes what was trained. A new dict: JSON columns track assignment.
         experiment.spec = {**experiment.spec,
                            "seeds": sorted({r.seed for r in experiment.runs} | set(seeds))}
+        before_commit()
         session.commit()
     except IntegrityError:  # a concurrent request added one of these seeds first
         session.rollback()

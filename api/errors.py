@@ -19,6 +19,14 @@ from core.spec import SpecError
 log = logging.getLogger("actlab.api")
 
 
+class QuotaExceeded(Exception):
+    """A key's quota is used up (api/quotas.py): HTTP 429 with Retry-After."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 def not_found(kind: str, ident: object) -> HTTPException:
     return HTTPException(status_code=404, detail=f"{kind} {ident} not found")
 
@@ -67,6 +75,11 @@ async def _on_conflict(request: Request, exc: IllegalTransition) -> JSONResponse
     return JSONResponse(status_code=409, content={"detail": str(exc)})
 
 
+async def _on_quota(request: Request, exc: QuotaExceeded) -> JSONResponse:
+    return JSONResponse(status_code=429, content={"detail": str(exc)},
+                        headers={"Retry-After": str(exc.retry_after)})
+
+
 async def _on_database(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable for %s %s: %s", request.method, request.url.path, exc)
     return JSONResponse(status_code=503, content={"detail": "database unavailable; try again"})
@@ -83,6 +96,7 @@ def install_error_handlers(app: FastAPI) -> None:
         SpecError: _on_spec_error,
         ValidationError: _on_model_error,
         IllegalTransition: _on_conflict,
+        QuotaExceeded: _on_quota,
         OperationalError: _on_database,
         InterfaceError: _on_database,
         Exception: _on_unexpected,

@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
+from api.audit import AuditLog
+from api.auth import authenticate
 from api.deps import reject_unknown_query
 from api.errors import BodyLimit, install_error_handlers
 from api.routes import catalog, dashboards, experiments, health, leaderboard, runs, sweeps
@@ -38,12 +40,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app() -> FastAPI:
     settings = get_settings()
+    if settings.auth:
+        settings.resolved_secret()  # no secret, no start: better now than at the first request
     # /docs and /redoc with Swagger UI and ReDoc served from the package: no CDN, so they
     # render on a machine without internet.
     app = FastAPIOffline(title="actlab", version=__version__, lifespan=lifespan,
                          description="Training-experiment service for activation-function "
                                      "research")
-    v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(reject_unknown_query)])
+    # Who is asking comes first: without a key, nothing else about the request is answered.
+    v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(authenticate),
+                                                   Depends(reject_unknown_query)])
     for module in (experiments, dashboards, runs, sweeps, leaderboard, catalog):
         v1.include_router(module.router)
     app.include_router(v1)
@@ -51,5 +57,6 @@ def create_app() -> FastAPI:
     install_ui(app)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AuditLog)
     return app
 

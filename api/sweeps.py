@@ -10,7 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api import creation
+from api.auth import Principal
 from api.experiment_rows import brief, experiment_rows
+from api.quotas import enforce_quotas
 from api.reports import SkippedCell, SweepCell, SweepCreated, SweepPublic
 from core.models import Experiment, Run, Sweep
 from core.settings import Settings
@@ -56,16 +58,19 @@ def _cell_specs(body: SweepSpec, settings: Settings) -> tuple[list[ExperimentSpe
     return specs, skipped
 
 
-def create_sweep(session: Session, body: SweepSpec,
-                 settings: Settings) -> tuple[SweepCreated, list[uuid.UUID]]:
-    """Store the sweep and one experiment per cell, and commit. Returns the response and the
-    run ids to notify."""
+def create_sweep(session: Session, body: SweepSpec, settings: Settings,
+                 principal: Principal) -> tuple[SweepCreated, list[uuid.UUID]]:
+    """Store the sweep and one experiment per cell, and commit (unless a quota refuses it).
+    Returns the response and the run ids to notify."""
     specs, skipped = _cell_specs(body, settings)
-    sweep = Sweep(name=body.name or "sweep", spec=body.model_dump(mode="json"))
+    sweep = Sweep(name=body.name or "sweep", spec=body.model_dump(mode="json"),
+                  owner_key_id=principal.key_id)
     session.add(sweep)
     session.flush()
-    created = [creation.create_experiment(session, spec, force=body.force, sweep_id=sweep.id)
+    created = [creation.create_experiment(session, spec, force=body.force, sweep_id=sweep.id,
+                                          owner_key_id=principal.key_id)
                for spec in specs]
+    enforce_quotas(session, principal, settings)
     session.commit()
     queued = [run_id for c in created for run_id in c.to_queue]
     return SweepCreated(

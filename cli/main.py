@@ -287,6 +287,41 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    """API keys, straight in the database (run it where the service's settings are)."""
+    from core.db import session_scope
+    from core.keys import Quotas, Scope, create_key, find_key, list_keys, revoke_key
+    from core.migrate import upgrade_head
+
+    settings = get_settings()
+    upgrade_head()
+    with session_scope() as session:
+        if args.keys_command == "create":
+            row, key = create_key(session, args.name, Scope(args.scope),
+                                  settings.resolved_secret(),
+                                  Quotas(args.max_queued, args.runs_per_day, args.rate))
+            print(f"created {row.scope} key {row.id} ({row.name}); it is shown only once:")
+            print(key)
+        elif args.keys_command == "list":
+            print(f"{'id':<36}  {'scope':<6} {'created':<20} {'last used':<20} state    name")
+            for k in list_keys(session):
+                used = k.last_used_at.strftime("%Y-%m-%d %H:%M:%S") if k.last_used_at else "-"
+                print(f"{k.id!s:<36}  {k.scope:<6} {k.created_at:%Y-%m-%d %H:%M:%S}  "
+                      f"{used:<20} {'revoked' if k.revoked_at else 'active ':<8} {k.name}")
+        else:
+            try:
+                row = find_key(session, args.id)
+            except LookupError as exc:
+                print(f"actlab: {exc}", file=sys.stderr)
+                return 1
+            done = revoke_key(session, row.id)
+            print(f"key {row.id} ({row.name}) {'revoked' if done else 'was already revoked'}")
+    if settings.auth is False and args.keys_command == "create":
+        print("note: ACTLAB_AUTH is off here, so this service does not ask for keys yet",
+              file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="actlab", description=__doc__)
     parser.add_argument("--version", action="version", version=f"actlab {__version__}")
@@ -381,6 +416,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output format")
     remote(p)
     p.set_defaults(func=cmd_export)
+
+    p = command("keys", "create, list or revoke API keys (in the service's database)")
+    keys = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    k = keys.add_parser("create", help="a new key, printed once (alone on the last line)",
+                        formatter_class=fmt)
+    k.add_argument("--name", required=True, help="who or what the key is for")
+    k.add_argument("--scope", choices=("read", "write", "admin"), default="write",
+                   help="read: GET only; write: also create and change its own work; admin: "
+                        "anyone's")
+    k.add_argument("--max-queued", type=int, default=None,
+                   help="runs queued or running at once (default: ACTLAB_QUOTA_QUEUED_RUNS)")
+    k.add_argument("--runs-per-day", type=int, default=None,
+                   help="runs queued in 24 hours (default: ACTLAB_QUOTA_RUNS_PER_DAY)")
+    k.add_argument("--rate", type=int, default=None,
+                   help="requests a minute (default: ACTLAB_QUOTA_REQUESTS_PER_MINUTE)")
+    keys.add_parser("list", help="every key: id, scope, dates, state (never the key)")
+    k = keys.add_parser("revoke", help="refuse a key from now on")
+    k.add_argument("id", help="the key's id, or a unique prefix of it")
+    p.set_defaults(func=cmd_keys)
 
     p = command("catalog", "list the service's activations (or write the generated catalog)")
     p.add_argument("--kind", choices=("activations", "models", "datasets"),

@@ -59,6 +59,39 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: sa.JSON, list[Any]: sa.JSON}
 
 
+class ApiKey(Base):
+    """A key for the HTTP API (core/keys.py). Only an HMAC of its secret is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    scope: Mapped[str] = mapped_column(sa.String(16))
+    # HMAC-SHA256 of the key's secret under the server secret (ACTLAB_SECRET_KEY), hex.
+    secret_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    # Per-key quotas; NULL means the deployment's default (ACTLAB_QUOTA_*).
+    max_queued_runs: Mapped[int | None]
+    max_runs_per_day: Mapped[int | None]
+    requests_per_minute: Mapped[int | None]
+
+
+class AuditEntry(Base):
+    """One write request through the API: who (the key's id), what, and how it ended."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    key_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, index=True)
+    method: Mapped[str] = mapped_column(sa.String(8))
+    path: Mapped[str] = mapped_column(sa.String(400))
+    status_code: Mapped[int]
+
+
 class Sweep(Base):
     __tablename__ = "sweeps"
 
@@ -66,6 +99,9 @@ class Sweep(Base):
     name: Mapped[str] = mapped_column(sa.String(200))
     spec: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The key that created it (NULL: created with auth off).
+    owner_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("api_keys.id", ondelete="SET NULL"), index=True)
 
 
 class Experiment(Base):
@@ -87,6 +123,9 @@ class Experiment(Base):
     # split and are stored as test_*); 2: train / validation / test. Part of the recipe.
     recipe_version: Mapped[int] = mapped_column(default=RECIPE_VERSION, server_default="2")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # The key that created it (NULL: created with auth off); it or an admin may change it.
+    owner_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("api_keys.id", ondelete="SET NULL"), index=True)
 
     runs: Mapped[list[Run]] = relationship(
         back_populates="experiment", order_by="Run.seed", cascade="all, delete-orphan"

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -46,6 +46,19 @@ class Settings(BaseSettings):
     # best_val_accuracy (best), or none.
     keep_weights: Literal["all", "best", "none"] = "all"
 
+    # Security (README, "Security"). With auth on, every /api/v1 path but health needs a key
+    # (`actlab keys create`); the keys' HMACs are taken under secret_key, which has no default
+    # outside the embedded mode (there it is generated once into data_dir/secret.key).
+    auth: bool = False
+    secret_key: SecretStr | None = None
+    # Per-key quotas, each overridable per key (`actlab keys create --max-queued ...`).
+    quota_queued_runs: int = Field(500, ge=1)
+    quota_runs_per_day: int = Field(5000, ge=1)
+    quota_requests_per_minute: int = Field(600, ge=1)
+    # Models refused at submit when their estimate is above these (core/sizing.py).
+    max_model_params: int = Field(50_000_000, ge=1)
+    max_activation_bytes: int = Field(8 * 2**30, ge=1)
+
     torch_threads: int | None = Field(None, ge=1)
     device: str = "auto"
 
@@ -62,6 +75,33 @@ class Settings(BaseSettings):
         if self.broker_url:
             return self.broker_url
         return f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite').resolve()}"
+
+    def resolved_secret(self) -> bytes:
+        """The server secret for key HMACs: ACTLAB_SECRET_KEY, or on the embedded default a
+        random one kept in data_dir/secret.key (readable by the owner only)."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        if not self.embedded:
+            raise RuntimeError("ACTLAB_SECRET_KEY must be set when the database is not the "
+                               "embedded default (it signs the API keys' hashes)")
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            import os
+            import secrets
+            import tempfile
+
+            # Written aside, then linked into place: processes starting together agree on
+            # one secret and never read a half-written file.
+            fd, tmp = tempfile.mkstemp(dir=self.data_dir)  # mode 0600
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(32))
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(tmp)
+        return path.read_text().strip().encode()
 
     @property
     def checkpoint_dir(self) -> Path:

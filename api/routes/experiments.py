@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 from sqlalchemy import func, select
 
 from api import creation, housekeeping
+from api.auth import PrincipalDep, require_owner
 from api.convert import run_public
 from api.deps import ExperimentDep, SessionDep, SettingsDep
 from api.dispatch import notify
 from api.errors import validation_error
 from api.experiment_rows import EXPERIMENT_STATUSES, brief, brief_of, experiment_rows, has_tag
+from api.quotas import enforce_quotas
 from api.schemas import (
     CancelResult,
     Deleted,
@@ -40,14 +43,16 @@ EXAMPLE = {"name": "dual line vs relu", "activation": {"name": "dual_line", "par
 @router.post("", status_code=202, response_model=ExperimentCreated)
 def create_experiment(
     body: Annotated[ExperimentSpec, Body(examples=[EXAMPLE])],
-    session: SessionDep, settings: SettingsDep,
+    session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
     force: Annotated[bool, Query(description="train again even if this recipe and seed "
                                              "already succeeded")] = False,
 ) -> ExperimentCreated:
     """Validate the spec, store it and queue one run per seed (seeds whose recipe already
     succeeded reuse that result unless force=true)."""
     check_limits(body, settings)
-    created = creation.create_experiment(session, body, force=force)
+    created = creation.create_experiment(session, body, force=force,
+                                         owner_key_id=principal.key_id)
+    enforce_quotas(session, principal, settings)
     session.commit()
     notify(session, created.to_queue, settings)
     experiment = created.experiment
@@ -62,10 +67,14 @@ def _status(created: creation.Created) -> ExperimentStatus:
 
 @router.get("", response_model=ExperimentList)
 def list_experiments(
-    session: SessionDep,
+    session: SessionDep, principal: PrincipalDep,
     status: Annotated[str | None, Query(description="/".join(EXPERIMENT_STATUSES))] = None,
     activation: str | None = None, model: str | None = None, dataset: str | None = None,
     tag: str | None = None,
+    owner: Annotated[str | None, Query(
+        description="`me`: only experiments created with this request's key (with auth "
+                    "off: those created without a key); or a key id",
+        pattern=r"^(me|[0-9a-fA-F-]{32,36})$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ExperimentList:
@@ -83,11 +92,25 @@ def list_experiments(
             stmt = stmt.where(column == value)
     if tag is not None:
         stmt = stmt.where(has_tag(session, tag))
+    if owner is not None:
+        stmt = stmt.where(Experiment.owner_key_id.is_(None) if owner == "me"
+                          and principal.key_id is None else
+                          Experiment.owner_key_id == (principal.key_id if owner == "me"
+                                                      else _key_id(owner)))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = session.execute(stmt.order_by(Experiment.created_at.desc(), Experiment.id)
                            .limit(limit).offset(offset)).all()
     return ExperimentList(items=[ExperimentBrief(**brief(r)) for r in rows], total=total,
                           limit=limit, offset=offset)
+
+
+def _key_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise validation_error([{"loc": ("owner",), "type": "value_error",
+                                 "msg": "owner must be 'me' or a key id"}],
+                               prefix=("query",)) from None
 
 
 @router.get("/{experiment_id}", response_model=ExperimentPublic)
@@ -104,8 +127,10 @@ def get_experiment(experiment: ExperimentDep) -> ExperimentPublic:
 
 
 @router.post("/{experiment_id}/cancel", response_model=CancelResult)
-def cancel_experiment(experiment: ExperimentDep, session: SessionDep) -> CancelResult:
+def cancel_experiment(experiment: ExperimentDep, session: SessionDep,
+                      principal: PrincipalDep) -> CancelResult:
     """Cancel queued runs now and tell running ones to stop; 409 if nothing is left to cancel."""
+    require_owner(principal, "experiment", experiment.id, experiment.owner_key_id)
     out = CancelResult(cancelled=[], stopping=[])
     for run in experiment.runs:
         try:
@@ -121,9 +146,14 @@ def cancel_experiment(experiment: ExperimentDep, session: SessionDep) -> CancelR
 
 @router.post("/{experiment_id}/seeds", status_code=202, response_model=ExperimentCreated)
 def add_seeds(experiment: ExperimentDep, body: SeedsAdd, session: SessionDep,
-              settings: SettingsDep, force: bool = False) -> ExperimentCreated:
-    """Top an experiment up with more seeds (one new queued run each)."""
-    out = creation.add_seeds(session, experiment, body.seeds, settings, force=force)
+              settings: SettingsDep, principal: PrincipalDep,
+              force: bool = False) -> ExperimentCreated:
+    """Top an experiment up with more seeds (one new queued run each); a seed it already has
+    is a 409."""
+    require_owner(principal, "experiment", experiment.id, experiment.owner_key_id)
+    out = creation.add_seeds(session, experiment, body.seeds, settings, force=force,
+                             before_commit=lambda: enforce_quotas(session, principal,
+                                                                  settings))
     notify(session, out.to_queue, settings)
     new = sorted((session.get_one(Run, run_id) for run_id in [*out.to_queue, *out.reused]),
                  key=lambda r: r.seed)
@@ -132,9 +162,11 @@ def add_seeds(experiment: ExperimentDep, body: SeedsAdd, session: SessionDep,
 
 
 @router.delete("/{experiment_id}", response_model=Deleted)
-def delete_experiment(experiment: ExperimentDep, session: SessionDep) -> Deleted:
+def delete_experiment(experiment: ExperimentDep, session: SessionDep,
+                      principal: PrincipalDep) -> Deleted:
     """Remove the experiment, its runs, their metrics, parameters and curves, and their
     checkpoints and weights in the artifact store. 409 while a run is queued or running."""
+    require_owner(principal, "experiment", experiment.id, experiment.owner_key_id)
     experiment_id = experiment.id
     runs = housekeeping.delete_experiment(session, experiment, get_store())
     return Deleted(id=experiment_id, runs=runs)

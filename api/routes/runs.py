@@ -7,9 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response
 from sqlalchemy import func, select
 
+from api.auth import PrincipalDep, require_owner
 from api.convert import run_public
 from api.deps import RunDep, SessionDep, SettingsDep
 from api.dispatch import notify
+from api.quotas import enforce_quotas
 from api.schemas import MetricRow, ParameterPage, ParameterRow, RunPublic
 from core.artifacts import ArtifactMissing, get_store, weights_key
 from core.lifecycle import cancel_run, retry_run
@@ -65,17 +67,21 @@ def get_parameters(
 
 
 @router.post("/{run_id}/cancel", response_model=RunPublic)
-def cancel(run: RunDep, session: SessionDep) -> RunPublic:
+def cancel(run: RunDep, session: SessionDep, principal: PrincipalDep) -> RunPublic:
     """A queued run is cancelled at once; a running one stops within an epoch. 409 if finished."""
+    require_owner(principal, "run", run.id, run.experiment.owner_key_id)
     cancel_run(session, run)
     session.commit()
     return run_public(run)
 
 
 @router.post("/{run_id}/retry", status_code=202, response_model=RunPublic)
-def retry(run: RunDep, session: SessionDep, settings: SettingsDep) -> RunPublic:
+def retry(run: RunDep, session: SessionDep, settings: SettingsDep,
+          principal: PrincipalDep) -> RunPublic:
     """Start a failed, cancelled or diverged run again from scratch. 409 otherwise."""
+    require_owner(principal, "run", run.id, run.experiment.owner_key_id)
     retry_run(session, run)
+    enforce_quotas(session, principal, settings)
     session.commit()
     notify(session, [run.id], settings)
     return run_public(run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api import sweeps
+from api.auth import PrincipalDep
 from api.deps import SessionDep, SettingsDep, SweepDep
 from api.dispatch import notify
 from api.reports import SweepCreated, SweepPublic
@@ -14,10 +15,11 @@ router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
 
 @router.post("", status_code=202, response_model=SweepCreated)
-def create_sweep(body: SweepSpec, session: SessionDep, settings: SettingsDep) -> SweepCreated:
+def create_sweep(body: SweepSpec, session: SessionDep, settings: SettingsDep,
+                 principal: PrincipalDep) -> SweepCreated:
     """Validate every cell, then create one experiment per cell in one transaction. Cells
     whose model cannot take the dataset (e.g. lenet5 on mnist1d) are skipped and listed."""
-    created, queued = sweeps.create_sweep(session, body, settings)
+    created, queued = sweeps.create_sweep(session, body, settings, principal)
     notify(session, queued, settings)
     return created
 

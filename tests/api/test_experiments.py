@@ -272,7 +272,8 @@ def test_add_seeds(client: TestClient) -> None:
     stored = client.get(f"/api/v1/experiments/{created['id']}").json()
     assert stored["spec"]["seeds"] == [0, 1, 2]  # the spec says what the experiment holds
     dup = client.post(f"/api/v1/experiments/{created['id']}/seeds", json={"seeds": [2, 3]})
-    assert dup.status_code == 422 and "[2]" in dup.json()["detail"][0]["msg"]
+    # a conflict with what exists: 409, like every other state conflict
+    assert dup.status_code == 409 and "[2]" in dup.json()["detail"]
     twice = client.post(f"/api/v1/experiments/{created['id']}/seeds", json={"seeds": [5, 5]})
     assert twice.status_code == 422, twice.text
     assert twice.json()["detail"][0]["field"] == "seeds"

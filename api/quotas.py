@@ -1,0 +1,57 @@
+"""Per-key quotas on queued work: runs unfinished at once, and runs queued per day.
+
+Checked inside the transaction that adds the runs, after they are flushed and before the
+commit, so reused results (which train nothing) cost nothing and a refused request leaves
+nothing behind. The key's row is locked first, so two concurrent requests of one key cannot
+both slip under a limit (SQLite's write transactions are serial anyway).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from api.auth import Principal
+from api.errors import QuotaExceeded
+from core.models import ApiKey, Experiment, Run
+from core.settings import Settings
+from core.status import RunStatus
+from core.timeutil import utcnow
+
+DAY = timedelta(days=1)
+# A queued-runs quota frees up as runs finish: a client should look again after about this.
+QUEUED_RETRY_SECONDS = 60
+
+
+def _owned_runs(principal: Principal) -> object:
+    return (select(func.count()).select_from(Run)
+            .join(Experiment, Experiment.id == Run.experiment_id)
+            .where(Experiment.owner_key_id == principal.key_id, Run.reused_from.is_(None)))
+
+
+def enforce_quotas(session: Session, principal: Principal, settings: Settings) -> None:
+    """Raise QuotaExceeded when the runs this transaction added (flushed, not committed) take
+    the key over a quota. A request without a key (auth off) has none."""
+    if principal.key_id is None:
+        return
+    session.execute(select(ApiKey.id).where(ApiKey.id == principal.key_id).with_for_update())
+    base = _owned_runs(principal)
+    unfinished = session.scalar(base.where(  # type: ignore[attr-defined]
+        Run.status.in_([RunStatus.queued, RunStatus.running]))) or 0
+    limit = principal.max_queued_runs or settings.quota_queued_runs
+    if unfinished > limit:
+        raise QuotaExceeded(f"quota: this key would have {unfinished} runs queued or running; "
+                            f"at most {limit} at once (wait for some to finish)",
+                            QUEUED_RETRY_SECONDS)
+    since = utcnow() - DAY
+    day = session.execute(base.with_only_columns(  # type: ignore[attr-defined]
+        func.count(), func.min(Run.queued_at)).where(Run.queued_at >= since)).one()
+    limit = principal.max_runs_per_day or settings.quota_runs_per_day
+    if day[0] > limit:
+        oldest = day[1]
+        wait = (oldest + DAY - utcnow()).total_seconds() if oldest is not None else 3600
+        raise QuotaExceeded(f"quota: this key would have queued {day[0]} runs in 24 hours; "
+                            f"at most {limit} a day", max(1, math.ceil(wait)))
