@@ -7,8 +7,15 @@ window.actlabCharts = {};
 const view = document.getElementById("view");
 let timer = null;
 
-async function api(path, options) {
-  const response = await fetch(path, options);
+// With ACTLAB_AUTH on, every /api/v1 request carries the key the user typed (kept in this
+// browser's localStorage); a 401 shows the key form instead of the page.
+const KEY_ITEM = "actlab.apiKey";
+
+async function api(path, options = {}) {
+  const key = localStorage.getItem(KEY_ITEM);
+  const headers = { ...(options.headers || {}) };
+  if (key) headers.Authorization = `Bearer ${key}`;
+  const response = await fetch(path, { ...options, headers });
   const body = await response.json().catch(() => null);
   if (!response.ok) throw { status: response.status, body };
   return body;
@@ -323,6 +330,25 @@ async function catalogView() {
   }
 }
 
+// ---- the API key (auth on) ----------------------------------------------------------
+function keyView(rejected) {
+  const input = h("input", { name: "key", type: "password", autocomplete: "off", size: 60,
+    placeholder: "actlab_…" });
+  view.replaceChildren(h("h1", {}, "API key"),
+    h("p", {}, rejected ? "This key was refused (unknown, malformed or revoked)."
+      : "This service asks for an API key (an administrator creates one with `actlab keys create`)."),
+    h("form", { id: "key-form", onsubmit: (e) => {
+      e.preventDefault();
+      localStorage.setItem(KEY_ITEM, input.value.trim());
+      route();
+    } }, input, " ", h("button", { type: "submit" }, "Use this key")));
+}
+
+function forgetKey() {
+  localStorage.removeItem(KEY_ITEM);
+  route();
+}
+
 // ---- routing ------------------------------------------------------------------------
 async function route() {
   clearInterval(timer);
@@ -335,9 +361,17 @@ async function route() {
     else if (path === "/catalog") await catalogView();
     else await listView(query || "");
   } catch (err) {
+    if (err.status === 401) {
+      clearInterval(timer);
+      keyView(Boolean(localStorage.getItem(KEY_ITEM)));
+      document.body.dataset.ready = "key";
+      return;
+    }
     view.replaceChildren(h("h1", {}, "Error"), h("pre", {}, JSON.stringify(err.body || String(err), null, 2)));
   }
+  document.getElementById("forget-key").hidden = !localStorage.getItem(KEY_ITEM);
   document.body.dataset.ready = path;
 }
 window.addEventListener("hashchange", route);
+document.getElementById("forget-key").addEventListener("click", forgetKey);
 route();

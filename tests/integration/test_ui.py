@@ -163,3 +163,49 @@ def test_the_api_docs_render_offline(ui_service: tuple[Service, str], browser: o
     assert _until(browser, "return document.querySelectorAll('.opblock').length") > 10
     browser.get(f"{svc.url}/redoc")  # type: ignore[attr-defined]
     assert _until(browser, "return document.querySelectorAll('[data-section-id]').length") > 5
+
+
+def test_with_auth_on_the_ui_asks_for_a_key_and_sends_it(
+        tmp_path: Path, browser: object) -> None:
+    """ACTLAB_AUTH=true: the page asks for a key, refuses a bad one, then lists the key's
+    experiments with it on every request; "Forget key" asks again."""
+    from core.db import session_scope
+    from core.keys import Scope, create_key
+    from core.migrate import upgrade_head
+    from core.settings import get_settings
+    from tests.conftest import _activate, _reset_caches
+
+    with make_backend("embedded", tmp_path / "data") as backend, \
+            pytest.MonkeyPatch.context() as mp:
+        _activate(backend, mp)
+        env = {**backend.env(), "ACTLAB_AUTH": "true", "ACTLAB_SECRET_KEY": "ui-secret"}
+        for name, value in env.items():
+            mp.setenv(name, value)
+        _reset_caches()
+        upgrade_head()
+        with session_scope() as s:
+            _, key = create_key(s, "browser", Scope.write, get_settings().resolved_secret())
+        with serve(env, tmp_path / "service.log") as svc:
+            Client(url=svc.url, key=key).submit({**TASK, "name": "owned by the key",
+                                                  "activation": {"name": "relu"}})
+            browser.execute_script("localStorage.clear()")  # type: ignore[attr-defined]
+            _open(browser, f"{svc.url}/ui#/", "key")
+            browser.execute_script(  # type: ignore[attr-defined]
+                "document.querySelector('#key-form input').value = 'actlab_wrong';"
+                "document.querySelector('#key-form button').click()")
+            assert "refused" in str(_until(
+                browser, "return document.body.dataset.ready === 'key' && "
+                         "document.getElementById('view').innerText.includes('refused') && "
+                         "document.getElementById('view').innerText"))
+            browser.execute_script(  # type: ignore[attr-defined]
+                f"document.querySelector('#key-form input').value = {key!r};"
+                "document.querySelector('#key-form button').click()")
+            _until(browser, "return document.body.dataset.ready === '/'")
+            assert "owned by the key" in str(_until(
+                browser, "return document.querySelector('tr[data-id]') && "
+                         "document.getElementById('view').innerText"))
+            browser.execute_script(  # type: ignore[attr-defined]
+                "document.getElementById('forget-key').click()")
+            _until(browser, "return document.body.dataset.ready === 'key'")
+            browser.execute_script("localStorage.clear()")  # type: ignore[attr-defined]
+        _reset_caches()
