@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -11,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.lifecycle import IllegalTransition
 from core.spec import SpecError
@@ -106,7 +107,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 class BodyLimit:
-    """413 for bodies above the limit, whether announced by Content-Length or streamed."""
+    """Reads a request's body before the app does: 413 above the limit, whether announced by
+    Content-Length or streamed in chunks; 400 naming the problem for a JSON body that is not
+    UTF-8 or nests deeper than a parser can follow (the framework would answer a bare "error
+    parsing the body"). The body, at most `max_bytes`, is then handed to the app."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
@@ -117,32 +121,64 @@ class BodyLimit:
             return
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._reject(send)
+                await self._reject(send, 413, f"request body larger than {self.max_bytes} bytes")
                 return
+        chunks: list[bytes] = []
         seen = 0
-
-        async def limited() -> Any:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge()
-            return message
+            if message["type"] != "http.request":  # the client left
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_bytes:
+                await self._reject(send, 413, f"request body larger than {self.max_bytes} bytes")
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        problem = _json_problem(scope, body)
+        if problem is not None:
+            await self._reject(send, 400, problem)
+            return
+        replayed = False
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._reject(send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
 
-    async def _reject(self, send: Send) -> None:
-        response = JSONResponse(status_code=413, content={
-            "detail": f"request body larger than {self.max_bytes} bytes"})
+        await self.app(scope, replay, send)
+
+    async def _reject(self, send: Send, status: int, detail: str) -> None:
+        response = JSONResponse(status_code=status, content={"detail": detail})
         await response({"type": "http"}, _no_receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+def _json_problem(scope: Scope, body: bytes) -> str | None:
+    """What stops a JSON body from being read at all, in words; None when it reads (or is
+    not JSON: malformed JSON is the route's 422 with the position)."""
+    if not body:
+        return None
+    content_type = next((v for k, v in scope.get("headers", []) if k == b"content-type"), b"")
+    if b"json" not in content_type.lower():
+        return None
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"request body is not valid UTF-8: byte 0x{body[exc.start]:02x} at offset " \
+               f"{exc.start}"
+    try:
+        json.loads(text)
+    except RecursionError:
+        return "request body nests JSON arrays or objects too deeply to read (a spec needs " \
+               "fewer than 10 levels)"
+    except ValueError:
+        return None
+    return None
 
 
 async def _no_receive() -> dict[str, Any]:

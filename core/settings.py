@@ -56,8 +56,8 @@ class Settings(BaseSettings):
     quota_runs_per_day: int = Field(5000, ge=1)
     quota_requests_per_minute: int = Field(600, ge=1)
     # Models refused at submit when their estimate is above these (core/sizing.py).
-    max_model_params: int = Field(50_000_000, ge=1)
-    max_activation_bytes: int = Field(8 * 2**30, ge=1)
+    max_model_params: int = Field(100_000_000, ge=1)
+    max_activation_bytes: int = Field(64 * 2**30, ge=1)
 
     torch_threads: int | None = Field(None, ge=1)
     device: str = "auto"

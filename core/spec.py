@@ -27,7 +27,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from core import catalog
+from core import catalog, sizing
 from core.params import ParamError, resolve
 from core.settings import Settings
 from core.status import RunKind
@@ -42,6 +42,9 @@ RECIPE_VERSION = 2
 # JSON strings are accepted for the enum (strict mode alone would want an enum instance).
 Kind = Annotated[RunKind, Strict(False)]
 
+
+# A generated dataset needs this many samples per class for every class to reach each split.
+MIN_SAMPLES_PER_CLASS = 10
 
 # The error type of a model that cannot take the dataset's inputs (sweeps skip such cells).
 INCOMPATIBLE_INPUT = "incompatible_input"
@@ -60,13 +63,21 @@ def _trusted(info: ValidationInfo) -> bool:
     return bool(info.context and info.context.get("trusted"))
 
 
+# C0 and C1 control characters but tab, newline and carriage return.
+CONTROL = frozenset(chr(c) for c in [*range(0x01, 0x20), *range(0x7F, 0xA0)]) - set("\t\n\r")
+
+
 def _storable(data: Any, loc: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...],
                                                                         str, str]]:
-    """Strings no database can hold (a NUL byte: PostgreSQL refuses it in text and JSON) and
-    numbers JSON cannot hold (Infinity, NaN: `json.loads` accepts them), anywhere in a body."""
+    """Strings no database can hold (a NUL byte: PostgreSQL refuses it in text and JSON) or no
+    terminal should print (other control characters but tab and newline), and numbers JSON
+    cannot hold (Infinity, NaN: `json.loads` accepts them), anywhere in a body."""
     if isinstance(data, str):
-        return [(loc, "value_error", "text must not contain a NUL byte (\\u0000)")] \
-            if "\x00" in data else []
+        if "\x00" in data:
+            return [(loc, "value_error", "text must not contain a NUL byte (\\u0000)")]
+        bad = sorted({f"\\u{ord(c):04x}" for c in data if c in CONTROL})
+        return [(loc, "value_error", f"text must not contain control characters, got "
+                                     f"{', '.join(bad)}")] if bad else []
     if isinstance(data, float) and not math.isfinite(data):
         return [(loc, "finite_number", f"must be a finite number, got {data}")]
     if isinstance(data, dict):
@@ -193,13 +204,20 @@ class ExperimentSpec(BaseModel):
         """Checks across fields: the model takes the dataset's inputs; an lr range rises."""
         if _trusted(info):
             return self
-        errors = []
+        errors: list[tuple[tuple[str | int, ...], str, str]] = []
         model = catalog.entries("models")[self.model.name]
         dataset = catalog.entries("datasets")[self.dataset.name]
         if dataset["input_kind"] not in model["input_kinds"]:
             errors.append((("model", "name"), INCOMPATIBLE_INPUT,
                            f"model {model['name']!r} takes {' or '.join(model['input_kinds'])} "
                            f"inputs, but dataset {dataset['name']!r} is {dataset['input_kind']}"))
+        samples, classes = self.dataset.params.get("samples"), self.dataset.params.get("classes")
+        if isinstance(samples, int) and isinstance(classes, int) \
+                and samples < MIN_SAMPLES_PER_CLASS * classes:
+            errors.append((("dataset", "params", "samples"), "value_error",
+                           f"{samples} samples over {classes} classes leave fewer than "
+                           f"{MIN_SAMPLES_PER_CLASS} per class to split into train, validation "
+                           f"and test; use at least {MIN_SAMPLES_PER_CLASS * classes} samples"))
         if self.kind == RunKind.lr_range and self.training.lr_min >= self.training.lr_max:
             errors.append((("training", "lr_max"), "value_error",
                            f"lr_max ({self.training.lr_max}) must be above lr_min "
@@ -232,6 +250,7 @@ def check_limits(spec: ExperimentSpec, settings: Settings, *, max_runs: int | No
         errors.append({"loc": ("training", "epochs"), "type": "value_error",
                        "msg": f"epochs must be <= {settings.max_epochs} (ACTLAB_MAX_EPOCHS), "
                               f"got {spec.training.epochs}"})
+    errors += _size_errors(spec, settings)
     limit = settings.max_runs_per_request if max_runs is None else max_runs
     if len(spec.seeds) > limit:
         errors.append({"loc": ("seeds",), "type": "value_error",
@@ -239,6 +258,33 @@ def check_limits(spec: ExperimentSpec, settings: Settings, *, max_runs: int | No
                               f"most {limit} per request (ACTLAB_MAX_RUNS_PER_REQUEST)"})
     if errors:
         raise SpecError(errors)
+
+
+def _size_errors(spec: ExperimentSpec, settings: Settings) -> list[dict[str, Any]]:
+    """The model's estimated size (core/sizing.py) against ACTLAB_MAX_MODEL_PARAMS and
+    ACTLAB_MAX_ACTIVATION_BYTES."""
+    dataset = catalog.entries("datasets").get(spec.dataset.name)
+    if dataset is None:
+        return []
+    classes = int(spec.dataset.params.get("classes", dataset["num_classes"]))
+    size = sizing.estimate(spec.model.name, spec.model.params, tuple(dataset["input_shape"]),
+                           classes)
+    if size is None:
+        return []
+    errors = []
+    if size.params > settings.max_model_params:
+        errors.append({"loc": ("model", "params"), "type": "value_error",
+                       "msg": f"model {spec.model.name!r} with these params has about "
+                              f"{size.params:.3g} weights; at most "
+                              f"{settings.max_model_params:.3g} (ACTLAB_MAX_MODEL_PARAMS)"})
+    memory = size.activation_bytes(spec.training.batch_size)
+    if memory > settings.max_activation_bytes:
+        errors.append({"loc": ("training", "batch_size"), "type": "value_error",
+                       "msg": f"one training step of {spec.model.name!r} at batch size "
+                              f"{spec.training.batch_size} keeps about {memory / 2**30:.3g} GiB "
+                              f"of activations; at most {settings.max_activation_bytes / 2**30:.3g}"
+                              f" GiB (ACTLAB_MAX_ACTIVATION_BYTES): a smaller batch or model"})
+    return errors
 
 
 def spec_hash(spec: ExperimentSpec) -> str:

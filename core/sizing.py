@@ -1,0 +1,103 @@
+"""A model's size estimated at submit, without torch: its parameter count and the memory of
+the activations one training step keeps (per sample, times the batch size).
+
+The API refuses a spec whose estimate is above ACTLAB_MAX_MODEL_PARAMS or
+ACTLAB_MAX_ACTIVATION_BYTES, so a worker is never sent a model it would die building
+(`mlp` with hidden 65536 and depth 64 is about 275e9 weights). The estimates count the weight
+layers of worker/training/models.py and ignore biases, batch-norm and width multipliers of
+activations; tests/worker/training/test_sizing.py holds them within a factor of 2 of the
+built models. A plugin's model has no estimate and is not refused here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Tensors per layer output during a training step (the one autograd keeps for backward, and
+# its gradient), in float32.
+KEPT_PER_ELEMENT = 2
+BYTES_PER_ELEMENT = 4
+
+
+@dataclass(frozen=True)
+class Size:
+    params: int
+    # Elements of every layer's output for one sample.
+    elements_per_sample: int
+
+    def activation_bytes(self, batch_size: int) -> int:
+        return self.elements_per_sample * batch_size * KEPT_PER_ELEMENT * BYTES_PER_ELEMENT
+
+
+Shape = tuple[int, ...]
+Estimator = Callable[[Shape, int, Mapping[str, Any]], Size]
+
+
+def _mlp(shape: Shape, classes: int, p: Mapping[str, Any], depth: int | None = None) -> Size:
+    hidden, layers = int(p.get("hidden", 256)), int(depth or p.get("depth", 2))
+    width = math.prod(shape)
+    params = width * hidden + (layers - 1) * hidden * hidden + hidden * classes
+    return Size(params, 2 * layers * hidden + classes)
+
+
+def _lenet(shape: Shape, classes: int, p: Mapping[str, Any]) -> Size:
+    channels, height, width = (shape + (1, 1))[:3]
+    c1, c2 = 6, 16
+    area = height * width
+    flat = c2 * max(1, (height // 4) * (width // 4))
+    params = channels * c1 * 25 + c1 * c2 * 25 + flat * 120 + 120 * 84 + 84 * classes
+    return Size(params, 2 * (c1 * area + c2 * area // 4) + 2 * (120 + 84) + classes)
+
+
+def _resnet(shape: Shape, classes: int, n: int, widths: tuple[int, ...], stem: int) -> Size:
+    channels, height, width = (shape + (1, 1))[:3]
+    params = channels * stem * 9 + widths[-1] * classes
+    elements = 2 * stem * height * width
+    cin = stem
+    for stage, w in enumerate(widths):
+        area = height * width // (4 ** stage)
+        params += n * 2 * 9 * w * w + 9 * cin * w - 9 * w * w + (cin * w if cin != w else 0)
+        # per block: two convolutions, their normalisation and activation outputs
+        elements += n * 6 * w * area
+        cin = w
+    return Size(params, elements + classes)
+
+
+def _resnet_depth(p: Mapping[str, Any], default: int) -> int:
+    return max(1, (int(p.get("depth", default)) - 2) // 6)
+
+
+def _wide(shape: Shape, classes: int, p: Mapping[str, Any]) -> Size:
+    k = int(p.get("widen", 4))
+    n = max(1, (int(p.get("depth", 16)) - 4) // 6)
+    return _resnet(shape, classes, n, (16 * k, 32 * k, 64 * k), 16)
+
+
+def _mnist1d_cnn(shape: Shape, classes: int, p: Mapping[str, Any]) -> Size:
+    c = int(p.get("channels", 25))
+    length = shape[-1]
+    lengths = [length // 2, length // 4, length // 8]
+    params = shape[0] * c * 5 + 2 * c * c * 3 + c * max(1, lengths[-1]) * classes
+    return Size(params, 2 * c * sum(lengths) + classes)
+
+
+ESTIMATORS: dict[str, Estimator] = {
+    "mlp": _mlp,
+    "mnist1d_mlp": lambda s, c, p: _mlp(s, c, p, depth=2),
+    "lenet5": _lenet,
+    "lenet4": _lenet,
+    "resnet_v1": lambda s, c, p: _resnet(s, c, _resnet_depth(p, 20), (16, 32, 64), 16),
+    "resnet_v2": lambda s, c, p: _resnet(s, c, _resnet_depth(p, 20), (16, 32, 64), 16),
+    "wide_resnet": _wide,
+    "mnist1d_cnn": _mnist1d_cnn,
+}
+
+
+def estimate(model: str, params: Mapping[str, Any], input_shape: Shape,
+             num_classes: int) -> Size | None:
+    """The estimate for a zoo model, or None for a model without one (a plugin's)."""
+    estimator = ESTIMATORS.get(model)
+    return None if estimator is None else estimator(tuple(input_shape), num_classes, params)

@@ -1,0 +1,59 @@
+"""core/sizing.py's estimates (made without torch, at submit) against the models the worker
+really builds: parameters within a factor of 2, and the elements of every layer output
+per sample within a factor of 2 of a forward pass that counts them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from core.sizing import ESTIMATORS, estimate
+from worker.training.models import ActFactory, build_model, model_names, resolve_model_params
+
+CASES: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
+    ("mlp", {}, (1, 8, 8)), ("mlp", {"hidden": 512, "depth": 4}, (3, 32, 32)),
+    ("mnist1d_mlp", {}, (1, 40)), ("mnist1d_cnn", {}, (1, 40)),
+    ("mnist1d_cnn", {"channels": 64}, (1, 40)),
+    ("lenet5", {}, (1, 28, 28)), ("lenet5", {}, (1, 8, 8)), ("lenet4", {}, (3, 32, 32)),
+    ("resnet_v1", {}, (3, 32, 32)), ("resnet_v1", {"depth": 56}, (3, 32, 32)),
+    ("resnet_v2", {"depth": 32}, (3, 32, 32)),
+    ("wide_resnet", {}, (3, 32, 32)), ("wide_resnet", {"depth": 22, "widen": 2}, (3, 32, 32)),
+]
+
+
+def test_every_zoo_model_has_an_estimate() -> None:
+    assert set(ESTIMATORS) == set(model_names())
+    assert {name for name, _, _ in CASES} == set(model_names())
+
+
+def _output_elements(model: torch.nn.Module, shape: tuple[int, ...]) -> int:
+    total = 0
+
+    def count(_m: torch.nn.Module, _i: object, out: object) -> None:
+        nonlocal total
+        if isinstance(out, torch.Tensor):
+            total += out[0].numel()
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    hooks = [m.register_forward_hook(count) for m in leaves]
+    with torch.no_grad():
+        model.eval()(torch.zeros(1, *shape))
+    for hook in hooks:
+        hook.remove()
+    return total
+
+
+@pytest.mark.parametrize("name,params,shape", CASES)
+def test_estimate_is_within_a_factor_of_two(name: str, params: dict[str, Any],
+                                            shape: tuple[int, ...]) -> None:
+    model = build_model(name, params, shape, 10, ActFactory("relu"))
+    # the API sees the spec's params with every default filled in
+    size = estimate(name, resolve_model_params(name, params), shape, 10)
+    assert size is not None
+    real = sum(p.numel() for p in model.parameters())
+    assert 0.5 <= size.params / real <= 2.0, (size.params, real)
+    elements = _output_elements(model, shape)
+    assert 0.5 <= size.elements_per_sample / elements <= 2.0, (size.elements_per_sample,
+                                                                 elements)
