@@ -21,6 +21,8 @@ def notify(session: Session, run_ids: Sequence[uuid.UUID], settings: Settings) -
     the sweeper sends one on its next round: the request still succeeded, nothing is lost."""
     if not run_ids:
         return
+    for run_id in run_ids:
+        log.info("run %s queued: attempt 0, no worker yet", run_id)
     try:
         send_run_notices(run_ids, settings)
     except Exception as exc:

@@ -38,8 +38,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             stop.set()
 
 
+def _log_to_stderr() -> None:
+    """actlab's own lines (run state changes, writes by key id) at INFO beside uvicorn's."""
+    ours = logging.getLogger("actlab")
+    if not ours.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: "
+                                               "%(message)s"))
+        ours.addHandler(handler)
+        ours.setLevel(logging.INFO)
+        ours.propagate = False
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
+    _log_to_stderr()
     if settings.auth:
         settings.resolved_secret()  # no secret, no start: better now than at the first request
     # /docs and /redoc with Swagger UI and ReDoc served from the package: no CDN, so they

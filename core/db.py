@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import get_settings
@@ -65,6 +68,37 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+T = TypeVar("T")
+log = logging.getLogger("actlab.db")
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """A server that went away or restarted, not a statement the server refused."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def in_transaction(work: Callable[[Session], T], *, patience: float = 120.0,
+                   what: str = "database write") -> T:
+    """Run `work` in one transaction (session_scope), again from the start with backoff
+    (0.5 s doubling to 8 s) while the database is unreachable, for up to `patience` seconds.
+    Only for idempotent work: upserts and conditional UPDATEs, which is all a worker writes."""
+    deadline = time.monotonic() + patience
+    delay = 0.5
+    while True:
+        try:
+            with session_scope() as session:
+                return work(session)
+        except Exception as exc:
+            if not _connection_lost(exc) or time.monotonic() + delay > deadline:
+                raise
+            log.warning("%s: database unreachable (%s); retrying in %.1f s", what,
+                        type(exc).__name__, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 8.0)
 
 
 def reset_engines() -> None:

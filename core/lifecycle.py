@@ -117,6 +117,8 @@ class SweepOutcome:
     requeued: list[uuid.UUID] = field(default_factory=list)
     failed: list[uuid.UUID] = field(default_factory=list)
     cancelled: list[uuid.UUID] = field(default_factory=list)
+    # One line per run whose state changed: id, new state, attempt and the worker it left.
+    changes: list[str] = field(default_factory=list)
 
 
 def sweep(session: Session, *, stale_after: float, requeue_after: float,
@@ -125,9 +127,9 @@ def sweep(session: Session, *, stale_after: float, requeue_after: float,
     now = utcnow()
     out = SweepOutcome()
     stale = now - timedelta(seconds=stale_after)
-    dead = select(Run.id, Run.attempt, Run.cancel_requested).where(
+    dead = select(Run.id, Run.attempt, Run.cancel_requested, Run.claimed_by).where(
         Run.status == RunStatus.running, Run.heartbeat_at < stale)
-    for run_id, attempt, cancel in session.execute(dead).all():
+    for run_id, attempt, cancel, worker in session.execute(dead).all():
         base = update(Run).where(Run.id == run_id, Run.status == RunStatus.running,
                                  Run.heartbeat_at < stale)
         if cancel:
@@ -145,6 +147,8 @@ def sweep(session: Session, *, stale_after: float, requeue_after: float,
             synchronize_session=False))
         if result.rowcount == 1:  # type: ignore[attr-defined]
             bucket.append(run_id)
+            out.changes.append(f"run {run_id} {values['status'].value}: attempt {attempt}, "
+                               f"worker {worker} stopped beating")
             if bucket is out.requeued:
                 out.resend.append(run_id)
     lost = now - timedelta(seconds=requeue_after)

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     sweeper_interval_seconds: float = Field(15.0, gt=0)
     sweeper: bool = True
     max_attempts: int = Field(3, ge=1)
+    # How long a worker keeps retrying a write (with backoff) while the database is away.
+    db_retry_seconds: float = Field(120.0, ge=0)
     # Hard time limit of one training task; the broker's visibility timeout is set above it.
     task_time_limit_seconds: int = Field(48 * 3600, ge=60)
 

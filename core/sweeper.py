@@ -26,6 +26,8 @@ def sweep_once(settings: Settings | None = None) -> SweepOutcome:
                        ("cancelled", outcome.cancelled)):
         if ids:
             log.warning("sweeper %s %d stale run(s): %s", label, len(ids), ids)
+    for change in outcome.changes:
+        log.warning("%s", change)
     return outcome
 
 

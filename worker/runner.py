@@ -18,8 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.orm import Session
+
 from core.artifacts import checkpoint_key, get_store, prune_weights, weights_key
-from core.db import session_scope
+from core.db import in_transaction, session_scope
 from core.lifecycle import claim_run, finish_run, touch
 from core.metrics import METRICS
 from core.models import ActivationParam, EpochMetric, Experiment, ResponseCurve, Run
@@ -86,15 +88,26 @@ class Outcome:
     weights: dict[str, Any] | None = None  # state at the best-validation epoch (train only)
 
 
-def _claim(run_id: uuid.UUID, token: str) -> tuple[dict[str, Any], int, int] | None:
-    """Claim the run; returns its stored spec, seed and epochs already recorded."""
-    with session_scope() as session:
-        if not claim_run(session, run_id, token):
-            return None
-    with session_scope() as session:
+@dataclass
+class Claimed:
+    spec: dict[str, Any]
+    seed: int
+    epochs_done: int
+    attempt: int
+
+
+def _claim(run_id: uuid.UUID, token: str, patience: float) -> Claimed | None:
+    """Claim the run; returns its stored spec, seed, epochs already recorded and attempt."""
+    if not in_transaction(lambda session: claim_run(session, run_id, token),
+                          patience=patience, what=f"claim of run {run_id}"):
+        return None
+
+    def read(session: Session) -> Claimed:
         run = session.get_one(Run, run_id)
-        spec: dict[str, Any] = session.get_one(Experiment, run.experiment_id).spec
-        return spec, run.seed, run.epochs_done
+        return Claimed(session.get_one(Experiment, run.experiment_id).spec, run.seed,
+                       run.epochs_done, run.attempt)
+
+    return in_transaction(read, patience=patience, what=f"read of run {run_id}")
 
 
 def _checkpoint(settings: Settings, run_id: uuid.UUID, epochs_done: int) -> Checkpointer:
@@ -127,13 +140,15 @@ def _keep_weights(run_id: uuid.UUID, outcome: Outcome, spec: dict[str, Any], see
         log.warning("run %s: could not store its weights", run_id, exc_info=True)
 
 
-def _epoch_writer(run_id: uuid.UUID, token: str) -> Callable[[EpochReport], None]:
+def _epoch_writer(run_id: uuid.UUID, token: str,
+                  patience: float) -> Callable[[EpochReport], None]:
     """The per-epoch callback: one metrics row and the parameter snapshots, written only
-    while the claim is still ours; a cancel request stops training after the epoch."""
+    while the claim is still ours (again, with backoff, while the database is away: every
+    write is an upsert); a cancel request stops training after the epoch."""
     from worker.training import StopRequested
 
     def on_epoch(report: EpochReport) -> None:
-        with session_scope() as session:
+        def write(session: Session) -> bool:
             ours, cancel = touch(session, run_id, token, epochs_done=report.epoch)
             if not ours:
                 raise ClaimLost(f"run {run_id} was taken over during epoch {report.epoch}")
@@ -145,7 +160,9 @@ def _epoch_writer(run_id: uuid.UUID, token: str) -> Callable[[EpochReport], None
                 {"run_id": run_id, "epoch": report.epoch, "layer": p.layer, "block": p.block,
                  "position": p.position, "name": p.name, "values": p.values}
                 for p in report.parameters], keys=("run_id", "epoch", "layer", "name"))
-        if cancel:
+            return cancel
+
+        if in_transaction(write, patience=patience, what=f"epoch {report.epoch} of run {run_id}"):
             raise StopRequested("cancel requested")
 
     return on_epoch
@@ -180,23 +197,28 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
     from worker.training import StopRequested, TrainConfig, pick_device
 
     settings = settings or get_settings()
+    patience = settings.db_retry_seconds
     token = f"{worker or socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    claimed = _claim(run_id, token)
+    claimed = _claim(run_id, token, patience)
     if claimed is None:
-        log.info("run %s not claimable (duplicate delivery or not queued): skipped", run_id)
+        log.info("run %s not claimable (duplicate delivery or not queued): skipped by %s",
+                 run_id, token)
         return "duplicate"
-    spec, seed, epochs_done = claimed
+    spec, seed, epochs_done = claimed.spec, claimed.seed, claimed.epochs_done
+    log.info("run %s running: attempt %d, worker %s, from epoch %d", run_id, claimed.attempt,
+             token, epochs_done)
     checkpoint = _checkpoint(settings, run_id, epochs_done)
     config = TrainConfig.from_stored(spec, seed)
     device = pick_device(settings.device)
-    with session_scope() as session:
-        touch(session, run_id, token, device=str(device),
-              epochs_total=1 if config.kind == RunKind.lr_range else config.training.epochs)
+    total = 1 if config.kind == RunKind.lr_range else config.training.epochs
+    in_transaction(lambda session: touch(session, run_id, token, device=str(device),
+                                         epochs_total=total),
+                   patience=patience, what=f"start of run {run_id}")
 
     with Heartbeat(run_id, token, settings.heartbeat_seconds) as beat:
         try:
             outcome = _train(config, device, beat, settings, checkpoint,
-                             _epoch_writer(run_id, token))
+                             _epoch_writer(run_id, token, patience))
         except ClaimLost as exc:
             log.warning("%s; leaving it to its new owner", exc)
             return "lost"
@@ -210,15 +232,22 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
             outcome = Outcome(RunStatus.failed, {"error": f"{type(exc).__name__}: {exc}"})
 
     _keep_weights(run_id, outcome, spec, seed, settings)
-    with session_scope() as session:
+
+    def finish(session: Session) -> bool:
         if not finish_run(session, run_id, token, outcome.status, **outcome.values):
-            log.warning("run %s: claim lost before the final write; result dropped", run_id)
-            return "lost"
+            return False
         upsert(session, ResponseCurve.__table__, [
             {"run_id": run_id, "layer": r.layer, "block": r.block, "position": r.position,
              "xs": r.xs, "ys": r.ys} for r in outcome.responses], keys=("run_id", "layer"))
         if settings.keep_weights == "best" and outcome.status == RunStatus.succeeded:
             prune_weights(session, get_store(), session.get_one(Run, run_id).experiment_id)
+        return True
+
+    if not in_transaction(finish, patience=patience, what=f"end of run {run_id}"):
+        log.warning("run %s: claim lost before the final write; result dropped", run_id)
+        return "lost"
     checkpoint.store.delete(checkpoint.key)
-    log.info("run %s %s", run_id, outcome.status.value)
+    log.info("run %s %s: attempt %d, worker %s%s", run_id, outcome.status.value,
+             claimed.attempt, token,
+             f" ({outcome.values['error']})" if outcome.values.get("error") else "")
     return outcome.status.value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Annotated
 
@@ -33,6 +34,7 @@ from core.spec import ExperimentSpec, check_limits
 from core.status import ExperimentStatus, RunStatus, count_statuses, experiment_status
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
+log = logging.getLogger("actlab.api")
 MAX_OFFSET = 2**31 - 1  # bounded before it reaches SQL (a BIGINT overflow is a 500)
 
 EXAMPLE = {"name": "dual line vs relu", "activation": {"name": "dual_line", "params": {}},
@@ -138,6 +140,9 @@ def cancel_experiment(experiment: ExperimentDep, session: SessionDep,
         except IllegalTransition:
             continue
         (out.cancelled if run.status == RunStatus.cancelled else out.stopping).append(run.id)
+        log.info("run %s %s: attempt %d, worker %s", run.id,
+                 "cancelled" if run.status == RunStatus.cancelled else "asked to stop",
+                 run.attempt, run.claimed_by or "-")
     if not out.cancelled and not out.stopping:
         raise IllegalTransition(f"experiment {experiment.id} has no queued or running runs")
     session.commit()

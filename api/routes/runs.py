@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response
@@ -19,6 +20,7 @@ from core.models import ActivationParam, EpochMetric
 from core.status import RunStatus
 
 router = APIRouter(prefix="/runs", tags=["runs"])
+log = logging.getLogger("actlab.api")
 
 
 @router.get("/{run_id}", response_model=RunPublic)
@@ -72,6 +74,9 @@ def cancel(run: RunDep, session: SessionDep, principal: PrincipalDep) -> RunPubl
     require_owner(principal, "run", run.id, run.experiment.owner_key_id)
     cancel_run(session, run)
     session.commit()
+    log.info("run %s %s: attempt %d, worker %s", run.id,
+             "cancelled" if run.status == RunStatus.cancelled else "asked to stop", run.attempt,
+             run.claimed_by or "-")
     return run_public(run)
 
 
