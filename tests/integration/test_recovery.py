@@ -42,9 +42,9 @@ def test_killed_worker_run_is_resumed_from_its_checkpoint(fast_sweeper_service: 
     service = fast_sweeper_service
     epochs = 12
     with service.client() as c:
-        created = c.post("/api/v1/experiments", json={
-            "activation": {"name": "dual_line"}, "model": {"name": "lenet5"},
-            "seeds": [0], "training": {"epochs": epochs, "batch_size": 32}}).json()
+        spec = {"activation": {"name": "dual_line"}, "model": {"name": "lenet5"},
+                "seeds": [0], "training": {"epochs": epochs, "batch_size": 32}}
+        created = c.post("/api/v1/experiments", json=spec).json()
         run_id = created["runs"][0]["id"]
         deadline = time.monotonic() + 120
         while c.get(f"/api/v1/runs/{run_id}").json()["progress"]["epoch"] < 3:
@@ -69,6 +69,20 @@ def test_killed_worker_run_is_resumed_from_its_checkpoint(fast_sweeper_service: 
         assert [r["epoch"] for r in rows] == list(range(1, epochs + 1))
         params = c.get(f"/api/v1/runs/{run_id}/parameters?name=a&layer=features.1").json()
         assert sorted(p["epoch"] for p in params["items"]) == list(range(1, epochs + 1))
+        # the same numbers as the same run undisturbed
+        again = c.post("/api/v1/experiments", params={"force": "true"}, json=spec).json()
+        calm_id = again["runs"][0]["id"]
+        deadline = time.monotonic() + 180
+        while (calm := c.get(f"/api/v1/runs/{calm_id}").json())["status"] != "succeeded":
+            assert calm["status"] in ("running", "queued"), calm
+            assert time.monotonic() < deadline, service.log_text()[-4000:]
+            time.sleep(0.3)
+        assert calm["attempt"] == 1
+        for key in ("train_loss", "val_accuracy", "test_accuracy", "test_accuracy_at_best"):
+            assert run["final_metrics"][key] == calm["final_metrics"][key], key
+        assert run["best_epoch"] == calm["best_epoch"]
+        calm_rows = c.get(f"/api/v1/runs/{calm_id}/metrics").json()
+        assert [r["val_loss"] for r in rows] == [r["val_loss"] for r in calm_rows]
     log = service.log_text()
     assert "re-queued 1 stale run" in log
     assert f"run {run_id} resumes from its checkpoint" in log
