@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.lifecycle import IllegalTransition
@@ -26,6 +29,46 @@ class QuotaExceeded(Exception):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ErrorBody(BaseModel):
+    """Every error: a sentence, or for 422 the list of problems by field."""
+
+    detail: str | list[dict[str, Any]]
+
+
+_MEANING = {
+    400: "the body cannot be read: not UTF-8, or JSON nested too deeply",
+    401: "no API key, or one that is unknown, malformed or revoked (auth on)",
+    403: "the key's scope does not allow this, or the work belongs to another key",
+    404: "no such experiment, run or sweep",
+    409: "conflicts with the current state (finished runs, seeds already there, ...)",
+    413: "the body is larger than ACTLAB_MAX_BODY_BYTES",
+    422: "invalid input; each problem names its field",
+    429: "a quota or the rate limit of this key; Retry-After says when to try again",
+    503: "the database is unavailable",
+}
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for these error codes (the document lists every code an operation
+    can return)."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        entry: dict[str, Any] = {"model": ErrorBody, "description": _MEANING[code]}
+        if code == 429:
+            entry["headers"] = {"Retry-After": {"description": "seconds to wait",
+                                                "schema": {"type": "integer"}}}
+        if code == 401:
+            entry["headers"] = {"WWW-Authenticate": {"description": "Bearer",
+                                                     "schema": {"type": "string"}}}
+        out[code] = entry
+    return out
+
+
+# Every /api/v1 operation; those with a body add WITH_BODY, those naming a row by id add 404.
+EVERY = responses(401, 403, 422, 429, 503)
+WITH_BODY = responses(400, 413)
 
 
 def not_found(kind: str, ident: object) -> HTTPException:
@@ -91,8 +134,30 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=500, content={"detail": "internal server error"})
 
 
+def _documented_methods(app: Any, path: str) -> list[str]:
+    """The methods the OpenAPI document lists for `path` (its templates matched)."""
+    for template, item in app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\{[^/}]+\}", "[^/]+", template), path):
+            return sorted(m.upper() for m in item if m.upper() in HTTP_METHODS)
+    return []
+
+
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+async def _on_http(request: Request, exc: StarletteHTTPException) -> Response:
+    """405 names every method the path takes (Starlette names only the first route's)."""
+    if exc.status_code == 405:
+        methods = _documented_methods(request.app, request.url.path)
+        if methods:
+            return JSONResponse(status_code=405, content={"detail": exc.detail},
+                                headers={"Allow": ", ".join(methods)})
+    return await http_exception_handler(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    handlers: dict[Any, Callable[[Request, Any], Awaitable[JSONResponse]]] = {
+    handlers: dict[Any, Callable[[Request, Any], Awaitable[Response]]] = {
+        StarletteHTTPException: _on_http,
         RequestValidationError: _on_validation,
         SpecError: _on_spec_error,
         ValidationError: _on_model_error,

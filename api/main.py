@@ -14,7 +14,8 @@ from fastapi_offline import FastAPIOffline
 from api.audit import AuditLog
 from api.auth import authenticate
 from api.deps import reject_unknown_query
-from api.errors import BodyLimit, install_error_handlers
+from api.errors import EVERY, BodyLimit, install_error_handlers
+from api.openapi import install_openapi
 from api.routes import catalog, dashboards, experiments, health, leaderboard, runs, sweeps
 from api.routes.ui import install_ui
 from core import __version__
@@ -61,13 +62,14 @@ def create_app() -> FastAPI:
                          description="Training-experiment service for activation-function "
                                      "research")
     # Who is asking comes first: without a key, nothing else about the request is answered.
-    v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(authenticate),
-                                                   Depends(reject_unknown_query)])
+    v1 = APIRouter(prefix="/api/v1", responses=EVERY,
+                   dependencies=[Depends(authenticate), Depends(reject_unknown_query)])
     for module in (experiments, dashboards, runs, sweeps, leaderboard, catalog):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(health.router)
     install_ui(app)
+    install_openapi(app)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AuditLog)

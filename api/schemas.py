@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from core.metrics import METRIC_TABLE
+from core.spec import SEEDS
 from core.status import ExperimentStatus, RunKind, RunStatus
 
 
@@ -118,7 +119,7 @@ class Deleted(BaseModel):
 class SeedsAdd(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    seeds: list[int] = Field(min_length=1)
+    seeds: list[int] = Field(min_length=1, json_schema_extra=SEEDS)
 
 
 class _MetricRowBase(BaseModel):

@@ -61,6 +61,35 @@ class ParamInfo:
                    max=data.get("max"), min_exclusive=data.get("min_exclusive", False),
                    choices=tuple(data.get("choices", ())), doc=data.get("doc", ""))
 
+    def json_schema(self, nestable: Sequence[str] = ()) -> dict[str, Any]:
+        """This parameter as JSON Schema (the API's OpenAPI document): type, bounds, choices.
+        An expression's grammar, and its agreement with the declared parameters, are beyond
+        JSON Schema: those are checked by `resolve` and answered with a 422."""
+        schema: dict[str, Any]
+        if self.kind == "expression":
+            schema = {"type": "string", "minLength": 1, "maxLength": formula.MAX_LENGTH}
+        elif self.kind == "parameters":
+            schema = {"type": "object", "maxProperties": formula.MAX_PARAMETERS,
+                      "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+                      "additionalProperties": {"type": "number",
+                                               "minimum": -formula.MAX_CONSTANT,
+                                               "maximum": formula.MAX_CONSTANT}}
+        elif self.kind == "bool":
+            schema = {"type": "boolean"}
+        elif self.kind == "choice":
+            schema = {"type": "string", "enum": list(self.choices)}
+        elif self.kind == "activation":
+            schema = {"type": "string", "enum": sorted(nestable)}
+        else:
+            schema = {"type": "integer" if self.kind == "int" else "number"}
+            if self.min is not None:
+                schema["exclusiveMinimum" if self.min_exclusive else "minimum"] = self.min
+            if self.max is not None:
+                schema["maximum"] = self.max
+        if self.doc:
+            schema["description"] = self.doc
+        return {**schema, "default": self.default}
+
     def check(self, where: str, value: Any, nestable: Mapping[str, str] | None = None) -> Any:
         """`value` coerced to this parameter's kind, or a ValueError naming `where`.
         `nestable` maps the activation names an `activation` parameter may take to their

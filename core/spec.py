@@ -65,6 +65,13 @@ def _trusted(info: ValidationInfo) -> bool:
 
 # C0 and C1 control characters but tab, newline and carriage return.
 CONTROL = frozenset(chr(c) for c in [*range(0x01, 0x20), *range(0x7F, 0xA0)]) - set("\t\n\r")
+# The same rule (and NUL) for the OpenAPI document; _storable checks it with messages.
+TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+TEXT: dict[str, Any] = {"pattern": TEXT_PATTERN}
+TAGS: dict[str, Any] = {"items": {"type": "string", "minLength": 1, "maxLength": 64,
+                                  "pattern": TEXT_PATTERN}}
+SEEDS: dict[str, Any] = {"items": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+                         "uniqueItems": True}
 
 
 def _storable(data: Any, loc: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...],
@@ -100,14 +107,62 @@ class ComponentRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64, json_schema_extra=TEXT)
     params: dict[str, Any] = Field(default_factory=dict)
+
+
+def _names_schema(schema: dict[str, Any], cls: type[_SweepRef]) -> None:
+    """A sweep's component: a catalog name (aliases too); its params are checked per cell,
+    after the grid is applied."""
+    schema["properties"]["name"] = {"type": "string", "enum": sorted(catalog.entries(cls.kind))}
+
+
+class _SweepRef(ComponentRef):
+    model_config = ConfigDict(json_schema_extra=_names_schema)
+    kind: ClassVar[str]
+
+
+class SweepActivation(_SweepRef):
+    kind = "activations"
+
+
+class SweepModel(_SweepRef):
+    kind = "models"
+
+
+class SweepDataset(_SweepRef):
+    kind = "datasets"
+
+
+def _catalog_schema(schema: dict[str, Any], cls: type[_CatalogRef]) -> None:
+    """The OpenAPI schema of a component, from the catalog when the document is built: one
+    variant per entry, its names (aliases too) as an enum and each parameter with its type,
+    bounds and choices."""
+    nestable = sorted(catalog.nestable_activations())
+    names: dict[str, list[str]] = {}
+    for name, entry in catalog.entries(cls.kind).items():
+        names.setdefault(entry["name"], []).append(name)
+    variants = []
+    for canonical in sorted(names):
+        params = {p.name: p.json_schema(nestable)
+                  for p in catalog.param_infos(cls.kind, canonical)}
+        variants.append({
+            "title": canonical, "type": "object", "required": ["name"],
+            "additionalProperties": False,
+            "properties": {"name": {"type": "string", "enum": sorted(names[canonical])},
+                           "params": {"type": "object", "properties": params,
+                                      "additionalProperties": False}}})
+    schema.clear()
+    schema.update({"title": cls.__name__, "description": f"a {cls.noun} of the catalog "
+                   f"(GET /api/v1/catalog/{cls.kind}) and its params; omitted params take "
+                   "their defaults", "oneOf": variants})
 
 
 class _CatalogRef(ComponentRef):
     """A component checked against its catalog: the name made canonical, every param checked
     and every default filled in."""
 
+    model_config = ConfigDict(json_schema_extra=_catalog_schema)
     kind: ClassVar[str]
     noun: ClassVar[str]
 
@@ -165,14 +220,14 @@ class TrainingSettings(BaseModel):
 class ExperimentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
-    name: str = Field("", max_length=200)
+    name: str = Field("", max_length=200, json_schema_extra=TEXT)
     kind: Kind = RunKind.train
     activation: ActivationRef
     model: ModelRef = Field(default_factory=lambda: ModelRef(name="mlp"))
     dataset: DatasetRef = Field(default_factory=lambda: DatasetRef(name="digits"))
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, json_schema_extra=SEEDS)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
-    tags: list[str] = Field(default_factory=list, max_length=32)
+    tags: list[str] = Field(default_factory=list, max_length=32, json_schema_extra=TAGS)
     priority: int = Field(0, ge=-10, le=10)
 
     @model_validator(mode="before")
@@ -303,18 +358,18 @@ class SweepSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
-    name: str = Field("", max_length=200)
+    name: str = Field("", max_length=200, json_schema_extra=TEXT)
     kind: Kind = RunKind.train
-    activations: list[ComponentRef] = Field(min_length=1, max_length=500)
-    models: list[ComponentRef] = Field(default_factory=lambda: [ComponentRef(name="mlp")],
-                                       min_length=1, max_length=50)
-    datasets: list[ComponentRef] = Field(default_factory=lambda: [ComponentRef(name="digits")],
+    activations: list[SweepActivation] = Field(min_length=1, max_length=500)
+    models: list[SweepModel] = Field(default_factory=lambda: [SweepModel(name="mlp")],
+                                     min_length=1, max_length=50)
+    datasets: list[SweepDataset] = Field(default_factory=lambda: [SweepDataset(name="digits")],
                                          min_length=1, max_length=50)
     # "training.lr": [1e-3, 1e-2], "activation.params.shift": [-1, 0, 1], ...
     grid: dict[str, list[Any]] = Field(default_factory=dict)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, json_schema_extra=SEEDS)
     training: dict[str, Any] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list, max_length=32)
+    tags: list[str] = Field(default_factory=list, max_length=32, json_schema_extra=TAGS)
     priority: int = Field(0, ge=-10, le=10)
     force: bool = False
 
@@ -347,8 +402,8 @@ def _takes(component: ComponentRef, kind: str, param: str) -> bool:
 
 def _check_grid_applies(sweep: SweepSpec) -> None:
     """A `<component>.params.X` grid key must fit at least one of the sweep's components."""
-    lists = {"activation": sweep.activations, "model": sweep.models,
-             "dataset": sweep.datasets}
+    lists: dict[str, Sequence[ComponentRef]] = {
+        "activation": sweep.activations, "model": sweep.models, "dataset": sweep.datasets}
     errors = []
     for key in sweep.grid:
         head, _, param = key.partition(".params.")

@@ -11,6 +11,7 @@ from api.analytics.distributions import parameter_distributions, response_region
 from api.analytics.export import to_csv
 from api.analytics.summary import experiment_summary, summary_table
 from api.deps import ExperimentDep, SessionDep
+from api.errors import responses
 from api.reports import ParameterDistributions, ResponseRegion, Summary
 from core.metrics import DEFAULT_SELECTION, SELECTION_METRICS
 
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/experiments", tags=["dashboards"])
 TableFormat = Annotated[Literal["json", "csv"], Query(description="json, or csv for tables")]
 SelectBy = Annotated[Literal[SELECTION_METRICS], Query(  # type: ignore[valid-type]
     description="the validation metric that picks each run's best epoch")]
-CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}}}
+CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}}, **responses(404)}
 
 
 def _csv(rows: list[dict[str, Any]]) -> PlainTextResponse:
@@ -52,7 +53,8 @@ def parameters(experiment: ExperimentDep, session: SessionDep,
     return data
 
 
-@router.get("/{experiment_id}/response", response_model=ResponseRegion)
+@router.get("/{experiment_id}/response", response_model=ResponseRegion,
+            responses=responses(404))
 def response(experiment: ExperimentDep, session: SessionDep) -> dict[str, Any]:
     """Each layer's learned curve on a grid (mean, min and max over channels and seeds) and
     the min/max envelope over the network: the response region."""

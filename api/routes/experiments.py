@@ -14,7 +14,7 @@ from api.auth import PrincipalDep, require_owner
 from api.convert import run_public
 from api.deps import ExperimentDep, SessionDep, SettingsDep
 from api.dispatch import notify
-from api.errors import validation_error
+from api.errors import WITH_BODY, responses, validation_error
 from api.experiment_rows import EXPERIMENT_STATUSES, brief, brief_of, experiment_rows, has_tag
 from api.quotas import enforce_quotas
 from api.schemas import (
@@ -42,7 +42,7 @@ EXAMPLE = {"name": "dual line vs relu", "activation": {"name": "dual_line", "par
            "seeds": [0, 1, 2], "training": {"epochs": 5, "batch_size": 128, "lr": 0.001}}
 
 
-@router.post("", status_code=202, response_model=ExperimentCreated)
+@router.post("", status_code=202, response_model=ExperimentCreated, responses=WITH_BODY)
 def create_experiment(
     body: Annotated[ExperimentSpec, Body(examples=[EXAMPLE])],
     session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
@@ -70,7 +70,8 @@ def _status(created: creation.Created) -> ExperimentStatus:
 @router.get("", response_model=ExperimentList)
 def list_experiments(
     session: SessionDep, principal: PrincipalDep,
-    status: Annotated[str | None, Query(description="/".join(EXPERIMENT_STATUSES))] = None,
+    status: Annotated[ExperimentStatus | None, Query(description="/".join(EXPERIMENT_STATUSES))]
+    = None,
     activation: str | None = None, model: str | None = None, dataset: str | None = None,
     tag: str | None = None,
     owner: Annotated[str | None, Query(
@@ -81,13 +82,9 @@ def list_experiments(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ExperimentList:
     """Newest first; every filter optional."""
-    if status is not None and status not in EXPERIMENT_STATUSES:
-        raise validation_error([{"loc": ("status",), "type": "enum",
-                                 "msg": f"status must be one of {', '.join(EXPERIMENT_STATUSES)}"}],
-                               prefix=("query",))
     stmt, _ = experiment_rows(session)
     if status is not None:
-        stmt = stmt.where(stmt.selected_columns.status == status)
+        stmt = stmt.where(stmt.selected_columns.status == status.value)
     for column, value in ((Experiment.activation, activation), (Experiment.model, model),
                           (Experiment.dataset, dataset)):
         if value is not None:
@@ -115,7 +112,7 @@ def _key_id(text: str) -> uuid.UUID:
                                prefix=("query",)) from None
 
 
-@router.get("/{experiment_id}", response_model=ExperimentPublic)
+@router.get("/{experiment_id}", response_model=ExperimentPublic, responses=responses(404))
 def get_experiment(experiment: ExperimentDep) -> ExperimentPublic:
     """The spec, every run with its progress, and counts by status."""
     # Status and counts from the very run rows this response lists: a run that finishes
@@ -128,7 +125,8 @@ def get_experiment(experiment: ExperimentDep) -> ExperimentPublic:
                             runs=[run_public(r) for r in experiment.runs])
 
 
-@router.post("/{experiment_id}/cancel", response_model=CancelResult)
+@router.post("/{experiment_id}/cancel", response_model=CancelResult,
+             responses=responses(404, 409))
 def cancel_experiment(experiment: ExperimentDep, session: SessionDep,
                       principal: PrincipalDep) -> CancelResult:
     """Cancel queued runs now and tell running ones to stop; 409 if nothing is left to cancel."""
@@ -149,7 +147,8 @@ def cancel_experiment(experiment: ExperimentDep, session: SessionDep,
     return out
 
 
-@router.post("/{experiment_id}/seeds", status_code=202, response_model=ExperimentCreated)
+@router.post("/{experiment_id}/seeds", status_code=202, response_model=ExperimentCreated,
+             responses={**WITH_BODY, **responses(404, 409)})
 def add_seeds(experiment: ExperimentDep, body: SeedsAdd, session: SessionDep,
               settings: SettingsDep, principal: PrincipalDep,
               force: bool = False) -> ExperimentCreated:
@@ -166,7 +165,7 @@ def add_seeds(experiment: ExperimentDep, body: SeedsAdd, session: SessionDep,
                              runs=[RunBrief.model_validate(r) for r in new])
 
 
-@router.delete("/{experiment_id}", response_model=Deleted)
+@router.delete("/{experiment_id}", response_model=Deleted, responses=responses(404, 409))
 def delete_experiment(experiment: ExperimentDep, session: SessionDep,
                       principal: PrincipalDep) -> Deleted:
     """Remove the experiment, its runs, their metrics, parameters and curves, and their

@@ -12,6 +12,7 @@ from api.auth import PrincipalDep, require_owner
 from api.convert import run_public
 from api.deps import RunDep, SessionDep, SettingsDep
 from api.dispatch import notify
+from api.errors import ErrorBody, responses
 from api.quotas import enforce_quotas
 from api.schemas import MetricRow, ParameterPage, ParameterRow, RunPublic
 from core.artifacts import ArtifactMissing, get_store, weights_key
@@ -23,7 +24,7 @@ router = APIRouter(prefix="/runs", tags=["runs"])
 log = logging.getLogger("actlab.api")
 
 
-@router.get("/{run_id}", response_model=RunPublic)
+@router.get("/{run_id}", response_model=RunPublic, responses=responses(404))
 def get_run(run: RunDep, session: SessionDep) -> RunPublic:
     """Status, attempt, device, timings, error, final metrics (and the best-validation
     epoch), parameter count, MACs, where a reused result came from, and the learned
@@ -39,7 +40,7 @@ def get_run(run: RunDep, session: SessionDep) -> RunPublic:
     return out
 
 
-@router.get("/{run_id}/metrics", response_model=list[MetricRow])
+@router.get("/{run_id}/metrics", response_model=list[MetricRow], responses=responses(404))
 def get_metrics(run: RunDep, session: SessionDep) -> list[MetricRow]:
     """One row per finished epoch, in order."""
     rows = session.scalars(select(EpochMetric).where(EpochMetric.run_id == run.id)
@@ -47,7 +48,7 @@ def get_metrics(run: RunDep, session: SessionDep) -> list[MetricRow]:
     return [MetricRow.model_validate(r) for r in rows]
 
 
-@router.get("/{run_id}/parameters", response_model=ParameterPage)
+@router.get("/{run_id}/parameters", response_model=ParameterPage, responses=responses(404))
 def get_parameters(
     run: RunDep, session: SessionDep,
     epoch: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
@@ -68,7 +69,7 @@ def get_parameters(
                          limit=limit, offset=offset)
 
 
-@router.post("/{run_id}/cancel", response_model=RunPublic)
+@router.post("/{run_id}/cancel", response_model=RunPublic, responses=responses(404, 409))
 def cancel(run: RunDep, session: SessionDep, principal: PrincipalDep) -> RunPublic:
     """A queued run is cancelled at once; a running one stops within an epoch. 409 if finished."""
     require_owner(principal, "run", run.id, run.experiment.owner_key_id)
@@ -80,7 +81,8 @@ def cancel(run: RunDep, session: SessionDep, principal: PrincipalDep) -> RunPubl
     return run_public(run)
 
 
-@router.post("/{run_id}/retry", status_code=202, response_model=RunPublic)
+@router.post("/{run_id}/retry", status_code=202, response_model=RunPublic,
+             responses=responses(404, 409))
 def retry(run: RunDep, session: SessionDep, settings: SettingsDep,
           principal: PrincipalDep) -> RunPublic:
     """Start a failed, cancelled or diverged run again from scratch. 409 otherwise."""
@@ -95,7 +97,7 @@ def retry(run: RunDep, session: SessionDep, settings: SettingsDep,
 @router.get("/{run_id}/weights", response_class=Response, responses={
     200: {"content": {"application/octet-stream": {}},
           "description": "safetensors; the metadata holds the spec, seed and epoch"},
-    404: {"description": "no weights, and why"}})
+    404: {"model": ErrorBody, "description": "no such run, or no weights, and why"}})
 def get_weights(run: RunDep, settings: SettingsDep) -> Response:
     """The weights of the epoch whose numbers the run reports (its best-validation epoch),
     in safetensors format, with the spec that rebuilds the model in the file's metadata. A

@@ -8,13 +8,14 @@ from api import sweeps
 from api.auth import PrincipalDep
 from api.deps import SessionDep, SettingsDep, SweepDep
 from api.dispatch import notify
+from api.errors import WITH_BODY, responses
 from api.reports import SweepCreated, SweepPublic
 from core.spec import SweepSpec
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
 
-@router.post("", status_code=202, response_model=SweepCreated)
+@router.post("", status_code=202, response_model=SweepCreated, responses=WITH_BODY)
 def create_sweep(body: SweepSpec, session: SessionDep, settings: SettingsDep,
                  principal: PrincipalDep) -> SweepCreated:
     """Validate every cell, then create one experiment per cell in one transaction. Cells
@@ -24,7 +25,7 @@ def create_sweep(body: SweepSpec, session: SessionDep, settings: SettingsDep,
     return created
 
 
-@router.get("/{sweep_id}", response_model=SweepPublic)
+@router.get("/{sweep_id}", response_model=SweepPublic, responses=responses(404))
 def get_sweep(sweep: SweepDep, session: SessionDep) -> SweepPublic:
     """The sweep's spec, its experiments with status and counts, and overall progress."""
     return sweeps.sweep_progress(session, sweep)

@@ -188,10 +188,10 @@ def test_api_killed_while_posts_are_in_flight(
                         except (httpx.HTTPError, ValueError):
                             return
 
-            threads = [threading.Thread(target=post_forever) for _ in range(6)]
+            threads = [threading.Thread(target=post_forever) for _ in range(4)]
             for t in threads:
                 t.start()
-            until(lambda: len(accepted) >= 5, 60, "some POSTs", svc.log_text)
+            until(lambda: len(accepted) >= 4, 60, "some POSTs", svc.log_text)
             os.killpg(api.pid, signal.SIGKILL)  # no clean-up, requests cut mid-flight
             api.wait()
             stop.set()
@@ -204,7 +204,7 @@ def test_api_killed_while_posts_are_in_flight(
                     experiments = s.scalar(select(func.count()).select_from(Experiment)) or 0
                     per_experiment = s.execute(select(Run.experiment_id, func.count())
                                                .group_by(Run.experiment_id)).all()
-                assert experiments >= len(accepted) >= 5
+                assert experiments >= len(accepted) >= 4
                 assert len(per_experiment) == experiments  # none without its runs
                 assert {n for _, n in per_experiment} == {3}
                 until(lambda: all_finished(3 * experiments), 300,
