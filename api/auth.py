@@ -19,8 +19,10 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import update
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import SettingsDep
+from core.db import session_scope
 from core.keys import Scope, verify_key
 from core.models import ApiKey
 from core.settings import Settings
@@ -86,27 +88,31 @@ def _principal_of(row: ApiKey) -> Principal:
                      requests_per_minute=row.requests_per_minute)
 
 
-def _check_key(credentials: HTTPAuthorizationCredentials | None, session: SessionDep,
+def _check_key(credentials: HTTPAuthorizationCredentials | None,
                settings: Settings) -> Principal:
     if credentials is None:
         raise unauthorized("this service needs an API key: send 'Authorization: Bearer <key>' "
                            "(an administrator creates one with `actlab keys create`)")
-    row = verify_key(session, credentials.credentials, settings.resolved_secret())
-    if row is None:
-        raise unauthorized("the API key is not valid: unknown, malformed or revoked")
-    now = utcnow()
-    if row.last_used_at is None or now - row.last_used_at > LAST_USED_EVERY:
-        session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
-        session.commit()
-    return _principal_of(row)
+    with session_scope() as session:  # its own short transaction, on this thread alone
+        row = verify_key(session, credentials.credentials, settings.resolved_secret())
+        if row is None:
+            raise unauthorized("the API key is not valid: unknown, malformed or revoked")
+        now = utcnow()
+        if row.last_used_at is None or now - row.last_used_at > LAST_USED_EVERY:
+            session.execute(update(ApiKey).where(ApiKey.id == row.id)
+                            .values(last_used_at=now))
+        return _principal_of(row)
 
 
-def authenticate(
-    request: Request, session: SessionDep, settings: SettingsDep,
+async def authenticate(
+    request: Request, settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The principal of this request (cached per request by FastAPI); raises 401/403/429."""
-    principal = _check_key(credentials, session, settings) if settings.auth else ANONYMOUS
+    """The principal of this request (cached per request by FastAPI); raises 401/403/429.
+    Async, so a request with auth off costs no thread-pool hop; the key's look-up runs on
+    the pool."""
+    principal = await run_in_threadpool(_check_key, credentials, settings) if settings.auth \
+        else ANONYMOUS
     # The audit log (api/audit.py) reads it from the request's state.
     request.state.principal = principal
     if principal.key_id is not None:

@@ -36,7 +36,7 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-def reject_unknown_query(request: Request) -> None:
+async def reject_unknown_query(request: Request) -> None:
     """A misspelled query parameter is a 422 naming the valid ones, not silently ignored
     (`?dataset=digits&modle=mlp` would otherwise answer for every model); so is a value
     holding a NUL byte."""

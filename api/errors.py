@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -169,6 +170,26 @@ def install_error_handlers(app: FastAPI) -> None:
     }
     for exc_type, handler in handlers.items():
         app.add_exception_handler(exc_type, handler)
+
+
+class Admission:
+    """At most `limit` requests inside the app at once; the rest wait in the event loop.
+    Sync routes and their dependencies run on a thread pool and hold a pooled database
+    connection from the first query to the session's close, across several thread-pool hops:
+    with more requests inside than connections, every thread can end up waiting for a
+    connection held by a request that is waiting for a thread (a deadlock until the pool's
+    timeout). Admitting fewer requests than there are connections rules that out."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.slots = asyncio.Semaphore(limit)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        async with self.slots:
+            await self.app(scope, receive, send)
 
 
 class BodyLimit:

@@ -14,7 +14,7 @@ from fastapi_offline import FastAPIOffline
 from api.audit import AuditLog
 from api.auth import authenticate
 from api.deps import reject_unknown_query
-from api.errors import EVERY, BodyLimit, install_error_handlers
+from api.errors import EVERY, Admission, BodyLimit, install_error_handlers
 from api.openapi import install_openapi
 from api.routes import catalog, dashboards, experiments, health, leaderboard, runs, sweeps
 from api.routes.ui import install_ui
@@ -73,5 +73,6 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AuditLog)
+    app.add_middleware(Admission, limit=settings.api_concurrency)
     return app
 

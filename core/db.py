@@ -16,8 +16,11 @@ from core.settings import get_settings
 
 
 def make_engine(url: str) -> Engine:
+    settings = get_settings()
+    pool = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               **pool)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -38,7 +41,7 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 _ENGINES: dict[str, Engine] = {}

@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     max_runs_per_sweep: int = Field(5000, ge=1)
     max_epochs: int = Field(1000, ge=1)
     max_body_bytes: int = Field(1_000_000, ge=1024)
+    # Requests inside one API process at once (the rest wait); below db_pool_size +
+    # db_max_overflow, so requests never wait on each other for connections (api/errors.py,
+    # Admission).
+    api_concurrency: int = Field(16, ge=1)
+    db_pool_size: int = Field(10, ge=1)
+    db_max_overflow: int = Field(10, ge=0)
 
     # Reliability (README, "Reliability").
     heartbeat_seconds: float = Field(5.0, gt=0)

@@ -1,0 +1,205 @@
+"""Load on the lab layout: 1,000 tiny runs through two worker processes on PostgreSQL + Redis,
+and the status latency that clients polling from another process see meanwhile.
+
+    python -m bench.load [--db postgresql+psycopg://postgres@127.0.0.1:5432/test]
+                         [--redis redis://127.0.0.1:6379/0] [--runs 1000] [--seconds 30]
+
+Creates a scratch database next to --db, starts `actlab api` and two `actlab worker`
+processes, submits the runs (20 seeds an experiment: mlp with 8 hidden units, digits, one
+epoch), then, while they train, polls `GET /api/v1/experiments/{id}` from another process
+with 50 and then 200 concurrent clients for --seconds each, and
+`GET /api/v1/catalog/models` (no database work) with 50 clients as the reference measured
+in the same run. Waits until every run has finished, checks the counts, drops the scratch
+database and writes bench/results/load.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+ACTLAB = [sys.executable, "-m", "cli"]
+RESULTS = Path(__file__).resolve().parent / "results" / "load.md"
+SEEDS_PER_EXPERIMENT = 20
+
+
+async def _poll(url: str, paths: list[str], clients: int, seconds: float) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors: list[str] = []
+    end = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as c:
+
+        async def one_client(rng: random.Random) -> None:
+            while time.monotonic() < end:
+                start = time.perf_counter()
+                try:
+                    r = await c.get(rng.choice(paths))
+                    if r.status_code != 200:
+                        errors.append(str(r.status_code))
+                except httpx.HTTPError as exc:
+                    errors.append(type(exc).__name__)
+                latencies.append((time.perf_counter() - start) * 1000)
+
+        await asyncio.gather(*(one_client(random.Random(i)) for i in range(clients)))
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))]
+
+    return {"clients": clients, "requests": len(latencies), "errors": len(errors),
+            "error_kinds": sorted(set(errors)), "p50": pct(0.50), "p99": pct(0.99),
+            "mean": statistics.fmean(latencies), "per_second": len(latencies) / seconds}
+
+
+def poll_from_another_process(url: str, paths: list[str], clients: int,
+                              seconds: float) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-m", "bench.load", "--poll", url, json.dumps(paths),
+                          str(clients), str(seconds)], capture_output=True, text=True,
+                         check=True, timeout=seconds + 120)
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def _env(db: str, redis: str, data: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACTLAB_")}
+    env.update({"ACTLAB_DATABASE_URL": db, "ACTLAB_BROKER_URL": redis,
+                "ACTLAB_DATA_DIR": str(data), "ACTLAB_QUEUE": f"bench-{uuid.uuid4().hex[:8]}",
+                "ACTLAB_TORCH_THREADS": "1", "ACTLAB_QUOTA_QUEUED_RUNS": "100000",
+                "ACTLAB_KEEP_WEIGHTS": "none"})
+    return env
+
+
+def run(db_url: str, redis: str, runs: int, seconds: float) -> str:
+    admin = sa.create_engine(db_url, isolation_level="AUTOCOMMIT")
+    name = f"actlab_load_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    db = make_url(db_url).set(database=name).render_as_string(hide_password=False)
+    data = Path(f"/tmp/{name}")
+    env = _env(db, redis, data)
+    procs: list[subprocess.Popen[bytes]] = []
+    log = (data / "service.log")
+    try:
+        data.mkdir(parents=True)
+        subprocess.run([*ACTLAB, "migrate"], env=env, check=True, capture_output=True)
+        port = 18000 + random.randrange(1000)
+        url = f"http://127.0.0.1:{port}"
+        with log.open("wb") as out:
+            procs.append(subprocess.Popen([*ACTLAB, "api", "--port", str(port)], env=env,
+                                          stdout=out, stderr=subprocess.STDOUT,
+                                          start_new_session=True))
+            for _ in range(2):
+                procs.append(subprocess.Popen([*ACTLAB, "worker"], env=env, stdout=out,
+                                              stderr=subprocess.STDOUT,
+                                              start_new_session=True))
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        start = time.monotonic()
+        ids = []
+        with httpx.Client(base_url=url, timeout=60) as c:
+            for i in range(runs // SEEDS_PER_EXPERIMENT):
+                r = c.post("/api/v1/experiments", json={
+                    "activation": {"name": "relu"}, "name": f"load {i}",
+                    "model": {"name": "mlp", "params": {"hidden": 8}},
+                    "seeds": list(range(SEEDS_PER_EXPERIMENT)), "training": {"epochs": 1}})
+                r.raise_for_status()
+                ids.append(r.json()["id"])
+        submitted = time.monotonic() - start
+        paths = [f"/api/v1/experiments/{i}" for i in ids]
+        # The reference: a request through the same stack that reads no database.
+        reference = poll_from_another_process(url, ["/api/v1/catalog/models"], 50,
+                                              min(seconds, 10))
+        polls = [poll_from_another_process(url, paths, n, seconds) for n in (50, 200)]
+        engine = sa.create_engine(db)
+        while True:
+            with engine.connect() as conn:
+                counts: dict[str, int] = dict(conn.execute(sa.text(
+                    "SELECT status, count(*) FROM runs GROUP BY status")).all())
+                rows = conn.execute(sa.text("SELECT count(*) FROM epoch_metrics")).scalar()
+            if not counts.get("queued") and not counts.get("running"):
+                break
+            time.sleep(1)
+        total = time.monotonic() - start
+        engine.dispose()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM if p is procs[0] else signal.SIGQUIT)
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE datname = :n"), {"n": name})
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+    ok = counts == {"succeeded": runs} and rows == runs
+    lines = [
+        f"Measured {datetime.now(UTC):%Y-%m-%d} on {os.cpu_count()} CPU cores: "
+        f"`python -m bench.load --runs {runs} --seconds {seconds:g}` (PostgreSQL + Redis, "
+        "`actlab api` and two `actlab worker` processes, pollers in another process).",
+        "",
+        f"- {runs} tiny runs submitted in {submitted:.1f} s, all finished in {total:.0f} s "
+        f"({runs / total:.1f} runs/s): statuses {counts}, {rows} metrics rows "
+        f"({'counts match' if ok else 'COUNTS DO NOT MATCH'}).",
+        "",
+        "| polling `GET /api/v1/experiments/{id}` | requests | errors | p50 ms | p99 ms | "
+        "p99 / reference p99 |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| reference: `GET /api/v1/catalog/models` (no database), 50 clients | "
+        f"{reference['requests']} | "
+        f"{reference['errors']} | {reference['p50']:.1f} | {reference['p99']:.1f} | 1.00 |",
+    ]
+    for poll in polls:
+        lines.append(f"| {poll['clients']} clients, {seconds:g} s | {poll['requests']} | "
+                     f"{poll['errors']} | {poll['p50']:.1f} | {poll['p99']:.1f} | "
+                     f"{poll['p99'] / reference['p99']:.2f} |")
+    text = "\n".join(lines) + "\n"
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(text)
+    return text
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--poll":
+        url, paths, clients, seconds = sys.argv[2], json.loads(sys.argv[3]), \
+            int(sys.argv[4]), float(sys.argv[5])
+        print(json.dumps(asyncio.run(_poll(url, paths, clients, seconds))))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    print(run(args.db, args.redis, args.runs, args.seconds))
+
+
+if __name__ == "__main__":
+    main()
