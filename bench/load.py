@@ -7,7 +7,7 @@ and the status latency that clients polling from another process see meanwhile.
 Creates a scratch database next to --db, starts `actlab api` and two `actlab worker`
 processes, submits the runs (20 seeds an experiment: mlp with 8 hidden units, digits, one
 epoch), then, while they train, polls `GET /api/v1/experiments/{id}` from another process
-with 50 and then 200 concurrent clients for --seconds each, and
+with 1, 50 and then 200 concurrent clients for --seconds each, and
 `GET /api/v1/catalog/models` (no database work) with 50 clients as the reference measured
 in the same run. Waits until every run has finished, checks the counts, drops the scratch
 database and writes bench/results/load.md.
@@ -133,7 +133,7 @@ def run(db_url: str, redis: str, runs: int, seconds: float) -> str:
         # The reference: a request through the same stack that reads no database.
         reference = poll_from_another_process(url, ["/api/v1/catalog/models"], 50,
                                               min(seconds, 10))
-        polls = [poll_from_another_process(url, paths, n, seconds) for n in (50, 200)]
+        polls = [poll_from_another_process(url, paths, n, seconds) for n in (1, 50, 200)]
         engine = sa.create_engine(db)
         while True:
             with engine.connect() as conn:
