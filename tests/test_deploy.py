@@ -38,6 +38,7 @@ def test_compose_has_the_lab_services() -> None:
         env = services[name]["environment"]
         assert env["ACTLAB_ARTIFACTS_URL"].startswith("s3://")
         assert env["ACTLAB_S3_ENDPOINT_URL"] == "http://minio:9000"
+        assert env["ACTLAB_AUTH"] == "true"  # the lab deployment asks for keys
         assert services[name]["depends_on"]["minio-bucket"]["condition"] == \
             "service_completed_successfully"
 
@@ -45,12 +46,13 @@ def test_compose_has_the_lab_services() -> None:
 @pytest.mark.skipif(shutil.which("docker-compose") is None,
                     reason="docker-compose is not installed (.ci/run installs Debian's package)")
 def test_docker_compose_config_validates() -> None:
-    env = {**os.environ, "POSTGRES_PASSWORD": "example", "MINIO_PASSWORD": "example"}
+    env = {**os.environ, "POSTGRES_PASSWORD": "example", "MINIO_PASSWORD": "example",
+           "ACTLAB_SECRET_KEY": "example"}
     ok = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config", "-q"],
                         cwd=ROOT, env=env, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     # Production secrets have no default: without a password the file refuses to resolve.
-    for secret in ("POSTGRES_PASSWORD", "MINIO_PASSWORD"):
+    for secret in ("POSTGRES_PASSWORD", "MINIO_PASSWORD", "ACTLAB_SECRET_KEY"):
         without = {k: v for k, v in env.items() if k != secret}
         missing = subprocess.run(["docker-compose", "-f", "docker-compose.yml", "config", "-q"],
                                  cwd=ROOT, env=without, capture_output=True, text=True)
