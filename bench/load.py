@@ -7,7 +7,8 @@ and the status latency that clients polling from another process see meanwhile.
 Creates a scratch database next to --db, starts `actlab api` and two `actlab worker`
 processes, submits the runs (20 seeds an experiment: mlp with 8 hidden units, digits, one
 epoch), then, while they train, polls `GET /api/v1/experiments/{id}` from another process
-with 1, 50 and then 200 concurrent clients for --seconds each, and
+for --seconds each: 50 and 200 clients each polling once a second, then 1, 50 and 200
+clients back to back (the server's saturation), and
 `GET /api/v1/catalog/models` (no database work) with 50 clients as the reference measured
 in the same run. Waits until every run has finished, checks the counts, drops the scratch
 database and writes bench/results/load.md.
@@ -39,7 +40,10 @@ RESULTS = Path(__file__).resolve().parent / "results" / "load.md"
 SEEDS_PER_EXPERIMENT = 20
 
 
-async def _poll(url: str, paths: list[str], clients: int, seconds: float) -> dict[str, Any]:
+async def _poll(url: str, paths: list[str], clients: int, seconds: float,
+                interval: float) -> dict[str, Any]:
+    """`clients` clients, each asking once per `interval` seconds (0: back to back, which
+    measures the server's saturation rather than polling)."""
     latencies: list[float] = []
     errors: list[str] = []
     end = time.monotonic() + seconds
@@ -47,6 +51,7 @@ async def _poll(url: str, paths: list[str], clients: int, seconds: float) -> dic
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as c:
 
         async def one_client(rng: random.Random) -> None:
+            await asyncio.sleep(rng.uniform(0, interval))  # clients out of phase
             while time.monotonic() < end:
                 start = time.perf_counter()
                 try:
@@ -56,6 +61,7 @@ async def _poll(url: str, paths: list[str], clients: int, seconds: float) -> dic
                 except httpx.HTTPError as exc:
                     errors.append(type(exc).__name__)
                 latencies.append((time.perf_counter() - start) * 1000)
+                await asyncio.sleep(max(0.0, interval - (time.perf_counter() - start)))
 
         await asyncio.gather(*(one_client(random.Random(i)) for i in range(clients)))
     latencies.sort()
@@ -68,13 +74,14 @@ async def _poll(url: str, paths: list[str], clients: int, seconds: float) -> dic
             "mean": statistics.fmean(latencies), "per_second": len(latencies) / seconds}
 
 
-def poll_from_another_process(url: str, paths: list[str], clients: int,
-                              seconds: float) -> dict[str, Any]:
+def poll_from_another_process(url: str, paths: list[str], clients: int, seconds: float,
+                              interval: float) -> dict[str, Any]:
     out = subprocess.run([sys.executable, "-m", "bench.load", "--poll", url, json.dumps(paths),
-                          str(clients), str(seconds)], capture_output=True, text=True,
+                          str(clients), str(seconds), str(interval)],
+                         capture_output=True, text=True,
                          check=True, timeout=seconds + 120)
     result: dict[str, Any] = json.loads(out.stdout)
-    return result
+    return {**result, "interval": interval}
 
 
 def _env(db: str, redis: str, data: Path) -> dict[str, str]:
@@ -132,8 +139,9 @@ def run(db_url: str, redis: str, runs: int, seconds: float) -> str:
         paths = [f"/api/v1/experiments/{i}" for i in ids]
         # The reference: a request through the same stack that reads no database.
         reference = poll_from_another_process(url, ["/api/v1/catalog/models"], 50,
-                                              min(seconds, 10))
-        polls = [poll_from_another_process(url, paths, n, seconds) for n in (1, 50, 200)]
+                                              min(seconds, 10), 1.0)
+        polls = [poll_from_another_process(url, paths, n, seconds, every)
+                 for n, every in ((50, 1.0), (200, 1.0), (1, 0.0), (50, 0.0), (200, 0.0))]
         engine = sa.create_engine(db)
         while True:
             with engine.connect() as conn:
@@ -172,13 +180,16 @@ def run(db_url: str, redis: str, runs: int, seconds: float) -> str:
         "| polling `GET /api/v1/experiments/{id}` | requests | errors | p50 ms | p99 ms | "
         "p99 / reference p99 |",
         "|---|---:|---:|---:|---:|---:|",
-        f"| reference: `GET /api/v1/catalog/models` (no database), 50 clients | "
+        f"| reference: `GET /api/v1/catalog/models` (no database), 50 clients, each once a "
+        f"second | "
         f"{reference['requests']} | "
         f"{reference['errors']} | {reference['p50']:.1f} | {reference['p99']:.1f} | 1.00 |",
     ]
     for poll in polls:
-        lines.append(f"| {poll['clients']} clients, {seconds:g} s | {poll['requests']} | "
-                     f"{poll['errors']} | {poll['p50']:.1f} | {poll['p99']:.1f} | "
+        how = "each once a second" if poll["interval"] else "back to back (saturation)"
+        kinds = f" ({', '.join(poll['error_kinds'])})" if poll["errors"] else ""
+        lines.append(f"| {poll['clients']} clients, {how}, {seconds:g} s | {poll['requests']} | "
+                     f"{poll['errors']}{kinds} | {poll['p50']:.1f} | {poll['p99']:.1f} | "
                      f"{poll['p99'] / reference['p99']:.2f} |")
     text = "\n".join(lines) + "\n"
     RESULTS.parent.mkdir(exist_ok=True)
@@ -188,9 +199,9 @@ def run(db_url: str, redis: str, runs: int, seconds: float) -> str:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--poll":
-        url, paths, clients, seconds = sys.argv[2], json.loads(sys.argv[3]), \
-            int(sys.argv[4]), float(sys.argv[5])
-        print(json.dumps(asyncio.run(_poll(url, paths, clients, seconds))))
+        url, paths, clients, seconds, interval = sys.argv[2], json.loads(sys.argv[3]), \
+            int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+        print(json.dumps(asyncio.run(_poll(url, paths, clients, seconds, interval))))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")

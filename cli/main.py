@@ -46,8 +46,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _api_command(host: str, port: int) -> list[str]:
+    # Keep-alive above clients' idle pools (httpx, browsers, proxies): a server closing an
+    # idle connection just as a client reuses it is a failed request on the client's side.
     return [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--host", host,
-            "--port", str(port), "--log-level", "info"]
+            "--port", str(port), "--log-level", "info", "--timeout-keep-alive", "75"]
 
 
 def _worker_command(queues: str | None, concurrency: int) -> list[str]:
