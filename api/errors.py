@@ -185,7 +185,9 @@ class Admission:
         self.slots = asyncio.Semaphore(limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        # An event stream lasts minutes and holds no connection between its reads: it must
+        # not hold a slot either.
+        if scope["type"] != "http" or scope["path"].endswith("/events"):
             await self.app(scope, receive, send)
             return
         async with self.slots:

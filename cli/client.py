@@ -16,10 +16,12 @@ else the config file (~/.config/actlab/config.toml, `url = "..."`, `key = "..."`
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import tomllib
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +94,27 @@ class Client:
                               f"{response.status_code} from {method} {path}:\n"
                               f"{_detail(response)}")
         return response
+
+    def events(self, experiment_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The experiment's server-sent events, (name, data), until `end`."""
+        try:
+            with self._http.stream("GET", f"/api/v1/experiments/{experiment_id}/events",
+                                   timeout=httpx.Timeout(30.0, read=None)) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise ActlabError(response.status_code,
+                                      f"{response.status_code} from events of experiment "
+                                      f"{experiment_id}:\n{_detail(response)}")
+                name = ""
+                for line in response.iter_lines():
+                    if line.startswith("event: "):
+                        name = line[7:]
+                    elif line.startswith("data: "):
+                        yield name, json.loads(line[6:])
+                        if name == "end":
+                            return
+        except httpx.HTTPError as exc:
+            raise ActlabError(0, f"event stream from {self.url} broke off ({exc})") from None
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items()
@@ -271,11 +294,22 @@ class Submitted:
 
     def wait(self, progress: bool = True, poll: float = 1.0,
              timeout: float | None = None) -> dict[str, Any]:
-        """Poll until the experiment has finished; with `progress`, one bar per run (epoch
-        k of n, its status). Returns the final detail."""
+        """Follow the experiment's event stream until every run has finished (polling every
+        `poll` seconds instead where the stream is not available, or after `timeout` is set);
+        with `progress`, one bar per run (epoch k of n, status, latest losses). Returns the
+        final detail."""
         bars: dict[str, Any] = {}
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
+            if timeout is None:
+                try:
+                    for name, data in self.client.events(self.id):
+                        if progress and name == "run":
+                            _update_bar(bars, data)
+                    return self.client.experiment(self.id)
+                except ActlabError as exc:
+                    if exc.status not in (0, 404):
+                        raise
             while True:
                 exp = self.client.experiment(self.id)
                 if progress:
@@ -291,16 +325,24 @@ class Submitted:
 
 
 def _update_bars(bars: dict[str, Any], exp: dict[str, Any]) -> None:
-    from tqdm import tqdm
-
     for run in exp["runs"]:
         p = run["progress"]
-        bar = bars.get(run["id"])
-        if bar is None:
-            bar = bars[run["id"]] = tqdm(total=p["epochs"], desc=f"seed {run['seed']}",
-                                         unit="epoch", leave=True)
-        bar.n = p["epoch"]
-        loss = (run.get("final_metrics") or {}).get("val_loss")
-        bar.set_postfix_str(run["status"] + (f" val_loss {loss:.4f}" if loss else ""),
-                            refresh=False)
-        bar.refresh()
+        _update_bar(bars, {"id": run["id"], "seed": run["seed"], "status": run["status"],
+                           "epoch": p["epoch"], "epochs": p["epochs"],
+                           "val_loss": (run.get("final_metrics") or {}).get("val_loss")})
+
+
+def _update_bar(bars: dict[str, Any], run: dict[str, Any]) -> None:
+    """One run's bar: epoch k of n, its status and its latest validation loss."""
+    from tqdm import tqdm
+
+    bar = bars.get(run["id"])
+    if bar is None:
+        bar = bars[run["id"]] = tqdm(total=run["epochs"], desc=f"seed {run['seed']}",
+                                     unit="epoch", leave=True)
+    bar.total = run["epochs"]
+    bar.n = run["epoch"]
+    loss = run.get("val_loss")
+    bar.set_postfix_str(run["status"] + (f" val_loss {loss:.4f}" if loss else ""),
+                        refresh=False)
+    bar.refresh()

@@ -7,14 +7,16 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
+from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
 
-from api import creation, housekeeping
+from api import creation, events, housekeeping
 from api.auth import PrincipalDep, require_owner
 from api.convert import run_public
 from api.deps import ExperimentDep, SessionDep, SettingsDep
 from api.dispatch import notify
-from api.errors import WITH_BODY, responses, validation_error
+from api.errors import WITH_BODY, not_found, responses, validation_error
 from api.experiment_rows import EXPERIMENT_STATUSES, brief, brief_of, experiment_rows, has_tag
 from api.quotas import enforce_quotas
 from api.schemas import (
@@ -123,6 +125,24 @@ def get_experiment(experiment: ExperimentDep) -> ExperimentPublic:
                             recipe_version=experiment.recipe_version,
                             sweep_id=experiment.sweep_id,
                             runs=[run_public(r) for r in experiment.runs])
+
+
+@router.get("/{experiment_id}/events", response_class=StreamingResponse, responses={
+    200: {"content": {"text/event-stream": {}},
+          "description": "`event: run` (id, seed, status, attempt, epoch of epochs, the latest "
+                         "epoch's train_loss, val_loss and val_accuracy, error) whenever a run "
+                         "changes; `event: experiment` (status, counts) whenever its status "
+                         "changes; `event: end` once every run has finished, then the stream "
+                         "closes"},
+    **responses(404)})
+async def experiment_events(experiment_id: uuid.UUID) -> StreamingResponse:
+    """Server-sent events: run state changes and epoch progress until every run has ended
+    (read with fetch streaming where a header must be sent, e.g. the API key)."""
+    if not await run_in_threadpool(events.experiment_exists, experiment_id):
+        raise not_found("experiment", experiment_id)
+    return StreamingResponse(events.experiment_events(experiment_id),
+                             media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @router.post("/{experiment_id}/cancel", response_model=CancelResult,

@@ -253,3 +253,33 @@ def test_a_formula_that_overflows_ends_the_run_diverged(service: Service) -> Non
         assert "loss became" in run["error"]
         metrics = c.get(f"/api/v1/runs/{run['id']}/metrics").json()
         assert len(metrics) == run["progress"]["epoch"] < 3  # what finished before is kept
+
+
+def test_the_event_stream_follows_an_experiment_to_its_end(service: Service) -> None:
+    """GET /experiments/{id}/events: every epoch of every run as it happens, the experiment's
+    status changes, then `end`, and the stream closes; the client's wait() rides on it."""
+    from cli.client import Client
+
+    lab = Client(url=service.url)
+    submitted = lab.submit({"activation": {"name": "dual_line"}, "model": {"name": "mlp",
+                            "params": {"hidden": 16}}, "seeds": [0, 1],
+                            "training": {"epochs": 3}}, force=True)
+    seen = list(lab.events(submitted.id))
+    names = [name for name, _ in seen]
+    assert names[-1] == "end" and names.count("end") == 1
+    assert seen[-1][1]["status"] == "succeeded" and seen[-1][1]["finished"]
+    for run in submitted.created["runs"]:
+        mine = [data for name, data in seen if name == "run" and data["id"] == run["id"]]
+        assert [d["epoch"] for d in mine if d["status"] == "running" and d["epoch"]] \
+            in ([1, 2], [1], [2], [])  # a fast run may skip intermediate reads
+        assert mine[-1]["status"] == "succeeded" and mine[-1]["epoch"] == 3
+        assert mine[-1]["val_loss"] is not None and mine[-1]["train_loss"] is not None
+    statuses = [data["status"] for name, data in seen if name == "experiment"]
+    assert statuses[-1] == "succeeded" and len(statuses) == len(set(statuses))
+    # a finished experiment: its state, then end at once; wait() returns the detail
+    again = list(lab.events(submitted.id))
+    assert [n for n, _ in again] == ["run", "run", "experiment", "end"]
+    assert submitted.wait(progress=False)["status"] == "succeeded"
+    with service.client() as c:
+        missing = c.get(f"/api/v1/experiments/{uuid.uuid4()}/events")
+        assert missing.status_code == 404 and "not found" in missing.json()["detail"]
