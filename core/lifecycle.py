@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.models import ActivationParam, EpochMetric, ResponseCurve, Run
+from core.models import ActivationParam, EpochMetric, Experiment, ResponseCurve, Run
 from core.status import RunStatus
 from core.timeutil import utcnow
 
@@ -37,6 +37,23 @@ def claim_run(session: Session, run_id: uuid.UUID, token: str) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def claim_next(session: Session, token: str, attempts: int = 8) -> uuid.UUID | None:
+    """Claim the queued run that should start next: the highest experiment priority, then
+    the longest queued, then the lowest seed. A notice only wakes a worker, whichever run it
+    names, so priority orders the work on every broker (the embedded one has no priorities
+    of its own). None when nothing is left to claim."""
+    for _ in range(attempts):  # another worker may claim the same run first: take the next
+        run_id = session.scalar(
+            select(Run.id).join(Experiment, Experiment.id == Run.experiment_id)
+            .where(Run.status == RunStatus.queued, Run.cancel_requested.is_(False))
+            .order_by(Experiment.priority.desc(), Run.queued_at, Run.seed).limit(1))
+        if run_id is None:
+            return None
+        if claim_run(session, run_id, token):
+            return run_id
+    return None
 
 
 def touch(session: Session, run_id: uuid.UUID, token: str,

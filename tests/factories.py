@@ -26,7 +26,7 @@ def make_experiment(seeds: tuple[int, ...] = (0,), raw_training: dict[str, Any] 
     with session_scope() as s:
         exp = Experiment(name="t", kind=valid.kind, spec=stored, spec_hash=spec_hash(valid),
                          activation=valid.activation.name, model=valid.model.name,
-                         dataset=valid.dataset.name, tags=[], priority=0)
+                         dataset=valid.dataset.name, tags=[], priority=valid.priority)
         exp.runs = [Run(seed=seed, epochs_total=valid.training.epochs) for seed in seeds]
         s.add(exp)
         s.flush()

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from core.artifacts import checkpoint_key, get_store, prune_weights, weights_key
 from core.db import in_transaction, session_scope
-from core.lifecycle import claim_run, finish_run, touch
+from core.lifecycle import claim_next, claim_run, finish_run, touch
 from core.metrics import METRICS
 from core.models import ActivationParam, EpochMetric, Experiment, ResponseCurve, Run
 from core.settings import Settings, get_settings
@@ -90,21 +90,30 @@ class Outcome:
 
 @dataclass
 class Claimed:
+    run_id: uuid.UUID
     spec: dict[str, Any]
     seed: int
     epochs_done: int
     attempt: int
 
 
-def _claim(run_id: uuid.UUID, token: str, patience: float) -> Claimed | None:
-    """Claim the run; returns its stored spec, seed, epochs already recorded and attempt."""
-    if not in_transaction(lambda session: claim_run(session, run_id, token),
-                          patience=patience, what=f"claim of run {run_id}"):
+def _claim(run_id: uuid.UUID, token: str, patience: float,
+           by_priority: bool) -> Claimed | None:
+    """Claim `run_id`, or with `by_priority` the queued run that should start next; returns
+    its id, stored spec, seed, epochs already recorded and attempt."""
+    if by_priority:
+        claimed_id = in_transaction(lambda session: claim_next(session, token),
+                                    patience=patience, what=f"claim (notice for run {run_id})")
+        if claimed_id is None:
+            return None
+        run_id = claimed_id
+    elif not in_transaction(lambda session: claim_run(session, run_id, token),
+                            patience=patience, what=f"claim of run {run_id}"):
         return None
 
     def read(session: Session) -> Claimed:
         run = session.get_one(Run, run_id)
-        return Claimed(session.get_one(Experiment, run.experiment_id).spec, run.seed,
+        return Claimed(run_id, session.get_one(Experiment, run.experiment_id).spec, run.seed,
                        run.epochs_done, run.attempt)
 
     return in_transaction(read, patience=patience, what=f"read of run {run_id}")
@@ -189,8 +198,9 @@ def _train(config: TrainConfig, device: Any, beat: Heartbeat, settings: Settings
 
 
 def execute_run(run_id: uuid.UUID, worker: str | None = None,
-                settings: Settings | None = None) -> str:
-    """Train run `run_id` if it can be claimed. Returns the final status, "duplicate" (not
+                settings: Settings | None = None, *, by_priority: bool = False) -> str:
+    """Train run `run_id` if it can be claimed (with `by_priority`, as a broker notice does:
+    whichever queued run should start next). Returns the final status, "duplicate" (nothing
     claimable) or "lost" (another worker took it over)."""
     # Imported here, not at module level: the Celery parent imports this module and must
     # not load torch (CUDA does not survive fork).
@@ -199,11 +209,15 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
     settings = settings or get_settings()
     patience = settings.db_retry_seconds
     token = f"{worker or socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    claimed = _claim(run_id, token, patience)
+    claimed = _claim(run_id, token, patience, by_priority)
     if claimed is None:
-        log.info("run %s not claimable (duplicate delivery or not queued): skipped by %s",
-                 run_id, token)
+        log.info("run %s not claimable (duplicate delivery or not queued, and no other run "
+                 "waiting): skipped by %s", run_id, token)
         return "duplicate"
+    if claimed.run_id != run_id:
+        log.info("notice for run %s: run %s comes first (priority, then age)", run_id,
+                 claimed.run_id)
+        run_id = claimed.run_id
     spec, seed, epochs_done = claimed.spec, claimed.seed, claimed.epochs_done
     log.info("run %s running: attempt %d, worker %s, from epoch %d", run_id, claimed.attempt,
              token, epochs_done)

@@ -18,4 +18,5 @@ log = logging.getLogger("actlab.tasks")
           ignore_result=True)
 def train_run(self: Task, run_id: str) -> str:
     log.info("train_run %s (delivery %s)", run_id, self.request.id)
-    return execute_run(uuid.UUID(run_id), worker=self.request.hostname)
+    # A notice wakes a worker; it trains whichever queued run should start next (priority).
+    return execute_run(uuid.UUID(run_id), worker=self.request.hostname, by_priority=True)

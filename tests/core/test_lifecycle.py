@@ -11,6 +11,7 @@ from core.db import session_scope
 from core.lifecycle import (
     IllegalTransition,
     cancel_run,
+    claim_next,
     claim_run,
     finish_run,
     retry_run,
@@ -32,6 +33,21 @@ def test_claim_is_exclusive(backend: Backend) -> None:
         assert not claim_run(s, run_id, "worker-b")  # duplicate delivery: nothing happens
     run = get_run(run_id)
     assert run.status == "running" and run.attempt == 1 and run.claimed_by == "worker-a"
+
+
+def test_claim_next_takes_priority_then_age(backend: Backend) -> None:
+    _, low = make_experiment(seeds=(0, 1), priority=-5)
+    _, (mid,) = make_experiment(priority=0)
+    _, high = make_experiment(seeds=(3, 2), priority=5)
+    with session_scope() as s:  # a cancelled queued run is never claimed
+        s.execute(update(Run).where(Run.id == mid).values(cancel_requested=True))
+    order = []
+    with session_scope() as s:
+        while (run_id := claim_next(s, "w")) is not None:
+            order.append(run_id)
+    assert set(order[:2]) == set(high) and set(order[2:]) == set(low) and len(order) == 4
+    queued = [get_run(r).queued_at for r in order]
+    assert queued[0] <= queued[1] and queued[2] <= queued[3]  # the longest waiting first
 
 
 def test_only_the_owner_finishes(backend: Backend) -> None:

@@ -283,3 +283,37 @@ def test_the_event_stream_follows_an_experiment_to_its_end(service: Service) -> 
     with service.client() as c:
         missing = c.get(f"/api/v1/experiments/{uuid.uuid4()}/events")
         assert missing.status_code == 404 and "not found" in missing.json()["detail"]
+
+
+def test_priority_orders_the_queue(service: Service) -> None:
+    """A priority-10 run submitted after three priority -10 runs starts before them, on
+    either broker (a notice wakes a worker, which claims the run that should start next)."""
+    tiny = {"model": {"name": "mlp", "params": {"hidden": 8}}, "seeds": [0],
+            "training": {"epochs": 1}}
+    with service.client() as c:
+        def post(spec: dict[str, Any]) -> str:
+            r = c.post("/api/v1/experiments", params={"force": "true"}, json=spec)
+            assert r.status_code == 202, r.text
+            return str(r.json()["runs"][0]["id"])
+
+        # keeps the one worker busy while the others queue up behind it
+        blocker = post({**tiny, "activation": {"name": "relu"},
+                        "training": {"epochs": 8, "batch_size": 16}})
+        deadline = time.monotonic() + 120
+        while c.get(f"/api/v1/runs/{blocker}").json()["status"] == "queued":
+            assert time.monotonic() < deadline, service.log_text()[-3000:]
+            time.sleep(0.1)
+        low = [post({**tiny, "activation": {"name": "relu"}, "priority": -10,
+                     "name": f"low {i}"}) for i in range(3)]
+        high = post({**tiny, "activation": {"name": "tanh"}, "priority": 10})
+        runs = {}
+        for run_id in [blocker, *low, high]:
+            deadline = time.monotonic() + 180
+            while (run := c.get(f"/api/v1/runs/{run_id}").json())["status"] != "succeeded":
+                assert run["status"] in ("queued", "running"), run
+                assert time.monotonic() < deadline, service.log_text()[-3000:]
+                time.sleep(0.2)
+            runs[run_id] = run
+    started = {run_id: run["started_at"] for run_id, run in runs.items()}
+    assert started[high] < min(started[r] for r in low), started
+    assert started[low[0]] < started[low[1]] < started[low[2]]  # then the longest waiting
