@@ -21,4 +21,5 @@ def run_public(run: Run) -> RunPublic:
         error=run.error, final_metrics=run.final_metrics, best_epoch=run.best_epoch,
         num_params=run.num_params, macs=run.macs, activation_macs=run.activation_macs,
         peak_memory_bytes=run.peak_memory_bytes, result=run.result, reused_from=run.reused_from,
+        provenance=run.provenance,
     )

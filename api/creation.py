@@ -27,7 +27,7 @@ from core.timeutil import utcnow
 
 COPIED_RUN_FIELDS = ("attempt", "device", "epochs_done", "epochs_total", "final_metrics",
                      "best_epoch", "num_params", "macs", "activation_macs",
-                     "peak_memory_bytes", "result", "started_at", "finished_at")
+                     "peak_memory_bytes", "result", "started_at", "finished_at", "provenance")
 
 
 @dataclass

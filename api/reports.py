@@ -119,6 +119,7 @@ class BoardFilters(Report):
     sweep: str | None
     tag: str | None
     experiment: list[str]
+    device: str | None
 
 
 class Baseline(Report):

@@ -65,6 +65,10 @@ class RunPublic(BaseModel):
     result: dict[str, Any] | None
     reused_from: uuid.UUID | None = Field(
         description="the earlier run of the same recipe and seed whose results were copied")
+    provenance: dict[str, Any] | None = Field(
+        None, description="actlab and torch versions, device and device_name, precision, "
+                          "mode (single), kernels (native or fallback); null for runs "
+                          "trained before it was recorded")
     parameters: list[ParameterRow] | None = Field(
         None, description="GET /runs/{id} only: the learned activation parameters at the "
                           "last recorded epoch (every epoch: /runs/{id}/parameters)")

@@ -163,6 +163,9 @@ class Run(Base):
     # The activations' own per-element work inside `macs` (one op counted as one MAC).
     activation_macs: Mapped[int | None] = mapped_column(sa.BigInteger)
     peak_memory_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # What produced the numbers (worker/training/provenance.py): actlab and torch versions,
+    # device and its name, precision, execution mode, kernel path.
+    provenance: Mapped[dict[str, Any] | None]
     # Kind-specific output, e.g. the lr range test's curve and suggestion.
     result: Mapped[dict[str, Any] | None]
     # Set when this run's results were copied from an earlier run of the same recipe and seed.

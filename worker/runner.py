@@ -205,6 +205,7 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
     # Imported here, not at module level: the Celery parent imports this module and must
     # not load torch (CUDA does not survive fork).
     from worker.training import StopRequested, TrainConfig, pick_device
+    from worker.training.provenance import provenance
 
     settings = settings or get_settings()
     patience = settings.db_retry_seconds
@@ -225,8 +226,9 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
     config = TrainConfig.from_stored(spec, seed)
     device = pick_device(settings.device)
     total = 1 if config.kind == RunKind.lr_range else config.training.epochs
+    origin = provenance(device)
     in_transaction(lambda session: touch(session, run_id, token, device=str(device),
-                                         epochs_total=total),
+                                         epochs_total=total, provenance=origin),
                    patience=patience, what=f"start of run {run_id}")
 
     with Heartbeat(run_id, token, settings.heartbeat_seconds) as beat:

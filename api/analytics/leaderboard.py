@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, select, true
+from sqlalchemy import ColumnElement, and_, or_, select, true
 from sqlalchemy.orm import Session
 
 from api.analytics import result_rows
@@ -35,7 +35,7 @@ from api.analytics.stats import (
 from api.experiment_rows import has_tag
 from core.catalog import entries
 from core.metrics import DEFAULT_SELECTION, HIGHER_IS_BETTER
-from core.models import Experiment
+from core.models import Experiment, Run
 
 TESTS = ("welch", "mannwhitney", "paired")
 STATS = ("final", "best")
@@ -56,6 +56,8 @@ class Filters:
     sweep: uuid.UUID | None = None
     tag: str | None = None
     experiments: tuple[uuid.UUID, ...] = ()
+    # runs trained on this device: "cpu", "cuda" (any GPU) or "cuda:1"
+    device: str | None = None
 
     def clause(self, session: Session) -> ColumnElement[bool]:
         parts: list[ColumnElement[bool]] = []
@@ -65,11 +67,14 @@ class Filters:
             parts.append(has_tag(session, self.tag))
         if self.experiments:
             parts.append(Experiment.id.in_(self.experiments))
+        if self.device is not None:
+            parts.append(or_(Run.device == self.device, Run.device.startswith(f"{self.device}:",
+                                                                             autoescape=True)))
         return and_(true(), *parts)
 
     def to_dict(self) -> dict[str, Any]:
         return {"sweep": str(self.sweep) if self.sweep else None, "tag": self.tag,
-                "experiment": [str(e) for e in self.experiments]}
+                "experiment": [str(e) for e in self.experiments], "device": self.device}
 
 
 @dataclass(frozen=True)

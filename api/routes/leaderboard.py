@@ -66,6 +66,9 @@ def leaderboard(
     tag: Annotated[str | None, Query(description="only experiments with this tag")] = None,
     experiment: Annotated[list[uuid.UUID] | None, Query(
         description="only these experiments (repeat the parameter)")] = None,
+    device: Annotated[str | None, Query(
+        description="only runs trained on this device: cpu, cuda (any GPU) or cuda:N",
+        pattern=r"^(cpu|cuda|cuda:[0-9]{1,3}|mps)$")] = None,
     format: Literal["json", "csv", "markdown", "latex"] = "json",
 ) -> dict[str, Any] | PlainTextResponse:
     """With model and dataset: one entry per recipe, ranked; each tested against the
@@ -74,7 +77,7 @@ def leaderboard(
     activation across tasks (within groups of equal recipes) and win/tie/loss counts."""
     _check_names(model, dataset, baseline)
     q = BoardQuery(metric=metric, stat=stat, select_by=select, baseline=baseline, test=test,
-                   alpha=alpha, filters=Filters(sweep, tag, tuple(experiment or ())))
+                   alpha=alpha, filters=Filters(sweep, tag, tuple(experiment or ()), device))
     if model is None or dataset is None:
         if format in ("markdown", "latex"):
             raise validation_error([{"loc": ("format",), "type": "value_error",

@@ -306,3 +306,26 @@ def test_curves_have_a_stable_variance(client: TestClient) -> None:
         client.get(f"/api/v1/experiments/{exp_id}/summary?format=csv").text)))
     curve_rows = [r for r in rows if r["table"] == "curve" and r["metric"] == "val_accuracy"]
     assert [r["epoch"] for r in curve_rows] == ["1", "2"]
+
+
+def test_boards_filter_by_device(client: TestClient) -> None:
+    seed_task()
+    from sqlalchemy import select, update
+
+    from core.db import session_scope
+    from core.models import Experiment, Run
+
+    with session_scope() as s:  # dual_line's seeds ran on a GPU, the rest on the CPU
+        dual = s.scalar(select(Experiment.id).where(Experiment.activation == "dual_line"))
+        s.execute(update(Run).values(device="cpu"))
+        s.execute(update(Run).where(Run.experiment_id == dual).values(device="cuda:1"))
+    every = client.get("/api/v1/leaderboard?model=mlp&dataset=digits").json()
+    cpu = client.get("/api/v1/leaderboard?model=mlp&dataset=digits&device=cpu").json()
+    gpu = client.get("/api/v1/leaderboard?model=mlp&dataset=digits&device=cuda").json()
+    assert len(every["entries"]) == 3 and cpu["filters"]["device"] == "cpu"
+    assert sorted(e["label"] for e in cpu["entries"]) == ["prelu", "relu"]
+    assert [e["label"] for e in gpu["entries"]] == ["dual_line"]
+    assert gpu["entries"][0]["verdict"] == "no baseline with this recipe"
+    one = client.get("/api/v1/leaderboard?model=mlp&dataset=digits&device=cuda:1").json()
+    assert [e["label"] for e in one["entries"]] == ["dual_line"]
+    assert client.get("/api/v1/leaderboard?device=tpu").status_code == 422

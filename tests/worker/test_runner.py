@@ -26,6 +26,14 @@ def test_success_writes_metrics_and_parameter_snapshots(backend: Backend) -> Non
     assert run.status == "succeeded" and run.attempt == 1 and run.epochs_done == 2
     assert run.final_metrics and 0.5 < run.final_metrics["val_accuracy"] <= 1.0
     assert run.num_params and run.macs and run.device == "cpu"
+    import torch
+
+    from core import __version__
+
+    assert run.provenance == {**run.provenance, "actlab": __version__,
+                              "torch": torch.__version__, "device": "cpu", "precision": "fp32",
+                              "mode": "single"}
+    assert run.provenance["kernels"] in ("native", "fallback") and run.provenance["device_name"]
     assert count(EpochMetric, run_id) == 2
     # mlp depth 2: two dual_line slots x (a, b, m) x 2 epochs
     assert count(ActivationParam, run_id) == 12

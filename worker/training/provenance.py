@@ -1,0 +1,38 @@
+"""What produced a run's numbers, recorded with it: the same spec, seed, device, precision and
+mode give the same numbers, so these say which numbers may be compared as equal."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from activations import native
+from core import __version__
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def provenance(device: torch.device) -> dict[str, Any]:
+    cuda = device.type == "cuda"
+    return {
+        "actlab": __version__,
+        "torch": torch.__version__,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if cuda else _cpu_name(),
+        # bf16 autocast on CUDA (worker/training/setup.py), plain float32 elsewhere
+        "precision": "bf16-autocast" if cuda else "fp32",
+        "mode": "single",
+        # the fused one-pass CPU kernels (activations/native.py), or PyTorch's operations
+        "kernels": "native" if not cuda and native.library() is not None else "fallback",
+    }
