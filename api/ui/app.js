@@ -124,12 +124,21 @@ async function experimentView(id) {
       exp.sweep_id ? h("span", {}, " · ", h("a", { href: `#/sweep/${exp.sweep_id}` }, "its sweep")) : ""),
     h("details", {}, h("summary", {}, "spec"), h("pre", {}, JSON.stringify(exp.spec, null, 2))),
     h("h2", {}, "Runs"), runs, h("div", { id: "results" }));
-  if (!["succeeded", "partial", "failed", "cancelled"].includes(exp.status))
-    timer = setInterval(async () => {
-      const e = await api(`/api/v1/experiments/${id}`);
-      drawRuns(e);
-      if (e.status !== exp.status) { clearInterval(timer); route(); }
-    }, 2000);
+  if (!["succeeded", "partial", "failed", "cancelled"].includes(exp.status)) {
+    // Live progress from the event stream; a status change re-renders the page.
+    const live = { ...exp, runs: exp.runs.map((r) => ({ ...r, progress: { ...r.progress } })) };
+    follow(id, (name, data) => {
+      if (name === "run") {
+        const r = live.runs.find((x) => x.id === data.id);
+        if (r) Object.assign(r, { status: data.status, error: data.error,
+          progress: { epoch: data.epoch, epochs: data.epochs } });
+        drawRuns(live);
+      } else if (name === "end" || (name === "experiment" && !data.finished &&
+                                    data.status !== exp.status)) {
+        route();
+      }
+    }).catch(() => {});
+  }
   const results = document.getElementById("results");
   if (exp.kind === "lr_range") return lrRange(exp, results);
 
@@ -330,6 +339,44 @@ async function catalogView() {
   }
 }
 
+// ---- server-sent events, read with fetch so the API key goes along ------------------------
+// `window.actlabEvents` counts the events received by name (the browser tests read it).
+let stream = null;
+window.actlabEvents = {};
+
+async function follow(experimentId, onEvent) {
+  stream = new AbortController();
+  const key = localStorage.getItem(KEY_ITEM);
+  const response = await fetch(`/api/v1/experiments/${experimentId}/events`, {
+    headers: key ? { Authorization: `Bearer ${key}` } : {}, signal: stream.signal });
+  if (!response.ok) return;
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += decoder.decode(value, { stream: true });
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        let name = "", data = null;
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event: ")) name = line.slice(7);
+          else if (line.startsWith("data: ")) data = JSON.parse(line.slice(6));
+        }
+        if (!name) continue;  // a keep-alive comment
+        window.actlabEvents[name] = (window.actlabEvents[name] || 0) + 1;
+        onEvent(name, data);
+      }
+    }
+  } catch (err) {
+    if (err.name !== "AbortError") throw err;
+  }
+}
+
 // ---- the API key (auth on) ----------------------------------------------------------
 function keyView(rejected) {
   const input = h("input", { name: "key", type: "password", autocomplete: "off", size: 60,
@@ -352,6 +399,7 @@ function forgetKey() {
 // ---- routing ------------------------------------------------------------------------
 async function route() {
   clearInterval(timer);
+  if (stream) stream.abort();
   window.actlabCharts = {};
   const [path, query] = (location.hash.slice(1) || "/").split("?");
   try {

@@ -188,6 +188,7 @@ def test_with_auth_on_the_ui_asks_for_a_key_and_sends_it(
         with serve(env, tmp_path / "service.log") as svc:
             Client(url=svc.url, key=key).submit({**TASK, "name": "owned by the key",
                                                   "activation": {"name": "relu"}})
+            browser.get(f"{svc.url}/health")  # type: ignore[attr-defined]
             browser.execute_script("localStorage.clear()")  # type: ignore[attr-defined]
             _open(browser, f"{svc.url}/ui#/", "key")
             browser.execute_script(  # type: ignore[attr-defined]
@@ -204,6 +205,16 @@ def test_with_auth_on_the_ui_asks_for_a_key_and_sends_it(
             assert "owned by the key" in str(_until(
                 browser, "return document.querySelector('tr[data-id]') && "
                          "document.getElementById('view').innerText"))
+            # a running experiment's page follows its event stream, key included
+            running = Client(url=svc.url, key=key).submit({
+                **TASK, "name": "followed live", "activation": {"name": "relu"},
+                "model": {"name": "lenet5"}, "seeds": [0],
+                "training": {"epochs": 6, "batch_size": 16}})
+            _open(browser, f"{svc.url}/ui#/experiment/{running.id}",
+                  f"/experiment/{running.id}")
+            _until(browser, "return (window.actlabEvents.run || 0) >= 2 && "
+                            "(window.actlabEvents.end || 0) >= 1", timeout=120)
+            _until(browser, "return document.querySelector('h1 .badge.succeeded')", 60)
             browser.execute_script(  # type: ignore[attr-defined]
                 "document.getElementById('forget-key').click()")
             _until(browser, "return document.body.dataset.ready === 'key'")
