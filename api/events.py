@@ -17,10 +17,18 @@ from typing import Any
 
 from sqlalchemy import and_, select
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import StreamingResponse
 
 from core.db import session_scope
 from core.models import EpochMetric, Experiment, Run
 from core.status import count_statuses, experiment_status
+
+
+class EventStream(StreamingResponse):
+    """text/event-stream, so the OpenAPI document names that type (and no JSON body)."""
+
+    media_type = "text/event-stream"
+
 
 EVERY = 0.25  # seconds between reads of the database
 KEEP_ALIVE = 15.0  # a comment line this often, so proxies keep an idle stream open

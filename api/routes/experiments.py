@@ -7,7 +7,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
-from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
@@ -127,22 +126,20 @@ def get_experiment(experiment: ExperimentDep) -> ExperimentPublic:
                             runs=[run_public(r) for r in experiment.runs])
 
 
-@router.get("/{experiment_id}/events", response_class=StreamingResponse, responses={
-    200: {"content": {"text/event-stream": {}},
-          "description": "`event: run` (id, seed, status, attempt, epoch of epochs, the latest "
+@router.get("/{experiment_id}/events", response_class=events.EventStream, responses={
+    200: {"description": "`event: run` (id, seed, status, attempt, epoch of epochs, the latest "
                          "epoch's train_loss, val_loss and val_accuracy, error) whenever a run "
                          "changes; `event: experiment` (status, counts) whenever its status "
                          "changes; `event: end` once every run has finished, then the stream "
                          "closes"},
     **responses(404)})
-async def experiment_events(experiment_id: uuid.UUID) -> StreamingResponse:
+async def experiment_events(experiment_id: uuid.UUID) -> events.EventStream:
     """Server-sent events: run state changes and epoch progress until every run has ended
     (read with fetch streaming where a header must be sent, e.g. the API key)."""
     if not await run_in_threadpool(events.experiment_exists, experiment_id):
         raise not_found("experiment", experiment_id)
-    return StreamingResponse(events.experiment_events(experiment_id),
-                             media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return events.EventStream(events.experiment_events(experiment_id),
+                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @router.post("/{experiment_id}/cancel", response_model=CancelResult,

@@ -292,8 +292,9 @@ def test_docs_show_the_schema_of_every_json_response(client: TestClient) -> None
         for method, op in methods.items():
             answers = op["responses"].get("200", op["responses"].get("202", {})) \
                 .get("content", {})
-            if "application/json" not in answers and "application/octet-stream" in answers:
-                continue  # a file (the weights)
+            if "application/json" not in answers and \
+                    {"application/octet-stream", "text/event-stream"} & set(answers):
+                continue  # a file (the weights), or the event stream
             content = answers.get("application/json", {})
             if not content.get("schema") or content["schema"] == {}:
                 untyped.append(f"{method.upper()} {path}")
