@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     max_activation_bytes: int = Field(64 * 2**30, ge=1)
 
     torch_threads: int | None = Field(None, ge=1)
+    # Import torch and the trainer in each worker child when it starts, not at its first run.
+    warm_workers: bool = True
     device: str = "auto"
 
     @property

@@ -27,3 +27,7 @@ def _child_init(**_: Any) -> None:
         import torch
 
         torch.set_num_threads(settings.torch_threads)
+    if settings.warm_workers:
+        from worker.warmup import warm_up_in_background
+
+        warm_up_in_background()

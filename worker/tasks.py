@@ -8,6 +8,7 @@ import uuid
 from celery import Task
 
 from core.queue import TRAIN_TASK
+from worker import warmup
 from worker.celery_app import app
 from worker.runner import execute_run
 
@@ -18,5 +19,6 @@ log = logging.getLogger("actlab.tasks")
           ignore_result=True)
 def train_run(self: Task, run_id: str) -> str:
     log.info("train_run %s (delivery %s)", run_id, self.request.id)
+    warmup.wait()  # never import torch from two threads at once
     # A notice wakes a worker; it trains whichever queued run should start next (priority).
     return execute_run(uuid.UUID(run_id), worker=self.request.hostname, by_priority=True)

@@ -76,6 +76,8 @@ def test_post_then_poll_until_succeeded(service: Service) -> None:
             assert detail["parameters"] == [] and detail["reused_from"] is None
         # relu has no learnable parameters
         assert c.get(f"/api/v1/runs/{exp['runs'][0]['id']}/parameters").json()["total"] == 0
+    # the worker child imported torch and the trainer when it started, not at this run
+    assert "worker child warmed up in" in service.log_text()
 
 
 def test_learnable_activation_parameters_are_snapshotted(service: Service) -> None:

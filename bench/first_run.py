@@ -1,0 +1,106 @@
+"""The first run a new worker child takes, with and without warming the child at start-up
+(ACTLAB_WARM_WORKERS), against the second run of the same child, measured in the same run.
+
+    python -m bench.first_run [--repeats 3]
+
+Each repeat starts `actlab serve` (the embedded default) with warm-up on, then off; waits
+--idle seconds (a worker that started before work arrives), submits one run (mnist1d_cnn on
+mnist1d, one epoch), then a second identical one (forced), and reads each run's queued ->
+started and queued -> finished times from the API. Writes bench/results/first-run.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+RESULTS = Path(__file__).resolve().parent / "results" / "first-run.md"
+SPEC = {"activation": {"name": "relu"}, "model": {"name": "mnist1d_cnn"},
+        "dataset": {"name": "mnist1d"}, "seeds": [0], "training": {"epochs": 1}}
+
+
+def _seconds(run: dict[str, Any], end: str) -> float:
+    start = datetime.fromisoformat(run["queued_at"])
+    return (datetime.fromisoformat(run[end]) - start).total_seconds()
+
+
+def one_service(warm: bool, idle: float) -> list[dict[str, float]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ACTLAB_")}
+        env.update({"ACTLAB_DATA_DIR": tmp, "ACTLAB_WARM_WORKERS": str(warm).lower(),
+                    "ACTLAB_TORCH_THREADS": "1"})
+        port = 18000 + os.getpid() % 1000
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "service did not start"
+                time.sleep(0.3)
+            time.sleep(idle)
+            out = []
+            with httpx.Client(base_url=url, timeout=60) as c:
+                for _ in range(2):
+                    created = c.post("/api/v1/experiments", params={"force": "true"},
+                                     json=SPEC).json()
+                    run_id = created["runs"][0]["id"]
+                    while (run := c.get(f"/api/v1/runs/{run_id}").json())["status"] in (
+                            "queued", "running"):
+                        time.sleep(0.05)
+                    assert run["status"] == "succeeded", run
+                    out.append({"started": _seconds(run, "started_at"),
+                                "finished": _seconds(run, "finished_at")})
+            return out
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--idle", type=float, default=10.0)
+    args = parser.parse_args()
+    rows: dict[str, list[list[dict[str, float]]]] = {"warm": [], "cold": []}
+    for _ in range(args.repeats):
+        for warm in (True, False):
+            rows["warm" if warm else "cold"].append(one_service(warm, args.idle))
+    second = [r[1]["finished"] for rs in rows.values() for r in rs]
+    reference = statistics.median(second)
+    lines = [f"Measured {datetime.now(UTC):%Y-%m-%d} on {os.cpu_count()} CPU cores: "
+             f"`python -m bench.first_run --repeats {args.repeats} --idle {args.idle:g}` "
+             "(`actlab serve`, mnist1d_cnn on mnist1d, one epoch; medians).", "",
+             "| worker child | first run: queued -> started s | first run: queued -> finished s "
+             "| / second run of the same child |", "|---|---:|---:|---:|"]
+    for name, label in (("warm", "warmed at start-up (default)"),
+                        ("cold", "not warmed (ACTLAB_WARM_WORKERS=false)")):
+        started = statistics.median(r[0]["started"] for r in rows[name])
+        finished = statistics.median(r[0]["finished"] for r in rows[name])
+        lines.append(f"| {label} | {started:.2f} | {finished:.2f} | "
+                     f"{finished / reference:.2f} |")
+    lines.append(f"| reference: the second run of a child | | {reference:.2f} | 1.00 |")
+    text = "\n".join(lines) + "\n"
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
