@@ -29,6 +29,8 @@ from typing import Any
 
 import httpx
 
+from bench.service import wait_healthy
+
 RESULTS = Path(__file__).resolve().parent / "results" / "first-run.md"
 SPEC = {"activation": {"name": "relu"}, "model": {"name": "mnist1d_cnn"},
         "dataset": {"name": "mnist1d"}, "seeds": [0], "training": {"epochs": 1}}
@@ -50,15 +52,7 @@ def one_service(warm: bool, idle: float, cached: Path) -> list[dict[str, float]]
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "service did not start"
-                time.sleep(0.3)
+            wait_healthy(url, 120)
             time.sleep(idle)
             out = []
             with httpx.Client(base_url=url, timeout=60) as c:

@@ -35,6 +35,8 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from bench.service import wait_healthy
+
 ACTLAB = [sys.executable, "-m", "cli"]
 RESULTS = Path(__file__).resolve().parent / "results" / "load.md"
 SEEDS_PER_EXPERIMENT = 20
@@ -116,15 +118,7 @@ def run(db_url: str, redis: str, runs: int, seconds: float) -> str:
                 procs.append(subprocess.Popen([*ACTLAB, "worker"], env=env, stdout=out,
                                               stderr=subprocess.STDOUT,
                                               start_new_session=True))
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.5)
+        wait_healthy(url, 90, lambda: log.read_text()[-3000:])
         start = time.monotonic()
         ids = []
         with httpx.Client(base_url=url, timeout=60) as c:
