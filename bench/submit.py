@@ -1,0 +1,129 @@
+"""How long a study takes to submit: a sweep of 43 activations x 5 seeds (the seed paper's
+size) in one POST, against one 5-seed experiment POST measured in the same run.
+
+    python -m bench.submit [--db postgresql+psycopg://postgres@127.0.0.1:5432/test]
+                           [--repeats 5]
+
+In-process (FastAPI TestClient, no network, no worker: the runs stay queued and their
+notices go to a queue nobody reads), on the embedded SQLite database and on a scratch
+PostgreSQL database next to --db, with force=true so nothing is reused. Target: under 1 s.
+Writes bench/results/submit.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+RESULTS = Path(__file__).resolve().parent / "results" / "submit.md"
+SEEDS = [0, 1, 2, 3, 4]
+
+
+def _activations() -> list[str]:
+    from core import catalog
+
+    names = [n for n in catalog.canonical_names("activations") if n != "formula"]
+    return names[:43]
+
+
+@contextmanager
+def _postgres(url: str) -> Any:
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    name = f"actlab_submit_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE datname = :n"), {"n": name})
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@contextmanager
+def _sqlite(_: str) -> Any:
+    yield None
+
+
+def measure(backend: Callable[[str], AbstractContextManager[Any]], db: str,
+            repeats: int) -> dict[str, float]:
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from core.db import reset_engines
+    from core.migrate import upgrade_head
+    from core.queue import reset_clients
+    from core.settings import get_settings
+
+    with tempfile.TemporaryDirectory() as tmp, backend(db) as url:
+        os.environ.update({"ACTLAB_DATA_DIR": tmp, "ACTLAB_SWEEPER": "false",
+                           "ACTLAB_QUEUE": f"bench-{uuid.uuid4().hex[:8]}"})
+        os.environ.pop("ACTLAB_DATABASE_URL", None)
+        os.environ.pop("ACTLAB_BROKER_URL", None)
+        if url:
+            os.environ["ACTLAB_DATABASE_URL"] = url
+            os.environ["ACTLAB_BROKER_URL"] = "redis://127.0.0.1:6379/0"
+        get_settings.cache_clear()
+        reset_engines()
+        reset_clients()
+        upgrade_head()
+        sweep = {"activations": [{"name": n} for n in _activations()],
+                 "models": [{"name": "mlp"}], "seeds": SEEDS, "training": {"epochs": 1},
+                 "force": True}
+        one = {"activation": {"name": "relu"}, "seeds": SEEDS, "training": {"epochs": 1}}
+        times: dict[str, list[float]] = {"sweep": [], "one": []}
+        with TestClient(create_app()) as c:
+            for _ in range(repeats):
+                start = time.perf_counter()
+                r = c.post("/api/v1/experiments", params={"force": "true"}, json=one)
+                times["one"].append(time.perf_counter() - start)
+                assert r.status_code == 202, r.text
+                start = time.perf_counter()
+                r = c.post("/api/v1/sweeps", json=sweep)
+                times["sweep"].append(time.perf_counter() - start)
+                assert r.status_code == 202 and r.json()["runs_queued"] == 43 * 5, r.text
+        reset_engines()
+        reset_clients()
+        if url:  # the notices nobody will read
+            import redis
+
+            redis.Redis.from_url(os.environ["ACTLAB_BROKER_URL"]).delete(
+                os.environ["ACTLAB_QUEUE"])
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    lines = [f"Measured {datetime.now(UTC):%Y-%m-%d} on {os.cpu_count()} CPU cores: "
+             f"`python -m bench.submit --repeats {args.repeats}` (medians).", "",
+             "| database | one experiment, 5 seeds (reference) s | sweep 43 x 5 = 215 runs s "
+             "| ratio | target < 1 s |", "|---|---:|---:|---:|---|"]
+    for name, backend in (("SQLite (embedded)", _sqlite), ("PostgreSQL + Redis", _postgres)):
+        t = measure(backend, args.db, args.repeats)
+        lines.append(f"| {name} | {t['one']:.3f} | {t['sweep']:.3f} | "
+                     f"{t['sweep'] / t['one']:.1f} | {'met' if t['sweep'] < 1 else 'not met'} |")
+    text = "\n".join(lines) + "\n"
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
