@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from api.auth import Principal
@@ -26,7 +26,7 @@ DAY = timedelta(days=1)
 QUEUED_RETRY_SECONDS = 60
 
 
-def _owned_runs(principal: Principal) -> object:
+def _owned_runs(principal: Principal) -> Select[int]:
     return (select(func.count()).select_from(Run)
             .join(Experiment, Experiment.id == Run.experiment_id)
             .where(Experiment.owner_key_id == principal.key_id, Run.reused_from.is_(None)))
@@ -39,7 +39,7 @@ def enforce_quotas(session: Session, principal: Principal, settings: Settings) -
         return
     session.execute(select(ApiKey.id).where(ApiKey.id == principal.key_id).with_for_update())
     base = _owned_runs(principal)
-    unfinished = session.scalar(base.where(  # type: ignore[attr-defined]
+    unfinished = session.scalar(base.where(
         Run.status.in_([RunStatus.queued, RunStatus.running]))) or 0
     limit = principal.max_queued_runs or settings.quota_queued_runs
     if unfinished > limit:
@@ -47,7 +47,7 @@ def enforce_quotas(session: Session, principal: Principal, settings: Settings) -
                             f"at most {limit} at once (wait for some to finish)",
                             QUEUED_RETRY_SECONDS)
     since = utcnow() - DAY
-    day = session.execute(base.with_only_columns(  # type: ignore[attr-defined]
+    day = session.execute(base.with_only_columns(
         func.count(), func.min(Run.queued_at)).where(Run.queued_at >= since)).one()
     limit = principal.max_runs_per_day or settings.quota_runs_per_day
     if day[0] > limit:
