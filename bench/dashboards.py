@@ -18,10 +18,10 @@ import statistics
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+
+from bench.service import scratch_database, write_results
 
 TASKS = [("mlp", "digits"), ("lenet5", "digits")]
 ACTIVATIONS = ["relu", "dual_line", "dp_relu", "prelu", "leaky_relu", "elu", "selu", "gelu",
@@ -95,66 +95,57 @@ def main() -> None:
     parser.add_argument("--url", default=os.environ.get(
         "ACTLAB_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
     args = parser.parse_args()
-    admin = sa.create_engine(args.url, isolation_level="AUTOCOMMIT")
-    name = f"actlab_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = make_url(args.url).set(database=name).render_as_string(hide_password=False)
-    try:
-        os.environ.update({"ACTLAB_DATABASE_URL": url, "ACTLAB_BROKER_URL": "memory://",
-                           "ACTLAB_SWEEPER": "false",
-                           "ACTLAB_DATA_DIR": "/tmp/actlab-bench-dashboards"})
-        from fastapi.testclient import TestClient
+    with scratch_database(args.url, "actlab_bench") as url:
+        try:
+            os.environ.update({"ACTLAB_DATABASE_URL": url, "ACTLAB_BROKER_URL": "memory://",
+                               "ACTLAB_SWEEPER": "false",
+                               "ACTLAB_DATA_DIR": "/tmp/actlab-bench-dashboards"})
+            from fastapi.testclient import TestClient
 
-        from api.main import create_app
-        from core.migrate import upgrade_head
+            from api.main import create_app
+            from core.migrate import upgrade_head
 
-        upgrade_head()
-        started = time.perf_counter()
-        ids = fill(url)
-        print(f"fill took {time.perf_counter() - started:.0f} s", flush=True)
-        endpoints = {
-            "leaderboard, one task": "/api/v1/leaderboard?model=mlp&dataset=digits",
-            "leaderboard, Mann-Whitney": "/api/v1/leaderboard?model=mlp&dataset=digits"
-                                         "&test=mannwhitney",
-            "leaderboard, across tasks": "/api/v1/leaderboard",
-            "leaderboard, markdown": "/api/v1/leaderboard?model=mlp&dataset=digits"
-                                     "&format=markdown",
-            "experiment summary (50 seeds)": f"/api/v1/experiments/{ids['dual_line']}/summary",
-            "parameter distributions (50 seeds x 50 epochs)":
-                f"/api/v1/experiments/{ids['dual_line']}/parameters",
-            "final parameter distributions only":
-                f"/api/v1/experiments/{ids['dual_line']}/parameters?per_epoch=false",
-            "experiment list, status filter": "/api/v1/experiments?status=succeeded&limit=50",
-            "experiment detail (50 runs)": f"/api/v1/experiments/{ids['relu']}",
-        }
-        lines = [f"PostgreSQL, {len(TASKS) * len(ACTIVATIONS) * SEEDS} runs x {EPOCHS} epochs",
-                 "", "| endpoint | median ms | max ms | target < 300 ms |", "|---|---:|---:|---|"]
-        with TestClient(create_app()) as client:
-            for label, path in endpoints.items():
-                for _ in range(2):
-                    assert client.get(path).status_code == 200, path
-                times = []
-                for _ in range(15):
-                    t = time.perf_counter()
-                    r = client.get(path)
-                    times.append((time.perf_counter() - t) * 1e3)
-                    assert r.status_code == 200
-                med = statistics.median(times)
-                lines.append(f"| {label} | {med:.0f} | {max(times):.0f} | "
-                             f"{'met' if med < 300 else 'NOT met'} |")
-                print(lines[-1], flush=True)
-        out = Path(__file__).parent / "results" / "dashboards.md"
-        out.write_text("\n".join(lines) + "\n")
-    finally:
-        from core.db import reset_engines
+            upgrade_head()
+            started = time.perf_counter()
+            ids = fill(url)
+            print(f"fill took {time.perf_counter() - started:.0f} s", flush=True)
+            endpoints = {
+                "leaderboard, one task": "/api/v1/leaderboard?model=mlp&dataset=digits",
+                "leaderboard, Mann-Whitney": "/api/v1/leaderboard?model=mlp&dataset=digits"
+                                             "&test=mannwhitney",
+                "leaderboard, across tasks": "/api/v1/leaderboard",
+                "leaderboard, markdown": "/api/v1/leaderboard?model=mlp&dataset=digits"
+                                         "&format=markdown",
+                "experiment summary (50 seeds)": f"/api/v1/experiments/{ids['dual_line']}/summary",
+                "parameter distributions (50 seeds x 50 epochs)":
+                    f"/api/v1/experiments/{ids['dual_line']}/parameters",
+                "final parameter distributions only":
+                    f"/api/v1/experiments/{ids['dual_line']}/parameters?per_epoch=false",
+                "experiment list, status filter": "/api/v1/experiments?status=succeeded&limit=50",
+                "experiment detail (50 runs)": f"/api/v1/experiments/{ids['relu']}",
+            }
+            lines = [f"PostgreSQL, {len(TASKS) * len(ACTIVATIONS) * SEEDS} runs x {EPOCHS} "
+                     "epochs", "", "| endpoint | median ms | max ms | target < 300 ms |",
+                     "|---|---:|---:|---|"]
+            with TestClient(create_app()) as client:
+                for label, path in endpoints.items():
+                    for _ in range(2):
+                        assert client.get(path).status_code == 200, path
+                    times = []
+                    for _ in range(15):
+                        t = time.perf_counter()
+                        r = client.get(path)
+                        times.append((time.perf_counter() - t) * 1e3)
+                        assert r.status_code == 200
+                    med = statistics.median(times)
+                    lines.append(f"| {label} | {med:.0f} | {max(times):.0f} | "
+                                 f"{'met' if med < 300 else 'NOT met'} |")
+                    print(lines[-1], flush=True)
+            write_results("dashboards.md", lines)
+        finally:
+            from core.db import reset_engines
 
-        reset_engines()
-        with admin.connect() as conn:
-            conn.execute(sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                {"n": name})
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+            reset_engines()
 
 
 if __name__ == "__main__":

@@ -29,9 +29,8 @@ from typing import Any
 
 import httpx
 
-from bench.service import wait_healthy
+from bench.service import wait_healthy, write_results
 
-RESULTS = Path(__file__).resolve().parent / "results" / "first-run.md"
 SPEC = {"activation": {"name": "relu"}, "model": {"name": "mnist1d_cnn"},
         "dataset": {"name": "mnist1d"}, "seeds": [0], "training": {"epochs": 1}}
 
@@ -100,10 +99,7 @@ def main() -> None:
         lines.append(f"| {label} | {started:.2f} | {finished:.2f} | "
                      f"{finished / reference:.2f} |")
     lines.append(f"| reference: the second run of a child | | {reference:.2f} | 1.00 |")
-    text = "\n".join(lines) + "\n"
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(text)
-    print(text)
+    write_results("first-run.md", lines)
 
 
 if __name__ == "__main__":

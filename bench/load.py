@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -35,10 +36,9 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from bench.service import wait_healthy
+from bench.service import scratch_database, wait_healthy, write_results
 
 ACTLAB = [sys.executable, "-m", "cli"]
-RESULTS = Path(__file__).resolve().parent / "results" / "load.md"
 SEEDS_PER_EXPERIMENT = 20
 
 
@@ -96,71 +96,63 @@ def _env(db: str, redis: str, data: Path) -> dict[str, str]:
 
 
 def run(db_url: str, redis: str, runs: int, seconds: float) -> str:
-    admin = sa.create_engine(db_url, isolation_level="AUTOCOMMIT")
-    name = f"actlab_load_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    db = make_url(db_url).set(database=name).render_as_string(hide_password=False)
-    data = Path(f"/tmp/{name}")
-    env = _env(db, redis, data)
-    procs: list[subprocess.Popen[bytes]] = []
-    log = (data / "service.log")
-    try:
-        data.mkdir(parents=True)
-        subprocess.run([*ACTLAB, "migrate"], env=env, check=True, capture_output=True)
-        port = 18000 + random.randrange(1000)
-        url = f"http://127.0.0.1:{port}"
-        with log.open("wb") as out:
-            procs.append(subprocess.Popen([*ACTLAB, "api", "--port", str(port)], env=env,
-                                          stdout=out, stderr=subprocess.STDOUT,
-                                          start_new_session=True))
-            for _ in range(2):
-                procs.append(subprocess.Popen([*ACTLAB, "worker"], env=env, stdout=out,
-                                              stderr=subprocess.STDOUT,
+    with scratch_database(db_url, "actlab_load") as db:
+        data = Path(f"/tmp/{make_url(db).database}")
+        env = _env(db, redis, data)
+        procs: list[subprocess.Popen[bytes]] = []
+        log = (data / "service.log")
+        try:
+            data.mkdir(parents=True)
+            subprocess.run([*ACTLAB, "migrate"], env=env, check=True, capture_output=True)
+            port = 18000 + random.randrange(1000)
+            url = f"http://127.0.0.1:{port}"
+            with log.open("wb") as out:
+                procs.append(subprocess.Popen([*ACTLAB, "api", "--port", str(port)], env=env,
+                                              stdout=out, stderr=subprocess.STDOUT,
                                               start_new_session=True))
-        wait_healthy(url, 90, lambda: log.read_text()[-3000:])
-        start = time.monotonic()
-        ids = []
-        with httpx.Client(base_url=url, timeout=60) as c:
-            for i in range(runs // SEEDS_PER_EXPERIMENT):
-                r = c.post("/api/v1/experiments", json={
-                    "activation": {"name": "relu"}, "name": f"load {i}",
-                    "model": {"name": "mlp", "params": {"hidden": 8}},
-                    "seeds": list(range(SEEDS_PER_EXPERIMENT)), "training": {"epochs": 1}})
-                r.raise_for_status()
-                ids.append(r.json()["id"])
-        submitted = time.monotonic() - start
-        paths = [f"/api/v1/experiments/{i}" for i in ids]
-        # The reference: a request through the same stack that reads no database.
-        reference = poll_from_another_process(url, ["/api/v1/catalog/models"], 50,
-                                              min(seconds, 10), 1.0)
-        polls = [poll_from_another_process(url, paths, n, seconds, every)
-                 for n, every in ((50, 1.0), (200, 1.0), (1, 0.0), (50, 0.0), (200, 0.0))]
-        engine = sa.create_engine(db)
-        while True:
-            with engine.connect() as conn:
-                counts: dict[str, int] = dict(conn.execute(sa.text(
-                    "SELECT status, count(*) FROM runs GROUP BY status")).all())
-                rows = conn.execute(sa.text("SELECT count(*) FROM epoch_metrics")).scalar()
-            if not counts.get("queued") and not counts.get("running"):
-                break
-            time.sleep(1)
-        total = time.monotonic() - start
-        engine.dispose()
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM if p is procs[0] else signal.SIGQUIT)
-        for p in procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-        with admin.connect() as conn:
-            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                 "WHERE datname = :n"), {"n": name})
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+                for _ in range(2):
+                    procs.append(subprocess.Popen([*ACTLAB, "worker"], env=env, stdout=out,
+                                                  stderr=subprocess.STDOUT,
+                                                  start_new_session=True))
+            wait_healthy(url, 90, lambda: log.read_text()[-3000:])
+            start = time.monotonic()
+            ids = []
+            with httpx.Client(base_url=url, timeout=60) as c:
+                for i in range(runs // SEEDS_PER_EXPERIMENT):
+                    r = c.post("/api/v1/experiments", json={
+                        "activation": {"name": "relu"}, "name": f"load {i}",
+                        "model": {"name": "mlp", "params": {"hidden": 8}},
+                        "seeds": list(range(SEEDS_PER_EXPERIMENT)), "training": {"epochs": 1}})
+                    r.raise_for_status()
+                    ids.append(r.json()["id"])
+            submitted = time.monotonic() - start
+            paths = [f"/api/v1/experiments/{i}" for i in ids]
+            # The reference: a request through the same stack that reads no database.
+            reference = poll_from_another_process(url, ["/api/v1/catalog/models"], 50,
+                                                  min(seconds, 10), 1.0)
+            polls = [poll_from_another_process(url, paths, n, seconds, every)
+                     for n, every in ((50, 1.0), (200, 1.0), (1, 0.0), (50, 0.0), (200, 0.0))]
+            engine = sa.create_engine(db)
+            while True:
+                with engine.connect() as conn:
+                    counts: dict[str, int] = dict(conn.execute(sa.text(
+                        "SELECT status, count(*) FROM runs GROUP BY status")).all())
+                    rows = conn.execute(sa.text("SELECT count(*) FROM epoch_metrics")).scalar()
+                if not counts.get("queued") and not counts.get("running"):
+                    break
+                time.sleep(1)
+            total = time.monotonic() - start
+            engine.dispose()
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    os.killpg(p.pid, signal.SIGTERM if p is procs[0] else signal.SIGQUIT)
+            for p in procs:
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(p.pid, signal.SIGKILL)
+            shutil.rmtree(data, ignore_errors=True)
     ok = counts == {"succeeded": runs} and rows == runs
     lines = [
         f"Measured {datetime.now(UTC):%Y-%m-%d} on {os.cpu_count()} CPU cores: "
@@ -185,10 +177,7 @@ def run(db_url: str, redis: str, runs: int, seconds: float) -> str:
         lines.append(f"| {poll['clients']} clients, {how}, {seconds:g} s | {poll['requests']} | "
                      f"{poll['errors']}{kinds} | {poll['p50']:.1f} | {poll['p99']:.1f} | "
                      f"{poll['p99'] / reference['p99']:.2f} |")
-    text = "\n".join(lines) + "\n"
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(text)
-    return text
+    return write_results("load.md", lines)
 
 
 def main() -> None:
@@ -203,7 +192,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=30.0)
     args = parser.parse_args()
-    print(run(args.db, args.redis, args.runs, args.seconds))
+    run(args.db, args.redis, args.runs, args.seconds)
 
 
 if __name__ == "__main__":

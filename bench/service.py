@@ -1,11 +1,45 @@
-"""What the benchmarks that start actlab's processes share."""
+"""What the benchmarks share: a scratch PostgreSQL database, waiting for a service to answer,
+and writing a results table."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@contextmanager
+def scratch_database(url: str, prefix: str) -> Iterator[str]:
+    """A new, empty database on the server of `url`, dropped afterwards; yields its URL."""
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE datname = :n"), {"n": name})
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def write_results(name: str, lines: list[str]) -> str:
+    """bench/results/NAME as a table of `lines`; returns the text (and prints it)."""
+    text = "\n".join(lines) + "\n"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / name).write_text(text)
+    print(text)
+    return text
 
 
 def wait_healthy(url: str, timeout: float, why: Callable[[], str] = lambda: "") -> None:

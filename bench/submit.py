@@ -18,16 +18,12 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+from bench.service import scratch_database, write_results
 
-RESULTS = Path(__file__).resolve().parent / "results" / "submit.md"
 SEEDS = [0, 1, 2, 3, 4]
 
 
@@ -38,28 +34,16 @@ def _activations() -> list[str]:
     return names[:43]
 
 
-@contextmanager
-def _postgres(url: str) -> Any:
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    name = f"actlab_submit_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                 "WHERE datname = :n"), {"n": name})
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+def _postgres(url: str) -> AbstractContextManager[str | None]:
+    return scratch_database(url, "actlab_submit")
 
 
 @contextmanager
-def _sqlite(_: str) -> Any:
+def _sqlite(_: str) -> Iterator[str | None]:
     yield None
 
 
-def measure(backend: Callable[[str], AbstractContextManager[Any]], db: str,
+def measure(backend: Callable[[str], AbstractContextManager[str | None]], db: str,
             repeats: int) -> dict[str, float]:
     from fastapi.testclient import TestClient
 
@@ -119,10 +103,7 @@ def main() -> None:
         t = measure(backend, args.db, args.repeats)
         lines.append(f"| {name} | {t['one']:.3f} | {t['sweep']:.3f} | "
                      f"{t['sweep'] / t['one']:.1f} | {'met' if t['sweep'] < 1 else 'not met'} |")
-    text = "\n".join(lines) + "\n"
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(text)
-    print(text)
+    write_results("submit.md", lines)
 
 
 if __name__ == "__main__":
