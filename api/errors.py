@@ -135,15 +135,15 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=500, content={"detail": "internal server error"})
 
 
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def _documented_methods(app: Any, path: str) -> list[str]:
     """The methods the OpenAPI document lists for `path` (its templates matched)."""
     for template, item in app.openapi().get("paths", {}).items():
         if re.fullmatch(re.sub(r"\{[^/}]+\}", "[^/]+", template), path):
             return sorted(m.upper() for m in item if m.upper() in HTTP_METHODS)
     return []
-
-
-HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 async def _on_http(request: Request, exc: StarletteHTTPException) -> Response:

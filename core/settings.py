@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, PrivateAttr, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,6 +14,7 @@ class Settings(BaseSettings):
     """Every knob of the service. Embedded-mode defaults need no configuration at all."""
 
     model_config = SettingsConfigDict(env_prefix="ACTLAB_", extra="ignore")
+    _secret: bytes | None = PrivateAttr(None)
 
     data_dir: Path = Path("./actlab-data")
     # None means the embedded default: SQLite files in data_dir.
@@ -88,7 +89,13 @@ class Settings(BaseSettings):
 
     def resolved_secret(self) -> bytes:
         """The server secret for key HMACs: ACTLAB_SECRET_KEY, or on the embedded default a
-        random one kept in data_dir/secret.key (readable by the owner only)."""
+        random one kept in data_dir/secret.key (readable by the owner only). Read once: every
+        authenticated request asks for it."""
+        if self._secret is None:
+            self._secret = self._read_secret()
+        return self._secret
+
+    def _read_secret(self) -> bytes:
         if self.secret_key is not None:
             return self.secret_key.get_secret_value().encode()
         if not self.embedded:

@@ -70,7 +70,7 @@ TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*
 TEXT: dict[str, Any] = {"pattern": TEXT_PATTERN}
 TAGS: dict[str, Any] = {"items": {"type": "string", "minLength": 1, "maxLength": 64,
                                   "pattern": TEXT_PATTERN}}
-SEEDS: dict[str, Any] = {"items": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+SEEDS: dict[str, Any] = {"items": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
                          "uniqueItems": True}
 
 

@@ -92,11 +92,9 @@ def list_experiments(
             stmt = stmt.where(column == value)
     if tag is not None:
         stmt = stmt.where(has_tag(session, tag))
-    if owner is not None:
-        stmt = stmt.where(Experiment.owner_key_id.is_(None) if owner == "me"
-                          and principal.key_id is None else
-                          Experiment.owner_key_id == (principal.key_id if owner == "me"
-                                                      else _key_id(owner)))
+    if owner is not None:  # `== None` renders IS NULL: "me" with auth off
+        key = principal.key_id if owner == "me" else _key_id(owner)
+        stmt = stmt.where(Experiment.owner_key_id == key)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = session.execute(stmt.order_by(Experiment.created_at.desc(), Experiment.id)
                            .limit(limit).offset(offset)).all()
