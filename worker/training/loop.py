@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +21,7 @@ from torch import nn
 
 from activations import ParameterSnapshot, activation_parameters
 from core.artifacts import LocalStore
-from worker.training.checkpoint import Checkpointer
+from worker.training.checkpoint import SOLO, Checkpointer, load, snapshot
 from worker.training.config import TrainConfig
 from worker.training.datasets import DataSplits
 from worker.training.measure import (
@@ -108,6 +109,130 @@ def _train_epoch(prep: Prepared, config: TrainConfig, epoch: int,
     return {"train_loss": loss_sum.item() / n, "train_accuracy": correct.item() / n}
 
 
+class SeedTrainer:
+    """One seed's training, advanced an epoch at a time, so that the seeds of an experiment
+    can train together in one process (`train_group`) while each keeps its own model,
+    optimizer, data order and RNG: every seed's numbers equal those of the seed trained
+    alone, bit for bit."""
+
+    def __init__(self, config: TrainConfig, device: str | torch.device, data_root: Path,
+                 data: DataSplits | None, member: str = SOLO,
+                 checkpoint: Checkpointer | None = None) -> None:
+        self.config, self.member = config, member
+        self.prep = prepare(config, device, data_root, data)
+        self.epochs, self.n = config.training.epochs, len(self.prep.train_x)
+        self.num_params = sum(p.numel() for p in self.prep.model.parameters())
+        self.macs, self.act_macs = count_macs(self.prep.model, self.prep.val_x)
+        self.schedule = make_schedule(self.prep.optimizer, config.training,
+                                      math.ceil(self.n / config.training.batch_size) * self.epochs)
+        resumed = load(self.prep, self.schedule,
+                       checkpoint.part(member, self.prep.device) if checkpoint else None)
+        self.epoch, self.history, self.best = resumed.epoch, resumed.history, resumed.best
+        self.status: str | None = None  # completed | diverged | stopped, once it ends
+        self.error: str | None = None
+        # The global torch RNG (dropout) is this seed's only while it trains.
+        self._rng = _global_rng(self.prep.device)
+        self.prep.model.train()
+
+    @property
+    def active(self) -> bool:
+        return self.status is None
+
+    def next_epoch(self, should_stop: Callable[[], bool] | None) -> EpochReport | None:
+        """Train and evaluate one epoch; None when the seed ended instead (`status` says
+        how: diverged, or stopped by `should_stop`)."""
+        prep, epoch = self.prep, self.epoch + 1
+        _set_global_rng(prep.device, self._rng)
+        try:
+            started = time.perf_counter()
+            try:
+                metrics = _train_epoch(prep, self.config, epoch, self.schedule, should_stop)
+            except Diverged as exc:
+                return self._end("diverged", str(exc))
+            except StopRequested as exc:
+                return self._end("stopped", str(exc))
+            train_seconds = time.perf_counter() - started
+            with prep.autocast:
+                metrics |= evaluate(prep.model, prep.val_x, prep.val_y)
+                metrics |= evaluate(prep.model, prep.test_x, prep.test_y, prefix="test")
+        finally:
+            self._rng = _global_rng(self.prep.device)
+        metrics["lr"] = prep.optimizer.param_groups[0]["lr"]
+        metrics["epoch_seconds"] = time.perf_counter() - started
+        metrics["samples_per_second"] = self.n / train_seconds
+        if not math.isfinite(metrics["val_loss"]):
+            return self._end("diverged", f"validation loss became {metrics['val_loss']} at "
+                                         f"epoch {epoch}")
+        self.epoch = epoch
+        self.history.append(metrics)
+        if best_epoch(self.history) == epoch:
+            self.best = {k: v.detach().to("cpu", copy=True) for k, v in
+                         prep.model.state_dict().items()}
+        if epoch == self.epochs:
+            self.status = "completed"
+        return EpochReport(epoch, self.epochs, metrics, activation_parameters(prep.model))
+
+    def _end(self, status: str, error: str) -> EpochReport | None:
+        self.status, self.error = status, error
+        return None
+
+    def part(self) -> dict[str, Any]:
+        """This seed's part of a checkpoint."""
+        return snapshot(self.prep, self.schedule, self.epoch, self.history, self.best,
+                        self.config.to_dict(), self._rng[0])
+
+    def result(self) -> TrainResult:
+        history = self.history
+        out = TrainResult(
+            status="diverged" if self.status == "diverged" else "completed",
+            epochs_done=len(history), final_metrics=final_metrics(history),
+            best_epoch=best_epoch(history), num_params=self.num_params, macs=self.macs,
+            activation_macs=self.act_macs, peak_memory_bytes=peak_memory(self.prep.device),
+            device=str(self.prep.device), error=self.error if self.status == "diverged"
+            else None, history=history, best_weights=self.best)
+        if self.status == "completed":
+            out.responses = learned_responses(self.prep.model)
+        return out
+
+
+def _global_rng(device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    return (torch.get_rng_state(),
+            torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
+
+
+def _set_global_rng(device: torch.device, state: tuple[torch.Tensor, torch.Tensor | None]) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
+
+
+def train_group(
+    trainers: list[SeedTrainer],
+    *,
+    on_epochs: Callable[[list[tuple[SeedTrainer, EpochReport]]], None] | None = None,
+    should_stop: Callable[[SeedTrainer], bool] | None = None,
+    checkpoint: Checkpointer | None = None,
+) -> None:
+    """Advance every seed an epoch at a time until each has ended (its `status`).
+
+    `on_epochs` gets each round's reports together (one write for all seeds); it may end a
+    seed by setting its status to "stopped". `should_stop(trainer)` is asked between steps.
+    One seed that diverges or stops ends alone; the others go on."""
+    while any(t.active for t in trainers):
+        reports = []
+        for trainer in trainers:
+            if trainer.active:
+                stop = (lambda t=trainer: should_stop(t)) if should_stop is not None else None
+                report = trainer.next_epoch(stop)
+                if report is not None:
+                    reports.append((trainer, report))
+        if on_epochs is not None and reports:
+            on_epochs(reports)
+        running = [t for t in trainers if t.active]
+        if checkpoint is not None and running and checkpoint.due():
+            checkpoint.save_parts({t.member: t.part() for t in running})
+
+
 def train(
     config: TrainConfig,
     *,
@@ -119,53 +244,21 @@ def train(
     data_root: Path = DATA_ROOT,
     data: DataSplits | None = None,
 ) -> TrainResult:
-    """`checkpoint` (or `checkpoint_path`, a local file written every epoch): where to save
-    and resume from."""
+    """One seed. `checkpoint` (or `checkpoint_path`, a local file written every epoch):
+    where to save and resume from. A StopRequested from `on_epoch` or `should_stop` ends
+    training and propagates."""
     if checkpoint is None and checkpoint_path is not None:
         checkpoint = Checkpointer(LocalStore(checkpoint_path.parent), checkpoint_path.name)
-    prep = prepare(config, device, data_root, data)
-    epochs, n = config.training.epochs, len(prep.train_x)
-    num_params = sum(p.numel() for p in prep.model.parameters())
-    macs, act_macs = count_macs(prep.model, prep.val_x)
-    schedule = make_schedule(prep.optimizer, config.training,
-                             math.ceil(n / config.training.batch_size) * epochs)
-    resumed = checkpoint.restore(prep, schedule) if checkpoint is not None else None
-    history = resumed.history if resumed is not None else []
-    best = resumed.best if resumed is not None else None
+    trainer = SeedTrainer(config, device, data_root, data, checkpoint=checkpoint)
 
-    def result(status: str, error: str | None = None) -> TrainResult:
-        return TrainResult(status=status, epochs_done=len(history),
-                           final_metrics=final_metrics(history), best_epoch=best_epoch(history),
-                           num_params=num_params, macs=macs, activation_macs=act_macs,
-                           peak_memory_bytes=peak_memory(prep.device), device=str(prep.device),
-                           error=error, history=history, best_weights=best)
-
-    prep.model.train()
-    for epoch in range(resumed.epoch + 1 if resumed is not None else 1, epochs + 1):
-        started = time.perf_counter()
-        try:
-            metrics = _train_epoch(prep, config, epoch, schedule, should_stop)
-        except Diverged as exc:
-            return result("diverged", str(exc))
-        train_seconds = time.perf_counter() - started
-        with prep.autocast:
-            metrics |= evaluate(prep.model, prep.val_x, prep.val_y)
-            metrics |= evaluate(prep.model, prep.test_x, prep.test_y, prefix="test")
-        metrics["lr"] = prep.optimizer.param_groups[0]["lr"]
-        metrics["epoch_seconds"] = time.perf_counter() - started
-        metrics["samples_per_second"] = n / train_seconds
-        if not math.isfinite(metrics["val_loss"]):
-            return result("diverged", f"validation loss became {metrics['val_loss']} "
-                                      f"at epoch {epoch}")
-        history.append(metrics)
-        if best_epoch(history) == epoch:
-            best = {k: v.detach().to("cpu", copy=True) for k, v in
-                    prep.model.state_dict().items()}
+    def each(reports: list[tuple[SeedTrainer, EpochReport]]) -> None:
         if on_epoch is not None:
-            on_epoch(EpochReport(epoch, epochs, metrics, activation_parameters(prep.model)))
-        if checkpoint is not None and epoch < epochs and checkpoint.due():
-            checkpoint.save(prep, schedule, epoch, history, best, config.to_dict())
+            for _, report in reports:
+                on_epoch(report)
 
-    out = result("completed")
-    out.responses = learned_responses(prep.model)
-    return out
+    train_group([trainer], on_epochs=each,
+                should_stop=(lambda _: should_stop()) if should_stop is not None else None,
+                checkpoint=checkpoint)
+    if trainer.status == "stopped":
+        raise StopRequested(trainer.error or "stop requested")
+    return trainer.result()
