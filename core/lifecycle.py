@@ -9,6 +9,7 @@ another process got there first, and the caller learns it from the return value.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -54,6 +55,36 @@ def claim_next(session: Session, token: str, attempts: int = 8) -> uuid.UUID | N
         if claim_run(session, run_id, token):
             return run_id
     return None
+
+
+def claim_group(session: Session, leader_id: uuid.UUID, token_for: Callable[[uuid.UUID], str],
+                limit: int) -> list[uuid.UUID]:
+    """Claim up to `limit` more queued runs of the leader's experiment to train together with
+    it (worker/runner.py), each under its own token: with a fresh leader, runs never started
+    before; with a leader resuming a group, that group's other queued members. A leader that
+    is neither (a retry, a run resuming alone) gets none."""
+    leader = session.get_one(Run, leader_id)
+    fresh = leader.epochs_done == 0 and not leader.provenance and leader.attempt == 1
+    group = (leader.provenance or {}).get("group") if leader.epochs_done > 0 else None
+    if limit <= 0 or not (fresh or group):
+        return []
+    waiting = session.execute(
+        select(Run.id, Run.provenance).where(
+            Run.experiment_id == leader.experiment_id, Run.id != leader_id,
+            Run.status == RunStatus.queued, Run.cancel_requested.is_(False),
+            Run.attempt == 0 if fresh else Run.epochs_done > 0)
+        .order_by(Run.seed)).all()
+    chosen = [run_id for run_id, origin in waiting
+              if (not origin if fresh else (origin or {}).get("group") == group)]
+    return [run_id for run_id in chosen[:limit] if claim_run(session, run_id, token_for(run_id))]
+
+
+def group_in_use(session: Session, experiment_id: uuid.UUID, group: str) -> bool:
+    """Whether a queued or running run still counts on group `group`'s checkpoint."""
+    rows = session.scalars(select(Run.provenance).where(
+        Run.experiment_id == experiment_id, Run.epochs_done > 0,
+        Run.status.in_((RunStatus.queued, RunStatus.running))))
+    return any((origin or {}).get("group") == group for origin in rows)
 
 
 def touch(session: Session, run_id: uuid.UUID, token: str,

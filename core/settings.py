@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     max_model_params: int = Field(100_000_000, ge=1)
     max_activation_bytes: int = Field(64 * 2**30, ge=1)
 
+    # The queued seeds of one experiment a worker claims and trains together, in one process
+    # (worker/runner.py): set-up, data and every epoch's write are shared. 1: one at a time.
+    group_seeds: int = Field(5, ge=1, le=64)
     torch_threads: int | None = Field(None, ge=1)
     # Import torch and the trainer in each worker child when it starts, not at its first run.
     warm_workers: bool = True

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from core.artifacts import checkpoint_key, get_store, prune_weights, weights_key
 from core.db import in_transaction, session_scope
-from core.lifecycle import claim_next, claim_run, finish_run, touch
+from core.lifecycle import claim_group, claim_next, claim_run, finish_run, group_in_use, touch
 from core.metrics import METRICS
 from core.models import ActivationParam, EpochMetric, Experiment, ResponseCurve, Run
 from core.settings import Settings, get_settings
@@ -30,23 +30,20 @@ from core.status import RunKind, RunStatus
 from core.upsert import upsert
 
 if TYPE_CHECKING:
-    from worker.training import EpochReport, TrainConfig
-    from worker.training.checkpoint import Checkpointer
+    from worker.training import EpochReport
+    from worker.training.loop import SeedTrainer
 
 log = logging.getLogger("actlab.runner")
 
 
-class ClaimLost(Exception):
-    """Another worker owns the run now; stop without writing anything more."""
-
-
 class Heartbeat:
-    """Background thread: keeps the claim alive and notices cancellation between epochs."""
+    """Background thread: keeps each member's claim alive and notices, per member, a cancel
+    request or a claim taken over, between steps."""
 
-    def __init__(self, run_id: uuid.UUID, token: str, interval: float) -> None:
-        self.run_id, self.token, self.interval = run_id, token, interval
-        self.cancelled = threading.Event()
-        self.lost = threading.Event()
+    def __init__(self, claims: dict[uuid.UUID, str], interval: float) -> None:
+        self.claims, self.interval = dict(claims), interval
+        self.cancelled: set[uuid.UUID] = set()
+        self.lost: set[uuid.UUID] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="actlab-heartbeat", daemon=True)
 
@@ -60,19 +57,25 @@ class Heartbeat:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
+            live = {r: t for r, t in self.claims.items() if r not in self.lost}
             try:
                 with session_scope() as session:
-                    ours, cancel = touch(session, self.run_id, self.token)
+                    beats = {r: touch(session, r, t) for r, t in live.items()}
             except Exception:  # a missed beat is fine; the sweeper tolerates several
-                log.warning("heartbeat for run %s failed", self.run_id, exc_info=True)
+                log.warning("heartbeat for run(s) %s failed", ", ".join(map(str, live)),
+                            exc_info=True)
                 continue
-            if not ours:
-                self.lost.set()
-            if cancel:
-                self.cancelled.set()
+            for run_id, (ours, cancel) in beats.items():
+                self.mark(run_id, ours, cancel)
 
-    def should_stop(self) -> bool:
-        return self.cancelled.is_set() or self.lost.is_set()
+    def mark(self, run_id: uuid.UUID, ours: bool, cancel: bool) -> None:
+        if not ours:
+            self.lost.add(run_id)
+        if cancel:
+            self.cancelled.add(run_id)
+
+    def should_stop(self, run_id: uuid.UUID) -> bool:
+        return run_id in self.cancelled or run_id in self.lost
 
 
 def _finite(value: float | None) -> float | None:
@@ -91,45 +94,61 @@ class Outcome:
 @dataclass
 class Claimed:
     run_id: uuid.UUID
+    token: str
+    experiment_id: uuid.UUID
     spec: dict[str, Any]
     seed: int
     epochs_done: int
     attempt: int
+    origin: dict[str, Any] | None  # the provenance of its last attempt (None: never started)
 
 
-def _claim(run_id: uuid.UUID, token: str, patience: float,
-           by_priority: bool) -> Claimed | None:
-    """Claim `run_id`, or with `by_priority` the queued run that should start next; returns
-    its id, stored spec, seed, epochs already recorded and attempt."""
+def _read(run_ids: list[uuid.UUID], tokens: dict[uuid.UUID, str],
+          patience: float) -> list[Claimed]:
+    def read(session: Session) -> list[Claimed]:
+        out = []
+        for run_id in run_ids:
+            run = session.get_one(Run, run_id)
+            out.append(Claimed(run_id, tokens[run_id], run.experiment_id,
+                               session.get_one(Experiment, run.experiment_id).spec, run.seed,
+                               run.epochs_done, run.attempt, run.provenance))
+        return out
+
+    return in_transaction(read, patience=patience, what="read of run(s) " +
+                          ", ".join(map(str, run_ids)))
+
+
+def _claim(run_id: uuid.UUID, base: str, patience: float, by_priority: bool,
+           group_seeds: int) -> list[Claimed]:
+    """Claim `run_id`, or with `by_priority` the queued run that should start next, then the
+    runs of the same experiment that train with it (at most `group_seeds` in all). The
+    leader comes first; empty when nothing could be claimed."""
+    tokens: dict[uuid.UUID, str] = {}
+
+    def token_for(rid: uuid.UUID) -> str:
+        return tokens.setdefault(rid, f"{base}:{uuid.uuid4().hex[:8]}")
+
     if by_priority:
-        claimed_id = in_transaction(lambda session: claim_next(session, token),
+        claimed_id = in_transaction(lambda session: claim_next(session, token_for(run_id)),
                                     patience=patience, what=f"claim (notice for run {run_id})")
         if claimed_id is None:
-            return None
+            return []
+        tokens[claimed_id] = tokens.pop(run_id)
         run_id = claimed_id
-    elif not in_transaction(lambda session: claim_run(session, run_id, token),
+    elif not in_transaction(lambda session: claim_run(session, run_id, token_for(run_id)),
                             patience=patience, what=f"claim of run {run_id}"):
-        return None
+        return []
+    leader = _read([run_id], tokens, patience)[0]
+    if _kind(leader.spec) != RunKind.train:
+        return [leader]
+    others = in_transaction(
+        lambda session: claim_group(session, run_id, token_for, group_seeds - 1),
+        patience=patience, what=f"claim of the seeds that train with run {run_id}")
+    return [leader, *(_read(others, tokens, patience) if others else [])]
 
-    def read(session: Session) -> Claimed:
-        run = session.get_one(Run, run_id)
-        return Claimed(run_id, session.get_one(Experiment, run.experiment_id).spec, run.seed,
-                       run.epochs_done, run.attempt)
 
-    return in_transaction(read, patience=patience, what=f"read of run {run_id}")
-
-
-def _checkpoint(settings: Settings, run_id: uuid.UUID, epochs_done: int) -> Checkpointer:
-    """The run's checkpoint in the artifact store, which every worker host sees."""
-    from worker.training.checkpoint import Checkpointer
-
-    slot = Checkpointer(get_store(), checkpoint_key(run_id), settings.checkpoint_seconds)
-    if epochs_done == 0:
-        slot.store.delete(slot.key)  # left by an earlier generation of a retried run
-    elif slot.store.exists(slot.key):
-        log.info("run %s resumes from its checkpoint (%d epoch(s) recorded)", run_id,
-                 epochs_done)
-    return slot
+def _kind(spec: dict[str, Any]) -> RunKind:
+    return RunKind(spec.get("kind", RunKind.train.value))
 
 
 def _keep_weights(run_id: uuid.UUID, outcome: Outcome, spec: dict[str, Any], seed: int,
@@ -149,44 +168,50 @@ def _keep_weights(run_id: uuid.UUID, outcome: Outcome, spec: dict[str, Any], see
         log.warning("run %s: could not store its weights", run_id, exc_info=True)
 
 
-def _epoch_writer(run_id: uuid.UUID, token: str,
-                  patience: float) -> Callable[[EpochReport], None]:
-    """The per-epoch callback: one metrics row and the parameter snapshots, written only
-    while the claim is still ours (again, with backoff, while the database is away: every
-    write is an upsert); a cancel request stops training after the epoch."""
-    from worker.training import StopRequested
+def _epoch_writer(members: dict[str, Claimed], beat: Heartbeat,
+                  patience: float) -> Callable[[list[tuple[SeedTrainer, EpochReport]]], None]:
+    """The per-epoch callback: for every seed that finished the epoch, one metrics row and
+    the parameter snapshots, all in one transaction (retried with backoff while the
+    database is away: every write is an upsert), each only while its claim is still ours.
+    A seed whose claim was lost or whose cancel was requested stops after the epoch."""
 
-    def on_epoch(report: EpochReport) -> None:
-        def write(session: Session) -> bool:
-            ours, cancel = touch(session, run_id, token, epochs_done=report.epoch)
-            if not ours:
-                raise ClaimLost(f"run {run_id} was taken over during epoch {report.epoch}")
-            upsert(session, EpochMetric.__table__, [{
-                "run_id": run_id, "epoch": report.epoch,
-                **{k: _finite(report.metrics.get(k)) for k in METRICS}}],
-                keys=("run_id", "epoch"))
-            upsert(session, ActivationParam.__table__, [
-                {"run_id": run_id, "epoch": report.epoch, "layer": p.layer, "block": p.block,
-                 "position": p.position, "name": p.name, "values": p.values}
-                for p in report.parameters], keys=("run_id", "epoch", "layer", "name"))
-            return cancel
+    def on_epochs(reports: list[tuple[SeedTrainer, EpochReport]]) -> None:
+        def write(session: Session) -> None:
+            for trainer, report in reports:
+                run_id, token = members[trainer.member].run_id, members[trainer.member].token
+                ours, cancel = touch(session, run_id, token, epochs_done=report.epoch)
+                beat.mark(run_id, ours, cancel)
+                if not ours:
+                    continue
+                upsert(session, EpochMetric.__table__, [{
+                    "run_id": run_id, "epoch": report.epoch,
+                    **{k: _finite(report.metrics.get(k)) for k in METRICS}}],
+                    keys=("run_id", "epoch"))
+                upsert(session, ActivationParam.__table__, [
+                    {"run_id": run_id, "epoch": report.epoch, "layer": p.layer,
+                     "block": p.block, "position": p.position, "name": p.name,
+                     "values": p.values}
+                    for p in report.parameters], keys=("run_id", "epoch", "layer", "name"))
 
-        if in_transaction(write, patience=patience, what=f"epoch {report.epoch} of run {run_id}"):
-            raise StopRequested("cancel requested")
+        in_transaction(write, patience=patience, what="epoch " + ", ".join(
+            f"{r.epoch} of run {members[t.member].run_id}" for t, r in reports))
+        for trainer, _ in reports:
+            if trainer.active and beat.should_stop(members[trainer.member].run_id):
+                trainer.status, trainer.error = "stopped", "stop requested"
 
-    return on_epoch
+    return on_epochs
 
 
-def _train(config: TrainConfig, device: Any, beat: Heartbeat, settings: Settings,
-           checkpoint: Checkpointer, on_epoch: Callable[[EpochReport], None]) -> Outcome:
-    from worker.training import lr_range_test, train
-
-    if config.kind == RunKind.lr_range:
-        curve = lr_range_test(config, device=device, should_stop=beat.should_stop,
-                              data_root=settings.datasets_dir)
-        return Outcome(RunStatus.succeeded, {"result": curve.to_dict(), "epochs_done": 1})
-    result = train(config, device=device, on_epoch=on_epoch, should_stop=beat.should_stop,
-                   checkpoint=checkpoint, data_root=settings.datasets_dir)
+def _outcome(trainer: SeedTrainer | None, beat: Heartbeat, run_id: uuid.UUID,
+             error: str | None) -> Outcome | None:
+    """What to record for one seed; None when its claim was lost (its new owner records)."""
+    if run_id in beat.lost:
+        return None
+    if trainer is None or (error is not None and trainer.active):
+        return Outcome(RunStatus.failed, {"error": error})
+    if trainer.status == "stopped":
+        return Outcome(RunStatus.cancelled)
+    result = trainer.result()
     return Outcome(
         RunStatus.succeeded if result.status == "completed" else RunStatus.diverged,
         {"final_metrics": {k: _finite(v) for k, v in result.final_metrics.items()},
@@ -197,60 +222,12 @@ def _train(config: TrainConfig, device: Any, beat: Heartbeat, settings: Settings
         result.responses, result.best_weights)
 
 
-def execute_run(run_id: uuid.UUID, worker: str | None = None,
-                settings: Settings | None = None, *, by_priority: bool = False) -> str:
-    """Train run `run_id` if it can be claimed (with `by_priority`, as a broker notice does:
-    whichever queued run should start next). Returns the final status, "duplicate" (nothing
-    claimable) or "lost" (another worker took it over)."""
-    # Imported here, not at module level: the Celery parent imports this module and must
-    # not load torch (CUDA does not survive fork).
-    from worker.training import StopRequested, TrainConfig, pick_device
-    from worker.training.provenance import provenance
-
-    settings = settings or get_settings()
-    patience = settings.db_retry_seconds
-    token = f"{worker or socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    claimed = _claim(run_id, token, patience, by_priority)
-    if claimed is None:
-        log.info("run %s not claimable (duplicate delivery or not queued, and no other run "
-                 "waiting): skipped by %s", run_id, token)
-        return "duplicate"
-    if claimed.run_id != run_id:
-        log.info("notice for run %s: run %s comes first (priority, then age)", run_id,
-                 claimed.run_id)
-        run_id = claimed.run_id
-    spec, seed, epochs_done = claimed.spec, claimed.seed, claimed.epochs_done
-    log.info("run %s running: attempt %d, worker %s, from epoch %d", run_id, claimed.attempt,
-             token, epochs_done)
-    checkpoint = _checkpoint(settings, run_id, epochs_done)
-    config = TrainConfig.from_stored(spec, seed)
-    device = pick_device(settings.device)
-    total = 1 if config.kind == RunKind.lr_range else config.training.epochs
-    origin = provenance(device)
-    in_transaction(lambda session: touch(session, run_id, token, device=str(device),
-                                         epochs_total=total, provenance=origin),
-                   patience=patience, what=f"start of run {run_id}")
-
-    with Heartbeat(run_id, token, settings.heartbeat_seconds) as beat:
-        try:
-            outcome = _train(config, device, beat, settings, checkpoint,
-                             _epoch_writer(run_id, token, patience))
-        except ClaimLost as exc:
-            log.warning("%s; leaving it to its new owner", exc)
-            return "lost"
-        except StopRequested:
-            if beat.lost.is_set():
-                log.warning("run %s was taken over; stopping", run_id)
-                return "lost"
-            outcome = Outcome(RunStatus.cancelled)
-        except Exception as exc:
-            log.error("run %s failed:\n%s", run_id, traceback.format_exc())
-            outcome = Outcome(RunStatus.failed, {"error": f"{type(exc).__name__}: {exc}"})
-
-    _keep_weights(run_id, outcome, spec, seed, settings)
+def _finish(member: Claimed, outcome: Outcome, settings: Settings) -> str:
+    run_id = member.run_id
+    _keep_weights(run_id, outcome, member.spec, member.seed, settings)
 
     def finish(session: Session) -> bool:
-        if not finish_run(session, run_id, token, outcome.status, **outcome.values):
+        if not finish_run(session, run_id, member.token, outcome.status, **outcome.values):
             return False
         upsert(session, ResponseCurve.__table__, [
             {"run_id": run_id, "layer": r.layer, "block": r.block, "position": r.position,
@@ -259,11 +236,156 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
             prune_weights(session, get_store(), session.get_one(Run, run_id).experiment_id)
         return True
 
-    if not in_transaction(finish, patience=patience, what=f"end of run {run_id}"):
+    if not in_transaction(finish, patience=settings.db_retry_seconds,
+                          what=f"end of run {run_id}"):
         log.warning("run %s: claim lost before the final write; result dropped", run_id)
         return "lost"
-    checkpoint.store.delete(checkpoint.key)
     log.info("run %s %s: attempt %d, worker %s%s", run_id, outcome.status.value,
-             claimed.attempt, token,
+             member.attempt, member.token,
              f" ({outcome.values['error']})" if outcome.values.get("error") else "")
     return outcome.status.value
+
+
+def _lr_range(member: Claimed, settings: Settings) -> str:
+    """The LR range test: one seed, one pass, no checkpoint."""
+    from worker.training import StopRequested, TrainConfig, lr_range_test, pick_device
+    from worker.training.provenance import provenance
+
+    run_id, token, patience = member.run_id, member.token, settings.db_retry_seconds
+    device = pick_device(settings.device)
+    in_transaction(lambda session: touch(session, run_id, token, device=str(device),
+                                         epochs_total=1, provenance=provenance(device)),
+                   patience=patience, what=f"start of run {run_id}")
+    with Heartbeat({run_id: token}, settings.heartbeat_seconds) as beat:
+        try:
+            curve = lr_range_test(TrainConfig.from_stored(member.spec, member.seed),
+                                  device=device, should_stop=lambda: beat.should_stop(run_id),
+                                  data_root=settings.datasets_dir)
+            outcome = Outcome(RunStatus.succeeded, {"result": curve.to_dict(), "epochs_done": 1})
+        except StopRequested:
+            outcome = Outcome(RunStatus.cancelled)
+        except Exception as exc:
+            log.error("run %s failed:\n%s", run_id, traceback.format_exc())
+            outcome = Outcome(RunStatus.failed, {"error": f"{type(exc).__name__}: {exc}"})
+    if run_id in beat.lost:
+        log.warning("run %s was taken over; stopping", run_id)
+        return "lost"
+    return _finish(member, outcome, settings)
+
+
+def _group_key(member: Claimed) -> str | None:
+    """The checkpoint a seed resumes from: its last group's, or (None) its own."""
+    group = (member.origin or {}).get("group")
+    return str(group) if group and member.epochs_done > 0 else None
+
+
+def _train_members(members: list[Claimed], settings: Settings) -> dict[uuid.UUID, str]:
+    """Train the claimed seeds of one experiment together (one seed: alone) and record each
+    one's end. Returns each run's final status, or "lost"."""
+    from worker.training import TrainConfig, pick_device
+    from worker.training.checkpoint import Checkpointer
+    from worker.training.loop import SeedTrainer, train_group
+    from worker.training.provenance import provenance
+
+    patience = settings.db_retry_seconds
+    leader = members[0]
+    grouped = len(members) > 1
+    device = pick_device(settings.device)
+    # A group's checkpoint is keyed by its leader: a seed that resumes reads its last group's
+    # (or its own) and writes the new one.
+    older = {g for m in members if (g := _group_key(m)) is not None and g != str(leader.run_id)}
+    checkpoint = Checkpointer(get_store(), checkpoint_key(leader.run_id),
+                              settings.checkpoint_seconds,
+                              also=tuple(checkpoint_key(g) for g in sorted(older)))
+    if leader.epochs_done == 0:
+        checkpoint.store.delete(checkpoint.key)  # left by an earlier generation of a retry
+    by_member = {str(m.run_id): m for m in members}
+    trainers: list[SeedTrainer] = []
+    error: str | None = None
+    try:
+        for m in members:
+            if m.epochs_done > 0:
+                log.info("run %s resumes from its checkpoint (%d epoch(s) recorded)", m.run_id,
+                         m.epochs_done)
+            trainers.append(SeedTrainer(
+                TrainConfig.from_stored(m.spec, m.seed), device, settings.datasets_dir,
+                trainers[0].prep.data if trainers else None, member=str(m.run_id),
+                checkpoint=checkpoint if m.epochs_done > 0 else None))
+    except Exception as exc:
+        log.error("run(s) %s failed to start:\n%s", ", ".join(by_member),
+                  traceback.format_exc())
+        error = f"{type(exc).__name__}: {exc}"
+    checkpoint.forget()
+    origin = provenance(device)
+    if grouped:
+        origin |= {"mode": "grouped", "group": str(leader.run_id), "group_size": len(members)}
+    total = TrainConfig.from_stored(leader.spec, leader.seed).training.epochs
+
+    def start(session: Session) -> None:
+        for m in members:
+            touch(session, m.run_id, m.token, device=str(device), epochs_total=total,
+                  provenance=origin)
+
+    in_transaction(start, patience=patience, what="start of run(s) " + ", ".join(by_member))
+    if grouped:
+        log.info("runs %s train together (group of %d)", ", ".join(by_member), len(members))
+
+    with Heartbeat({m.run_id: m.token for m in members}, settings.heartbeat_seconds) as beat:
+        if error is None:
+            try:
+                train_group(trainers, on_epochs=_epoch_writer(by_member, beat, patience),
+                            should_stop=lambda t: beat.should_stop(by_member[t.member].run_id),
+                            checkpoint=checkpoint)
+            except Exception as exc:
+                log.error("run(s) %s failed:\n%s", ", ".join(by_member), traceback.format_exc())
+                error = f"{type(exc).__name__}: {exc}"
+
+    statuses: dict[uuid.UUID, str] = {}
+    for i, m in enumerate(members):
+        outcome = _outcome(trainers[i] if i < len(trainers) else None, beat, m.run_id, error)
+        if outcome is None:
+            log.warning("run %s was taken over; leaving it to its new owner", m.run_id)
+            statuses[m.run_id] = "lost"
+        else:
+            statuses[m.run_id] = _finish(m, outcome, settings)
+    _drop_checkpoints(leader.experiment_id, [checkpoint.key, *checkpoint.also],
+                      [str(leader.run_id), *sorted(older)], patience)
+    return statuses
+
+
+def _drop_checkpoints(experiment_id: uuid.UUID, keys: list[str], groups: list[str],
+                      patience: float) -> None:
+    """Delete the checkpoints no queued or running run counts on any more (a seed taken over
+    by another worker resumes from its group's)."""
+    for key, group in zip(keys, groups, strict=True):
+        def in_use(session: Session, g: str = group) -> bool:
+            return group_in_use(session, experiment_id, g)
+
+        if not in_transaction(in_use, patience=patience, what="checkpoint clean-up"):
+            get_store().delete(key)
+
+
+def execute_run(run_id: uuid.UUID, worker: str | None = None,
+                settings: Settings | None = None, *, by_priority: bool = False) -> str:
+    """Train run `run_id` if it can be claimed (with `by_priority`, as a broker notice does:
+    whichever queued run should start next), together with the queued seeds of its
+    experiment that can join it (`ACTLAB_GROUP_SEEDS`). Returns the claimed run's final
+    status, "duplicate" (nothing claimable) or "lost" (another worker took it over)."""
+    settings = settings or get_settings()
+    base = f"{worker or socket.gethostname()}:{os.getpid()}"
+    members = _claim(run_id, base, settings.db_retry_seconds, by_priority,
+                     settings.group_seeds)
+    if not members:
+        log.info("run %s not claimable (duplicate delivery or not queued, and no other run "
+                 "waiting): skipped by %s", run_id, base)
+        return "duplicate"
+    leader = members[0]
+    if leader.run_id != run_id:
+        log.info("notice for run %s: run %s comes first (priority, then age)", run_id,
+                 leader.run_id)
+    for m in members:
+        log.info("run %s running: attempt %d, worker %s, from epoch %d", m.run_id, m.attempt,
+                 m.token, m.epochs_done)
+    if _kind(leader.spec) == RunKind.lr_range:
+        return _lr_range(leader, settings)
+    return _train_members(members, settings)[leader.run_id]

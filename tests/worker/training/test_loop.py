@@ -47,7 +47,8 @@ def test_resume_from_checkpoint_equals_uninterrupted(tmp_path: Path, schedule: s
     with pytest.raises(StopRequested):
         train(config, device="cpu", data_root=tmp_path, checkpoint_path=ckpt,
               on_epoch=stop_after_two)
-    assert torch.load(ckpt, weights_only=False)["members"]["run"]["epoch"] == 1  # epoch 2 never checkpointed
+    # epoch 2 was never checkpointed
+    assert torch.load(ckpt, weights_only=False)["members"]["run"]["epoch"] == 1
     seen: list[int] = []
     resumed = train(config, device="cpu", data_root=tmp_path, checkpoint_path=ckpt,
                     on_epoch=lambda r: seen.append(r.epoch))

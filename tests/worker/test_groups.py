@@ -1,0 +1,144 @@
+"""Seeds of one experiment claimed and trained together by execute_run: one claim per run
+(own token, attempt and heartbeat), numbers equal to the seeds trained one by one, one
+seed's cancel or lost claim leaves the others, a lost group resumes from its checkpoint, a
+retried seed trains alone and is recorded so."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from sqlalchemy import func, select, update
+
+from core.db import session_scope
+from core.lifecycle import cancel_run, retry_run
+from core.models import EpochMetric, Run
+from core.settings import get_settings
+from tests.backends import Backend
+from tests.factories import get_run, make_experiment
+from worker.runner import execute_run
+
+SPEC = {"model": {"name": "mlp", "params": {"hidden": 16}}, "activation": {"name": "dual_line"}}
+
+
+def _metrics(run_ids: list[uuid.UUID]) -> list[dict[str, float] | None]:
+    numbers = []
+    for run_id in run_ids:
+        final = dict(get_run(run_id).final_metrics or {})
+        for timing in ("epoch_seconds", "samples_per_second"):
+            final.pop(timing, None)
+        numbers.append(final)
+    return numbers
+
+
+def _rows(run_id: uuid.UUID) -> list[int]:
+    with session_scope() as s:
+        return list(s.scalars(select(EpochMetric.epoch).where(EpochMetric.run_id == run_id)
+                              .order_by(EpochMetric.epoch)))
+
+
+def _group_of(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    monkeypatch.setenv("ACTLAB_GROUP_SEEDS", str(size))
+    get_settings.cache_clear()
+
+
+def _in_thread(run_id: uuid.UUID) -> tuple[threading.Thread, list[str]]:
+    outcome: list[str] = []
+    thread = threading.Thread(target=lambda: outcome.append(execute_run(run_id)))
+    thread.start()
+    return thread, outcome
+
+
+def _wait_for_epoch(run_id: uuid.UUID, epoch: int) -> None:
+    deadline = time.monotonic() + 60
+    while get_run(run_id).epochs_done < epoch:
+        assert time.monotonic() < deadline, f"epoch {epoch} not reached in 60 s"
+        time.sleep(0.02)
+
+
+def test_seeds_train_together_and_equal_seeds_one_by_one(
+        backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, together = make_experiment(seeds=(0, 1, 2), training={"epochs": 3}, **SPEC)
+    assert execute_run(together[0]) == "succeeded"
+    runs = [get_run(r) for r in together]
+    assert [r.status for r in runs] == ["succeeded"] * 3
+    assert [r.attempt for r in runs] == [1, 1, 1]
+    assert len({r.claimed_by for r in runs}) == 3  # each its own claim
+    for run in runs:
+        assert run.provenance is not None
+        assert (run.provenance["mode"], run.provenance["group"],
+                run.provenance["group_size"]) == ("grouped", str(together[0]), 3)
+        assert _rows(run.id) == [1, 2, 3]
+    assert all(execute_run(r) == "duplicate" for r in together)  # nothing trains twice
+
+    _group_of(monkeypatch, 1)
+    _, alone = make_experiment(seeds=(0, 1, 2), training={"epochs": 3}, **SPEC)
+    assert [execute_run(r) for r in alone] == ["succeeded"] * 3
+    assert {get_run(r).provenance["mode"] for r in alone} == {"single"}  # type: ignore[index]
+    assert _metrics(together) == _metrics(alone)
+
+
+def test_group_size_is_capped(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    _group_of(monkeypatch, 2)
+    _, run_ids = make_experiment(seeds=(0, 1, 2), training={"epochs": 1}, **SPEC)
+    assert execute_run(run_ids[0]) == "succeeded"
+    assert [get_run(r).status for r in run_ids] == ["succeeded", "succeeded", "queued"]
+    assert execute_run(run_ids[2]) == "succeeded"
+    assert get_run(run_ids[2]).provenance["mode"] == "single"  # type: ignore[index]
+
+
+def test_cancelling_one_seed_leaves_the_others(backend: Backend) -> None:
+    _, run_ids = make_experiment(seeds=(0, 1, 2), training={"epochs": 12}, **SPEC)
+    thread, outcome = _in_thread(run_ids[0])
+    _wait_for_epoch(run_ids[1], 2)
+    with session_scope() as s:
+        cancel_run(s, s.get_one(Run, run_ids[1]))
+    thread.join(120)
+    assert outcome == ["succeeded"]
+    assert [get_run(r).status for r in run_ids] == ["succeeded", "cancelled", "succeeded"]
+    assert get_run(run_ids[1]).epochs_done < 12
+    assert _rows(run_ids[2]) == list(range(1, 13))
+
+
+def test_a_lost_group_resumes_together_from_its_checkpoint(
+        backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACTLAB_CHECKPOINT_SECONDS", "0")
+    get_settings.cache_clear()
+    _, reference = make_experiment(seeds=(0, 1), training={"epochs": 8}, **SPEC)
+    assert execute_run(reference[0]) == "succeeded"
+    _, run_ids = make_experiment(seeds=(0, 1), training={"epochs": 8}, **SPEC)
+    thread, outcome = _in_thread(run_ids[0])
+    _wait_for_epoch(run_ids[1], 3)
+    with session_scope() as s:  # what the sweeper does to runs whose worker went silent
+        s.execute(update(Run).where(Run.id.in_(run_ids))
+                  .values(status="queued", claimed_by=None))
+    thread.join(120)
+    assert outcome == ["lost"]
+    assert [get_run(r).status for r in run_ids] == ["queued", "queued"]
+    assert execute_run(run_ids[0]) == "succeeded"
+    runs = [get_run(r) for r in run_ids]
+    assert [r.status for r in runs] == ["succeeded", "succeeded"]
+    assert [r.attempt for r in runs] == [2, 2]
+    assert runs[1].provenance["group"] == str(run_ids[0])  # type: ignore[index]
+    assert [_rows(r) for r in run_ids] == [list(range(1, 9))] * 2
+    assert _metrics(run_ids) == _metrics(reference)
+    from core.artifacts import get_store
+    assert get_store().list("checkpoints/") == []
+
+
+def test_a_retried_seed_trains_alone(backend: Backend) -> None:
+    _, run_ids = make_experiment(seeds=(0, 1, 2), training={"epochs": 2},
+                                 raw_training={"lr": 1e9, "optimizer": "sgd"}, **SPEC)
+    assert execute_run(run_ids[0]) == "diverged"
+    assert {get_run(r).status for r in run_ids} == {"diverged"}
+    with session_scope() as s:
+        for run_id in run_ids[:2]:
+            retry_run(s, s.get_one(Run, run_id))
+    assert execute_run(run_ids[0]) == "diverged"
+    assert get_run(run_ids[0]).provenance["mode"] == "single"  # type: ignore[index]
+    assert get_run(run_ids[1]).status == "queued"
+    with session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(Run)
+                        .where(Run.status == "queued")) == 1
