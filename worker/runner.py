@@ -318,7 +318,10 @@ def _train_members(members: list[Claimed], settings: Settings) -> dict[uuid.UUID
     checkpoint.forget()
     origin = provenance(device)
     if grouped:
-        origin |= {"mode": "grouped", "group": str(leader.run_id), "group_size": len(members)}
+        # "batched" as the contract names it: one process, each seed its own model stepped in
+        # turn (not one vmapped model), so the numbers equal the seeds' trained alone.
+        origin |= {"mode": "batched", "batching": "lockstep", "group": str(leader.run_id),
+                   "group_size": len(members)}
     total = TrainConfig.from_stored(leader.spec, leader.seed).training.epochs
 
     def start(session: Session) -> None:

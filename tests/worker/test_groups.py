@@ -69,7 +69,7 @@ def test_seeds_train_together_and_equal_seeds_one_by_one(
     for run in runs:
         assert run.provenance is not None
         assert (run.provenance["mode"], run.provenance["group"],
-                run.provenance["group_size"]) == ("grouped", str(together[0]), 3)
+                run.provenance["group_size"]) == ("batched", str(together[0]), 3)
         assert _rows(run.id) == [1, 2, 3]
     assert all(execute_run(r) == "duplicate" for r in together)  # nothing trains twice
 
