@@ -150,6 +150,11 @@ class BoardEntry(Described):
     macs: int | None
     activation_macs: int | None
     metric_per_mmac: float | None
+    devices: str | None = Field(None, description="device names of the entry's runs")
+    precision: str | None = Field(None, description="fp32, bf16-autocast (each run's)")
+    modes: str | None = Field(None, description="execution modes: single, batched")
+    kernels: str | None = Field(None, description="kernel paths: native, fallback")
+    versions: str | None = Field(None, description="actlab and torch versions")
 
 
 class TaskBoard(Report):

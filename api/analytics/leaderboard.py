@@ -177,9 +177,28 @@ def _entries(session: Session, rows: list[Any], q: Query) -> list[dict[str, Any]
             "val_loss": _mean_or_none([r.final_val_loss for r in runs]),
             "epoch_seconds": _mean_or_none([r.best_epoch_seconds for r in runs]),
             "best_value": (max if HIGHER_IS_BETTER[q.metric] else min)(values.values()),
+            **_provenance(runs),
         })
     out.sort(key=lambda e: (e["label"], e["spec_hash"]))
     return out
+
+
+PROVENANCE_COLUMNS = ("devices", "precision", "modes", "kernels", "versions")
+
+
+def _provenance(runs: list[Any]) -> dict[str, str | None]:
+    """What produced the entry's numbers (each distinct value once), for the exports."""
+    origins = [r.provenance or {} for r in runs]
+
+    def distinct(*keys: str) -> str | None:
+        named = len(keys) > 1  # several fields: each value after its name
+        seen = sorted({" ".join(f"{k} {o[k]}" if named else str(o[k]) for k in keys)
+                       for o in origins if all(o.get(k) for k in keys)})
+        return ", ".join(seen) or None
+
+    return {"devices": distinct("device_name"), "precision": distinct("precision"),
+            "modes": distinct("mode"), "kernels": distinct("kernels"),
+            "versions": distinct("actlab", "torch")}
 
 
 def _mean_or_none(values: list[float | None]) -> float | None:
@@ -267,6 +286,7 @@ def task_board(session: Session, model: str, dataset: str, q: Query,
             "num_params": e["num_params"], "macs": e["macs"],
             "activation_macs": e["activation_macs"],
             "metric_per_mmac": (d.mean / (e["macs"] / 1e6)) if e["macs"] and d.mean else None,
+            **{k: e[k] for k in PROVENANCE_COLUMNS},
         })
     board.sort(key=lambda item: (item["rank"], item["label"], item["recipe"]))
     return {"model": model, "dataset": dataset, "metric": q.metric, "stat": q.stat,

@@ -55,6 +55,7 @@ def final_rows(session: Session, where: Any, select_by: str = DEFAULT_SELECTION)
                     else getattr(at_best, m).label(f"best_{m}") for m in METRICS]
     stmt: Any = (
         select(Run.id.label("run_id"), Run.seed, Run.num_params, Run.macs, Run.activation_macs,
+               Run.provenance,
                Experiment.id.label("experiment_id"), Experiment.spec_hash,
                Experiment.recipe_version, Experiment.activation, Experiment.model,
                Experiment.dataset, best.c.epoch.label("best_epoch"),

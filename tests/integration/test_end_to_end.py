@@ -116,15 +116,17 @@ def test_same_message_delivered_twice_trains_once(service: Service) -> None:
 
 def test_cancel_a_queued_and_a_running_run(service: Service) -> None:
     with service.client() as c:
-        # One worker process: seed 0 runs while seed 1 waits in the queue.
-        created = c.post("/api/v1/experiments", json={
-            "activation": {"name": "relu"}, "seeds": [0, 1],
-            "training": {"epochs": 1000}}).json()
-        running_id, queued_id = (r["id"] for r in created["runs"])
+        # One worker process: the first experiment's run trains while the second's waits
+        # in the queue (the seeds of one experiment would train together).
+        spec = {"activation": {"name": "relu"}, "training": {"epochs": 1000}}
+        created = c.post("/api/v1/experiments", json={**spec, "seeds": [0]}).json()
+        running_id = created["runs"][0]["id"]
         deadline = time.monotonic() + 120
         while c.get(f"/api/v1/runs/{running_id}").json()["progress"]["epoch"] < 1:
             assert time.monotonic() < deadline, service.log_text()[-3000:]
             time.sleep(0.1)
+        waiting = c.post("/api/v1/experiments", json={**spec, "seeds": [1]}).json()
+        queued_id = waiting["runs"][0]["id"]
 
         queued = c.post(f"/api/v1/runs/{queued_id}/cancel").json()
         assert queued["status"] == "cancelled"
@@ -134,6 +136,7 @@ def test_cancel_a_queued_and_a_running_run(service: Service) -> None:
 
         exp = wait_for(c, created["id"], {"cancelled"}, timeout=60)
         assert exp["status"] == "cancelled"
+        assert c.get(f"/api/v1/experiments/{waiting['id']}").json()["status"] == "cancelled"
         stopped = c.get(f"/api/v1/runs/{running_id}").json()
         assert stopped["progress"]["epoch"] <= epoch_at_cancel + 1  # within one epoch
         assert len(c.get(f"/api/v1/runs/{running_id}/metrics").json()) == \

@@ -10,6 +10,7 @@ import time
 import uuid
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from core.db import session_scope
@@ -142,3 +143,18 @@ def test_a_retried_seed_trains_alone(backend: Backend) -> None:
     with session_scope() as s:
         assert s.scalar(select(func.count()).select_from(Run)
                         .where(Run.status == "queued")) == 1
+
+
+def test_provenance_shows_in_the_leaderboard_and_its_export(client: TestClient) -> None:
+    _, run_ids = make_experiment(seeds=(0, 1), training={"epochs": 1}, **SPEC)
+    assert execute_run(run_ids[0]) == "succeeded"
+    origin = get_run(run_ids[0]).provenance or {}
+    board = client.get("/api/v1/leaderboard?model=mlp&dataset=digits").json()
+    (entry,) = board["entries"]
+    assert entry["modes"] == "batched" and entry["precision"] == "fp32"
+    assert entry["devices"] == origin["device_name"]
+    assert entry["versions"] == f"actlab {origin['actlab']} torch {origin['torch']}"
+    csv = client.get("/api/v1/leaderboard?model=mlp&dataset=digits&format=csv").text
+    header, row = csv.splitlines()[:2]
+    assert {"devices", "precision", "modes", "kernels", "versions"} <= set(header.split(","))
+    assert "batched" in row
