@@ -154,6 +154,18 @@ class BoardEntry(Described):
     precision: str | None = Field(None, description="fp32, bf16-autocast (each run's)")
     modes: str | None = Field(None, description="execution modes: single, batched")
     kernels: str | None = Field(None, description="kernel paths: native, fallback")
+    # With a target (time to target): runs, runs that reached it, the Kaplan-Meier median
+    # epochs and seconds to reach it with 95 % bounds (None: not reached by half the runs, or
+    # unbounded), and each seed's epochs (None: censored).
+    target_runs: int | None = None
+    target_reached: int | None = None
+    median_epochs: float | None = None
+    median_epochs_low: float | None = None
+    median_epochs_high: float | None = None
+    median_seconds: float | None = None
+    median_seconds_low: float | None = None
+    median_seconds_high: float | None = None
+    target_epochs: dict[int, int | None] | None = None
     versions: str | None = Field(None, description="actlab and torch versions")
 
 
@@ -168,7 +180,8 @@ class TaskBoard(Report):
     baseline_found: bool
     baselines: list[Baseline]
     differs_by: list[str]
-    test: str
+    test: str = Field(description="welch, mannwhitney, paired; logrank with a target")
+    target: str | None = Field(None, description="the target ranked by, if any")
     alpha: float
     correction: str
     family_size: int = Field(description="tests corrected together (Holm)")

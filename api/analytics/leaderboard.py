@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import uuid
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -32,6 +33,7 @@ from api.analytics.stats import (
     paired,
     welch,
 )
+from api.analytics.time_to_target import Target, km_median, logrank, times
 from api.experiment_rows import has_tag
 from core.catalog import entries
 from core.metrics import DEFAULT_SELECTION, HIGHER_IS_BETTER
@@ -86,6 +88,8 @@ class Query:
     test: str = "welch"
     alpha: float = 0.05
     filters: Filters = field(default_factory=Filters)
+    # Rank by epochs to reach this instead (api/analytics/time_to_target.py).
+    target: Target | None = None
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -169,7 +173,8 @@ def _entries(session: Session, rows: list[Any], q: Query) -> list[dict[str, Any]
             "activation": runs[0].activation, "spec_hash": spec_hash,
             "recipe": recipe, "context": context_of(recipe),
             "experiment_ids": sorted({str(r.experiment_id) for r in runs}),
-            "values": values, "num_params": round(mean(params)) if params else None,
+            "values": values, "run_ids": {r.seed: r.run_id for r in runs},
+            "num_params": round(mean(params)) if params else None,
             "macs": round(mean(macs)) if macs else None,
             "activation_macs": round(mean(act_macs)) if act_macs else None,
             "best_epoch_mean": mean(best_epochs) if best_epochs else None,
@@ -199,6 +204,39 @@ def _provenance(runs: list[Any]) -> dict[str, str | None]:
     return {"devices": distinct("device_name"), "precision": distinct("precision"),
             "modes": distinct("mode"), "kernels": distinct("kernels"),
             "versions": distinct("actlab", "torch")}
+
+
+TARGET_COLUMNS = ("target_runs", "target_reached", "median_epochs", "median_epochs_low",
+                  "median_epochs_high", "median_seconds", "median_seconds_low",
+                  "median_seconds_high", "target_epochs")
+
+
+def _or_inf(value: float | None) -> float:
+    return math.inf if value is None else value
+
+
+def _time_to(session: Session, items: list[dict[str, Any]], target: Target) -> None:
+    """Each entry's runs' epochs and seconds to `target` (censored when never reached) and
+    the Kaplan-Meier medians."""
+    found = times(session, [r for e in items for r in e["run_ids"].values()], target)
+    for e in items:
+        mine = {seed: found[r] for seed, r in e["run_ids"].items() if r in found}
+        reached = [t.reached for t in mine.values()]
+        epochs = km_median([float(t.epochs) for t in mine.values()], reached)
+        seconds = km_median([t.seconds for t in mine.values()], reached)
+        e["times"] = ([float(t.epochs) for t in mine.values()], reached)
+        e |= {"target_runs": len(mine), "target_reached": sum(reached),
+              "median_epochs": epochs.value, "median_epochs_low": epochs.low,
+              "median_epochs_high": epochs.high, "median_seconds": seconds.value,
+              "median_seconds_low": seconds.low, "median_seconds_high": seconds.high,
+              "target_epochs": {seed: t.epochs if t.reached else None
+                                for seed, t in sorted(mine.items())}}
+
+
+def _compare_times(entry: dict[str, Any], base: dict[str, Any], test: str) -> TestResult | None:
+    """The log-rank test of the epochs to target (`test` applies to metric values only)."""
+    result = logrank(entry["times"], base["times"])
+    return TestResult(*result) if result is not None else None
 
 
 def _mean_or_none(values: list[float | None]) -> float | None:
@@ -242,14 +280,18 @@ def task_board(session: Session, model: str, dataset: str, q: Query,
     varying = _describe_differences(items)
     higher = HIGHER_IS_BETTER[q.metric]
     bases = _baselines(items, q.baseline)
+    if q.target is not None:
+        _time_to(session, items, q.target)
     results: list[TestResult | None] = []
     for e in items:
         base = bases.get(e["context"])
-        results.append(_compare(e, base, q.test) if base is not None and e is not base
-                       else None)
+        results.append((_compare_times if q.target is not None else _compare)(e, base, q.test)
+                       if base is not None and e is not base else None)
     adjusted = holm([r.p_value if r is not None else None for r in results])
-    means = [mean(list(e["values"].values())) for e in items]
-    ranks = average_ranks(means, higher)
+    if q.target is not None:  # sooner is better; never reached ranks last
+        ranks = average_ranks([_or_inf(e["median_epochs"]) for e in items], False)
+    else:
+        ranks = average_ranks([mean(list(e["values"].values())) for e in items], higher)
     board = []
     for e, res, p_adj, rank in zip(items, results, adjusted, ranks, strict=True):
         base = bases.get(e["context"])
@@ -264,9 +306,17 @@ def task_board(session: Session, model: str, dataset: str, q: Query,
         elif p_adj is None:
             verdict = VERDICT_UNDEFINED
         else:
-            diff = (d.mean or 0) - mean(list(base["values"].values()))
-            better = diff > 0 if higher else diff < 0
-            verdict = ("better" if better else "worse") if p_adj < q.alpha else VERDICT_SAME
+            if q.target is not None:
+                sooner = (_or_inf(e["median_epochs"]), -e["target_reached"] / e["target_runs"]) \
+                    < (_or_inf(base["median_epochs"]),
+                       -base["target_reached"] / base["target_runs"])
+                verdict = ("sooner" if sooner else "later") if p_adj < q.alpha \
+                    else VERDICT_SAME
+            else:
+                diff = (d.mean or 0) - mean(list(base["values"].values()))
+                better = diff > 0 if higher else diff < 0
+                verdict = ("better" if better else "worse") if p_adj < q.alpha \
+                    else VERDICT_SAME
         compared = base is not None and e is not base
         board.append({
             "rank": rank, "label": e["label"], "activation": e["activation"],
@@ -287,6 +337,7 @@ def task_board(session: Session, model: str, dataset: str, q: Query,
             "activation_macs": e["activation_macs"],
             "metric_per_mmac": (d.mean / (e["macs"] / 1e6)) if e["macs"] and d.mean else None,
             **{k: e[k] for k in PROVENANCE_COLUMNS},
+            **({k: e[k] for k in TARGET_COLUMNS} if q.target is not None else {}),
         })
     board.sort(key=lambda item: (item["rank"], item["label"], item["recipe"]))
     return {"model": model, "dataset": dataset, "metric": q.metric, "stat": q.stat,
@@ -295,7 +346,9 @@ def task_board(session: Session, model: str, dataset: str, q: Query,
             "baselines": [{"label": b["label"], "spec_hash": b["spec_hash"],
                            "context": ctx, "recipe": b["recipe_text"]}
                           for ctx, b in sorted(bases.items())],
-            "differs_by": varying, "test": q.test, "alpha": q.alpha, "correction": "holm",
+            "differs_by": varying, "test": "logrank" if q.target is not None else q.test,
+            "target": str(q.target) if q.target is not None else None,
+            "alpha": q.alpha, "correction": "holm",
             "family_size": sum(p is not None for p in adjusted),
             "filters": q.filters.to_dict(), "entries": board}
 

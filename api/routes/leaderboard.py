@@ -12,6 +12,7 @@ from api.analytics import learning_rates as analytics_lr
 from api.analytics.export import leaderboard_latex, leaderboard_markdown, to_csv
 from api.analytics.leaderboard import Filters, cross_task_board, task_board
 from api.analytics.leaderboard import Query as BoardQuery
+from api.analytics.time_to_target import Target
 from api.deps import SessionDep
 from api.errors import validation_error
 from api.reports import CrossTaskBoard, LearningRates, TaskBoard
@@ -42,6 +43,21 @@ def _check_names(model: str | None, dataset: str | None, baseline: str | None) -
         raise validation_error(problems, prefix=("query",))
 
 
+def _target(text: str | None, model: str | None) -> Target | None:
+    if text is None:
+        return None
+    try:
+        goal = Target.parse(text)
+    except ValueError as exc:
+        raise validation_error([{"loc": ("target",), "type": "value_error", "msg": str(exc)}],
+                               prefix=("query",)) from None
+    if model is None:
+        raise validation_error([{"loc": ("target",), "type": "value_error",
+                                 "msg": "a target needs a task (model and dataset)"}],
+                               prefix=("query",))
+    return goal
+
+
 @router.get("", response_model=TaskBoard | CrossTaskBoard, responses={200: {"content": {
     "text/csv": {}, "text/markdown": {}, "application/x-latex": {}}}})
 def leaderboard(
@@ -69,6 +85,10 @@ def leaderboard(
     device: Annotated[str | None, Query(
         description="only runs trained on this device: cpu, cuda (any GPU) or cuda:N",
         pattern=r"^(cpu|cuda|cuda:[0-9]{1,3}|mps)$")] = None,
+    target: Annotated[str | None, Query(
+        description="rank by epochs (and seconds) to reach METRIC<=V or METRIC>=V, e.g. "
+                    "train_error<=0.25 or val_accuracy>=0.9: runs that never reach it are "
+                    "censored; the test is then a log-rank test", max_length=100)] = None,
     format: Literal["json", "csv", "markdown", "latex"] = "json",
 ) -> dict[str, Any] | PlainTextResponse:
     """With model and dataset: one entry per recipe, ranked; each tested against the
@@ -76,8 +96,10 @@ def leaderboard(
     with what differs between entries, parameters and MACs. Without: the average rank of each
     activation across tasks (within groups of equal recipes) and win/tie/loss counts."""
     _check_names(model, dataset, baseline)
+    goal = _target(target, model)
     q = BoardQuery(metric=metric, stat=stat, select_by=select, baseline=baseline, test=test,
-                   alpha=alpha, filters=Filters(sweep, tag, tuple(experiment or ()), device))
+                   alpha=alpha, filters=Filters(sweep, tag, tuple(experiment or ()), device),
+                   target=goal)
     if model is None or dataset is None:
         if format in ("markdown", "latex"):
             raise validation_error([{"loc": ("format",), "type": "value_error",
