@@ -240,7 +240,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     params = {"model": args.model, "dataset": args.dataset, "metric": args.metric,
               "stat": args.stat, "baseline": args.baseline, "tag": args.tag,
-              "sweep": args.sweep}
+              "sweep": args.sweep, "target": args.target}
     client = _client(args)
     if args.model and args.dataset:
         text = client.request("GET", "/api/v1/leaderboard", params={
@@ -409,6 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "default: relu)")
     p.add_argument("--tag", default=None, help="only experiments with this tag")
     p.add_argument("--sweep", default=None, help="only this sweep's experiments")
+    p.add_argument("--target", default=None, help="rank by epochs to reach it, e.g. "
+                                                   "'train_error<=0.25' (needs a task)")
     remote(p)
     p.set_defaults(func=cmd_leaderboard)
 

@@ -30,9 +30,29 @@ def _pm(row: dict[str, Any], digits: int) -> str:
         else f"{row['mean']:.{digits}f}"
 
 
+def _g(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def _time_markdown(board: dict[str, Any]) -> str:
+    """The table ranked by time to target: medians with their 95 % bounds (- : not reached
+    by half the runs, or unbounded)."""
+    lines = [f"| rank | activation | reached | median epochs to {board['target']} [95 %] | "
+             "median s | p (log-rank, Holm) | verdict |", "|---:|---|---:|---|---:|---:|---|"]
+    for row in board["entries"]:
+        p = f"{row['p_holm']:.3g}" if row.get("p_holm") is not None else ""
+        lines.append(f"| {row['rank']:g} | {row['label']} | {row['target_reached']}/"
+                     f"{row['target_runs']} | {_g(row['median_epochs'])} "
+                     f"[{_g(row['median_epochs_low'])}, {_g(row['median_epochs_high'])}] | "
+                     f"{_g(row['median_seconds'])} | {p} | {row.get('verdict') or ''} |")
+    return "\n".join(lines) + "\n"
+
+
 def leaderboard_markdown(board: dict[str, Any], digits: int = 4) -> str:
     """The ranked table; a `recipe` column appears when entries differ in more than the
     activation (only entries with the same recipe are tested against each other)."""
+    if board.get("target"):
+        return _time_markdown(board)
     metric = board["metric"]
     with_recipe = bool(board.get("differs_by"))
     recipe_head, recipe_rule = (" recipe |", "---|") if with_recipe else ("", "")

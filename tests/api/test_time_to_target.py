@@ -106,3 +106,17 @@ def test_a_bad_target_is_a_422_naming_it(client: TestClient, target: str, messag
     assert r.status_code == 422 and message in r.text and "target" in r.text
     r = client.get("/api/v1/leaderboard", params={"target": "train_error<=0.25"})
     assert r.status_code == 422 and "needs a task" in r.text
+
+
+def test_markdown_ranks_by_time(client: TestClient) -> None:
+    for activation, reach in (("relu", RELU), ("tanh", TANH)):
+        exp_id, _ = make_experiment(seeds=(), activation={"name": activation})
+        for seed, at in enumerate(reach):
+            add_finished_run(exp_id, seed, _curve(at))
+    text = client.get("/api/v1/leaderboard", params={
+        "model": "mlp", "dataset": "digits", "target": "train_error<=0.25",
+        "format": "markdown"}).text
+    header, _, relu, tanh = text.splitlines()
+    assert "median epochs to train_error<=0.25 [95 %]" in header
+    assert relu.startswith("| 1 | relu | 5/5 | 2 [2, 3] |")
+    assert tanh.startswith("| 2 | tanh | 4/5 | 8 [6, -] |")
