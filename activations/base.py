@@ -13,6 +13,7 @@ class Activation(nn.Module):
     activation_name: str = ""
     block: int | None = None
     position: int | None = None
+    channels: int | None = None  # the width it was built for (a placement rebuilds to it)
     # Output channels per input channel (InverseActivation doubles them).
     channel_multiplier: int = 1
 

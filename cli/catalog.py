@@ -15,15 +15,29 @@ from typing import Any
 import activations
 from core.catalog import CATALOG_FILE
 from worker.training.datasets import dataset_catalog
-from worker.training.models import model_catalog
+from worker.training.models import ActFactory, build_model, model_catalog
+from worker.training.placement import slots
 
 CATALOG_PATH = CATALOG_FILE  # the file the API reads (core/catalog.json)
+
+
+# A representative input per kind: slot names do not depend on the input's size.
+_SAMPLE_SHAPES = {"image": (3, 32, 32), "sequence": (1, 40), "vector": (64,)}
+
+
+def _with_slots(model: dict[str, Any]) -> dict[str, Any]:
+    """The model's activation slots at its default params (names and the layer each
+    follows), which the API checks a spec's placement against."""
+    shape = _SAMPLE_SHAPES[model["input_kinds"][0]]
+    built = build_model(model["name"], {}, shape, 10, ActFactory("relu"))
+    return {**model, "slots": slots(built)}
 
 
 def build_catalog(plugin: str | None = None) -> dict[str, Any]:
     """actlab's own catalog, or (`plugin`: a distribution name) the fragment of the entries
     that plugin registers, which it ships for the API (core.plugins)."""
-    return {"activations": activations.catalog(plugin), "models": model_catalog(plugin),
+    return {"activations": activations.catalog(plugin),
+            "models": [_with_slots(m) for m in model_catalog(plugin)],
             "datasets": dataset_catalog(plugin)}
 
 

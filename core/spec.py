@@ -12,17 +12,21 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
+from fnmatch import fnmatchcase
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     Strict,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -33,6 +37,8 @@ from core.settings import Settings
 from core.status import RunKind
 
 MAX_SEED = 2**31 - 1
+# A glob over activation slot names (worker/training/placement.py).
+SLOT_PATTERN = r"^[A-Za-z0-9_.*?\[\]!-]{1,100}$"
 # Bumped when the same spec starts to mean different numbers. 2: train / validation / test
 # splits (version 1 validated on the test split). Part of the recipe hash, so results of one
 # version are never reused for, or compared with, another.
@@ -146,12 +152,20 @@ def _catalog_schema(schema: dict[str, Any], cls: type[_CatalogRef]) -> None:
     for canonical in sorted(names):
         params = {p.name: p.json_schema(nestable)
                   for p in catalog.param_infos(cls.kind, canonical)}
-        variants.append({
-            "title": canonical, "type": "object", "required": ["name"],
-            "additionalProperties": False,
-            "properties": {"name": {"type": "string", "enum": sorted(names[canonical])},
-                           "params": {"type": "object", "properties": params,
-                                      "additionalProperties": False}}})
+        properties: dict[str, Any] = {
+            "name": {"type": "string", "enum": sorted(names[canonical])},
+            "params": {"type": "object", "properties": params, "additionalProperties": False}}
+        if "slots" in cls.model_fields:
+            properties["slots"] = {
+                "type": "object", "maxProperties": 64,
+                "description": "glob patterns over the model's activation slots (GET "
+                               "/api/v1/catalog/models) -> the activation placed there "
+                               "(identity: none)",
+                "propertyNames": {"pattern": SLOT_PATTERN},
+                "additionalProperties": {"type": "object", "required": ["name"], "properties": {
+                    "name": {"type": "string"}, "params": {"type": "object"}}}}
+        variants.append({"title": canonical, "type": "object", "required": ["name"],
+                         "additionalProperties": False, "properties": properties})
     schema.clear()
     schema.update({"title": cls.__name__, "description": f"a {cls.noun} of the catalog "
                    f"(GET /api/v1/catalog/{cls.kind}) and its params; omitted params take "
@@ -185,9 +199,38 @@ class _CatalogRef(ComponentRef):
         return self
 
 
+class PlacedActivation(_CatalogRef):
+    """An activation placed in some slots of the model (`identity`: none there)."""
+
+    kind = "activations"
+    noun = "activation"
+
+
 class ActivationRef(_CatalogRef):
     kind = "activations"
     noun = "activation"
+
+    # Glob patterns over the model's activation slots (GET /catalog/models, `slots`) mapped to
+    # the activation placed there; each slot takes its first matching pattern, the rest keep
+    # this activation (worker/training/placement.py).
+    slots: dict[str, PlacedActivation] = Field(default_factory=dict, max_length=64)
+
+    @field_validator("slots")
+    @classmethod
+    def _patterns(cls, slots: dict[str, PlacedActivation]) -> dict[str, PlacedActivation]:
+        bad = [p for p in slots if not re.match(SLOT_PATTERN, p)]
+        if bad:
+            raise ValueError(f"slot patterns are globs over slot names (letters, digits, "
+                             f"'_', '.', '-', '*', '?', '[...]'), got {bad}")
+        return slots
+
+    @model_serializer(mode="wrap")
+    def _without_empty_slots(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A spec without a placement keeps the form (and recipe hash) it always had.
+        data: dict[str, Any] = handler(self)
+        if not data.get("slots"):
+            data.pop("slots", None)
+        return data
 
 
 class ModelRef(_CatalogRef):
@@ -254,6 +297,10 @@ class ExperimentSpec(BaseModel):
                 raise ValueError(f"tags must be 1 to 64 characters, got {tag!r}")
         return tags
 
+    def _placement(self, model: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str,
+                                                                   str]]:
+        return _placement_errors(self, model) if self.activation.slots else []
+
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> Self:
         """Checks across fields: the model takes the dataset's inputs; an lr range rises."""
@@ -273,6 +320,7 @@ class ExperimentSpec(BaseModel):
                            f"{samples} samples over {classes} classes leave fewer than "
                            f"{MIN_SAMPLES_PER_CLASS} per class to split into train, validation "
                            f"and test; use at least {MIN_SAMPLES_PER_CLASS * classes} samples"))
+        errors += self._placement(model)
         if self.kind == RunKind.lr_range and self.training.lr_min >= self.training.lr_max:
             errors.append((("training", "lr_max"), "value_error",
                            f"lr_max ({self.training.lr_max}) must be above lr_min "
@@ -280,6 +328,30 @@ class ExperimentSpec(BaseModel):
         if errors:
             raise _invalid("ExperimentSpec", errors)
         return self
+
+
+def _placement_errors(spec: ExperimentSpec,
+                      model: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str, str]]:
+    """Slot patterns that match no slot of the model (checked against the catalog's slots,
+    listed for the model's default params: with other params the worker checks them against
+    the model it builds), and placed activations that would change the widths."""
+    errors: list[tuple[tuple[str | int, ...], str, str]] = []
+    names = [slot["name"] for slot in model.get("slots", [])]
+    defaults = {p["name"]: p["default"] for p in model["params"]}
+    main = catalog.entries("activations")[spec.activation.name]
+    for pattern, placed in spec.activation.slots.items():
+        loc: tuple[str | int, ...] = ("activation", "slots", pattern)
+        if spec.model.params == defaults and not any(fnmatchcase(n, pattern) for n in names):
+            errors.append((loc, "unknown_slot",
+                           f"slot pattern {pattern!r} matches no activation slot of model "
+                           f"{model['name']!r}; its slots: {', '.join(names)}"))
+        entry = catalog.entries("activations")[placed.name]
+        if entry["channel_multiplier"] != main["channel_multiplier"]:
+            errors.append((loc, "value_error",
+                           f"{placed.name} multiplies channels by {entry['channel_multiplier']}, "
+                           f"{main['name']} by {main['channel_multiplier']}: an activation "
+                           "placed in a slot must keep the model's widths"))
+    return errors
 
 
 def stored_spec(data: Mapping[str, Any]) -> ExperimentSpec:

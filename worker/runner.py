@@ -317,6 +317,8 @@ def _train_members(members: list[Claimed], settings: Settings) -> dict[uuid.UUID
         error = f"{type(exc).__name__}: {exc}"
     checkpoint.forget()
     origin = provenance(device)
+    if trainers:  # which activation fills each slot (a spec's placement shows here)
+        origin["slots"] = trainers[0].prep.slots
     if grouped:
         # "batched" as the contract names it: one process, each seed its own model stepped in
         # turn (not one vmapped model), so the numbers equal the seeds' trained alone.

@@ -115,9 +115,19 @@ def context_of(recipe: dict[str, Any]) -> str:
 
 
 def activation_label(activation: str, spec: dict[str, Any]) -> str:
-    """`name` or `name(param=value, ...)` for parameters that differ from the defaults."""
+    """`name` or `name(param=value, ...)` for parameters that differ from the defaults, then
+    the placement if any: `dual_line [stage3.*=relu, up*.post=identity]`."""
+    slots = spec.get("activation", {}).get("slots") or {}
+    label = _one_label(activation, spec.get("activation", {}).get("params", {}))
+    if not slots:
+        return label
+    placed = ", ".join(f"{p}={_one_label(a['name'], a.get('params', {}))}"
+                       for p, a in slots.items())
+    return f"{label} [{placed}]"
+
+
+def _one_label(activation: str, params: dict[str, Any]) -> str:
     entry = entries("activations").get(activation)
-    params = spec.get("activation", {}).get("params", {})
     if activation == "formula":
         # The canonical expression is the name; initial values and per-channel follow.
         inits = ", ".join(f"{k}={v}" for k, v in sorted(params.get("parameters", {}).items()))

@@ -17,6 +17,8 @@ class TrainConfig:
 
     activation: str = "relu"
     activation_params: dict[str, Any] = field(default_factory=dict)
+    # Slot pattern -> {"name", "params"} of the activation placed there (placement.py).
+    activation_slots: dict[str, dict[str, Any]] = field(default_factory=dict)
     model: str = "mlp"
     model_params: dict[str, Any] = field(default_factory=dict)
     dataset: str = "digits"
@@ -31,6 +33,8 @@ class TrainConfig:
     @classmethod
     def from_spec(cls, spec: ExperimentSpec, seed: int) -> TrainConfig:
         return cls(activation=spec.activation.name, activation_params=dict(spec.activation.params),
+                   activation_slots={p: a.model_dump(mode="json")
+                                     for p, a in spec.activation.slots.items()},
                    model=spec.model.name, model_params=dict(spec.model.params),
                    dataset=spec.dataset.name, dataset_params=dict(spec.dataset.params),
                    seed=seed, kind=spec.kind, training=spec.training, checked=True)
@@ -41,6 +45,7 @@ class TrainConfig:
         stored, so it is trusted as it is (fields added since take their defaults)."""
         return cls(activation=spec["activation"]["name"],
                    activation_params=dict(spec["activation"].get("params", {})),
+                   activation_slots=dict(spec["activation"].get("slots", {})),
                    model=spec["model"]["name"], model_params=dict(spec["model"].get("params", {})),
                    dataset=spec["dataset"]["name"],
                    dataset_params=dict(spec["dataset"].get("params", {})),
@@ -50,6 +55,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {"activation": self.activation, "activation_params": self.activation_params,
+                **({"activation_slots": self.activation_slots} if self.activation_slots else {}),
                 "model": self.model, "model_params": self.model_params,
                 "dataset": self.dataset, "dataset_params": self.dataset_params,
                 "seed": self.seed, "kind": self.kind.value,

@@ -41,6 +41,7 @@ class ActFactory:
         module = activations.build(self.name, channels, self.params)
         assert isinstance(module, activations.Activation)
         module.block, module.position = block, position
+        module.channels = channels  # a placement builds its replacement to the same width
         return module
 
     def filters(self, wanted: int, policy: str) -> int:

@@ -15,6 +15,7 @@ from worker.training.config import TrainConfig
 from worker.training.datasets import DataSplits, load_dataset
 from worker.training.models import ActFactory, build_model
 from worker.training.optim import make_optimizer
+from worker.training.placement import place as place_activations
 
 DATA_ROOT = Path("./actlab-data/datasets")
 
@@ -44,6 +45,7 @@ class Prepared:
     test_x: Tensor
     test_y: Tensor
     model: nn.Module
+    slots: dict[str, str]  # slot -> the activation in it
     optimizer: torch.optim.Optimizer
     shuffle: torch.Generator  # batch order
     augment: torch.Generator  # data augmentation draws
@@ -73,13 +75,16 @@ def prepare(config: TrainConfig, device: str | torch.device = "cpu",
 
     act = ActFactory(config.activation, config.activation_params, checked=config.checked)
     model = build_model(config.model, config.model_params, data.input_shape, data.num_classes,
-                        act, checked=config.checked).to(device)
+                        act, checked=config.checked)
+    # Every slot's activation; a placement puts others in some (before the model moves).
+    slots = place_activations(model, act, config.activation_slots, checked=config.checked)
+    model = model.to(device)
     if channels_last:
         model = model.to(memory_format=fmt)  # type: ignore[call-overload]
     return Prepared(
         device=device, data=data, train_x=place(data.train_x), train_y=data.train_y.to(device),
         val_x=place(data.val_x), val_y=data.val_y.to(device), test_x=place(data.test_x),
-        test_y=data.test_y.to(device), model=model,
+        test_y=data.test_y.to(device), model=model, slots=slots,
         optimizer=make_optimizer(model, config.training),
         shuffle=torch.Generator().manual_seed(config.seed),
         augment=torch.Generator(device=device).manual_seed(config.seed + 1))
