@@ -48,8 +48,9 @@ NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
 # that holds the parameters (tests/activations/test_formula.py checks this list is complete).
 RESERVED = frozenset({
     "x", *FUNCTIONS, "T_destination", "activation_name", "add_module", "apply", "bfloat16",
-    "block", "buffers", "call_super_init", "channel_multiplier", "children", "compile", "cpu",
-    "cuda", "double", "dump_patches", "eval", "expression", "extra_repr", "float", "fn",
+    "block", "buffers", "call_super_init", "channel_multiplier", "channels", "children",
+    "compile", "cpu", "cuda", "double", "dump_patches", "eval", "expression", "extra_repr",
+    "float", "fn",
     "forward", "get_buffer", "get_extra_state", "get_parameter", "get_submodule", "half",
     "ipu", "learnable_parameters", "load_state_dict", "modules", "mtia", "named_buffers",
     "named_children", "named_modules", "named_parameters", "names", "parameters",

@@ -42,6 +42,7 @@ class Heartbeat:
 
     def __init__(self, claims: dict[uuid.UUID, str], interval: float) -> None:
         self.claims, self.interval = dict(claims), interval
+        self._claims_lock = threading.Lock()
         self.cancelled: set[uuid.UUID] = set()
         self.lost: set[uuid.UUID] = set()
         self._stop = threading.Event()
@@ -57,7 +58,8 @@ class Heartbeat:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            live = {r: t for r, t in self.claims.items() if r not in self.lost}
+            with self._claims_lock:
+                live = {r: t for r, t in self.claims.items() if r not in self.lost}
             try:
                 with session_scope() as session:
                     beats = {r: touch(session, r, t) for r, t in live.items()}
@@ -73,6 +75,11 @@ class Heartbeat:
             self.lost.add(run_id)
         if cancel:
             self.cancelled.add(run_id)
+
+    def release(self, run_id: uuid.UUID) -> None:
+        """Stop beating for a run that has ended."""
+        with self._claims_lock:
+            self.claims.pop(run_id, None)
 
     def should_stop(self, run_id: uuid.UUID) -> bool:
         return run_id in self.cancelled or run_id in self.lost
@@ -335,24 +342,32 @@ def _train_members(members: list[Claimed], settings: Settings) -> dict[uuid.UUID
     if grouped:
         log.info("runs %s train together (group of %d)", ", ".join(by_member), len(members))
 
+    statuses: dict[uuid.UUID, str] = {}
+
+    def end(member: Claimed, trainer: SeedTrainer | None, error: str | None) -> None:
+        """Record one seed's end as soon as it comes: a diverged or cancelled seed does not
+        show as running while the rest of its group trains."""
+        beat.release(member.run_id)
+        outcome = _outcome(trainer, beat, member.run_id, error)
+        if outcome is None:
+            log.warning("run %s was taken over; leaving it to its new owner", member.run_id)
+            statuses[member.run_id] = "lost"
+        else:
+            statuses[member.run_id] = _finish(member, outcome, settings)
+
     with Heartbeat({m.run_id: m.token for m in members}, settings.heartbeat_seconds) as beat:
         if error is None:
             try:
                 train_group(trainers, on_epochs=_epoch_writer(by_member, beat, patience),
                             should_stop=lambda t: beat.should_stop(by_member[t.member].run_id),
-                            checkpoint=checkpoint)
+                            checkpoint=checkpoint,
+                            on_end=lambda t: end(by_member[t.member], t, None))
             except Exception as exc:
                 log.error("run(s) %s failed:\n%s", ", ".join(by_member), traceback.format_exc())
                 error = f"{type(exc).__name__}: {exc}"
-
-    statuses: dict[uuid.UUID, str] = {}
-    for i, m in enumerate(members):
-        outcome = _outcome(trainers[i] if i < len(trainers) else None, beat, m.run_id, error)
-        if outcome is None:
-            log.warning("run %s was taken over; leaving it to its new owner", m.run_id)
-            statuses[m.run_id] = "lost"
-        else:
-            statuses[m.run_id] = _finish(m, outcome, settings)
+        for i, m in enumerate(members):
+            if m.run_id not in statuses:
+                end(m, trainers[i] if i < len(trainers) else None, error)
     _drop_checkpoints(leader.experiment_id, [checkpoint.key, *checkpoint.also],
                       [str(leader.run_id), *sorted(older)], patience)
     return statuses

@@ -91,16 +91,26 @@ def test_group_size_is_capped(backend: Backend, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_cancelling_one_seed_leaves_the_others(backend: Backend) -> None:
-    _, run_ids = make_experiment(seeds=(0, 1, 2), training={"epochs": 12}, **SPEC)
+    _, run_ids = make_experiment(seeds=(0, 1, 2), training={"epochs": 500}, **SPEC)
     thread, outcome = _in_thread(run_ids[0])
     _wait_for_epoch(run_ids[1], 2)
     with session_scope() as s:
         cancel_run(s, s.get_one(Run, run_ids[1]))
+    deadline = time.monotonic() + 60
+    while get_run(run_ids[1]).status != "cancelled":  # recorded at once, not at the group's end
+        assert time.monotonic() < deadline, "the cancelled seed still shows as running"
+        time.sleep(0.02)
+    assert [get_run(r).status for r in (run_ids[0], run_ids[2])] == ["running", "running"]
+    stopped_at = get_run(run_ids[1]).epochs_done
+    _wait_for_epoch(run_ids[2], stopped_at + 2)  # the others go on
+    with session_scope() as s:
+        for run_id in (run_ids[0], run_ids[2]):
+            cancel_run(s, s.get_one(Run, run_id))
     thread.join(120)
-    assert outcome == ["succeeded"]
-    assert [get_run(r).status for r in run_ids] == ["succeeded", "cancelled", "succeeded"]
-    assert get_run(run_ids[1]).epochs_done < 12
-    assert _rows(run_ids[2]) == list(range(1, 13))
+    assert outcome == ["cancelled"]
+    assert [get_run(r).status for r in run_ids] == ["cancelled"] * 3
+    assert get_run(run_ids[1]).epochs_done == stopped_at < get_run(run_ids[2]).epochs_done
+    assert _rows(run_ids[1]) == list(range(1, stopped_at + 1))
 
 
 def test_a_lost_group_resumes_together_from_its_checkpoint(

@@ -212,22 +212,28 @@ def train_group(
     on_epochs: Callable[[list[tuple[SeedTrainer, EpochReport]]], None] | None = None,
     should_stop: Callable[[SeedTrainer], bool] | None = None,
     checkpoint: Checkpointer | None = None,
+    on_end: Callable[[SeedTrainer], None] | None = None,
 ) -> None:
     """Advance every seed an epoch at a time until each has ended (its `status`).
 
     `on_epochs` gets each round's reports together (one write for all seeds); it may end a
     seed by setting its status to "stopped". `should_stop(trainer)` is asked between steps.
-    One seed that diverges or stops ends alone; the others go on."""
+    One seed that diverges or stops ends alone; the others go on. `on_end(trainer)` is
+    called once for each seed, after the round in which it ended."""
     while any(t.active for t in trainers):
         reports = []
-        for trainer in trainers:
-            if trainer.active:
-                stop = (lambda t=trainer: should_stop(t)) if should_stop is not None else None
-                report = trainer.next_epoch(stop)
-                if report is not None:
-                    reports.append((trainer, report))
+        active = [t for t in trainers if t.active]
+        for trainer in active:
+            stop = (lambda t=trainer: should_stop(t)) if should_stop is not None else None
+            report = trainer.next_epoch(stop)
+            if report is not None:
+                reports.append((trainer, report))
         if on_epochs is not None and reports:
             on_epochs(reports)
+        if on_end is not None:
+            for trainer in active:
+                if not trainer.active:
+                    on_end(trainer)
         running = [t for t in trainers if t.active]
         if checkpoint is not None and running and checkpoint.due():
             checkpoint.save_parts({t.member: t.part() for t in running})
