@@ -397,7 +397,12 @@ function forgetKey() {
 }
 
 // ---- routing ------------------------------------------------------------------------
+// A route still loading when a newer one starts (a stream's end re-renders the page while
+// the user clicks on) must not mark the page ready for its own path afterwards.
+let routeGeneration = 0;
+
 async function route() {
+  const generation = ++routeGeneration;
   clearInterval(timer);
   if (stream) stream.abort();
   window.actlabCharts = {};
@@ -409,6 +414,7 @@ async function route() {
     else if (path === "/catalog") await catalogView();
     else await listView(query || "");
   } catch (err) {
+    if (generation !== routeGeneration) return;
     if (err.status === 401) {
       clearInterval(timer);
       keyView(Boolean(localStorage.getItem(KEY_ITEM)));
@@ -417,6 +423,7 @@ async function route() {
     }
     view.replaceChildren(h("h1", {}, "Error"), h("pre", {}, JSON.stringify(err.body || String(err), null, 2)));
   }
+  if (generation !== routeGeneration) return;
   document.getElementById("forget-key").hidden = !localStorage.getItem(KEY_ITEM);
   document.body.dataset.ready = path;
 }

@@ -65,7 +65,7 @@ def browser() -> Iterator[object]:
         driver.quit()
 
 
-def _open(driver: object, url: str, ready: str, timeout: float = 30) -> None:
+def _open(driver: object, url: str, ready: str, timeout: float = 60) -> None:
     driver.get(url)  # type: ignore[attr-defined]
     _until(driver, f"return document.body.dataset.ready === {ready!r}", timeout)
 
