@@ -16,11 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -29,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from bench.service import wait_healthy, write_results
+from bench.service import embedded_service, write_results
 
 SPEC = {"activation": {"name": "relu"}, "model": {"name": "mnist1d_cnn"},
         "dataset": {"name": "mnist1d"}, "seeds": [0], "training": {"epochs": 1}}
@@ -41,35 +37,22 @@ def _seconds(run: dict[str, Any], end: str) -> float:
 
 
 def one_service(warm: bool, idle: float, cached: Path) -> list[dict[str, float]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        shutil.copytree(cached, Path(tmp) / "datasets")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ACTLAB_")}
-        env.update({"ACTLAB_DATA_DIR": tmp, "ACTLAB_WARM_WORKERS": str(warm).lower(),
-                    "ACTLAB_TORCH_THREADS": "1"})
-        port = 18000 + os.getpid() % 1000
-        proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(url, 120)
-            time.sleep(idle)
-            out = []
-            with httpx.Client(base_url=url, timeout=60) as c:
-                for _ in range(2):
-                    created = c.post("/api/v1/experiments", params={"force": "true"},
-                                     json=SPEC).json()
-                    run_id = created["runs"][0]["id"]
-                    while (run := c.get(f"/api/v1/runs/{run_id}").json())["status"] in (
-                            "queued", "running"):
-                        time.sleep(0.05)
-                    assert run["status"] == "succeeded", run
-                    out.append({"started": _seconds(run, "started_at"),
-                                "finished": _seconds(run, "finished_at")})
-            return out
-        finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(60)
-
+    settings = {"ACTLAB_WARM_WORKERS": str(warm).lower(), "ACTLAB_TORCH_THREADS": "1"}
+    with embedded_service(settings, cached, port=18000) as url:
+        time.sleep(idle)
+        out = []
+        with httpx.Client(base_url=url, timeout=60) as c:
+            for _ in range(2):
+                created = c.post("/api/v1/experiments", params={"force": "true"},
+                                 json=SPEC).json()
+                run_id = created["runs"][0]["id"]
+                while (run := c.get(f"/api/v1/runs/{run_id}").json())["status"] in (
+                        "queued", "running"):
+                    time.sleep(0.05)
+                assert run["status"] == "succeeded", run
+                out.append({"started": _seconds(run, "started_at"),
+                            "finished": _seconds(run, "finished_at")})
+        return out
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
-import sys
-import tempfile
 from datetime import UTC, datetime
 
 import torch
 
-from bench.service import wait_healthy, write_results
+from bench.service import embedded_service, write_results
 from cli.client import Client
 
 
@@ -35,27 +31,15 @@ def main() -> None:
     parser.add_argument("--optimizer", default="sgd")
     parser.add_argument("--target", default="train_error<=0.25")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ACTLAB_")}
-        env["ACTLAB_DATA_DIR"] = tmp
-        port = 18700 + os.getpid() % 1000
-        proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(url, 120)
-            lab = Client(url=url)
-            for activation in ("relu", "tanh"):
-                lab.submit({"activation": {"name": activation},
-                            "model": {"name": args.model}, "dataset": {"name": args.dataset},
-                            "seeds": list(range(args.seeds)),
-                            "training": {"epochs": args.epochs, "lr": args.lr,
-                                         "optimizer": args.optimizer}}).wait(progress=False)
-            board = lab.leaderboard(model=args.model, dataset=args.dataset,
-                                    target=args.target)
-        finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(60)
+    with embedded_service({}, port=18700) as url:
+        lab = Client(url=url)
+        for activation in ("relu", "tanh"):
+            lab.submit({"activation": {"name": activation},
+                        "model": {"name": args.model}, "dataset": {"name": args.dataset},
+                        "seeds": list(range(args.seeds)),
+                        "training": {"epochs": args.epochs, "lr": args.lr,
+                                     "optimizer": args.optimizer}}).wait(progress=False)
+        board = lab.leaderboard(model=args.model, dataset=args.dataset, target=args.target)
     lines = [f"Measured {datetime.now(UTC):%Y-%m-%d} on {os.cpu_count()} CPU cores, torch "
              f"{torch.__version__}: `python -m bench.relu_tanh --model {args.model} --dataset "
              f"{args.dataset} --seeds {args.seeds} --epochs {args.epochs} --lr {args.lr:g} "

@@ -18,11 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -33,7 +29,7 @@ import httpx
 import torch
 import torch.nn.functional as F
 
-from bench.service import wait_healthy, write_results
+from bench.service import embedded_service, write_results
 from worker.training.datasets import DataSplits, load_dataset
 from worker.training.models import ActFactory, build_model
 
@@ -81,37 +77,24 @@ def _seconds(runs: list[dict[str, Any]]) -> float:
 def through_service(model: str, dataset: str, seeds: list[int], epochs: int, group: int,
                     cached: Path) -> tuple[float, set[str]]:
     """Seconds from the first queued to the last finished, and the runs' execution modes."""
-    with tempfile.TemporaryDirectory() as tmp:
-        shutil.copytree(cached, Path(tmp) / "datasets")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ACTLAB_")}
-        env.update({"ACTLAB_DATA_DIR": tmp, "ACTLAB_GROUP_SEEDS": str(group)})
-        port = 18500 + os.getpid() % 1000
-        proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(url, 120)
-            time.sleep(8)  # the worker child warms up before work arrives, as in a lab
-            spec = {"activation": {"name": "relu"}, "model": {"name": model},
-                    "dataset": {"name": dataset}, "seeds": seeds,
-                    "training": {"epochs": epochs, "batch_size": BATCH, "lr": LR,
-                                 "optimizer": "adam"}}
-            with httpx.Client(base_url=url, timeout=60) as c:
-                created = c.post("/api/v1/experiments", params={"force": "true"}, json=spec)
-                created.raise_for_status()
-                ids = [r["id"] for r in created.json()["runs"]]
-                # Polled once a second: the API shares the cores with the worker, and the
-                # figure comes from the server's timestamps, not from this loop.
-                while c.get(f"/api/v1/experiments/{created.json()['id']}").json()[
-                        "status"] in ("queued", "running"):
-                    time.sleep(1.0)
-                runs = [c.get(f"/api/v1/runs/{i}").json() for i in ids]
-            assert all(r["status"] == "succeeded" for r in runs), runs
-            return _seconds(runs), {(r["provenance"] or {}).get("mode", "?") for r in runs}
-        finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(60)
-
+    with embedded_service({"ACTLAB_GROUP_SEEDS": str(group)}, cached) as url:
+        time.sleep(8)  # the worker child warms up before work arrives, as in a lab
+        spec = {"activation": {"name": "relu"}, "model": {"name": model},
+                "dataset": {"name": dataset}, "seeds": seeds,
+                "training": {"epochs": epochs, "batch_size": BATCH, "lr": LR,
+                             "optimizer": "adam"}}
+        with httpx.Client(base_url=url, timeout=60) as c:
+            created = c.post("/api/v1/experiments", params={"force": "true"}, json=spec)
+            created.raise_for_status()
+            ids = [r["id"] for r in created.json()["runs"]]
+            # Polled once a second: the API shares the cores with the worker, and the
+            # figure comes from the server's timestamps, not from this loop.
+            while c.get(f"/api/v1/experiments/{created.json()['id']}").json()[
+                    "status"] in ("queued", "running"):
+                time.sleep(1.0)
+            runs = [c.get(f"/api/v1/runs/{i}").json() for i in ids]
+    assert all(r["status"] == "succeeded" for r in runs), runs
+    return _seconds(runs), {(r["provenance"] or {}).get("mode", "?") for r in runs}
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

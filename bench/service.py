@@ -3,6 +3,12 @@ and writing a results table."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -53,3 +59,26 @@ def wait_healthy(url: str, timeout: float, why: Callable[[], str] = lambda: "") 
             pass
         assert time.monotonic() < deadline, f"service not healthy at {url}\n{why()}"
         time.sleep(0.3)
+
+
+@contextmanager
+def embedded_service(settings: dict[str, str], datasets: Path | None = None,
+                     port: int = 18500) -> Iterator[str]:
+    """`actlab serve` (the embedded default) in a scratch data directory, with these ACTLAB_
+    settings and a copy of `datasets` (already generated, as a lab's are after their first
+    run); yields its URL and stops it afterwards."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if datasets is not None:
+            shutil.copytree(datasets, Path(tmp) / "datasets")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ACTLAB_")}
+        env.update({"ACTLAB_DATA_DIR": tmp, **settings})
+        port += os.getpid() % 1000
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(url, 120)
+            yield url
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(60)
