@@ -65,11 +65,16 @@ RELU = [2, 3, 2, 3, 2]
 TANH = [6, 8, None, 7, 9]
 
 
-def test_leaderboard_ranks_by_epochs_to_target(client: TestClient) -> None:
+def _relu_and_tanh() -> None:
+    """Five finished seeds of each, reaching the target at the epochs of RELU and TANH."""
     for activation, reach in (("relu", RELU), ("tanh", TANH)):
         exp_id, _ = make_experiment(seeds=(), activation={"name": activation})
         for seed, at in enumerate(reach):
             add_finished_run(exp_id, seed, _curve(at))
+
+
+def test_leaderboard_ranks_by_epochs_to_target(client: TestClient) -> None:
+    _relu_and_tanh()
     board = client.get("/api/v1/leaderboard", params={
         "model": "mlp", "dataset": "digits", "target": "train_error<=0.25"}).json()
     assert board["target"] == "train_error<=0.25" and board["test"] == "logrank"
@@ -109,10 +114,7 @@ def test_a_bad_target_is_a_422_naming_it(client: TestClient, target: str, messag
 
 
 def test_markdown_ranks_by_time(client: TestClient) -> None:
-    for activation, reach in (("relu", RELU), ("tanh", TANH)):
-        exp_id, _ = make_experiment(seeds=(), activation={"name": activation})
-        for seed, at in enumerate(reach):
-            add_finished_run(exp_id, seed, _curve(at))
+    _relu_and_tanh()
     text = client.get("/api/v1/leaderboard", params={
         "model": "mlp", "dataset": "digits", "target": "train_error<=0.25",
         "format": "markdown"}).text
