@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.lifecycle import IllegalTransition
-from core.models import ActivationParam, EpochMetric, Experiment, ResponseCurve, Run
+from core.models import RUN_RESULT_TABLES, Experiment, Run
 from core.settings import Settings
 from core.spec import (
     RECIPE_VERSION,
@@ -73,7 +73,7 @@ def add_runs(session: Session, experiment: Experiment, spec: ExperimentSpec, see
             out.to_queue.append(run.id)
             continue
         out.reused.append(run.id)
-        for table in (EpochMetric, ActivationParam, ResponseCurve):
+        for table in RUN_RESULT_TABLES:
             src = cast(Table, table.__table__)
             # every column but the run (replaced) and surrogate keys (generated)
             columns = [c.name for c in src.columns if c.name not in ("id", "run_id")]

@@ -143,3 +143,48 @@ class ParameterPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class InputSpaceLayer(BaseModel):
+    layer: str = Field(description="the activation slot (`input`: the plane itself)")
+    activation: str | None = Field(description="the activation in that slot")
+    width: int = Field(description="the layer's width")
+    projection: str = Field(description="`identity` (2 wide or less) or `pca` (the plane of "
+                                        "the two principal components of this image)")
+    explained: float = Field(description="share of the image's variance the projection keeps")
+    lines: list[list[list[float]]] = Field(
+        description="the image of each grid line: vertical lines (x fixed) first, then "
+                    "horizontal ones; each a list of [x, y] points")
+
+
+class InputSpaceEpoch(BaseModel):
+    epoch: int
+    classes: list[list[int]] = Field(description="predicted class per grid cell, rows from "
+                                                 "the bottom of the plane (lowest y) up")
+    layers: list[InputSpaceLayer]
+
+
+class InputSpaceBounds(BaseModel):
+    x: list[float]
+    y: list[float]
+
+
+class InputSpacePoints(BaseModel):
+    x: list[float]
+    y: list[float]
+    label: list[int]
+
+
+class InputSpacePublic(BaseModel):
+    run_id: uuid.UUID
+    seed: int
+    status: RunStatus
+    activation: str = Field(description="the experiment's activation label, placement "
+                                        "included, as on the leaderboard")
+    dataset: str
+    bounds: InputSpaceBounds | None = Field(description="the plane drawn (the training "
+                                                        "data's extent and a margin)")
+    grid_cells: int | None = Field(description="cells per side of `classes`")
+    points: InputSpacePoints | None = Field(description="a sample of the training points")
+    recorded: list[int] = Field(description="every epoch with a picture")
+    epochs: list[InputSpaceEpoch] = Field(description="the pictures asked for (all by default)")

@@ -31,8 +31,10 @@ def train_locally(spec: ExperimentSpec, settings: Settings, device: str = "auto"
 
     print(f"\n{spec.activation.name} / {spec.model.name} / {spec.dataset.name} on {dev}")
     # Validation picks the best epoch; the test split is reported at that epoch and the last.
+    # Segmentation runs add the test split's mean IoU (their accuracies are per pixel).
+    miou = any("test_miou" in r.final_metrics for _, r in rows)
     print(f"{'seed':>6} {'status':>10} {'val_acc':>8} {'test_acc':>8} {'best ep':>7} "
-          f"{'test@best':>9} {'s/epoch':>8}")
+          f"{'test@best':>9} {'s/epoch':>8}" + (f" {'test_miou':>9}" if miou else ""))
     tests = []
     nan = float("nan")
     for seed, r in rows:
@@ -42,7 +44,8 @@ def train_locally(spec: ExperimentSpec, settings: Settings, device: str = "auto"
         secs = statistics.fmean(h["epoch_seconds"] for h in r.history) if r.history else 0.0
         print(f"{seed:>6} {r.status:>10} {m.get('val_accuracy', nan):>8.4f} "
               f"{m.get('test_accuracy', nan):>8.4f} {r.best_epoch or 0:>7} "
-              f"{m.get('test_accuracy_at_best', nan):>9.4f} {secs:>8.2f}")
+              f"{m.get('test_accuracy_at_best', nan):>9.4f} {secs:>8.2f}"
+              + (f" {m.get('test_miou', nan):>9.4f}" if miou else ""))
     if len(tests) > 1:
         print(f"test_accuracy (last epoch) mean {statistics.fmean(tests):.4f} ± "
               f"{statistics.stdev(tests):.4f} (std, n={len(tests)})")

@@ -12,12 +12,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import Table, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.models import ActivationParam, EpochMetric, Experiment, ResponseCurve, Run
+from core.models import RUN_RESULT_TABLES, Experiment, Run
 from core.status import RunStatus
 from core.timeutil import utcnow
 
@@ -154,8 +154,9 @@ def retry_run(session: Session, run: Run) -> None:
         session.refresh(run)
         raise IllegalTransition(f"run {run.id} is {run.status}; only failed, cancelled or "
                                 "diverged runs can be retried")
-    for table in (EpochMetric, ActivationParam, ResponseCurve):
-        session.execute(delete(table).where(table.run_id == run.id))
+    for table in RUN_RESULT_TABLES:
+        rows = cast(Table, table.__table__)
+        session.execute(delete(rows).where(rows.c.run_id == run.id))
     session.refresh(run)
 
 

@@ -21,7 +21,8 @@ class Metric:
 
 METRIC_TABLE: tuple[Metric, ...] = (
     Metric("train_loss", "train", False, doc="mean cross-entropy over the epoch's batches"),
-    Metric("train_accuracy", "train", True, doc="accuracy over the epoch's batches"),
+    Metric("train_accuracy", "train", True,
+           doc="accuracy over the epoch's batches (per pixel for segmentation)"),
     Metric("val_loss", "validation", False,
            doc="on the validation split, held out from the training data"),
     Metric("val_accuracy", "validation", True, doc="on the validation split"),
@@ -29,6 +30,13 @@ METRIC_TABLE: tuple[Metric, ...] = (
     Metric("test_loss", "test", False, doc="on the official test split"),
     Metric("test_accuracy", "test", True, doc="on the official test split"),
     Metric("test_top5", "test", True, doc="top-5 accuracy on the official test split"),
+    # Segmentation datasets only (null elsewhere); their accuracies are per pixel.
+    Metric("val_miou", "validation", True,
+           doc="mean intersection-over-union over the classes, on the validation split "
+               "(segmentation datasets)"),
+    Metric("test_miou", "test", True,
+           doc="mean intersection-over-union over the classes, on the test split "
+               "(segmentation datasets)"),
     Metric("lr", "none", False, doc="learning rate at the end of the epoch"),
     Metric("epoch_seconds", "none", False, averaged=True,
            doc="wall time of the epoch, evaluation included"),

@@ -190,6 +190,8 @@ class EpochMetric(Base):
     test_loss: Mapped[float | None]
     test_accuracy: Mapped[float | None]
     test_top5: Mapped[float | None]
+    val_miou: Mapped[float | None]
+    test_miou: Mapped[float | None]
     lr: Mapped[float | None]
     epoch_seconds: Mapped[float | None]
     samples_per_second: Mapped[float | None]
@@ -234,3 +236,23 @@ class ResponseCurve(Base):
     xs: Mapped[list[Any]]
     # One list of ys per channel (a single list when the activation has no per-channel state).
     ys: Mapped[list[Any]]
+
+
+class InputSpacePicture(Base):
+    """2-D datasets: one epoch's picture of the input space (predicted class per grid cell,
+    each hidden layer's image of the grid lines; worker/training/input_space.py). Epoch 0
+    holds the run's fixed part: the plane's bounds and a sample of the training points."""
+
+    __tablename__ = "input_space"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    epoch: Mapped[int] = mapped_column(primary_key=True)
+    picture: Mapped[dict[str, Any]]
+
+
+# What a run wrote while training, row by row: copied when a result is reused, cleared when a
+# run is retried.
+RUN_RESULT_TABLES: tuple[type[Base], ...] = (EpochMetric, ActivationParam, ResponseCurve,
+                                             InputSpacePicture)

@@ -84,6 +84,24 @@ def _mnist1d_cnn(shape: Shape, classes: int, p: Mapping[str, Any]) -> Size:
     return Size(params, 2 * c * sum(lengths) + classes)
 
 
+def _unet(shape: Shape, classes: int, p: Mapping[str, Any]) -> Size:
+    channels, height, width = (shape + (1, 1))[:3]
+    levels, base = int(p.get("levels", 2)), int(p.get("width", 16))
+    filters = [base * 2 ** k for k in range(levels + 1)]
+    area = [height * width // 4 ** k for k in range(levels + 1)]
+    params, elements, cin = filters[0] * classes, classes * area[0], channels
+    for k in range(levels):  # down: two convolutions and their activations, then pooling
+        params += 9 * cin * filters[k] + 9 * filters[k] ** 2
+        elements += 4 * filters[k] * area[k] + filters[k] * area[k + 1]
+        cin = filters[k]
+    params += 9 * cin * filters[levels] + 9 * filters[levels] ** 2
+    elements += 4 * filters[levels] * area[levels]
+    for k in reversed(range(levels)):  # up: transposed convolution, post, two convolutions
+        params += 4 * filters[k + 1] * filters[k] + 18 * filters[k] ** 2 + 9 * filters[k] ** 2
+        elements += 6 * filters[k] * area[k]
+    return Size(params, elements)
+
+
 ESTIMATORS: dict[str, Estimator] = {
     "mlp": _mlp,
     "mnist1d_mlp": lambda s, c, p: _mlp(s, c, p, depth=2),
@@ -93,6 +111,7 @@ ESTIMATORS: dict[str, Estimator] = {
     "resnet_v2": lambda s, c, p: _resnet(s, c, _resnet_depth(p, 20), (16, 32, 64), 16),
     "wide_resnet": _wide,
     "mnist1d_cnn": _mnist1d_cnn,
+    "unet": _unet,
 }
 
 

@@ -313,6 +313,11 @@ class ExperimentSpec(BaseModel):
             errors.append((("model", "name"), INCOMPATIBLE_INPUT,
                            f"model {model['name']!r} takes {' or '.join(model['input_kinds'])} "
                            f"inputs, but dataset {dataset['name']!r} is {dataset['input_kind']}"))
+        task, tasks = dataset.get("task", "classification"), model.get("tasks", ["classification"])
+        if task not in tasks:
+            errors.append((("model", "name"), INCOMPATIBLE_INPUT,
+                           f"model {model['name']!r} is made for {' or '.join(tasks)}, but "
+                           f"dataset {dataset['name']!r} is a {task} dataset"))
         samples, classes = self.dataset.params.get("samples"), self.dataset.params.get("classes")
         if isinstance(samples, int) and isinstance(classes, int) \
                 and samples < MIN_SAMPLES_PER_CLASS * classes:

@@ -24,7 +24,14 @@ from core.artifacts import checkpoint_key, get_store, prune_weights, weights_key
 from core.db import in_transaction, session_scope
 from core.lifecycle import claim_group, claim_next, claim_run, finish_run, group_in_use, touch
 from core.metrics import METRICS
-from core.models import ActivationParam, EpochMetric, Experiment, ResponseCurve, Run
+from core.models import (
+    ActivationParam,
+    EpochMetric,
+    Experiment,
+    InputSpacePicture,
+    ResponseCurve,
+    Run,
+)
 from core.settings import Settings, get_settings
 from core.status import RunKind, RunStatus
 from core.upsert import upsert
@@ -199,6 +206,13 @@ def _epoch_writer(members: dict[str, Claimed], beat: Heartbeat,
                      "block": p.block, "position": p.position, "name": p.name,
                      "values": p.values}
                     for p in report.parameters], keys=("run_id", "epoch", "layer", "name"))
+                if report.input_space is not None:
+                    picture = dict(report.input_space)
+                    header = picture.pop("header", None)
+                    upsert(session, InputSpacePicture.__table__, [
+                        {"run_id": run_id, "epoch": epoch, "picture": part}
+                        for epoch, part in ((0, header), (report.epoch, picture))
+                        if part is not None], keys=("run_id", "epoch"))
 
         in_transaction(write, patience=patience, what="epoch " + ", ".join(
             f"{r.epoch} of run {members[t.member].run_id}" for t, r in reports))

@@ -8,16 +8,18 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response
 from sqlalchemy import func, select
 
+from api.analytics.leaderboard import activation_label
 from api.auth import PrincipalDep, require_owner
 from api.convert import run_public
 from api.deps import RunDep, SessionDep, SettingsDep
 from api.dispatch import notify
 from api.errors import ErrorBody, responses
 from api.quotas import enforce_quotas
-from api.schemas import MetricRow, ParameterPage, ParameterRow, RunPublic
+from api.schemas import InputSpacePublic, MetricRow, ParameterPage, ParameterRow, RunPublic
+from core import catalog
 from core.artifacts import ArtifactMissing, get_store, weights_key
 from core.lifecycle import cancel_run, retry_run
-from core.models import ActivationParam, EpochMetric
+from core.models import ActivationParam, EpochMetric, InputSpacePicture
 from core.status import RunStatus
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -67,6 +69,39 @@ def get_parameters(
                                          ActivationParam.name).limit(limit).offset(offset))
     return ParameterPage(items=[ParameterRow.model_validate(r) for r in rows], total=total,
                          limit=limit, offset=offset)
+
+
+@router.get("/{run_id}/input-space", response_model=InputSpacePublic, responses={
+    404: {"model": ErrorBody, "description": "no such run, or its dataset is not 2-D"}})
+def get_input_space(
+    run: RunDep, session: SessionDep,
+    epoch: Annotated[list[int] | None, Query(
+        description="only these epochs (repeat the parameter); every recorded one by "
+                    "default")] = None,
+) -> InputSpacePublic:
+    """2-D datasets: at the recorded epochs (1, 2, 4, 8, ... and the last), the predicted
+    class on a grid over the input plane, and each hidden layer's image of a grid of lines
+    (projected to its two principal components where the layer is wider than two).
+    Computed by the worker while training; a run still queued has none yet."""
+    spec = run.experiment.spec
+    dataset = spec["dataset"]["name"]
+    entry = catalog.entries("datasets").get(dataset, {})
+    if entry.get("input_shape") != [2] or entry.get("task", "classification") != "classification":
+        two_d = ", ".join(e["name"] for e in catalog.load_catalog()["datasets"]
+                          if e.get("input_shape") == [2])
+        raise HTTPException(404, f"run {run.id} has no input-space pictures: dataset "
+                                 f"{dataset!r} is not a 2-D classification dataset ({two_d} are)")
+    rows = {r.epoch: r.picture for r in session.scalars(
+        select(InputSpacePicture).where(InputSpacePicture.run_id == run.id))}
+    header = rows.pop(0, None) or {}
+    recorded = sorted(rows)
+    wanted = recorded if epoch is None else [e for e in recorded if e in set(epoch)]
+    return InputSpacePublic(
+        run_id=run.id, seed=run.seed, status=run.status,
+        activation=activation_label(spec["activation"]["name"], spec), dataset=dataset,
+        bounds=header.get("bounds"), grid_cells=header.get("grid_cells"),
+        points=header.get("points"), recorded=recorded,
+        epochs=[rows[e] for e in wanted])
 
 
 @router.post("/{run_id}/cancel", response_model=RunPublic, responses=responses(404, 409))

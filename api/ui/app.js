@@ -42,6 +42,15 @@ function chart(name, el, opts, data) {
   return new uPlot({ width: Math.min(el.clientWidth || 560, 560), height: 260, ...opts }, data, el);
 }
 
+// Datasets whose runs have input-space pictures: 2-D inputs, one label per example.
+let planeSets = null;
+async function planeDatasets() {
+  if (!planeSets) planeSets = api("/api/v1/catalog/datasets").then((all) => new Set(all
+    .filter((d) => d.input_shape.length === 1 && d.input_shape[0] === 2 && (d.task || "classification") === "classification")
+    .map((d) => d.name)));
+  return planeSets;
+}
+
 // ---- experiments list: filters, pagination, live status ------------------------------
 async function listView(query) {
   const params = new URLSearchParams(query);
@@ -94,8 +103,12 @@ async function sweepView(id) {
   view.replaceChildren(h("h1", {}, "Sweep"), body);
   async function refresh() {
     const s = await api(`/api/v1/sweeps/${id}`), p = s.progress;
+    const planes = await planeDatasets();
+    const pictured = s.experiments.filter((e) => planes.has(e.dataset));
     body.replaceChildren(
-      h("p", {}, h("strong", {}, s.name), h("span", { class: "muted" }, ` · ${s.experiments.length} experiments`)),
+      h("p", {}, h("strong", {}, s.name), h("span", { class: "muted" }, ` · ${s.experiments.length} experiments`),
+        pictured.length ? h("span", {}, " · ", h("a", { id: "input-space-link",
+          href: `#/input-space?experiments=${pictured.map((e) => e.id).join(",")}` }, "input spaces side by side")) : ""),
       h("p", { id: "sweep-progress" }, h("span", { class: "bar" }, h("span", { style: `width:${100 * p.fraction}%` })),
         ` ${p.finished}/${p.runs} runs finished, ${p.epochs_done}/${p.epochs_total} epochs`),
       table(["experiment", "status", "runs", "activation", "model", "dataset"], s.experiments.map((e) =>
@@ -153,8 +166,10 @@ async function experimentView(id) {
         h("td", { class: "num" }, s.final.n)))));
 
   const curveBox = h("div", { class: "card", id: "curves" });
+  // Segmentation experiments add their mean IoU curves.
+  const segmentation = ["val_miou", "test_miou"].filter((m) => summary.metrics[m] && summary.metrics[m].final.n > 0);
   const metric = h("select", { id: "curve-metric" }, ["val_accuracy", "test_accuracy", "train_loss",
-    "val_loss", "train_accuracy", "test_loss"].map((m) => h("option", { value: m }, m)));
+    "val_loss", "train_accuracy", "test_loss", ...segmentation].map((m) => h("option", { value: m }, m)));
   const perSeed = h("input", { type: "checkbox", id: "per-seed" });
   const drawCurves = async () => {
     const m = metric.value, pts = summary.curves;
@@ -178,6 +193,13 @@ async function experimentView(id) {
   results.append(h("h2", {}, "Curves"), h("p", {}, metric, " ", h("label", {}, perSeed, " per-seed lines")), curveBox);
   await drawCurves();
 
+  if ((await planeDatasets()).has(exp.dataset) && exp.runs.some((r) => r.status === "succeeded")) {
+    const el = h("div", { class: "card" });
+    results.append(h("h2", {}, "Input space ", h("a", { href: `#/input-space?experiments=${id}`, class: "muted" }, "(all epochs)")), el);
+    const run = exp.runs.find((r) => r.status === "succeeded");
+    const pic = await api(`/api/v1/runs/${run.id}/input-space`);
+    if (pic.epochs.length) el.append(inputSpacePanel("input-space-0", pic, pic.epochs[pic.epochs.length - 1]));
+  }
   if (params.final.length) {
     const boxes = h("canvas", { id: "boxes", width: 900, height: 60 + 34 * params.final.length });
     results.append(h("h2", {}, "Learned parameters per block (final epoch, over channels and seeds)"),
@@ -225,6 +247,83 @@ function lrRange(exp, results) {
       series: [{}, { label: "smoothed loss", stroke: palette[0] }],
       scales: { x: { time: false, distr: 3 } } }, [res.lrs || [], res.smoothed || []]);
   });
+}
+
+// ---- input space: decision regions and bent grids, several activations side by side ----
+async function inputSpaceView(query) {
+  const ids = (new URLSearchParams(query).get("experiments") || "").split(",").filter(Boolean);
+  const exps = await Promise.all(ids.map((id) => api(`/api/v1/experiments/${id}`)));
+  // One seed per experiment (the first that succeeded), all its recorded epochs.
+  const pics = await Promise.all(exps.map((e) => {
+    const run = e.runs.find((r) => r.status === "succeeded");
+    return run ? api(`/api/v1/runs/${run.id}/input-space`) : null;
+  }));
+  const epochs = [...new Set(pics.flatMap((p) => (p ? p.recorded : [])))].sort((a, b) => a - b);
+  const slider = h("input", { type: "range", id: "input-space-epoch", min: 0, max: Math.max(0, epochs.length - 1),
+    value: Math.max(0, epochs.length - 1) });
+  const label = h("span"), panels = h("div", { class: "planes" });
+  const draw = () => {
+    const epoch = epochs[Number(slider.value)];
+    label.textContent = ` epoch ${epoch ?? "–"}`;
+    window.actlabCharts = {};
+    panels.replaceChildren(...pics.map((p, i) => {
+      if (!p) return h("div", { class: "card" }, h("strong", {}, exps[i].name), h("p", { class: "muted" }, "no finished run yet"));
+      // the latest picture at or before the chosen epoch
+      const shown = p.epochs.filter((e) => e.epoch <= epoch).pop() || p.epochs[0];
+      return h("div", { class: "card" }, h("strong", {}, p.activation), h("span", { class: "muted" }, ` · seed ${p.seed}`),
+        inputSpacePanel(`input-space-${i}`, p, shown));
+    }));
+  };
+  slider.oninput = draw;
+  view.replaceChildren(h("h1", {}, "Input space"),
+    h("p", { class: "muted" }, "Predicted class over the input plane with the training points, and how each hidden layer bends a grid of lines drawn on the plane (wider layers projected to their two principal components)."),
+    h("p", {}, slider, label), panels);
+  draw();
+}
+
+const classColours = ["#2f6fde", "#e4572e", "#29a36a", "#9b59b6", "#f2a900", "#17becf", "#8c564b"];
+
+function inputSpacePanel(name, pic, shown) {
+  const box = h("div", { class: "plane-row" });
+  const size = 220, regions = h("canvas", { width: size, height: size, class: "regions" });
+  const g = regions.getContext("2d"), n = pic.grid_cells, cell = size / n;
+  shown.classes.forEach((row, r) => row.forEach((c, col) => {
+    g.fillStyle = classColours[c % classColours.length] + "40";
+    g.fillRect(col * cell, size - (r + 1) * cell, cell + 0.5, cell + 0.5);
+  }));
+  const [x0, x1] = pic.bounds.x, [y0, y1] = pic.bounds.y;
+  pic.points.x.forEach((x, i) => {
+    g.fillStyle = classColours[pic.points.label[i] % classColours.length];
+    g.beginPath();
+    g.arc(((x - x0) / (x1 - x0)) * size, size - ((pic.points.y[i] - y0) / (y1 - y0)) * size, 1.8, 0, 2 * Math.PI);
+    g.fill();
+  });
+  box.append(h("figure", {}, regions, h("figcaption", { class: "muted" }, `epoch ${shown.epoch}: predicted class`)));
+  let drawn = n * n + pic.points.x.length;
+  for (const layer of shown.layers.slice(1)) {
+    const canvas = h("canvas", { width: size, height: size, class: "grid-lines" });
+    drawn += drawLines(canvas, layer.lines);
+    const how = layer.projection === "pca" ? `PCA of ${layer.width}, ${(100 * layer.explained).toFixed(0)} % of variance` : "as is";
+    box.append(h("figure", {}, canvas, h("figcaption", { class: "muted" }, `${layer.layer} (${layer.activation}): ${how}`)));
+  }
+  window.actlabCharts[name] = drawn;
+  return box;
+}
+
+function drawLines(canvas, lines) {
+  const g = canvas.getContext("2d"), pts = lines.flat();
+  const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
+  const lo = [Math.min(...xs), Math.min(...ys)], hi = [Math.max(...xs), Math.max(...ys)];
+  const span = Math.max(hi[0] - lo[0], hi[1] - lo[1]) || 1, pad = 8, w = canvas.width - 2 * pad;
+  const X = (v) => pad + ((v - lo[0]) / span) * w, Y = (v) => canvas.height - pad - ((v - lo[1]) / span) * w;
+  lines.forEach((line, i) => {
+    // vertical lines of the input grid first, then horizontal ones
+    g.strokeStyle = i < lines.length / 2 ? "rgba(47,111,222,.8)" : "rgba(228,87,46,.8)";
+    g.beginPath();
+    line.forEach(([x, y], j) => (j ? g.lineTo(X(x), Y(y)) : g.moveTo(X(x), Y(y))));
+    g.stroke();
+  });
+  return pts.length;
 }
 
 // ---- leaderboard: table and means with confidence intervals ---------------------------
@@ -411,6 +510,7 @@ async function route() {
     if (path.startsWith("/experiment/")) await experimentView(path.split("/")[2]);
     else if (path.startsWith("/sweep/")) await sweepView(path.split("/")[2]);
     else if (path === "/leaderboard") await leaderboardView(query || "");
+    else if (path === "/input-space") await inputSpaceView(query || "");
     else if (path === "/catalog") await catalogView();
     else await listView(query || "");
   } catch (err) {

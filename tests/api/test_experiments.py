@@ -98,6 +98,10 @@ BAD_CASES = [
      ["required"]),
     ("model/dataset mismatch", _bad(dataset={"name": "mnist1d"}), "model.name",
      ["takes image inputs", "sequence"]),
+    ("classifier on a segmentation set", _bad(dataset={"name": "shapes"}), "model.name",
+     ["made for classification", "'shapes' is a segmentation dataset"]),
+    ("segmentation model on a classification set", _bad(model={"name": "unet"}), "model.name",
+     ["made for segmentation", "classification dataset"]),
     *[(f"formula: {why}", _bad(activation={"name": "formula", "params": params}),
        f"activation.params.{field}", phrases) for why, params, field, phrases in [
         ("code", {"expression": "__import__('os').system('id')"}, "expression",

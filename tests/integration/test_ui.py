@@ -76,7 +76,11 @@ def _until(driver: object, script: str, timeout: float = 30) -> object:
         value = driver.execute_script(script)  # type: ignore[attr-defined]
         if value:
             return value
-        assert time.monotonic() < deadline, f"timed out waiting for: {script}"
+        if time.monotonic() > deadline:
+            page = driver.execute_script(  # type: ignore[attr-defined]
+                "return location.hash + ' | ready=' + document.body.dataset.ready + ' | ' + "
+                "document.body.innerText.slice(0, 1500)")
+            raise AssertionError(f"timed out waiting for: {script}\npage: {page}")
         time.sleep(0.2)
 
 
@@ -155,6 +159,41 @@ def test_a_sweep_page_shows_its_progress(ui_service: tuple[Service, str],
     assert _until(browser, "return document.getElementById('sweep-progress').innerText"
                            ".includes('2/2 runs finished')", timeout=120)
     _shot(browser, "sweep")
+
+
+def test_input_space_pictures_of_three_activations_side_by_side(
+        ui_service: tuple[Service, str], browser: object) -> None:
+    """Spirals: decision regions with the training points and each hidden layer's bent
+    grid, for relu, tanh and dual_line at once, the epoch chosen with one slider."""
+    svc, _ = ui_service
+    activations = ["relu", "tanh", "dual_line"]
+    sweep = Client(url=svc.url).sweep({
+        "activations": [{"name": a} for a in activations],
+        "models": [{"name": "mlp", "params": {"hidden": 16}}],
+        "datasets": [{"name": "synthetic", "params": {"samples": 600}}], "seeds": [0],
+        "training": {"epochs": 30, "batch_size": 32, "lr": 0.03}, "tags": ["ui-plane"]})
+    _open(browser, f"{svc.url}/ui#/sweep/{sweep['id']}", f"/sweep/{sweep['id']}")
+    try:
+        _until(browser, "return document.getElementById('sweep-progress').innerText"
+                        ".includes('3/3 runs finished')", timeout=180)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nservice log: {svc.log_text()[-3000:]}") from None
+    browser.execute_script("document.getElementById('input-space-link').click()")  # type: ignore[attr-defined]
+    _until(browser, "return document.body.dataset.ready === '/input-space'", timeout=60)
+    charts = _until(browser, "const c = window.actlabCharts; return c['input-space-0'] && "
+                             "c['input-space-1'] && c['input-space-2'] ? c : null")
+    # per panel: 64 x 64 cells, 384 training points, 2 hidden layers x 22 lines x 41 points
+    assert all(charts[f"input-space-{i}"] == 64 * 64 + 384 + 2 * 22 * 41  # type: ignore[index]
+               for i in range(3)), charts
+    text = str(browser.execute_script("return document.querySelector('main').innerText"))  # type: ignore[attr-defined]
+    assert all(a in text for a in activations) and "PCA of 16" in text
+    assert "epoch 30" in text
+    _shot(browser, "input-space")
+    browser.execute_script(  # type: ignore[attr-defined]
+        "const s = document.getElementById('input-space-epoch'); s.value = 0;"
+        "s.dispatchEvent(new Event('input'))")
+    assert _until(browser, "return document.querySelector('main').innerText"
+                           ".includes('epoch 1: predicted class')")
 
 
 def test_the_api_docs_render_offline(ui_service: tuple[Service, str], browser: object) -> None:

@@ -61,12 +61,14 @@ class DatasetInfo:
     params: tuple[ParamInfo, ...] = ()
     needs_files: bool = False
     test_split: str = "official"  # official | held out
+    # classification: one label per example; segmentation: one label per pixel (H x W).
+    task: str = "classification"
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "reference": self.reference,
                 "input_kind": self.input_kind, "input_shape": list(self.input_shape),
                 "num_classes": self.num_classes, "needs_files": self.needs_files,
-                "test_split": self.test_split,
+                "test_split": self.test_split, "task": self.task,
                 "params": [p.to_dict() for p in self.params]}
 
 
@@ -254,6 +256,35 @@ def load_synthetic(root: Path, samples: int = 3000, classes: int = 3, noise: flo
     return _split_all(x, y, val_fraction, classes)
 
 
+SHAPE_CLASSES = ("background", "disc", "square", "triangle")
+
+
+def load_shapes(root: Path, samples: int = 1200, size: int = 32, shapes: int = 3,
+                noise: float = 0.5, val_fraction: float = 0.2) -> DataSplits:
+    """Segmentation: up to `shapes` discs, squares and triangles of random size, place and
+    brightness on Gaussian noise; the label of each pixel is the class of the shape on top
+    (0 = background). Generated from a fixed seed, so every run sees the same images."""
+    rng = np.random.default_rng(SPLIT_SEED)
+    rows, cols = np.mgrid[0:size, 0:size].astype(np.float32)
+    x = rng.normal(scale=noise, size=(samples, 1, size, size)).astype(np.float32)
+    y = np.zeros((samples, size, size), dtype=np.int64)
+    for i in range(samples):
+        for _ in range(rng.integers(1, shapes + 1)):
+            kind = int(rng.integers(1, len(SHAPE_CLASSES)))
+            r = rng.uniform(size / 10, size / 4)
+            cy, cx = rng.uniform(r, size - r, 2)
+            if kind == 1:
+                mask = (rows - cy) ** 2 + (cols - cx) ** 2 <= r ** 2
+            elif kind == 2:
+                mask = (np.abs(rows - cy) <= r * 0.8) & (np.abs(cols - cx) <= r * 0.8)
+            else:  # apex up: inside while the half-width grows with the distance from the apex
+                depth = rows - (cy - r)
+                mask = (depth >= 0) & (depth <= 2 * r) & (np.abs(cols - cx) <= depth * 0.6)
+            x[i, 0][mask] += rng.uniform(1.0, 2.0)
+            y[i][mask] = kind
+    return _split_all(x, y, val_fraction, len(SHAPE_CLASSES))
+
+
 _DATASETS: Registry[DatasetInfo] = Registry("dataset")
 
 
@@ -288,6 +319,19 @@ register_dataset(DatasetInfo(
             ParamInfo("noise", 0.2, min=0.0, max=10.0),
             ParamInfo("turns", 1.5, min=0.1, max=10.0), _val_fraction(0.2)),
     test_split="held out",
+))
+register_dataset(DatasetInfo(
+    name="shapes", loader=load_shapes, input_kind="image", input_shape=(1, 32, 32),
+    num_classes=len(SHAPE_CLASSES), task="segmentation", test_split="held out",
+    description="Segmentation: discs, squares and triangles on noise, a label per pixel "
+                "(background, disc, square, triangle; generated)",
+    reference="a generated stand-in for Ronneberger et al. 2015's per-pixel task",
+    params=(ParamInfo("samples", 1200, kind="int", min=30, max=100_000),
+            ParamInfo("size", 32, kind="int", min=8, max=256,
+                      doc="image side in pixels (a U-Net needs a multiple of 2^levels)"),
+            ParamInfo("shapes", 3, kind="int", min=1, max=20, doc="at most this many per image"),
+            ParamInfo("noise", 0.5, min=0.0, max=10.0, doc="std of the background noise"),
+            _val_fraction(0.2)),
 ))
 register_dataset(DatasetInfo(
     name="mnist", loader=load_mnist, input_kind="image", input_shape=(1, 28, 28),

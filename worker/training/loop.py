@@ -24,6 +24,7 @@ from core.artifacts import LocalStore
 from worker.training.checkpoint import SOLO, Checkpointer, load, snapshot
 from worker.training.config import TrainConfig
 from worker.training.datasets import DataSplits
+from worker.training.input_space import InputSpace, applies, picture_epochs
 from worker.training.measure import (
     ResponseSample,
     best_epoch,
@@ -51,6 +52,9 @@ class EpochReport:
     epochs: int
     metrics: dict[str, float]
     parameters: list[ParameterSnapshot]
+    # 2-D datasets at picture epochs: {"epoch": ..., "classes": ..., "layers": ...}, and on
+    # the first one the run's fixed "header" (bounds, training points); input_space.py.
+    input_space: dict[str, Any] | None = None
 
 
 @dataclass
@@ -106,7 +110,9 @@ def _train_epoch(prep: Prepared, config: TrainConfig, epoch: int,
         schedule.step()
         loss_sum += loss.detach() * len(idx)
         correct += (logits.detach().argmax(1) == yb).sum()
-    return {"train_loss": loss_sum.item() / n, "train_accuracy": correct.item() / n}
+    # Per example, or per pixel where the labels are masks (segmentation).
+    pixels = n * prep.train_y[0].numel()
+    return {"train_loss": loss_sum.item() / n, "train_accuracy": correct.item() / pixels}
 
 
 class SeedTrainer:
@@ -128,6 +134,9 @@ class SeedTrainer:
         resumed = load(self.prep, self.schedule,
                        checkpoint.part(member, self.prep.device) if checkpoint else None)
         self.epoch, self.history, self.best = resumed.epoch, resumed.history, resumed.best
+        self.space = InputSpace(self.prep.data, self.prep.device) \
+            if applies(self.prep.data) else None
+        self.picture_at = set(picture_epochs(self.epochs))
         self.status: str | None = None  # completed | diverged | stopped, once it ends
         self.error: str | None = None
         # The global torch RNG (dropout) is this seed's only while it trains.
@@ -170,7 +179,16 @@ class SeedTrainer:
                          prep.model.state_dict().items()}
         if epoch == self.epochs:
             self.status = "completed"
-        return EpochReport(epoch, self.epochs, metrics, activation_parameters(prep.model))
+        return EpochReport(epoch, self.epochs, metrics, activation_parameters(prep.model),
+                           self._picture(epoch))
+
+    def _picture(self, epoch: int) -> dict[str, Any] | None:
+        if self.space is None or epoch not in self.picture_at:
+            return None
+        picture = self.space.at(self.prep.model, epoch)
+        if epoch == min(self.picture_at):
+            picture["header"] = self.space.header()
+        return picture
 
     def _end(self, status: str, error: str) -> EpochReport | None:
         self.status, self.error = status, error

@@ -60,10 +60,13 @@ class ModelInfo:
     reference: str
     input_kinds: tuple[str, ...]  # which dataset kinds it accepts: vector, image, sequence
     params: tuple[ParamInfo, ...] = ()
+    # The datasets' tasks it solves (datasets.DatasetInfo.task): classification models end in
+    # one logit vector per example, segmentation models in one per pixel.
+    tasks: tuple[str, ...] = ("classification",)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "reference": self.reference,
-                "input_kinds": list(self.input_kinds),
+                "input_kinds": list(self.input_kinds), "tasks": list(self.tasks),
                 "params": [p.to_dict() for p in self.params]}
 
 
@@ -308,6 +311,83 @@ def mnist1d_mlp(input_shape: tuple[int, ...], num_classes: int, act: ActFactory,
     return MLP(input_shape, num_classes, act, hidden=hidden, depth=2, width_policy=width_policy)
 
 
+class _DoubleConv(nn.Module):
+    """Two 3x3 convolutions, each followed by an activation slot (act1, act2)."""
+
+    def __init__(self, cin: int, filters: int, act: ActFactory, block: int) -> None:
+        super().__init__()
+        m = act.multiplier
+        self.conv1 = nn.Conv2d(cin, filters, 3, padding=1)
+        self.act1 = act(filters, block, 1)
+        self.conv2 = nn.Conv2d(filters * m, filters, 3, padding=1)
+        self.act2 = act(filters, block, 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act2(self.conv2(self.act1(self.conv1(x))))
+
+
+class _Up(nn.Module):
+    """2x2 transposed convolution (halving the filters), its own slot `post`, concatenation
+    with the skip connection, then two 3x3 convolutions with their slots (act1, act2)."""
+
+    def __init__(self, cin: int, filters: int, act: ActFactory, block: int) -> None:
+        super().__init__()
+        m = act.multiplier
+        self.upconv = nn.ConvTranspose2d(cin, filters, 2, stride=2)
+        self.post = act(filters, block, 1)
+        self.conv1 = nn.Conv2d(filters * m * 2, filters, 3, padding=1)
+        self.act1 = act(filters, block, 2)
+        self.conv2 = nn.Conv2d(filters * m, filters, 3, padding=1)
+        self.act2 = act(filters, block, 3)
+
+    def forward(self, x: Tensor, skip: Tensor) -> Tensor:
+        x = torch.cat([self.post(self.upconv(x)), skip], 1)
+        return self.act2(self.conv2(self.act1(self.conv1(x))))
+
+
+class UNet(nn.Module):
+    """Ronneberger et al. 2015 at `levels` levels: per level two 3x3 convolutions then 2x2
+    max pooling down; a bottom pair; per level up a 2x2 transposed convolution, skip
+    concatenation and two 3x3 convolutions; a 1x1 convolution to per-pixel logits. The
+    convolutions are padded (the output map is the input's size, no cropping), as most
+    re-implementations do. Slots: downK.act1/act2, bottom.act1/act2, upK.post (after the
+    transposed convolution: the paper has none there, `{"up*.post": {"name": "identity"}}`),
+    upK.act1/act2; up1 is the deepest."""
+
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, act: ActFactory,
+                 levels: int = 2, width: int = 16, width_policy: str = "keep_filters") -> None:
+        super().__init__()
+        in_ch, height, width_px = input_shape
+        if height % 2 ** levels or width_px % 2 ** levels:
+            raise ValueError(f"unet with {levels} levels needs image sides divisible by "
+                             f"{2 ** levels}, got {height}x{width_px}")
+        m = act.multiplier
+        filters = [act.filters(width * 2 ** k, width_policy) for k in range(levels + 1)]
+        cin = in_ch
+        for k in range(levels):
+            setattr(self, f"down{k + 1}", _DoubleConv(cin, filters[k], act, k + 1))
+            cin = filters[k] * m
+        self.bottom = _DoubleConv(cin, filters[levels], act, levels + 1)
+        cin = filters[levels] * m
+        for k in range(levels):
+            level = levels - 1 - k
+            setattr(self, f"up{k + 1}", _Up(cin, filters[level], act, levels + 2 + k))
+            cin = filters[level] * m
+        self.head = nn.Conv2d(cin, num_classes, 1)
+        self.levels = levels
+
+    def forward(self, x: Tensor) -> Tensor:
+        skips = []
+        for k in range(self.levels):
+            x = getattr(self, f"down{k + 1}")(x)
+            skips.append(x)
+            x = F.max_pool2d(x, 2)
+        x = self.bottom(x)
+        for k in range(self.levels):
+            x = getattr(self, f"up{k + 1}")(x, skips.pop())
+        return self.head(x)
+
+
 _MODELS: Registry[ModelInfo] = Registry("model")
 
 
@@ -373,6 +453,17 @@ register_model(ModelInfo(
     description="The MNIST-1D paper's MLP: two hidden layers of 100 units",
     reference="Greydanus 2020, Scaling down deep learning (MNIST-1D)",
     params=(ParamInfo("hidden", 100, kind="int", min=1, max=65536), WIDTH_POLICY),
+))
+register_model(ModelInfo(
+    name="unet", builder=UNet, input_kinds=("image",), tasks=("segmentation",),
+    description="A small U-Net: 3x3 convolution pairs, max pooling down, 2x2 transposed "
+                "convolutions up with skip concatenation, per-pixel logits",
+    reference="Ronneberger, Fischer & Brox 2015, U-Net: convolutional networks for "
+              "biomedical image segmentation",
+    params=(ParamInfo("levels", 2, kind="int", min=1, max=5, doc="poolings down (and up)"),
+            ParamInfo("width", 16, kind="int", min=1, max=1024,
+                      doc="filters at the first level, doubled per level down"),
+            WIDTH_POLICY),
 ))
 
 

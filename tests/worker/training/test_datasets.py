@@ -192,10 +192,22 @@ def test_synthetic_spirals() -> None:
     assert set(data.train_y.tolist()) == {0, 1, 2}
 
 
+def test_shapes_labels_every_pixel_of_each_shape() -> None:
+    data = load_dataset("shapes", {"samples": 100, "size": 16}, Path("."))
+    assert data.train_x.shape == (64, 1, 16, 16) and data.train_y.shape == (64, 16, 16)
+    assert data.test_y.shape == (20, 16, 16) and data.num_classes == 4
+    labels = torch.cat([data.train_y, data.val_y, data.test_y])
+    assert set(labels.unique().tolist()) == {0, 1, 2, 3}
+    # Shapes are drawn brighter than the noise: labelled pixels are brighter on average.
+    x = data.train_x[:, 0]
+    assert x[data.train_y > 0].mean() > x[data.train_y == 0].mean() + 1.0
+
+
 @pytest.mark.parametrize(("name", "params", "sizes"), [
     ("digits", {}, (1150, 288, 359)),
     ("digits", {"val_fraction": 0.1}, (1294, 144, 359)),
     ("synthetic", {}, (1920, 480, 600)),
+    ("shapes", {"val_fraction": 0.1}, (864, 96, 240)),
 ])
 def test_three_disjoint_splits_fixed_by_the_dataset(name: str, params: dict[str, float],
                                                     sizes: tuple[int, int, int]) -> None:

@@ -18,7 +18,11 @@ CASES = {
     "wide_resnet": ((3, 32, 32), {"depth": 10, "widen": 1}),
     "mnist1d_cnn": ((1, 40), {}),
     "mnist1d_mlp": ((1, 40), {}),
+    "unet": ((1, 16, 16), {"width": 4}),
 }
+# Segmentation models answer per pixel; U-Net's up blocks have a third slot (post).
+OUTPUTS = {"unet": (4, 10, 16, 16)}
+POSITIONS = {"unet": (1, 2, 3)}
 
 
 def count(model: torch.nn.Module) -> int:
@@ -37,11 +41,12 @@ def test_forward_backward_and_labelled_slots(name: str, act: str, policy: str) -
     model = build_model(name, {**params, "width_policy": policy}, shape, 10, ActFactory(act))
     x = torch.randn(4, *shape)
     y = model(x)
-    assert y.shape == (4, 10)
+    assert y.shape == OUTPUTS.get(name, (4, 10))
     y.sum().backward()
     slots = activations.activation_modules(model)
     assert slots, "no activation slot found"
-    assert all(m.block is not None and m.position in (1, 2) for _, m in slots)
+    assert all(m.block is not None and m.position in POSITIONS.get(name, (1, 2))
+               for _, m in slots)
     assert len({(m.block, m.position) for _, m in slots}) == len(slots)  # unique labels
     if act == "dual_line":
         snaps = activations.activation_parameters(model)
@@ -116,3 +121,23 @@ def test_inverse_activation_costs_count_both_halves() -> None:
     assert elementwise_ops(create("relu"), x) == 8
     # relu(x) and relu(-x): a negation and two rectifications per input element.
     assert elementwise_ops(create("inverse"), x) == 3 * 8
+
+
+def test_unet_layout_and_its_slots() -> None:
+    """Ronneberger et al.'s layout at two levels: filters double per level down, the up path
+    mirrors it, skips are concatenated; the transposed convolutions have a slot of their own."""
+    model = build_model("unet", {"levels": 2, "width": 8}, (1, 32, 32), 4, ActFactory("relu"))
+    from worker.training.placement import slots
+
+    kinds = {s["name"]: s["kind"] for s in slots(model)}
+    assert kinds["up1.post"] == kinds["up2.post"] == "after_conv_transpose"
+    assert [n for n in kinds if n.startswith("down")] == [
+        "down1.act1", "down1.act2", "down2.act1", "down2.act2"]
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs[:6]] == [8, 8, 16, 16, 32, 32]
+    ups = [m for m in model.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [(u.in_channels, u.out_channels) for u in ups] == [(32, 16), (16, 8)]
+    assert model.up1.conv1.in_channels == 32  # 16 up + 16 skip
+    assert model(torch.randn(2, 1, 32, 32)).shape == (2, 4, 32, 32)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        build_model("unet", {"levels": 2}, (1, 30, 30), 4, ActFactory("relu"))

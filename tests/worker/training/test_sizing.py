@@ -20,6 +20,7 @@ CASES: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
     ("resnet_v1", {}, (3, 32, 32)), ("resnet_v1", {"depth": 56}, (3, 32, 32)),
     ("resnet_v2", {"depth": 32}, (3, 32, 32)),
     ("wide_resnet", {}, (3, 32, 32)), ("wide_resnet", {"depth": 22, "widen": 2}, (3, 32, 32)),
+    ("unet", {}, (1, 32, 32)), ("unet", {"levels": 4, "width": 32}, (3, 64, 64)),
 ]
 
 
