@@ -49,3 +49,10 @@ def reduce_to(grad: Tensor, p: Tensor) -> Tensor:
         return grad.sum().reshape(p.shape)
     dims = [d for d in range(grad.dim()) if d != 1]
     return grad.sum(dim=dims).reshape(p.shape)
+
+
+def under_transforms() -> bool:
+    """True inside torch.func transforms (vmap, grad: the per-sample gradients of an
+    activation search's features). The fused autograd Functions have no vmap rule, so
+    there each activation computes its plain formula instead."""
+    return bool(torch._C._are_functorch_transforms_active())

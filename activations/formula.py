@@ -29,7 +29,19 @@ _UNARY: dict[str, Callable[[Tensor], Tensor]] = {
     "relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "exp": torch.exp,
     "log": torch.log, "log1p": torch.log1p, "softplus": torch.nn.functional.softplus,
     "abs": torch.abs, "sqrt": torch.sqrt, "erf": torch.erf, "sin": torch.sin, "cos": torch.cos,
+    "elu": torch.nn.functional.elu, "selu": torch.selu, "gelu": torch.nn.functional.gelu,
+    "silu": torch.nn.functional.silu, "softsign": torch.nn.functional.softsign,
+    "sinh": torch.sinh, "cosh": torch.cosh, "atan": torch.atan, "square": torch.square,
 }
+
+
+def _div(a: Value, b: Value) -> Value:
+    """a / b with |b| kept at least formula.DIV_EPSILON (its sign kept, 0 counted as +)."""
+    eps = formula.DIV_EPSILON
+    if isinstance(b, float):
+        return a / formula.safe_denominator(b)
+    sign = torch.where(b < 0, -1.0, 1.0).to(b.dtype)
+    return a / torch.where(b.abs() < eps, sign * eps, b)
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 
@@ -102,6 +114,8 @@ def compile_tree(node: Node) -> Compiled:
     if node.fn in _UNARY:
         fn, (a,) = _UNARY[node.fn], args
         return lambda x, p: fn(_tensor(a(x, p), x))
+    if node.fn == "div":
+        return lambda x, p: _div(args[0](x, p), args[1](x, p))
     if node.fn == "min":
         return lambda x, p: _minimum(args[0](x, p), args[1](x, p), x)
     if node.fn == "max":

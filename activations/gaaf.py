@@ -16,7 +16,7 @@ from torch import Tensor
 from torch.autograd.function import FunctionCtx
 
 from activations import native
-from activations.base import Activation
+from activations.base import Activation, under_transforms
 from activations.registry import ActivationInfo, register
 from core.params import ParamInfo
 
@@ -79,6 +79,8 @@ class _GAAF(torch.autograd.Function):
 
 def gaaf(x: Tensor, base: str = "relu", k: float = 10000.0, shift: float = 4.0,
          variant: str = "floor") -> Tensor:
+    if under_transforms():
+        return gaaf_reference(x, base, k, shift, variant)
     return _GAAF.apply(x, base, k, shift, variant)
 
 

@@ -15,7 +15,7 @@ from torch import Tensor
 from torch.autograd.function import FunctionCtx
 
 from activations import native
-from activations.base import Activation, bcast, make_param, reduce_to
+from activations.base import Activation, bcast, make_param, reduce_to, under_transforms
 from activations.registry import ActivationInfo, register
 from core.params import ParamInfo
 
@@ -81,6 +81,8 @@ class _TwoSlope(torch.autograd.Function):
 
 
 def two_slope(x: Tensor, a: Tensor | None, b: Tensor, m: Tensor | None) -> Tensor:
+    if under_transforms():
+        return two_slope_reference(x, a, b, m)
     return _TwoSlope.apply(x, a, b, m)
 
 

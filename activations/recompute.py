@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx
 
-from activations.base import Activation, make_param
+from activations.base import Activation, make_param, under_transforms
 
 
 class _Recompute(torch.autograd.Function):
@@ -47,6 +47,8 @@ class _Recompute(torch.autograd.Function):
 
 
 def recompute(fn: Callable[..., Tensor], x: Tensor, *params: Tensor) -> Tensor:
+    if under_transforms():
+        return fn(x, *params)
     return _Recompute.apply(fn, x, *params)
 
 

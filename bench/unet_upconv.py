@@ -1,7 +1,7 @@
 """The Q&A's U-Net question, through the service: is an activation after the up-convolution
 worth having? The same U-Net on the generated shapes, ReLU in every slot against ReLU with
 nothing after the transposed convolutions (`up*.post` = identity, the paper's layout),
-several seeds, then the leaderboard with Welch's t-test against ReLU everywhere.
+several seeds as one sweep, then the leaderboard with Welch's t-test against ReLU everywhere.
 
     python -m bench.unet_upconv [--seeds 5] [--epochs 15] [--width 8]
 
@@ -21,8 +21,8 @@ import torch
 from bench.service import embedded_service, write_results
 from cli.client import Client
 
-PLACEMENTS = {"relu after the up-convolution": {},
-              "nothing after the up-convolution": {"up*.post": {"name": "identity"}}}
+# ReLU after the up-convolution (every slot), and nothing there (the paper's layout).
+PLACEMENTS: list[dict[str, dict[str, str]]] = [{}, {"up*.post": {"name": "identity"}}]
 
 
 def main() -> None:
@@ -35,14 +35,18 @@ def main() -> None:
     started = time.perf_counter()
     with embedded_service({}, port=18800) as url:
         lab = Client(url=url)
-        for name, slots in PLACEMENTS.items():
-            lab.submit({"name": name, "activation": {"name": "relu", "slots": slots},
-                        "model": {"name": "unet", "params": {"width": args.width}},
-                        "dataset": {"name": "shapes"}, "seeds": list(range(args.seeds)),
-                        "training": {"epochs": args.epochs, "batch_size": 32,
-                                     "lr": args.lr}}).wait(progress=False)
+        # One sweep: the two placements are its two cells.
+        sweep = lab.sweep({"name": "unet up-convolution",
+                           "activations": [{"name": "relu", "slots": slots}
+                                           for slots in PLACEMENTS],
+                           "models": [{"name": "unet", "params": {"width": args.width}}],
+                           "datasets": [{"name": "shapes"}], "seeds": list(range(args.seeds)),
+                           "training": {"epochs": args.epochs, "batch_size": 32,
+                                        "lr": args.lr}})
+        lab.wait_sweep(sweep["id"], progress=False)
         boards = {metric: lab.request("GET", "/api/v1/leaderboard", params={
             "model": "unet", "dataset": "shapes", "metric": metric, "stat": "best",
+            "sweep": sweep["id"],
             "format": "markdown"}).text for metric in ("test_miou", "test_accuracy")}
     lines = [f"Measured {datetime.now(UTC):%Y-%m-%d} on {os.cpu_count()} CPU cores, torch "
              f"{torch.__version__}, {time.perf_counter() - started:.0f} s in all: "

@@ -22,6 +22,9 @@ MAX_PARAMETERS = 16
 MAX_CONSTANT = 1e6  # |number| in the text, and a parameter's initial value
 MAX_EXPONENT = 16.0  # `a ** c`: c a number with |c| <= 16
 
+VARIADIC = -1  # sum(...) and prod(...): two or more arguments
+DIV_EPSILON = 1e-3  # div(a, b): |b| below this is moved out to +-DIV_EPSILON
+
 # name -> (arity, what it computes). Constants fold through the math twin.
 FUNCTIONS: dict[str, tuple[int, str]] = {
     "relu": (1, "max(0, a)"),
@@ -36,10 +39,23 @@ FUNCTIONS: dict[str, tuple[int, str]] = {
     "erf": (1, "error function"),
     "sin": (1, "sine"),
     "cos": (1, "cosine"),
+    "elu": (1, "a where a > 0, else exp(a) - 1"),
+    "selu": (1, "1.0507 * (a where a > 0, else 1.67326 * (exp(a) - 1))"),
+    "gelu": (1, "a * Phi(a), Phi the standard normal CDF"),
+    "silu": (1, "a * sigmoid(a)"),
+    "softsign": (1, "a / (1 + |a|)"),
+    "sinh": (1, "hyperbolic sine"),
+    "cosh": (1, "hyperbolic cosine"),
+    "atan": (1, "arc tangent"),
+    "square": (1, "a * a"),
     "min": (2, "the smaller of a and b"),
     "max": (2, "the larger of a and b"),
     "clamp": (3, "a limited to [b, c]"),
     "where": (3, "b where the comparison a holds, else c"),
+    "div": (2, f"safe division: a / b, with b moved out to +-{1e-3:g} where |b| is smaller "
+               "(finite everywhere)"),
+    "sum": (VARIADIC, "a + b + ... (two or more)"),
+    "prod": (VARIADIC, "a * b * ... (two or more)"),
 }
 COMPARISONS = {ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<="}
 BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
@@ -70,7 +86,7 @@ GRAMMAR: dict[str, Any] = {
     "power": f"a ** c with c a number, |c| <= {MAX_EXPONENT:g}",
     "comparisons": [">", ">=", "<", "<="],
     "comparisons_only_in": "the first argument of where(cond, a, b)",
-    "functions": {name: {"arity": arity, "computes": doc}
+    "functions": {name: {"arity": "2+" if arity == VARIADIC else arity, "computes": doc}
                   for name, (arity, doc) in FUNCTIONS.items()},
     "parameters": f"names declared in `parameters` with their initial values (at most "
                   f"{MAX_PARAMETERS}, each used); learnable, one per channel when per_channel",
@@ -139,13 +155,25 @@ class Call:
 
 Node = Num | X | Param | Neg | Sum | Product | Binary | Compare | Call
 
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805
 _MATH: dict[str, Callable[..., float]] = {
     "relu": lambda a: max(0.0, a), "sigmoid": lambda a: 1 / (1 + math.exp(-a)),
     "tanh": math.tanh, "exp": math.exp, "log": math.log, "log1p": math.log1p,
     "softplus": lambda a: math.log1p(math.exp(a)), "abs": abs, "sqrt": math.sqrt,
     "erf": math.erf, "sin": math.sin, "cos": math.cos, "min": min, "max": max,
     "clamp": lambda a, lo, hi: min(max(a, lo), hi),
+    "elu": lambda a: a if a > 0 else math.expm1(a),
+    "selu": lambda a: SELU_SCALE * (a if a > 0 else SELU_ALPHA * math.expm1(a)),
+    "gelu": lambda a: a * 0.5 * (1 + math.erf(a / math.sqrt(2))),
+    "silu": lambda a: a / (1 + math.exp(-a)), "softsign": lambda a: a / (1 + abs(a)),
+    "sinh": math.sinh, "cosh": math.cosh, "atan": math.atan, "square": lambda a: a * a,
+    "div": lambda a, b: a / safe_denominator(b),
 }
+
+
+def safe_denominator(b: float) -> float:
+    """b, or +-DIV_EPSILON where |b| is smaller (the sign of 0 counts as +)."""
+    return b if abs(b) >= DIV_EPSILON else math.copysign(DIV_EPSILON, b)
 
 
 class _Builder:
@@ -226,11 +254,19 @@ class _Builder:
                                f"{', '.join(FUNCTIONS)}", self._pos(node))
         fn = node.func.id
         arity = FUNCTIONS[fn][0]
-        if node.keywords or len(node.args) != arity or \
+        count_ok = len(node.args) >= 2 if arity == VARIADIC else len(node.args) == arity
+        if node.keywords or not count_ok or \
                 any(isinstance(a, ast.Starred) for a in node.args):
-            raise FormulaError(f"{fn} takes {arity} positional argument(s)", self._pos(node))
+            wanted = "two or more" if arity == VARIADIC else str(arity)
+            raise FormulaError(f"{fn} takes {wanted} positional argument(s)", self._pos(node))
         args = tuple(self.build(a, depth + 1, in_where=(fn == "where" and i == 0))
                      for i, a in enumerate(node.args))
+        # n-ary sums and products are the tree's own Sum and Product: one canonical form
+        # for sum(a, b) and a + b.
+        if fn == "sum":
+            return Sum(args)
+        if fn == "prod":
+            return Product(args)
         if fn == "where" and not isinstance(args[0], Compare):
             raise FormulaError("the first argument of where must be a comparison, e.g. x > 0",
                                self._pos(node.args[0]))

@@ -131,6 +131,21 @@ class _SweepRef(ComponentRef):
 class SweepActivation(_SweepRef):
     kind = "activations"
 
+    # A placement, as an experiment's activation has (ActivationRef.slots): checked per cell,
+    # against that cell's model.
+    slots: dict[str, ComponentRef] = Field(default_factory=dict, max_length=64)
+
+    @model_serializer(mode="wrap")
+    def _without_empty_slots(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not data.get("slots"):
+            data.pop("slots", None)
+        return data
+
+    def label(self) -> str:
+        placed = ", ".join(f"{p}={a.name}" for p, a in self.slots.items())
+        return f"{self.name} [{placed}]" if placed else self.name
+
 
 class SweepModel(_SweepRef):
     kind = "models"
@@ -532,7 +547,7 @@ def sweep_cells(sweep: SweepSpec) -> list[dict[str, Any]]:
                 continue
             seen.add(identity)
             label = ", ".join(applied)
-            body["name"] = (f"{sweep.name + ': ' if sweep.name else ''}{act.name} / "
+            body["name"] = (f"{sweep.name + ': ' if sweep.name else ''}{act.label()} / "
                             f"{model.name} / {dataset.name}{' [' + label + ']' if label else ''}")
             cells.append(body)
     return cells

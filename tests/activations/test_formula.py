@@ -3,6 +3,8 @@ input, records its parameters under their own names."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -43,6 +45,9 @@ def test_equals_the_builtin(expression: str, parameters: dict[str, float], built
     "clamp(x, -a, a) + b * sin(x) + cos(c * x)",
     "max(x, a * x) / (1 + abs(b) * x ** 2)",
     "erf(a * x) * log1p(x ** 2) + sqrt(1 + x ** 2) * b + min(c, x)",
+    "elu(a * x) + selu(x) * b + gelu(x) * silu(c * x)",
+    "softsign(a * x) + sinh(x) * b - cosh(c * x) + atan(x) + square(x)",
+    "div(x, a + square(x)) + sum(x, b, tanh(x)) * prod(c, x, sigmoid(x))",
 ])
 def test_gradcheck(expression: str) -> None:
     params = {name: 0.3 + 0.2 * i for i, name in enumerate("abc") if name in expression}
@@ -58,6 +63,37 @@ def test_gradcheck(expression: str) -> None:
 
     inputs = (x, *[p.detach().clone().requires_grad_(True) for p in module.parameters()])
     assert torch.autograd.gradcheck(call, inputs, eps=1e-6, atol=1e-5)
+
+
+def test_every_function_equals_its_math_twin() -> None:
+    """The torch compilation of each function against the standard-library twin the API
+    folds constants with (core.formula._MATH): one definition, two implementations."""
+    from core.formula import _MATH, FUNCTIONS
+
+    points = [-3.0, -1.1, -0.2, 0.0005, 0.4, 1.7, 3.5]
+    for name, (arity, _) in FUNCTIONS.items():
+        if name in ("where", "sum", "prod"):
+            continue  # a comparison and the tree's own Sum and Product
+        args = ", ".join(["x", "0.3 * x", "2.0"][:arity])
+        module = activations.create("formula", num_channels=None,
+                                    expression=f"{name}({args})").double()
+        for v in points:
+            got = float(module(torch.tensor([v], dtype=torch.float64)))
+            try:
+                want = _MATH[name](*[v, 0.3 * v, 2.0][:arity])
+            except ValueError:  # outside the domain (log of a negative): NaN in torch
+                assert math.isnan(got), (name, v)
+                continue
+            assert got == pytest.approx(want, rel=1e-9, abs=1e-12), (name, v)
+
+
+def test_safe_division_is_finite_and_keeps_the_sign() -> None:
+    module = activations.create("formula", num_channels=None, expression="div(1, x)").double()
+    x = torch.tensor([-1e-9, 0.0, 1e-9, -0.5, 4.0], dtype=torch.float64, requires_grad=True)
+    y = module(x)
+    assert y.tolist() == pytest.approx([-1000.0, 1000.0, 1000.0, -2.0, 0.25])
+    y.sum().backward()
+    assert torch.isfinite(x.grad).all()
 
 
 def test_saves_only_its_input() -> None:

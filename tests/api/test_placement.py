@@ -66,3 +66,29 @@ def test_the_run_shows_each_slots_activation_and_the_board_the_placement(
     assert get_run(run_id).provenance["slots"] == shown  # type: ignore[index]
     board = client.get("/api/v1/leaderboard?model=lenet5&dataset=digits").json()
     assert [e["label"] for e in board["entries"]] == ["dual_line [classifier.*=relu]"]
+
+
+def test_a_sweep_places_activations_per_cell(client: TestClient) -> None:
+    """The U-Net question as one sweep: ReLU everywhere against nothing after the
+    up-convolutions; a pattern no model has refuses the sweep and names the cell."""
+    body = {"activations": [{"name": "relu"},
+                            {"name": "relu", "slots": {"up*.post": {"name": "identity"}}}],
+            "models": [{"name": "unet", "params": {"width": 4}}],
+            "datasets": [{"name": "shapes", "params": {"samples": 60, "size": 16}}],
+            "seeds": [0], "training": {"epochs": 1}}
+    created = client.post("/api/v1/sweeps", json=body)
+    assert created.status_code == 202, created.text
+    names = [e["name"] for e in created.json()["experiments"]]
+    assert names == ["relu / unet / shapes", "relu [up*.post=identity] / unet / shapes"]
+    specs = [client.get(f"/api/v1/experiments/{e['id']}").json()
+             for e in created.json()["experiments"]]
+    assert "slots" not in specs[0]["spec"]["activation"]
+    assert specs[1]["spec"]["activation"]["slots"] == {
+        "up*.post": {"name": "identity", "params": {}}}
+    assert specs[0]["spec_hash"] != specs[1]["spec_hash"]
+    # (checked at submit against the slots of the model at its default params)
+    body["activations"] = [{"name": "relu", "slots": {"stage9.*": {"name": "identity"}}}]
+    body["models"] = [{"name": "unet"}]
+    refused = client.post("/api/v1/sweeps", json=body)
+    assert refused.status_code == 422
+    assert "stage9.*" in refused.text and "up1.post" in refused.text

@@ -17,6 +17,8 @@ from core.formula import FormulaError, canonical
     ("exp(0) * x", "x * 1"),
     ("-(-x)", "x"),
     ("+x - 1", "x - 1.0"),
+    ("sum(x, tanh(x), 1)", "1 + (tanh(x) + x)"),
+    ("prod(sigmoid(x), x)", "x * sigmoid(x)"),
 ])
 def test_equal_formulas_have_one_canonical_form(a: str, b: str) -> None:
     params = {"beta": 1.0} if "beta" in a else {"a": 0.5} if " a " in f" {a} " else {}
@@ -31,14 +33,15 @@ def _random_expression(rng: random.Random, depth: int = 0) -> str:
     if kind == 0:
         return f"({left} {rng.choice('+-*/')} {right})"
     if kind == 1:
-        return f"{rng.choice(['tanh', 'sigmoid', 'relu', 'abs', 'softplus'])}({left})"
+        unary = ['tanh', 'sigmoid', 'relu', 'abs', 'softplus', 'gelu', 'atan', 'square']
+        return f"{rng.choice(unary)}({left})"
     if kind == 2:
         return f"where({left} > {right}, {left}, {right})"
     if kind == 3:
         return f"({left}) ** {rng.choice(['2', '3', '-1', '0.5'])}"
     if kind == 4:
         return f"-({left})"
-    return f"{rng.choice(['min', 'max'])}({left}, {right})"
+    return f"{rng.choice(['min', 'max', 'div', 'sum', 'prod'])}({left}, {right})"
 
 
 def test_the_canonical_text_parses_back_to_itself() -> None:
@@ -70,6 +73,7 @@ def test_the_canonical_text_parses_back_to_itself() -> None:
     ("x > 0", {}, "comparison may only be the first argument of where", 1),
     ("where(x, 1, x)", {}, "must be a comparison", 7),
     ("min(x)", {}, "min takes 2", 1),
+    ("sum(x)", {}, "sum takes two or more", 1),
     ("log(-1) * x", {}, "constant part is undefined", None),
     ("2.5", {}, "does not use x", None),
     ("'x'", {}, "only numbers", 1),
