@@ -16,7 +16,16 @@ from api.auth import authenticate
 from api.deps import reject_unknown_query
 from api.errors import EVERY, Admission, BodyLimit, install_error_handlers
 from api.openapi import install_openapi
-from api.routes import catalog, dashboards, experiments, health, leaderboard, runs, sweeps
+from api.routes import (
+    catalog,
+    dashboards,
+    experiments,
+    health,
+    leaderboard,
+    runs,
+    searches,
+    sweeps,
+)
 from api.routes.ui import install_ui
 from core import __version__
 from core.settings import get_settings
@@ -64,7 +73,7 @@ def create_app() -> FastAPI:
     # Who is asking comes first: without a key, nothing else about the request is answered.
     v1 = APIRouter(prefix="/api/v1", responses=EVERY,
                    dependencies=[Depends(authenticate), Depends(reject_unknown_query)])
-    for module in (experiments, dashboards, runs, sweeps, leaderboard, catalog):
+    for module in (experiments, dashboards, runs, sweeps, searches, leaderboard, catalog):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(health.router)

@@ -278,3 +278,117 @@ class SweepPublic(Report):
     created_at: datetime
     experiments: list[ExperimentBrief]
     progress: SweepProgress
+
+
+class SearchCreated(Report):
+    id: uuid.UUID
+    status: str
+    space_size: int = Field(description="expansions of the schemas, plus candidates and templates")
+    sampled: bool = Field(description="the space is above the pool size: the driver samples it")
+
+
+class SearchProgress(Report):
+    trainings: int = Field(description="runs trained or queued (reused results cost none)")
+    budget: int
+    fraction: float
+
+
+class SearchCandidateRow(Report):
+    rank: int | None = Field(description="by mean validation accuracy over the screening seeds")
+    expression: str
+    canonical: str
+    parameters: dict[str, float]
+    equivalents: list[str] = Field(description="other spellings of the same function")
+    status: str = Field(description="pool, filtered, queued, running, done, failed, diverged")
+    reason: str | None
+    experiment_id: uuid.UUID | None = Field(description="its screening experiment")
+    confirm_experiment_id: uuid.UUID | None
+    val_mean: float | None
+    val_std: float | None
+    test_mean: float | None = Field(description="beside it; never used to choose")
+    n: int | None
+    macs: int | None
+    chosen_at_step: int | None
+    curve: list[float] | None = Field(description="f on `curve_xs` (clipped to +-10)")
+
+
+class FilteredCandidate(Report):
+    expression: str
+    reason: str
+
+
+class BestSoFar(Report):
+    trainings: int
+    val_mean: float
+    expression: str
+
+
+class ConfirmationRow(Report):
+    expression: str
+    role: str = Field(description="candidate or baseline")
+    baseline: str
+    test_mean: float | None = Field(description="test accuracy at each run's best-validation "
+                                                "epoch, mean over the fresh seeds")
+    n: int
+    p_value: float | None = Field(description="paired t-test by seed against the baseline")
+    p_holm: float | None = Field(description="Holm-corrected over candidates x baselines")
+    verdict: str
+
+
+class SurrogateRecord(Report):
+    model: str | None
+    spearman: float | None = Field(description="rank correlation of its predictions with the "
+                                               "results they were followed by")
+    n: int
+
+
+class ParetoPoint(Report):
+    expression: str
+    val_mean: float
+    macs: int
+
+
+class SearchPublic(Report):
+    id: uuid.UUID
+    name: str
+    status: str
+    phase: str = Field(description="pool, screen, confirm, done")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    spec: dict[str, Any]
+    progress: SearchProgress
+    counts: dict[str, int]
+    candidates: list[SearchCandidateRow]
+    filtered: list[FilteredCandidate]
+    best_so_far: list[BestSoFar]
+    confirmation: list[ConfirmationRow]
+    surrogate: SurrogateRecord
+    pareto: list[ParetoPoint]
+    steps: int
+    curve_xs: list[float]
+
+
+class SearchBrief(Report):
+    id: uuid.UUID
+    name: str
+    status: str
+    phase: str
+    created_at: datetime
+
+
+class SearchList(Report):
+    items: list[SearchBrief]
+    total: int
+    limit: int
+    offset: int
+
+
+class SearchExport(Report):
+    spec: dict[str, Any]
+    candidates: list[SearchCandidateRow]
+    filtered: list[FilteredCandidate]
+    decisions: list[dict[str, Any]] = Field(
+        description="the driver's log: step, rule, what was chosen, what the surrogate "
+                    "predicted, the results it was made from")

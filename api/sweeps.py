@@ -9,11 +9,11 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api import creation
 from api.auth import Principal
 from api.experiment_rows import brief, experiment_rows
 from api.quotas import enforce_quotas
 from api.reports import SkippedCell, SweepCell, SweepCreated, SweepPublic
+from core import creation
 from core.models import Experiment, Run, Sweep
 from core.settings import Settings
 from core.spec import (

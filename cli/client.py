@@ -272,6 +272,45 @@ class Client:
             if bar is not None:
                 bar.close()
 
+    def search(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """POST /searches: `{id, status, space_size, sampled}`."""
+        out: dict[str, Any] = self.post("/api/v1/searches", spec)
+        return out
+
+    def search_state(self, search_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self.get(f"/api/v1/searches/{search_id}")
+        return out
+
+    def wait_search(self, search_id: str, progress: bool = True, poll: float = 2.0,
+                    timeout: float | None = None) -> dict[str, Any]:
+        """Poll until the search has finished; with `progress`, a bar of trainings spent
+        against the budget and the best validation accuracy so far. Returns the report."""
+        from tqdm import tqdm
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = None
+        try:
+            while True:
+                state = self.search_state(search_id)
+                p = state["progress"]
+                if progress:
+                    if bar is None:
+                        bar = tqdm(total=p["budget"], desc="search", unit="training")
+                    bar.n = p["trainings"]
+                    best = state["best_so_far"][-1] if state["best_so_far"] else None
+                    bar.set_postfix_str(f"{state['phase']}, best "
+                                        f"{best['val_mean']:.4f} {best['expression']}"
+                                        if best else state["phase"], refresh=False)
+                    bar.refresh()
+                if state["status"] not in ("queued", "running"):
+                    return state
+                if deadline is not None and time.monotonic() > deadline:
+                    raise ActlabError(0, f"search {search_id} not finished after {timeout} s")
+                time.sleep(poll)
+        finally:
+            if bar is not None:
+                bar.close()
+
     def sweep_progress(self, sweep_id: str) -> dict[str, Any]:
         out: dict[str, Any] = self.get(f"/api/v1/sweeps/{sweep_id}")
         return out

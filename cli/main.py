@@ -187,6 +187,43 @@ def _submit_sweep(client: Client, spec: dict[str, Any], args: argparse.Namespace
     return 0 if all(e["status"] == "succeeded" for e in state["experiments"]) else 1
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    client = _client(args)
+    created = client.search(_load_spec_file(args.spec_file))
+    print(f"search {created['id']}: a space of {created['space_size']} "
+          f"({'sampled' if created['sampled'] else 'every function'}); watch it at "
+          f"{client.url}/ui#/search/{created['id']}")
+    if not args.wait:
+        return 0
+    state = client.wait_search(created["id"], poll=args.poll)
+    print()
+    print_search(state)
+    return 0 if state["status"] == "succeeded" else 1
+
+
+def print_search(state: dict[str, Any], top: int = 10) -> None:
+    """The ranked candidates, the filtered count and the confirmation's verdicts."""
+    p = state["progress"]
+    print(f"{state['name']} [{state['status']}] {p['trainings']}/{p['budget']} trainings  "
+          f"{state['id']}")
+    if state.get("error"):
+        print(f"  error: {state['error']}")
+    print(f"  {'rank':>4} {'val (mean ± std)':>18} {'test':>7}  candidate (other spellings)")
+    for c in [c for c in state["candidates"] if c["rank"] is not None][:top]:
+        std = f"{c['val_std']:.4f}" if c["val_std"] is not None else "-"
+        test = f"{c['test_mean']:.4f}" if c["test_mean"] is not None else "-"
+        same = f"  (= {', '.join(c['equivalents'])})" if c["equivalents"] else ""
+        print(f"  {c['rank']:>4} {c['val_mean']:.4f} ± {std:<7} {test:>7}  "
+              f"{c['expression']}{same}")
+    print(f"  filtered before training: {len(state['filtered'])}")
+    for row in state["confirmation"]:
+        if row["role"] == "candidate":
+            p_holm = f"{row['p_holm']:.3g}" if row["p_holm"] is not None else "-"
+            test = f"{row['test_mean']:.4f}" if row["test_mean"] is not None else "-"
+            print(f"  confirmed: {row['expression']} vs {row['baseline']}: test {test} "
+                  f"(n {row['n']}), p (Holm) {p_holm}: {row['verdict']}")
+
+
 def _print_runs(exp: dict[str, Any]) -> None:
     print(f"{exp['name']} [{exp['status']}]  {exp['id']}")
     print(f"  {'seed':>6} {'status':<10} {'epoch':>9} {'val_acc':>8} {'test_acc':>8}  run")
@@ -363,6 +400,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec_file", help="the experiment spec, JSON or YAML")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.set_defaults(func=cmd_train)
+
+    p = command("search", "POST an activation search spec to a running service")
+    p.add_argument("spec_file", help="the search spec, JSON or YAML")
+    p.add_argument("--wait", action="store_true",
+                   help="show progress until it finishes, then the ranked candidates and the "
+                        "confirmation; exit 1 unless it succeeded")
+    p.add_argument("--poll", type=float, default=2.0, help="seconds between status checks")
+    remote(p)
+    p.set_defaults(func=cmd_search)
 
     p = command("submit", "POST an experiment or sweep spec to a running service")
     p.add_argument("spec_file", help="the experiment spec (or a sweep spec, with "

@@ -17,8 +17,8 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.models import RUN_RESULT_TABLES, Experiment, Run
-from core.status import RunStatus
+from core.models import RUN_RESULT_TABLES, Experiment, Run, Search
+from core.status import RunStatus, SearchStatus
 from core.timeutil import utcnow
 
 
@@ -210,3 +210,15 @@ def sweep(session: Session, *, stale_after: float, requeue_after: float,
                         .execution_options(synchronize_session=False))
         out.resend.extend(ids)
     return out
+
+
+def searches_to_step(session: Session, idle_seconds: float) -> list[uuid.UUID]:
+    """Active searches whose driver has not stepped for `idle_seconds` and that no step holds:
+    the sweeper sends each a step notice (the runner steps a search whenever one of its runs
+    ends; this covers lost notices, dead workers and a restarted API)."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=idle_seconds)
+    return list(session.scalars(select(Search.id).where(
+        Search.status.in_([SearchStatus.queued, SearchStatus.running]),
+        or_(Search.lease_until.is_(None), Search.lease_until < now),
+        or_(Search.stepped_at.is_(None), Search.stepped_at < cutoff))))

@@ -14,7 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from core.spec import RECIPE_VERSION
-from core.status import RunKind, RunStatus
+from core.status import RunKind, RunStatus, SearchStatus
 from core.timeutil import utcnow
 
 NAMING_CONVENTION = {
@@ -104,6 +104,78 @@ class Sweep(Base):
         sa.ForeignKey("api_keys.id", ondelete="SET NULL"), index=True)
 
 
+class Search(Base):
+    """An activation search (core/search_spec.py); its driver (worker/search/driver.py) holds
+    all its state here and in search_candidates / search_decisions."""
+
+    __tablename__ = "searches"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    spec: Mapped[dict[str, Any]]
+    status: Mapped[SearchStatus] = mapped_column(_vocabulary(SearchStatus),
+                                                 default=SearchStatus.queued, index=True)
+    phase: Mapped[str] = mapped_column(sa.String(16), default="pool")  # pool|screen|confirm|done
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    # One driver step at a time: a step holds the lease until it commits.
+    lease_token: Mapped[str | None] = mapped_column(sa.String(64))
+    lease_until: Mapped[datetime | None]
+    stepped_at: Mapped[datetime | None]
+    steps: Mapped[int] = mapped_column(default=0)
+    # The confirmation round's tests and the surrogate's record, once computed.
+    result: Mapped[dict[str, Any] | None]
+    owner_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("api_keys.id", ondelete="SET NULL"), index=True)
+
+
+class SearchCandidate(Base):
+    """One distinct function of a search's pool (or one of its baselines), every spelling of
+    it, its features, and the experiments that screened and confirmed it."""
+
+    __tablename__ = "search_candidates"
+    __table_args__ = (sa.UniqueConstraint("search_id", "key"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    search_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("searches.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(sa.String(1200))  # canonical form (+ initial values)
+    position: Mapped[int]  # order in the pool
+    role: Mapped[str] = mapped_column(sa.String(16))  # candidate | baseline
+    expression: Mapped[str] = mapped_column(sa.String(600))  # canonical, or baseline name
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    equivalents: Mapped[list[Any]] = mapped_column(default=list)
+    # pool | filtered | queued | running | done | failed | diverged
+    status: Mapped[str] = mapped_column(sa.String(16))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    features: Mapped[list[Any] | None]
+    # Every [schema, [operator, ...]] that spells it (evolution mutates these).
+    genes: Mapped[list[Any]] = mapped_column(default=list)
+    screen_experiment_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("experiments.id", ondelete="SET NULL"))
+    confirm_experiment_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("experiments.id", ondelete="SET NULL"))
+    # Screening: {"val_mean", "val_std", "test_mean", "n", "macs"}.
+    score: Mapped[dict[str, Any] | None]
+    chosen_at_step: Mapped[int | None]
+
+
+class SearchDecision(Base):
+    """One choice of the driver, with what it was made from."""
+
+    __tablename__ = "search_decisions"
+
+    search_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("searches.id", ondelete="CASCADE"), primary_key=True)
+    step: Mapped[int] = mapped_column(primary_key=True)
+    decision: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Experiment(Base):
     __tablename__ = "experiments"
 
@@ -119,6 +191,9 @@ class Experiment(Base):
     tags: Mapped[list[Any]] = mapped_column(default=list)
     priority: Mapped[int] = mapped_column(default=0)
     sweep_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("sweeps.id"), index=True)
+    # Set when an activation search created it (a candidate's or a baseline's training).
+    search_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("searches.id", ondelete="SET NULL"), index=True)
     # 1: trained before the validation split existed (its val_* were measured on the test
     # split and are stored as test_*); 2: train / validation / test. Part of the recipe.
     recipe_version: Mapped[int] = mapped_column(default=RECIPE_VERSION, server_default="2")

@@ -15,6 +15,7 @@ from celery import Celery
 from core.settings import Settings, get_settings
 
 TRAIN_TASK = "actlab.train_run"
+SEARCH_TASK = "actlab.search_step"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -87,6 +88,15 @@ def send_run_notices(run_ids: Iterable[uuid.UUID], settings: Settings | None = N
     app = _client(settings)
     for run_id in run_ids:
         app.send_task(TRAIN_TASK, args=[str(run_id)], queue=settings.queue)
+
+
+def send_search_notices(search_ids: Iterable[uuid.UUID],
+                        settings: Settings | None = None) -> None:
+    """Tell workers these searches may take a driver step (worker/search/driver.py)."""
+    settings = settings or get_settings()
+    app = _client(settings)
+    for search_id in search_ids:
+        app.send_task(SEARCH_TASK, args=[str(search_id)], queue=settings.queue)
 
 
 def broker_reachable(settings: Settings | None = None, timeout: float = 2.0) -> bool:

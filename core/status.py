@@ -31,6 +31,18 @@ class RunKind(StrEnum):
     lr_range = "lr_range"
 
 
+class SearchStatus(StrEnum):
+    queued = "queued"  # submitted, no driver step yet
+    running = "running"
+    succeeded = "succeeded"  # screened and confirmed (or said plainly that nothing was)
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (SearchStatus.queued, SearchStatus.running)
+
+
 class ExperimentStatus(StrEnum):
     queued = "queued"  # nothing started
     running = "running"  # some work left

@@ -7,8 +7,8 @@ import logging
 import threading
 
 from core.db import session_scope
-from core.lifecycle import SweepOutcome, sweep
-from core.queue import send_run_notices
+from core.lifecycle import SweepOutcome, searches_to_step, sweep
+from core.queue import send_run_notices, send_search_notices
 from core.settings import Settings, get_settings
 
 log = logging.getLogger("actlab.sweeper")
@@ -20,8 +20,11 @@ def sweep_once(settings: Settings | None = None) -> SweepOutcome:
         outcome = sweep(session, stale_after=settings.stale_after_seconds,
                         requeue_after=settings.requeue_after_seconds,
                         max_attempts=settings.max_attempts)
+        searches = searches_to_step(session, settings.sweeper_interval_seconds)
     if outcome.resend:
         send_run_notices(outcome.resend, settings)
+    if searches:
+        send_search_notices(searches, settings)
     for label, ids in (("re-queued", outcome.requeued), ("failed", outcome.failed),
                        ("cancelled", outcome.cancelled)):
         if ids:

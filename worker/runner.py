@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.artifacts import checkpoint_key, get_store, prune_weights, weights_key
@@ -422,4 +423,21 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
                  m.token, m.epochs_done)
     if _kind(leader.spec) == RunKind.lr_range:
         return _lr_range(leader, settings)
-    return _train_members(members, settings)[leader.run_id]
+    status = _train_members(members, settings)[leader.run_id]
+    _step_search(leader.experiment_id, settings)
+    return status
+
+
+def _step_search(experiment_id: uuid.UUID, settings: Settings) -> None:
+    """A search's run ended: let its driver take the next step now, in this process."""
+    with session_scope() as session:
+        search_id = session.scalar(select(Experiment.search_id)
+                                   .where(Experiment.id == experiment_id))
+    if search_id is None:
+        return
+    from worker.search.driver import advance
+
+    try:
+        advance(search_id, settings)
+    except Exception:  # the sweeper steps it again later
+        log.exception("search %s: step after run failed", search_id)

@@ -7,7 +7,7 @@ import uuid
 
 from celery import Task
 
-from core.queue import TRAIN_TASK
+from core.queue import SEARCH_TASK, TRAIN_TASK
 from worker import warmup
 from worker.celery_app import app
 from worker.runner import execute_run
@@ -22,3 +22,12 @@ def train_run(self: Task, run_id: str) -> str:
     warmup.wait()  # never import torch from two threads at once
     # A notice wakes a worker; it trains whichever queued run should start next (priority).
     return execute_run(uuid.UUID(run_id), worker=self.request.hostname, by_priority=True)
+
+
+@app.task(name=SEARCH_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
+          ignore_result=True)
+def search_step(self: Task, search_id: str) -> str:
+    from worker.search.driver import advance
+
+    warmup.wait()
+    return advance(uuid.UUID(search_id))

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Query
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from api import creation, events, housekeeping
+from api import events, housekeeping
 from api.auth import PrincipalDep, require_owner
 from api.convert import run_public
 from api.deps import ExperimentDep, SessionDep, SettingsDep
@@ -28,6 +28,7 @@ from api.schemas import (
     RunBrief,
     SeedsAdd,
 )
+from core import creation
 from core.artifacts import get_store
 from core.lifecycle import IllegalTransition, cancel_run
 from core.models import Experiment, Run

@@ -326,6 +326,55 @@ function drawLines(canvas, lines) {
   return pts.length;
 }
 
+async function searchesView() {
+  const page = await api("/api/v1/searches?limit=100");
+  view.replaceChildren(h("h1", {}, "Searches"),
+    page.items.length ? table(["search", "status", "phase", "created"], page.items.map((s) =>
+      h("tr", { "data-id": s.id }, h("td", {}, h("a", { href: `#/search/${s.id}` }, s.name)), h("td", {}, badge(s.status)),
+        h("td", {}, s.phase), h("td", { class: "muted" }, s.created_at.replace("T", " ").slice(0, 19)))))
+      : h("p", { class: "muted" }, "No searches yet: POST one to /api/v1/searches, or run `actlab search SPEC`."));
+}
+
+// ---- an activation search: best so far, candidate curves, ranked table, confirmation --
+async function searchView(id) {
+  const body = h("div");
+  view.replaceChildren(h("h1", {}, "Search"), body);
+  async function refresh() {
+    const s = await api(`/api/v1/searches/${id}`), p = s.progress;
+    const ranked = s.candidates.filter((c) => c.rank !== null);
+    const best = h("div", { class: "card", id: "best-so-far" }), curves = h("div", { class: "card", id: "search-curves" });
+    body.replaceChildren(
+      h("p", {}, h("strong", {}, s.name), " ", badge(s.status), h("span", { class: "muted" }, ` · ${s.phase} · ${s.spec.strategy}`)),
+      h("p", { id: "search-progress" }, h("span", { class: "bar" }, h("span", { style: `width:${100 * p.fraction}%` })),
+        ` ${p.trainings}/${p.budget} trainings; ${ranked.length} screened, ${s.filtered.length} filtered`),
+      s.error ? h("pre", { class: "error" }, s.error) : "",
+      h("div", { class: "grid" }, best, curves),
+      h("h2", {}, "Candidates by validation accuracy"),
+      table(["rank", "candidate", "val (mean ± std)", "test", "n", "other spellings", "status"], s.candidates.slice(0, 50).map((c) =>
+        h("tr", { "data-rank": c.rank ?? "" }, h("td", { class: "num" }, c.rank ?? "–"),
+          h("td", {}, c.experiment_id ? h("a", { href: `#/experiment/${c.experiment_id}` }, c.expression) : c.expression),
+          h("td", { class: "num" }, c.val_mean === null ? "–" : `${fmt(c.val_mean)} ± ${fmt(c.val_std)}`),
+          h("td", { class: "num" }, fmt(c.test_mean)), h("td", { class: "num" }, c.n ?? "–"),
+          h("td", { class: "muted" }, c.equivalents.join(", ")), h("td", {}, badge(c.status))))),
+      h("h2", {}, "Confirmation (fresh seeds, paired by seed, Holm-corrected)"),
+      table(["candidate", "against", "test", "n", "p", "p (Holm)", "verdict"], s.confirmation.map((r) =>
+        h("tr", {}, h("td", {}, r.expression), h("td", {}, r.role === "baseline" ? "–" : r.baseline),
+          h("td", { class: "num" }, fmt(r.test_mean)), h("td", { class: "num" }, r.n),
+          h("td", { class: "num" }, fmt(r.p_value, 4)), h("td", { class: "num" }, fmt(r.p_holm, 4)), h("td", {}, r.verdict)))),
+      h("h2", {}, "Filtered before training"),
+      table(["candidate", "reason"], s.filtered.map((f) => h("tr", {}, h("td", {}, f.expression), h("td", { class: "muted" }, f.reason)))));
+    if (s.best_so_far.length) chart("best", best, { title: "best validation accuracy so far", scales: { x: { time: false } },
+      series: [{ label: "trainings" }, { label: "best val", stroke: palette[0], width: 2 }] },
+    [s.best_so_far.map((b) => b.trainings), s.best_so_far.map((b) => b.val_mean)]);
+    const top = ranked.filter((c) => c.curve).slice(0, 6);
+    if (top.length) chart("search-curves", curves, { title: "the best candidates' curves", scales: { x: { time: false } },
+      series: [{}, ...top.map((c, i) => ({ label: c.expression, stroke: palette[i % palette.length] }))] },
+    [s.curve_xs, ...top.map((c) => c.curve)]);
+    return !["queued", "running"].includes(s.status);
+  }
+  if (!(await refresh())) timer = setInterval(() => refresh().then((done) => done && clearInterval(timer)), 2000);
+}
+
 // ---- leaderboard: table and means with confidence intervals ---------------------------
 async function leaderboardView(query) {
   const params = new URLSearchParams(query);
@@ -511,6 +560,8 @@ async function route() {
     else if (path.startsWith("/sweep/")) await sweepView(path.split("/")[2]);
     else if (path === "/leaderboard") await leaderboardView(query || "");
     else if (path === "/input-space") await inputSpaceView(query || "");
+    else if (path.startsWith("/search/")) await searchView(path.split("/")[2]);
+    else if (path === "/searches") await searchesView();
     else if (path === "/catalog") await catalogView();
     else await listView(query || "");
   } catch (err) {

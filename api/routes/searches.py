@@ -1,0 +1,137 @@
+"""/api/v1/searches: activation search as a kind of work (the driver runs on the workers)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import func, select, update
+
+from api.analytics.export import to_csv
+from api.analytics.search import decision_log, search_report
+from api.auth import PrincipalDep, require_owner
+from api.deps import SessionDep, SettingsDep
+from api.errors import WITH_BODY, not_found, responses
+from api.reports import SearchBrief, SearchCreated, SearchExport, SearchList, SearchPublic
+from core.lifecycle import IllegalTransition, cancel_run
+from core.models import Experiment, Run, Search
+from core.queue import send_search_notices
+from core.search_spec import SearchSpec
+from core.status import RunStatus, SearchStatus
+from core.timeutil import utcnow
+
+router = APIRouter(prefix="/searches", tags=["searches"])
+log = logging.getLogger("actlab.api")
+
+
+def _search(session: SessionDep, search_id: uuid.UUID) -> Search:
+    search = session.get(Search, search_id)
+    if search is None:
+        raise not_found("search", search_id)
+    return search
+
+
+@router.post("", status_code=202, response_model=SearchCreated, responses=WITH_BODY)
+def create_search(body: SearchSpec, session: SessionDep, settings: SettingsDep,
+                  principal: PrincipalDep) -> SearchCreated:
+    """Validate and store the search; a worker builds its pool and starts screening."""
+    search = Search(name=body.name or "search", spec=body.model_dump(mode="json"),
+                    owner_key_id=principal.key_id)
+    session.add(search)
+    session.commit()
+    try:
+        send_search_notices([search.id], settings)
+    except Exception as exc:  # the sweeper steps every search not stepped for a while
+        log.warning("broker unavailable; search %s left for the sweeper: %s", search.id, exc)
+    summary = body.summary()
+    return SearchCreated(id=search.id, status=search.status, space_size=summary["space_size"],
+                         sampled=summary["sampled"])
+
+
+@router.get("", response_model=SearchList)
+def list_searches(session: SessionDep,
+                  status: SearchStatus | None = None,
+                  limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                  offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> SearchList:
+    """Newest first."""
+    stmt = select(Search)
+    if status is not None:
+        stmt = stmt.where(Search.status == status)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(stmt.order_by(Search.created_at.desc()).limit(limit).offset(offset))
+    return SearchList(items=[SearchBrief(id=r.id, name=r.name, status=r.status, phase=r.phase,
+                                         created_at=r.created_at) for r in rows],
+                      total=total, limit=limit, offset=offset)
+
+
+@router.get("/{search_id}", response_model=SearchPublic, responses=responses(404))
+def get_search(search_id: uuid.UUID, session: SessionDep) -> SearchPublic:
+    """Progress, candidates ranked by validation accuracy (test beside it), best so far
+    against trainings spent, the confirmation's p-values and verdicts, the surrogate's rank
+    correlation, the Pareto front of validation accuracy against MACs, the filtered
+    candidates with their reasons."""
+    return SearchPublic.model_validate(search_report(session, _search(session, search_id)))
+
+
+@router.post("/{search_id}/cancel", response_model=SearchPublic, responses=responses(404, 409))
+def cancel_search(search_id: uuid.UUID, session: SessionDep, settings: SettingsDep,
+                  principal: PrincipalDep) -> SearchPublic:
+    """Stop the search and its runs in flight; 409 once it has finished."""
+    search = _search(session, search_id)
+    require_owner(principal, "search", search.id, search.owner_key_id)
+    if search.status.finished:
+        raise IllegalTransition(f"search {search.id} is already {search.status}")
+    search.cancel_requested = True
+    runs = session.scalars(select(Run).join(Experiment, Experiment.id == Run.experiment_id)
+                           .where(Experiment.search_id == search.id,
+                                  Run.status.in_([RunStatus.queued, RunStatus.running])))
+    for run in list(runs):
+        try:
+            cancel_run(session, run)
+        except IllegalTransition:
+            continue
+    # Unless a driver step holds it right now (that step then cancels), it ends here.
+    session.execute(update(Search).where(
+        Search.id == search.id, Search.status.in_([SearchStatus.queued, SearchStatus.running]),
+        (Search.lease_until.is_(None)) | (Search.lease_until < utcnow()))
+        .values(status=SearchStatus.cancelled, finished_at=utcnow())
+        .execution_options(synchronize_session=False))
+    session.commit()
+    session.refresh(search)
+    if not search.status.finished:
+        send_search_notices([search.id], settings)
+    return SearchPublic.model_validate(search_report(session, search))
+
+
+@router.get("/{search_id}/export", response_model=SearchExport, responses={
+    200: {"content": {"text/csv": {}}}, **responses(404)})
+def export_search(search_id: uuid.UUID, session: SessionDep,
+                  format: Literal["json", "csv"] = "json") -> SearchExport | PlainTextResponse:
+    """Candidates and the driver's decision log, so others can replay the search: JSON (both,
+    with the spec), or CSV (candidates, filtered ones, then the log; column `table`)."""
+    search = _search(session, search_id)
+    report = search_report(session, search)
+    log_rows = decision_log(session, search)
+    if format == "json":
+        return SearchExport(spec=search.spec, candidates=report["candidates"],
+                            filtered=report["filtered"], decisions=log_rows)
+    rows: list[dict[str, Any]] = []
+    for c in report["candidates"]:
+        rows.append({"table": "candidate", **{k: c[k] for k in CSV_CANDIDATE},
+                     "equivalents": " | ".join(c["equivalents"])})
+    for f in report["filtered"]:
+        rows.append({"table": "filtered", "expression": f["expression"], "status": "filtered",
+                     "reason": f["reason"]})
+    for d in log_rows:
+        chosen = d.get("chosen")
+        rows.append({"table": "decision", "step": d["step"], "rule": d.get("rule"),
+                     "chosen": " | ".join(chosen) if isinstance(chosen, list) else chosen,
+                     "predicted": d.get("predicted")})
+    return PlainTextResponse(to_csv(rows), media_type="text/csv")
+
+
+CSV_CANDIDATE = ("rank", "expression", "status", "val_mean", "val_std", "test_mean", "n",
+                 "reason")
