@@ -190,8 +190,8 @@ def _submit_sweep(client: Client, spec: dict[str, Any], args: argparse.Namespace
 def cmd_search(args: argparse.Namespace) -> int:
     client = _client(args)
     created = client.search(_load_spec_file(args.spec_file))
-    print(f"search {created['id']}: a space of {created['space_size']} "
-          f"({'sampled' if created['sampled'] else 'every function'}); watch it at "
+    print(f"search {created['id']}: a space of {created['space_size']} expansions "
+          f"({'sampled' if created['sampled'] else 'all of them grouped'}); watch it at "
           f"{client.url}/ui#/search/{created['id']}")
     if not args.wait:
         return 0

@@ -124,6 +124,8 @@ def parse_schema(text: str) -> Schema:
         tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as exc:
         raise SpaceError(f"schema {text!r}: syntax error: {exc.msg}") from None
+    except (ValueError, RecursionError, MemoryError):  # NUL bytes, absurd nesting
+        raise SpaceError(f"schema {text!r} cannot be parsed") from None
 
     count = 0
 

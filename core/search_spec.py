@@ -20,7 +20,14 @@ from core.search_space import (
     check_operators,
     parse_schema,
 )
-from core.spec import TEXT, DatasetRef, ExperimentSpec, ModelRef, TrainingSettings
+from core.spec import (
+    TEXT,
+    DatasetRef,
+    ExperimentSpec,
+    ModelRef,
+    TrainingSettings,
+    check_storable,
+)
 
 MAX_TRAININGS = 5000  # a search's budget of runs
 MAX_CANDIDATES = 500  # explicit candidate formulas
@@ -145,9 +152,16 @@ class SearchSpec(BaseModel):
     screen_epochs: int | None = Field(None, ge=1, description="screen on this many epochs, "
                                                               "confirm on the task's own")
     seeds: SearchSeeds = Field(default_factory=SearchSeeds)
-    transfer_tasks: list[SearchTask] = Field(default_factory=list, max_length=5)
+    transfer_tasks: list[SearchTask] = Field(
+        default_factory=list, max_length=5,
+        description="confirmation on other tasks: not trained yet, so it must stay empty")
     concurrency: int = Field(4, ge=1, le=MAX_CONCURRENCY)
     seed: int = Field(0, ge=0, le=2**31 - 1, description="the driver's random seed")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        return check_storable(data)
 
     @field_validator("baselines")
     @classmethod
@@ -158,6 +172,16 @@ class SearchSpec(BaseModel):
             raise ValueError(f"unknown baseline activation(s) {unknown}; valid names: "
                              f"{', '.join(catalog.canonical_names('activations'))}")
         return [known[n]["name"] for n in names]
+
+    @field_validator("transfer_tasks")
+    @classmethod
+    def _no_transfer_yet(cls, tasks: list[SearchTask]) -> list[SearchTask]:
+        # Refused rather than accepted and ignored: a search must not promise a check it
+        # does not make.
+        if tasks:
+            raise ValueError("confirming winners on transfer_tasks is not implemented yet; "
+                             "leave it empty and submit a search per task")
+        return tasks
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -101,7 +101,7 @@ def _storable(data: Any, loc: tuple[str | int, ...] = ()) -> list[tuple[tuple[st
     return []
 
 
-def _check_storable(data: Any) -> Any:
+def check_storable(data: Any) -> Any:
     errors = _storable(data)
     if errors:
         raise _invalid("body", errors)
@@ -291,7 +291,7 @@ class ExperimentSpec(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _storable(cls, data: Any) -> Any:
-        return _check_storable(data)
+        return check_storable(data)
 
     @field_validator("seeds")
     @classmethod
@@ -468,7 +468,7 @@ class SweepSpec(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _storable(cls, data: Any) -> Any:
-        return _check_storable(data)
+        return check_storable(data)
 
     @field_validator("grid")
     @classmethod

@@ -57,6 +57,7 @@ def test_the_designs_example_is_valid_and_its_space_is_sampled() -> None:
     (_with(task={"model": {"name": "lenet5"}, "dataset": {"name": "mnist1d"}}), "task",
      "takes image inputs"),
     (_with(concurrency=0), "concurrency", "greater than or equal to 1"),
+    (_with(transfer_tasks=[{"model": {"name": "mlp"}}]), "transfer_tasks", "not implemented"),
 ])
 def test_bad_searches_name_the_field(body: dict[str, Any], field: str, phrase: str) -> None:
     with pytest.raises(ValidationError) as caught:

@@ -196,6 +196,35 @@ def test_input_space_pictures_of_three_activations_side_by_side(
                            ".includes('epoch 1: predicted class')")
 
 
+def test_a_search_page_draws_progress_curves_and_the_ranked_table(
+        ui_service: tuple[Service, str], browser: object) -> None:
+    svc, _ = ui_service
+    lab = Client(url=svc.url)
+    created = lab.search({
+        "name": "ui search", "task": {"model": {"name": "mlp", "params": {"hidden": 8}},
+                                      "training": {"epochs": 2}},
+        "space": {"candidates": ["tanh(x)", "relu(x)", "max(x, 0)", "silu(x)", "abs(x)",
+                                 "exp(exp(x))"]},
+        "strategy": "random", "concurrency": 2, "budget": {"trainings": 9},
+        "seeds": {"screen": 1, "confirm": 2, "confirm_top": 1}})
+    state = lab.wait_search(created["id"], progress=False, poll=0.5, timeout=240)
+    assert state["status"] == "succeeded", (state["error"], svc.log_text()[-3000:])
+    _open(browser, f"{svc.url}/ui#/search/{created['id']}", f"/search/{created['id']}")
+    charts = _until(browser, "const c = window.actlabCharts; "
+                             "return c.best && c['search-curves'] ? c : null")
+    ranked = [c for c in state["candidates"] if c["rank"] is not None]
+    assert charts["best"] == len(state["best_so_far"])  # type: ignore[index]
+    assert charts["search-curves"] == 41 * min(6, len(ranked))  # type: ignore[index]
+    assert _until(browser, "return document.querySelectorAll('tr[data-rank]').length") == \
+        len(state["candidates"])
+    text = str(browser.execute_script("return document.querySelector('main').innerText"))  # type: ignore[attr-defined]
+    assert "max(x, 0.0)" in text and "explodes" in text and "baseline" in text
+    _shot(browser, "search")
+    _open(browser, f"{svc.url}/ui#/searches", "/searches")
+    assert "ui search" in str(browser.execute_script(  # type: ignore[attr-defined]
+        "return document.querySelector('main').innerText"))
+
+
 def test_the_api_docs_render_offline(ui_service: tuple[Service, str], browser: object) -> None:
     svc, _ = ui_service
     browser.get(f"{svc.url}/docs")  # type: ignore[attr-defined]
