@@ -105,3 +105,29 @@ def test_a_search_screens_dedupes_and_confirms(backend: Backend) -> None:
         assert s.scalar(select(func.count()).select_from(Run).join(Experiment).where(
             Experiment.search_id == again, Run.reused_from.is_(None))) == 0
     assert _decisions(again) == decisions
+
+
+def test_fisher_features_are_measured_once_per_task_and_seed(
+        backend: Backend, monkeypatch: Any) -> None:
+    import worker.search.driver as driver
+
+    measured: list[list[str]] = []
+    real = driver._fisher_features
+
+    def counting(spec: SearchSpec, expressions: list[str]) -> dict[str, list[float]]:
+        measured.append(sorted(expressions))
+        return real(spec, expressions)
+
+    monkeypatch.setattr(driver, "_fisher_features", counting)
+    spec = {**SPEC, "strategy": "surrogate", "space": {"candidates": ["tanh(x)", "relu(x)"]}}
+    first = _submit(spec)
+    assert advance(first) == "proposed"
+    second = _submit({**spec, "space": {"candidates": ["tanh(x)", "elu(x)"]}})
+    assert advance(second) == "proposed"
+    other_seed = _submit({**spec, "seed": 8})
+    assert advance(other_seed) == "proposed"
+    assert measured == [["relu(x)", "tanh(x)"], ["elu(x)"], ["relu(x)", "tanh(x)"]]
+    with session_scope() as s:
+        features = {c.search_id: c.features for c in s.scalars(
+            select(SearchCandidate).where(SearchCandidate.expression == "tanh(x)"))}
+    assert features[first] == features[second] and len(features[first]) > 41

@@ -5,7 +5,8 @@ one search at once), does what the state calls for, and commits:
 - phase `pool`: the space expanded (sampled above core.search_spec.MAX_POOL), grouped into
   distinct functions (functions.py; unfit ones `filtered` with the reason), features computed
   (the outputs on the grid; with the surrogate strategy also the Fisher spectrum of the task's
-  network at initialisation, features.py), one row per function and baseline;
+  network at initialisation, features.py, reused from earlier searches of the same task and
+  seed), one row per function and baseline;
 - phase `screen`: rounds of `concurrency` candidates. A round is proposed only when the
   previous one has finished, so every decision depends on results, never on timing: the
   same search replays to the same decisions, and a killed worker or a restarted API only
@@ -175,8 +176,11 @@ def _build_pool(s: Session, search: Search, spec: SearchSpec) -> None:
         owner = function_of.get(canonical_or_reason(expression)[0] or "")
         if owner is not None:
             genes_of.setdefault(owner, []).extend(gs)
-    fisher = _fisher_features(spec, [f.canonical for f in functions if not f.parameters]) \
-        if spec.strategy == "surrogate" else {}
+    fisher: dict[str, list[float]] = {}
+    if spec.strategy == "surrogate":
+        fisher = _known_fisher(s, search, spec)
+        fisher |= _fisher_features(spec, [f.canonical for f in functions
+                                          if not f.parameters and f.canonical not in fisher])
     position = 0
     for f in functions:
         spelled = genes_of.get(f.canonical, []) if not f.parameters else []
@@ -204,6 +208,22 @@ def _build_pool(s: Session, search: Search, spec: SearchSpec) -> None:
 def _key(expression: str, parameters: dict[str, float]) -> str:
     return expression if not parameters else \
         f"{expression} {json.dumps(parameters, sort_keys=True)}"
+
+
+def _known_fisher(s: Session, search: Search, spec: SearchSpec) -> dict[str, list[float]]:
+    """Fisher features earlier searches measured on the same task and seed (the same
+    network at initialisation), by canonical form: measured once, reused."""
+    task = search.spec["task"]
+    same = [other.id for other in s.scalars(select(Search).where(Search.id != search.id))
+            if other.spec.get("task") == task and other.spec.get("seed") == spec.seed]
+    if not same:
+        return {}
+    rows = s.execute(select(SearchCandidate.expression, SearchCandidate.features).where(
+        SearchCandidate.search_id.in_(same), SearchCandidate.role == "candidate",
+        SearchCandidate.status != "filtered"))
+    grid = len(range(0, 201, GRID_STEP))
+    return {expression: list(features[grid:]) for expression, features in rows
+            if features and len(features) > grid}
 
 
 def _fisher_features(spec: SearchSpec, expressions: list[str]) -> dict[str, list[float]]:
