@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, or_, select, update
+from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.models import RUN_RESULT_TABLES, Experiment, Run, Search
@@ -213,7 +213,8 @@ def sweep(session: Session, *, stale_after: float, requeue_after: float,
 
 
 def searches_to_step(session: Session, idle_seconds: float) -> list[uuid.UUID]:
-    """Active searches whose driver has not stepped for `idle_seconds` and that no step holds:
+    """Active searches whose driver has not stepped (or, never stepped, that were not created)
+    for `idle_seconds` and that no step holds:
     the sweeper sends each a step notice (the runner steps a search whenever one of its runs
     ends; this covers lost notices, dead workers and a restarted API)."""
     now = utcnow()
@@ -221,4 +222,4 @@ def searches_to_step(session: Session, idle_seconds: float) -> list[uuid.UUID]:
     return list(session.scalars(select(Search.id).where(
         Search.status.in_([SearchStatus.queued, SearchStatus.running]),
         or_(Search.lease_until.is_(None), Search.lease_until < now),
-        or_(Search.stepped_at.is_(None), Search.stepped_at < cutoff))))
+        func.coalesce(Search.stepped_at, Search.created_at) < cutoff)))

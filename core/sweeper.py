@@ -20,7 +20,9 @@ def sweep_once(settings: Settings | None = None) -> SweepOutcome:
         outcome = sweep(session, stale_after=settings.stale_after_seconds,
                         requeue_after=settings.requeue_after_seconds,
                         max_attempts=settings.max_attempts)
-        searches = searches_to_step(session, settings.sweeper_interval_seconds)
+        # Recovery only (the runner steps a search as its runs end): as patient as the
+        # re-sending of a queued run's lost notice.
+        searches = searches_to_step(session, settings.requeue_after_seconds)
     if outcome.resend:
         send_run_notices(outcome.resend, settings)
     if searches:

@@ -185,3 +185,29 @@ def test_one_experiment_status_rule_in_python_and_sql(backend: Backend, counts: 
         stmt, _ = experiment_rows(s)
         row = s.execute(stmt).one()  # the only experiment
         assert row.status == expected
+
+
+def test_the_sweeper_steps_only_idle_unheld_active_searches(backend: Backend) -> None:
+    from core.lifecycle import searches_to_step
+    from core.models import Search
+
+    now = utcnow()
+    old = now - timedelta(minutes=10)
+    rows = {
+        "new": Search(name="new", spec={}, created_at=now),
+        "never stepped": Search(name="a", spec={}, created_at=old),
+        "stepped long ago": Search(name="b", spec={}, created_at=old, status="running",
+                                   stepped_at=old),
+        "stepped just now": Search(name="c", spec={}, created_at=old, status="running",
+                                   stepped_at=now),
+        "held": Search(name="d", spec={}, created_at=old, lease_token="x",
+                       lease_until=now + timedelta(minutes=5)),
+        "finished": Search(name="e", spec={}, created_at=old, status="succeeded"),
+    }
+    with session_scope() as s:
+        s.add_all(rows.values())
+        s.flush()
+        ids = {name: row.id for name, row in rows.items()}
+    with session_scope() as s:
+        due = set(searches_to_step(s, idle_seconds=60))
+    assert due == {ids["never stepped"], ids["stepped long ago"]}
