@@ -128,6 +128,14 @@ class _SweepRef(ComponentRef):
     kind: ClassVar[str]
 
 
+def without_empty_slots(data: dict[str, Any]) -> dict[str, Any]:
+    """A dumped activation without an empty placement: a spec without one keeps the form
+    (and recipe hash) it always had."""
+    if not data.get("slots"):
+        data.pop("slots", None)
+    return data
+
+
 class SweepActivation(_SweepRef):
     kind = "activations"
 
@@ -137,10 +145,7 @@ class SweepActivation(_SweepRef):
 
     @model_serializer(mode="wrap")
     def _without_empty_slots(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        if not data.get("slots"):
-            data.pop("slots", None)
-        return data
+        return without_empty_slots(handler(self))
 
     def label(self) -> str:
         placed = ", ".join(f"{p}={a.name}" for p, a in self.slots.items())
@@ -241,11 +246,7 @@ class ActivationRef(_CatalogRef):
 
     @model_serializer(mode="wrap")
     def _without_empty_slots(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # A spec without a placement keeps the form (and recipe hash) it always had.
-        data: dict[str, Any] = handler(self)
-        if not data.get("slots"):
-            data.pop("slots", None)
-        return data
+        return without_empty_slots(handler(self))
 
 
 class ModelRef(_CatalogRef):
