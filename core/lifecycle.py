@@ -223,3 +223,23 @@ def searches_to_step(session: Session, idle_seconds: float) -> list[uuid.UUID]:
         Search.status.in_([SearchStatus.queued, SearchStatus.running]),
         or_(Search.lease_until.is_(None), Search.lease_until < now),
         func.coalesce(Search.stepped_at, Search.created_at) < cutoff)))
+
+
+def search_trainings(session: Session, search_id: uuid.UUID) -> int:
+    """Trainings a search has committed: runs of its experiments that train (queued, running
+    or finished), not results reused from earlier runs."""
+    return int(session.scalar(select(func.count()).select_from(Run).join(
+        Experiment, Experiment.id == Run.experiment_id).where(
+        Experiment.search_id == search_id, Run.reused_from.is_(None))) or 0)
+
+
+def cancel_search_runs(session: Session, search_id: uuid.UUID) -> None:
+    """Cancel a search's queued runs and tell its running ones to stop."""
+    runs = session.scalars(select(Run).join(Experiment, Experiment.id == Run.experiment_id)
+                           .where(Experiment.search_id == search_id,
+                                  Run.status.in_([RunStatus.queued, RunStatus.running])))
+    for run in list(runs):
+        try:
+            cancel_run(session, run)
+        except IllegalTransition:
+            continue

@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.analytics.stats import holm, paired
-from core.models import Experiment, Run, Search, SearchCandidate, SearchDecision
+from core.lifecycle import search_trainings
+from core.models import Run, Search, SearchCandidate, SearchDecision
 from core.status import RunStatus
 
 ALPHA = 0.05
@@ -23,12 +24,6 @@ ALPHA = 0.05
 CURVE_POINTS = 41
 CURVE_XS = [-5.0 + 10.0 * i / (CURVE_POINTS - 1) for i in range(CURVE_POINTS)]
 CONFIRM_METRIC = "test_accuracy_at_best"
-
-
-def trainings_spent(session: Session, search_id: uuid.UUID) -> int:
-    return int(session.scalar(select(func.count()).select_from(Run).join(
-        Experiment, Experiment.id == Run.experiment_id).where(
-        Experiment.search_id == search_id, Run.reused_from.is_(None))) or 0)
 
 
 def _by_seed(session: Session, experiment_id: uuid.UUID | None) -> dict[int, float]:
@@ -98,7 +93,7 @@ def search_report(session: Session, search: Search) -> dict[str, Any]:
         SearchCandidate.search_id == search.id).order_by(SearchCandidate.position)))
     decisions = list(session.scalars(select(SearchDecision).where(
         SearchDecision.search_id == search.id).order_by(SearchDecision.step)))
-    spent = trainings_spent(session, search.id)
+    spent = search_trainings(session, search.id)
     budget = int(search.spec["budget"]["trainings"])
     candidates = [c for c in rows if c.role == "candidate" and c.status != "filtered"]
     done = [c for c in candidates if c.status in ("done", "diverged", "failed") and c.score]

@@ -16,11 +16,11 @@ from api.auth import PrincipalDep, require_owner
 from api.deps import SessionDep, SettingsDep
 from api.errors import WITH_BODY, not_found, responses
 from api.reports import SearchBrief, SearchCreated, SearchExport, SearchList, SearchPublic
-from core.lifecycle import IllegalTransition, cancel_run
-from core.models import Experiment, Run, Search
+from core.lifecycle import IllegalTransition, cancel_search_runs
+from core.models import Search
 from core.queue import send_search_notices
 from core.search_spec import SearchSpec
-from core.status import RunStatus, SearchStatus
+from core.status import SearchStatus
 from core.timeutil import utcnow
 
 router = APIRouter(prefix="/searches", tags=["searches"])
@@ -85,14 +85,7 @@ def cancel_search(search_id: uuid.UUID, session: SessionDep, settings: SettingsD
     if search.status.finished:
         raise IllegalTransition(f"search {search.id} is already {search.status}")
     search.cancel_requested = True
-    runs = session.scalars(select(Run).join(Experiment, Experiment.id == Run.experiment_id)
-                           .where(Experiment.search_id == search.id,
-                                  Run.status.in_([RunStatus.queued, RunStatus.running])))
-    for run in list(runs):
-        try:
-            cancel_run(session, run)
-        except IllegalTransition:
-            continue
+    cancel_search_runs(session, search.id)
     # Unless a driver step holds it right now (that step then cancels), it ends here.
     session.execute(update(Search).where(
         Search.id == search.id, Search.status.in_([SearchStatus.queued, SearchStatus.running]),

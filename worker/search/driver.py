@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from core import creation
 from core.db import session_scope
-from core.lifecycle import IllegalTransition, cancel_run
+from core.lifecycle import cancel_search_runs, search_trainings
 from core.models import Experiment, Run, Search, SearchCandidate, SearchDecision
 from core.queue import send_run_notices
 from core.search_space import canonical_or_reason, parse_schema
@@ -109,7 +109,7 @@ def advance(search_id: uuid.UUID, settings: Settings | None = None) -> str:
 def _step(s: Session, search: Search, to_queue: list[uuid.UUID]) -> str:
     spec = SearchSpec.model_validate(search.spec)
     if search.cancel_requested:
-        _cancel_runs(s, search.id)
+        cancel_search_runs(s, search.id)
         search.status, search.finished_at = SearchStatus.cancelled, utcnow()
         return "cancelled"
     if search.phase == "pool":
@@ -229,8 +229,6 @@ def _known_fisher(s: Session, search: Search, spec: SearchSpec) -> dict[str, lis
 def _fisher_features(spec: SearchSpec, expressions: list[str]) -> dict[str, list[float]]:
     """The Fisher spectrum histograms of each fixed function on the task's network at
     initialisation (the search's seed), on one batch of its training split."""
-    import torch
-
     from worker.search.features import BATCH, fisher_features
     from worker.training import TrainConfig
     from worker.training.datasets import load_dataset
@@ -250,8 +248,6 @@ def _fisher_features(spec: SearchSpec, expressions: list[str]) -> dict[str, list
         except (RuntimeError, ValueError):  # an activation torch.func cannot batch
             continue
         out[expression] = [v for layer in layers.values() for v in layer]
-        del prep
-    torch.set_grad_enabled(True)
     return out
 
 
@@ -283,14 +279,6 @@ def _sync(s: Session, rows: list[SearchCandidate]) -> None:
                    "val_std": statistics.stdev(vals) if len(vals) > 1 else None,
                    "test_mean": statistics.fmean(tests) if tests else None, "n": len(vals),
                    "macs": next((r.macs for r in runs if r.macs), None)}
-
-
-def _spent(s: Session, search_id: uuid.UUID) -> int:
-    """Trainings committed: runs of the search's experiments that train (queued, running or
-    finished), not results reused from earlier runs."""
-    return int(s.scalar(select(func.count()).select_from(Run).join(
-        Experiment, Experiment.id == Run.experiment_id).where(
-        Experiment.search_id == search_id, Run.reused_from.is_(None))) or 0)
 
 
 def _reserve(spec: SearchSpec) -> int:
@@ -329,7 +317,7 @@ def _propose(s: Session, search: Search, spec: SearchSpec, rows: list[SearchCand
     if spec.budget.seconds and search.started_at and \
             (utcnow() - search.started_at).total_seconds() > spec.budget.seconds:
         return False
-    spent = _spent(s, search.id)
+    spent = search_trainings(s, search.id)
     affordable = (spec.budget.trainings - _reserve(spec) - spent) // spec.seeds.screen
     k = min(spec.concurrency, affordable)
     if k <= 0:
@@ -405,14 +393,3 @@ def _start_confirmation(s: Session, search: Search, spec: SearchSpec,
         "baselines": list(spec.baselines), "seeds": [
             CONFIRM_SEED_BASE + i for i in range(spec.seeds.confirm)],
         "results": {c.key: round(float((c.score or {})["val_mean"]), 6) for c in done}}))
-
-
-def _cancel_runs(s: Session, search_id: uuid.UUID) -> None:
-    runs = s.scalars(select(Run).join(Experiment, Experiment.id == Run.experiment_id).where(
-        Experiment.search_id == search_id,
-        Run.status.in_([RunStatus.queued, RunStatus.running])))
-    for run in list(runs):
-        try:
-            cancel_run(s, run)
-        except IllegalTransition:
-            continue
