@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     # Import torch and the trainer in each worker child when it starts, not at its first run.
     warm_workers: bool = True
     device: str = "auto"
+    # Deterministic CUDA kernels (slower); CPU runs are always deterministic.
+    cuda_deterministic: bool = False
 
     @property
     def embedded(self) -> bool:

@@ -38,6 +38,8 @@ from core.status import RunKind, RunStatus
 from core.upsert import upsert
 
 if TYPE_CHECKING:
+    import torch
+
     from worker.training import EpochReport
     from worker.training.loop import SeedTrainer
 
@@ -268,13 +270,22 @@ def _finish(member: Claimed, outcome: Outcome, settings: Settings) -> str:
     return outcome.status.value
 
 
+def _device(settings: Settings) -> torch.device:
+    """The device runs train on here, with the CUDA determinism switch set from settings."""
+    from worker.training import pick_device
+    from worker.training.setup import set_cuda_determinism
+
+    set_cuda_determinism(settings.cuda_deterministic)
+    return pick_device(settings.device)
+
+
 def _lr_range(member: Claimed, settings: Settings) -> str:
     """The LR range test: one seed, one pass, no checkpoint."""
-    from worker.training import StopRequested, TrainConfig, lr_range_test, pick_device
+    from worker.training import StopRequested, TrainConfig, lr_range_test
     from worker.training.provenance import provenance
 
     run_id, token, patience = member.run_id, member.token, settings.db_retry_seconds
-    device = pick_device(settings.device)
+    device = _device(settings)
     in_transaction(lambda session: touch(session, run_id, token, device=str(device),
                                          epochs_total=1, provenance=provenance(device)),
                    patience=patience, what=f"start of run {run_id}")
@@ -304,7 +315,7 @@ def _group_key(member: Claimed) -> str | None:
 def _train_members(members: list[Claimed], settings: Settings) -> dict[uuid.UUID, str]:
     """Train the claimed seeds of one experiment together (one seed: alone) and record each
     one's end. Returns each run's final status, or "lost"."""
-    from worker.training import TrainConfig, pick_device
+    from worker.training import TrainConfig
     from worker.training.checkpoint import Checkpointer
     from worker.training.loop import SeedTrainer, train_group
     from worker.training.provenance import provenance
@@ -312,7 +323,7 @@ def _train_members(members: list[Claimed], settings: Settings) -> dict[uuid.UUID
     patience = settings.db_retry_seconds
     leader = members[0]
     grouped = len(members) > 1
-    device = pick_device(settings.device)
+    device = _device(settings)
     # A group's checkpoint is keyed by its leader: a seed that resumes reads its last group's
     # (or its own) and writes the new one.
     older = {g for m in members if (g := _group_key(m)) is not None and g != str(leader.run_id)}

@@ -11,6 +11,7 @@ import torch
 
 from activations import native
 from core import __version__
+from worker.training.setup import cuda_deterministic
 
 
 def _cpu_name() -> str:
@@ -35,4 +36,6 @@ def provenance(device: torch.device) -> dict[str, Any]:
         "mode": "single",
         # the fused one-pass CPU kernels (activations/native.py), or PyTorch's operations
         "kernels": "native" if not cuda and native.library() is not None else "fallback",
+        # CPU runs are always deterministic; CUDA runs when ACTLAB_CUDA_DETERMINISTIC is set
+        "deterministic": cuda_deterministic() if cuda else True,
     }

@@ -3,6 +3,7 @@ device, the model with its activation slots, and the optimizer."""
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,25 @@ def pick_device(requested: str = "auto") -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
+
+
+_CUDA_DETERMINISTIC = False
+
+
+def set_cuda_determinism(on: bool) -> None:
+    """Deterministic CUDA kernels for every later run in this process (ACTLAB_CUDA_DETERMINISTIC;
+    torch's switch is process-wide). Off by default: the deterministic convolution and scatter
+    kernels are slower, and bf16 autocast already moves numbers between devices. cuBLAS reads
+    its workspace setting when its handle is created, so call this before the first CUDA
+    matmul (the runner does, before training)."""
+    global _CUDA_DETERMINISTIC
+    _CUDA_DETERMINISTIC = on
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def cuda_deterministic() -> bool:
+    return _CUDA_DETERMINISTIC
 
 
 def seed_everything(seed: int) -> None:
@@ -65,6 +85,9 @@ def prepare(config: TrainConfig, device: str | torch.device = "cpu",
     if device.type == "cpu":
         # Same spec and seed give identical metrics run to run.
         torch.use_deterministic_algorithms(True, warn_only=True)
+    elif device.type == "cuda":
+        torch.use_deterministic_algorithms(_CUDA_DETERMINISTIC, warn_only=True)
+        torch.backends.cudnn.benchmark = not _CUDA_DETERMINISTIC
     data = data or load_dataset(config.dataset, config.dataset_params, data_root,
                                 checked=config.checked)
     channels_last = device.type == "cuda" and data.train_x.dim() == 4
