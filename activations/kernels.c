@@ -79,17 +79,18 @@ static inline float fast_tanhf(float x) {
  * -ffp-contract=off so the two-slope and polynomial kernels round as PyTorch does. */
 #pragma GCC push_options
 #pragma GCC optimize("fp-contract=fast")
+#define AI __attribute__((always_inline))
 typedef float vf __attribute__((vector_size(32)));
 typedef int32_t vi __attribute__((vector_size(32)));
 #define LANES 8
 
-static inline vf vsel(vi m, vf a, vf b) { return (vf)(((vi)a & m) | ((vi)b & ~m)); }
-static inline vf vsplat(float v) { return (vf){v, v, v, v, v, v, v, v}; }
+static inline AI vf vsel(vi m, vf a, vf b) { return (vf)(((vi)a & m) | ((vi)b & ~m)); }
+static inline AI vf vsplat(float v) { return (vf){v, v, v, v, v, v, v, v}; }
 
 #if defined(__AVX__)
-static inline vf vfloor(vf x) { return __builtin_ia32_roundps256(x, 0x09); /* floor, no exc */ }
+static inline AI vf vfloor(vf x) { return __builtin_ia32_roundps256(x, 0x09); /* floor */ }
 #else
-static inline vf vfloor(vf x) {
+static inline AI vf vfloor(vf x) {
     /* truncate, step down for negatives; |x| >= 2^23 is already an integer in float32 */
     vf t = __builtin_convertvector(__builtin_convertvector(x, vi), vf);
     vf f = t - vsel(x < t, vsplat(1.0f), vsplat(0.0f));
@@ -98,7 +99,7 @@ static inline vf vfloor(vf x) {
 }
 #endif
 
-static inline vf vexp(vf x) {
+static inline AI vf vexp(vf x) {
     x = vsel(x < vsplat(-87.0f), vsplat(-87.0f), x);
     x = vsel(x > vsplat(88.0f), vsplat(88.0f), x);
     vf n = vfloor(x * 1.44269504f + 0.5f);
@@ -109,7 +110,7 @@ static inline vf vexp(vf x) {
     return p * (vf)e;
 }
 
-static inline vf gaaf_lanes(vf v, float K, float shift, int base, int variant, int grad) {
+static inline AI vf gaaf_lanes(vf v, float K, float shift, int base, int variant, int grad) {
     vf one = vsplat(1.0f), zero = vsplat(0.0f), half = vsplat(0.5f);
     float inv_k = 1.0f / K; /* one divide per call instead of one per lane */
     vf t = v * K;
@@ -172,6 +173,298 @@ void gaaf_vec_fwd_f32(const float *x, float *y, int64_t n, float K, float shift,
 void gaaf_vec_bwd_f32(const float *g, const float *x, float *gx, int64_t n, float K,
                       float shift, int base, int variant, int nthreads) {
     gaaf_vec_f32(g, x, gx, n, K, shift, base, variant, 1, nthreads);
+}
+
+/* ---- Stateless activations in float32, one pass forward and one backward ----
+ *
+ * PyTorch runs a formula such as x * tanh(softplus(x)) as one pass over memory per operation,
+ * forward and again (recomputed, or from saved intermediates) backward. Here each is one pass
+ * that keeps only the input: forward y = f(x), backward gx = g * f'(x) from x. Float32 only
+ * (float64 and every other case uses the PyTorch formula, which the tests compare with). The
+ * order of EW_* is activations/fused.py's KINDS. */
+enum {
+    EW_TANH, EW_SOFTPLUS, EW_SELU, EW_LOGSIGMOID, EW_SOFTSIGN, EW_TANHSHRINK, EW_MISH,
+    EW_BETA_MISH, EW_MILA, EW_ELISH, EW_HARD_ELISH, EW_SQNL, EW_SINE_RELU, EW_ISRU, EW_ISRLU,
+    EW_ARIA2, EW_SOFT_CLIPPING, EW_FTSWISH, EW_BENT_IDENTITY, EW_LISHT, EW_LECUN_TANH,
+    EW_E_SWISH, EW_GENERAL_RELU,
+};
+
+static inline AI vf vabs(vf x) { return vsel(x < vsplat(0.0f), -x, x); }
+static inline AI vf vmax0(vf x) { return vsel(x > vsplat(0.0f), x, vsplat(0.0f)); }
+static inline AI vf vsigmoid(vf x) { return 1.0f / (1.0f + vexp(-x)); }
+
+/* e^x - 1, by its Taylor series near 0 where e^x - 1 would cancel (|x| < 0.5: relative error
+ * under 2e-7), so small inputs keep their precision; ex is e^x */
+static inline AI vf vexpm1(vf x, vf ex) {
+    vf p = x * (1.0f + x * (0.5f + x * (1.0f / 6 + x * (1.0f / 24 + x * (1.0f / 120
+           + x * (1.0f / 720 + x * (1.0f / 5040)))))));
+    return vsel(vabs(x) < vsplat(0.5f), p, ex - 1.0f);
+}
+
+/* tanh(x) = m / (m + 2) with m = e^{2|x|} - 1, the sign put back: one exp and one divide,
+ * exactly +-1 where float32's tanh is (a clamped rational stops 2.4e-7 short, an error
+ * that x tanh(x)'s derivative multiplies by x) */
+static inline AI vf vtanh(vf x) {
+    vf w = 2.0f * vabs(x);
+    vf m = vexpm1(w, vexp(w));
+    vf t = m / (m + 2.0f);
+    return vsel(x < vsplat(0.0f), -t, t);
+}
+
+static inline AI vf vsqrt(vf x) {
+#if defined(__AVX__)
+    return __builtin_ia32_sqrtps256(x);
+#else
+    vf out;
+    for (int i = 0; i < LANES; i++) out[i] = __builtin_sqrtf(x[i]);
+    return out;
+#endif
+}
+
+/* log(1 + q) for 0 <= q <= 1 (every caller passes e^{-|z|}): 2 atanh(s), s = q / (2 + q) in
+ * [0, 1/3], by its odd series to s^15 (relative error about 1e-8, small q included). */
+static inline AI vf vlog1p01(vf q) {
+    vf s = q / (2.0f + q), s2 = s * s;
+    vf p = vsplat(1.0f / 15);
+    p = p * s2 + 1.0f / 13; p = p * s2 + 1.0f / 11; p = p * s2 + 1.0f / 9;
+    p = p * s2 + 1.0f / 7; p = p * s2 + 1.0f / 5; p = p * s2 + 1.0f / 3;
+    return 2.0f * s * (p * s2 + 1.0f);
+}
+
+/* softplus(z) = log(1 + e^z) without overflow, and sigmoid(z), from one exp */
+static inline AI vf vsoftplus_sigmoid(vf z, vf *sig) {
+    vf q = vexp(-vabs(z));
+    *sig = vsel(z >= vsplat(0.0f), vsplat(1.0f), q) / (1.0f + q);
+    return vmax0(z) + vlog1p01(q);
+}
+
+static inline AI vf vsoftplus(vf z) { return vmax0(z) + vlog1p01(vexp(-vabs(z))); }
+
+/* sin and cos (Cephes' sinf/cosf): reduced by multiples of pi/4 in three parts, accurate
+ * to a few ulp for |x| up to about 8192, which activations do not leave in practice. */
+static inline AI void vsincos(vf x, vf *sn, vf *cs) {
+    vf ax = vabs(x);
+    vi j = __builtin_convertvector(ax * 1.27323954473516f, vi);
+    j = (j + 1) & ~1;
+    vf y = __builtin_convertvector(j, vf);
+    vf r = ((ax - y * 0.78515625f) - y * 2.4187564849853515625e-4f) - y * 3.77489497744594108e-8f;
+    vf z = r * r;
+    vf ps = r + r * z * ((-1.9515295891e-4f * z + 8.3321608736e-3f) * z - 1.6666654611e-1f);
+    vf pc = 1.0f - 0.5f * z + z * z * ((2.443315711809948e-5f * z - 1.388731625493765e-3f) * z
+                                       + 4.166664568298827e-2f);
+    vi q = (j >> 1) & 3;
+    vi swap = (q == 1) | (q == 3);
+    vf s = vsel(swap, pc, ps), c = vsel(swap, ps, pc);
+    s = vsel(q >= 2, -s, s);
+    c = vsel((q == 1) | (q == 2), -c, c);
+    *sn = vsel(x < vsplat(0.0f), -s, s);
+    *cs = c;
+}
+
+/* f(x) (grad = 0) or f'(x) (grad = 1) for 8 lanes; a, b, c are the fixed parameters. */
+static inline AI vf ew_lanes(int kind, int grad, vf x, float a,
+                                                         float b, float c) {
+    vf one = vsplat(1.0f), zero = vsplat(0.0f);
+    vi pos = x >= zero;
+    vf y, d;
+    switch (kind) {
+    case EW_TANH: {
+        vf t = vtanh(x);
+        y = t; d = one - t * t;
+        break;
+    }
+    case EW_SOFTPLUS: { /* a = beta, b = threshold: linear above beta x > threshold */
+        vf z = x * a;
+        vi lin = z > vsplat(b);
+        y = vsel(lin, x, vsoftplus(z) / a);
+        d = vsel(lin, one, vsigmoid(z));
+        break;
+    }
+    case EW_SELU: {
+        const float l = 1.0507009873554804934193349852946f, al = 1.6732632423543772848170429916717f;
+        vf e = vexp(x);
+        vi p = x > zero;
+        y = vsel(p, x * l, vexpm1(x, e) * (l * al));
+        d = vsel(p, vsplat(l), e * (l * al));
+        break;
+    }
+    case EW_LOGSIGMOID: {
+        vf ez = vexp(-vabs(x));
+        y = vsel(x < zero, x, zero) - vlog1p01(ez);
+        d = vsel(x < zero, one, ez) / (1.0f + ez); /* sigmoid(-x) */
+        break;
+    }
+    case EW_SOFTSIGN: {
+        vf q = 1.0f / (1.0f + vabs(x));
+        y = x * q; d = q * q;
+        break;
+    }
+    case EW_TANHSHRINK: {
+        vf t = vtanh(x);
+        y = x - t; d = t * t;
+        break;
+    }
+    case EW_MISH: case EW_MILA: { /* x tanh(softplus(x + a)); tanh(log(1+n)) = w / (w + 2) */
+        vf u = kind == EW_MILA ? x + a : x;
+        vf n = vexp(u), w = n * (n + 2.0f);
+        vf t = vsel(u > vsplat(20.0f), one, w / (w + 2.0f));
+        y = x * t;
+        d = t + x * (one - t * t) * (n / (1.0f + n)); /* sigmoid(u) */
+        break;
+    }
+    case EW_BETA_MISH: { /* x tanh(a softplus(x)) */
+        vf sig, w = 2.0f * a * vsoftplus_sigmoid(x, &sig); /* w >= 0 */
+        vf m = vexpm1(w, vexp(w)), t = m / (m + 2.0f);        /* tanh(w / 2) */
+        y = x * t;
+        d = t + x * (one - t * t) * (a * sig);
+        break;
+    }
+    case EW_ELISH: {
+        vf e = vexp(x), s = e / (1.0f + e); /* sigmoid(x) */
+        vf g = vsel(pos, x, vexpm1(x, e)), dg = vsel(pos, one, e);
+        y = g * s; d = dg * s + g * s * (one - s);
+        break;
+    }
+    case EW_HARD_ELISH: {
+        vf h = (x + 1.0f) * 0.5f;
+        vi inside = (h >= zero) & (h <= one);
+        h = vsel(h < zero, zero, vsel(h > one, one, h));
+        vf e = vexp(x);
+        vf g = vsel(pos, x, vexpm1(x, e)), dg = vsel(pos, one, e);
+        y = g * h; d = dg * h + g * vsel(inside, vsplat(0.5f), zero);
+        break;
+    }
+    case EW_SQNL: {
+        vf q = x * x * 0.25f, half = x * 0.5f;
+        y = vsel(pos, x - q, x + q);
+        d = vsel(pos, one - half, one + half);
+        vi hi = x > vsplat(2.0f), lo = x < vsplat(-2.0f);
+        y = vsel(hi, one, vsel(lo, -one, y));
+        d = vsel(hi | lo, zero, d);
+        break;
+    }
+    case EW_SINE_RELU: { /* a = epsilon */
+        vf sn, cs;
+        vsincos(x, &sn, &cs);
+        vi p = x > zero;
+        y = vsel(p, x, a * (sn - cs));
+        d = vsel(p, one, a * (cs + sn));
+        break;
+    }
+    case EW_ISRU: case EW_ISRLU: { /* a = alpha */
+        vf s = 1.0f / vsqrt(1.0f + a * x * x);
+        y = x * s; d = s * s * s;
+        if (kind == EW_ISRLU) { y = vsel(pos, x, y); d = vsel(pos, one, d); }
+        break;
+    }
+    case EW_ARIA2: { /* x (1 + e^{-b x})^{-a} */
+        vf sig, s = vexp(-a * vsoftplus_sigmoid(-b * x, &sig)); /* (1 + e^{-bx})^{-a} */
+        y = x * s; d = s + (a * b) * x * s * sig;
+        break;
+    }
+    case EW_SOFT_CLIPPING: { /* a = alpha */
+        vf s1, s2;
+        vf p1 = vsoftplus_sigmoid(x * a, &s1), p2 = vsoftplus_sigmoid((x - 1.0f) * a, &s2);
+        y = (p1 - p2) / a;
+        d = s1 - s2;
+        break;
+    }
+    case EW_FTSWISH: { /* a = T */
+        vf s = vsigmoid(x);
+        y = vsel(pos, x * s + a, vsplat(a));
+        d = vsel(pos, s * (one + x * (one - s)), zero);
+        break;
+    }
+    case EW_BENT_IDENTITY: {
+        vf r = vsqrt(x * x + 1.0f);
+        y = (r - 1.0f) * 0.5f + x; d = x / (2.0f * r) + 1.0f;
+        break;
+    }
+    case EW_LISHT: {
+        vf t = vtanh(x);
+        y = x * t; d = t + x * (one - t * t);
+        break;
+    }
+    case EW_LECUN_TANH: {
+        vf t = vtanh(x * 2.0f / 3.0f);
+        y = 1.7159f * t; d = (1.7159f * 2.0f / 3.0f) * (one - t * t);
+        break;
+    }
+    case EW_E_SWISH: { /* a = beta */
+        vf s = vsigmoid(x);
+        y = a * x * s; d = a * s * (one + x * (one - s));
+        break;
+    }
+    default: { /* EW_GENERAL_RELU: a = leak, b = sub, c = maxv */
+        vi p = x > zero;
+        vf z = vsel(p, x, x * a) - b;
+        vi under = z <= vsplat(c);
+        y = vsel(under, z, vsplat(c));
+        d = vsel(under, vsel(p, one, vsplat(a)), zero);
+        break;
+    }
+    }
+    return vsel(x != x, x, grad ? d : y); /* NaN in, NaN out */
+}
+
+/* One loop per (kind, value or derivative), so that each is straight-line vector code: the
+ * switch in ew_lanes folds away once kind and grad are constants. */
+#define EW_RANGE(K, G)                                                                      \
+    for (int64_t i = lo; i < hi; i++) {                                                     \
+        vf v, r;                                                                            \
+        __builtin_memcpy(&v, x + i * LANES, sizeof v);                                      \
+        r = ew_lanes(K, G, v, a, b, c);                                                     \
+        if (G) {                                                                            \
+            vf gv;                                                                          \
+            __builtin_memcpy(&gv, g + i * LANES, sizeof gv);                                \
+            r = r * gv;                                                                     \
+        }                                                                                   \
+        __builtin_memcpy(out + i * LANES, &r, sizeof r);                                    \
+    }
+#define EW_CASE(K) case K: if (grad) { EW_RANGE(K, 1) } else { EW_RANGE(K, 0) } break;
+
+/* vectors lo..hi-1 (of LANES elements each) */
+static void ew_range(const float *g, const float *x, float *out, int64_t lo, int64_t hi,
+                     int kind, float a, float b, float c, int grad) {
+    switch (kind) {
+    EW_CASE(EW_TANH) EW_CASE(EW_SOFTPLUS) EW_CASE(EW_SELU) EW_CASE(EW_LOGSIGMOID)
+    EW_CASE(EW_SOFTSIGN) EW_CASE(EW_TANHSHRINK) EW_CASE(EW_MISH) EW_CASE(EW_BETA_MISH)
+    EW_CASE(EW_MILA) EW_CASE(EW_ELISH) EW_CASE(EW_HARD_ELISH) EW_CASE(EW_SQNL)
+    EW_CASE(EW_SINE_RELU) EW_CASE(EW_ISRU) EW_CASE(EW_ISRLU) EW_CASE(EW_ARIA2)
+    EW_CASE(EW_SOFT_CLIPPING) EW_CASE(EW_FTSWISH) EW_CASE(EW_BENT_IDENTITY) EW_CASE(EW_LISHT)
+    EW_CASE(EW_LECUN_TANH) EW_CASE(EW_E_SWISH)
+    default: if (grad) { EW_RANGE(EW_GENERAL_RELU, 1) } else { EW_RANGE(EW_GENERAL_RELU, 0) }
+    }
+}
+
+#define EW_CHUNK 2048 /* vectors per task: 64 KiB of input */
+
+static void ew_f32(const float *g, const float *x, float *out, int64_t n, int kind, float a,
+                   float b, float c, int grad, int nthreads) {
+    int64_t whole = n / LANES, chunks = (whole + EW_CHUNK - 1) / EW_CHUNK;
+    #pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t k = 0; k < chunks; k++) {
+        int64_t hi = (k + 1) * EW_CHUNK < whole ? (k + 1) * EW_CHUNK : whole;
+        ew_range(g, x, out, k * EW_CHUNK, hi, kind, a, b, c, grad);
+    }
+    int64_t rest = n - whole * LANES;
+    if (rest > 0) { /* the last < 8 elements, through a zero-padded vector */
+        float xt[LANES] = {0}, gt[LANES] = {0}, ot[LANES];
+        __builtin_memcpy(xt, x + whole * LANES, rest * sizeof(float));
+        if (grad) __builtin_memcpy(gt, g + whole * LANES, rest * sizeof(float));
+        ew_range(gt, xt, ot, 0, 1, kind, a, b, c, grad);
+        __builtin_memcpy(out + whole * LANES, ot, rest * sizeof(float));
+    }
+}
+
+void ew_fwd_f32(const float *x, float *y, int64_t n, int kind, float a, float b, float c,
+                int nthreads) {
+    ew_f32(0, x, y, n, kind, a, b, c, 0, nthreads);
+}
+
+void ew_bwd_f32(const float *g, const float *x, float *gx, int64_t n, int kind, float a,
+                float b, float c, int nthreads) {
+    ew_f32(g, x, gx, n, kind, a, b, c, 1, nthreads);
 }
 
 #pragma GCC pop_options

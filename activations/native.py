@@ -96,6 +96,10 @@ def _build() -> ctypes.CDLL | None:
             pre = [_P, _P] if name.endswith("fwd") else [_P, _P, _P]
             fn.argtypes = [*pre, _I64, real, real, _INT, _INT, _INT]
             fn.restype = None
+    flt = ctypes.c_float
+    lib.ew_fwd_f32.argtypes = [_P, _P, _I64, _INT, flt, flt, flt, _INT]
+    lib.ew_bwd_f32.argtypes = [_P, _P, _P, _I64, _INT, flt, flt, flt, _INT]
+    lib.ew_fwd_f32.restype = lib.ew_bwd_f32.restype = None
     return lib
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from torch import Tensor
 
 from activations.base import Activation
+from activations.fused import KINDS, fused
 from activations.registry import ActivationInfo, register
 from core.params import ParamInfo
 
@@ -42,6 +43,9 @@ def register_stateless(
     notes: str = "",
     train_aware: bool = False,
 ) -> ActivationInfo:
+    if name in KINDS:  # a one-pass kernel on float32 CPU tensors (activations/fused.py)
+        fn = fused(name, fn)
+
     def build(num_channels: int | None, **kwargs: Any) -> Activation:
         return FunctionalActivation(fn, train_aware=train_aware, **kwargs)
 

@@ -12,6 +12,7 @@ import torch
 
 import activations
 from activations import native
+from activations.fused import KINDS
 from activations.gaaf import gaaf, gaaf_reference
 from activations.piecewise import two_slope, two_slope_reference
 from activations.recompute import Elementwise
@@ -149,3 +150,43 @@ print(out)
     for (y1, g1), (y2, g2) in zip(eval(plain.stdout), eval(fused.stdout), strict=True):
         assert y1 == pytest.approx(y2, rel=1e-4, abs=1e-3)
         assert g1 == pytest.approx(g2, rel=1e-4, abs=1e-3)
+
+
+def _inputs() -> torch.Tensor:
+    """Typical values, both tails far out, and a fine grid around 0 (where e^x - 1 and
+    x - tanh(x) cancel), in an odd count so the kernel's partial last vector is used."""
+    torch.manual_seed(0)
+    return torch.cat([torch.randn(2001) * 3, torch.linspace(-40, 40, 401),
+                      torch.linspace(-1e-3, 1e-3, 101)]).reshape(1, 1, -1)
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_stateless_kernel_equals_its_formula(name: str) -> None:
+    fn = activations.get_info(name).functional
+    params = {"sine_relu": {"epsilon": 0.3}, "mila": {"beta": 0.5}}.get(name, {})
+    x = _inputs().requires_grad_(True)
+    y = fn(x, **params)
+    assert type(y.grad_fn).__name__ == "_FusedBackward"  # the kernel ran, not the formula
+    _compare(lambda t: fn(t, **params), lambda t: fn.formula(t, **params), [x],
+             rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_stateless_kernel_propagates_nan_and_keeps_only_the_input(name: str) -> None:
+    fn = activations.get_info(name).functional
+    x = torch.tensor([float("nan"), 0.5] * 9, requires_grad=True)
+    y = fn(x)
+    assert torch.isnan(y[0::2]).all() and torch.isfinite(y[1::2]).all()
+    module = activations.create(name, num_channels=8)
+    big = torch.randn(4, 8, 6, 6, requires_grad=True)
+    assert saved_bytes(module, big) == big.numel() * big.element_size()
+
+
+def test_stateless_kernels_leave_other_tensors_to_the_formula() -> None:
+    fn = activations.get_info("mish").functional
+    for x in (torch.randn(4, 8, 5, 5, dtype=torch.float64, requires_grad=True),  # gradcheck
+              torch.randn(4, 8, 5, 5).to(memory_format=torch.channels_last).requires_grad_()):
+        assert type(fn(x).grad_fn).__name__ != "_FusedBackward"
+        torch.testing.assert_close(fn(x), fn.formula(x))
+    assert torch.autograd.gradcheck(fn, (torch.randn(3, 4, dtype=torch.float64,
+                                                     requires_grad=True),))
