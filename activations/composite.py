@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from activations.base import Activation, bcast, make_param
+from activations.fused import learnable
 from activations.piecewise import PER_CHANNEL, SEED_001
 from activations.recompute import recompute
 from activations.registry import ActivationInfo, create, register
@@ -39,11 +40,17 @@ class SlopeShift(Activation):
         self.base = create(base, num_channels=num_channels)
         self.a = make_param(a, num_channels, per_channel)
         self.m = make_param(m, num_channels, per_channel)
+        self._elu = (getattr(self.base, "activation_name", "") == "elu"
+                     and getattr(self.base, "params", None) == {"alpha": 1.0})
 
     def _formula(self, x: Tensor, a: Tensor, m: Tensor) -> Tensor:
         return torch.where(x > 0, bcast(a, x) * x, self.base(x)) + bcast(m, x)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self._elu:  # the default base (ELU, alpha 1) has a one-pass kernel
+            y = learnable("slope_shift_elu", x, [self.a, self.m])
+            if y is not None:
+                return y
         if any(True for _ in self.base.parameters()):
             # A learnable base has its own autograd; keep the graph as it is.
             return self._formula(x, self.a, self.m)

@@ -1,9 +1,12 @@
-"""One-pass float32 CPU kernels for the stateless activations PyTorch runs as several passes.
+"""One-pass float32 CPU kernels for the activations PyTorch runs as several passes.
 
-`fused(name, formula)` returns the activation's function: on a contiguous float32 CPU tensor
-it calls kernels.c's `ew_fwd_f32` / `ew_bwd_f32` (one pass each, only the input saved for
-backward); anywhere else (float64, CUDA, channels_last, inside torch.func transforms, no
-compiler) it is `formula` itself. The tests hold the two equal within float32 rounding.
+`fused(name, formula)` returns a stateless activation's function: on a contiguous float32 CPU
+tensor it calls kernels.c's `ew_fwd_f32` / `ew_bwd_f32` (one pass each, only the input saved
+for backward); anywhere else (float64, CUDA, channels_last, inside torch.func transforms, no
+compiler) it is `formula` itself. `learnable(name, x, params)` does the same for the learnable
+ones (`ewp_*`: per-channel parameters, their gradients summed per plane), or returns None
+where the caller's own path applies. The tests hold each kernel equal to its formula within
+float32 rounding.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ KINDS = ("tanh", "softplus", "selu", "logsigmoid", "softsign", "tanhshrink", "mi
          "beta_mish", "mila", "elish", "hard_elish", "sqnl", "sine_relu", "isru", "isrlu",
          "aria2", "soft_clipping", "ftswish", "bent_identity", "lisht", "lecun_tanh",
          "e_swish", "general_relu")
+
+
+# The order of kernels.c's EWP_* enum.
+KINDS_LEARNABLE = ("swish", "pelu", "soft_exponential", "srelu", "apl", "pau", "slope_shift_elu")
 
 
 class _Fused(torch.autograd.Function):
@@ -68,3 +75,54 @@ def fused(name: str, formula: Callable[..., Tensor]) -> Callable[..., Tensor]:
 
     fn.formula = formula  # type: ignore[attr-defined]
     return fn
+
+
+def _layout(x: Tensor) -> tuple[int, int, int]:
+    if x.dim() <= 1:
+        return 1, 1, x.numel()
+    n, c = x.shape[0], x.shape[1]
+    return n, c, x.numel() // max(1, n * c)
+
+
+class _FusedLearnable(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: Tensor, kind: int, *params: Tensor) -> Tensor:
+        outer, c, inner = _layout(x)
+        # P rows of C: parameter k of every channel (a scalar one repeated)
+        packed = torch.stack([p.detach().reshape(-1).expand(c) for p in params]).contiguous()
+        ctx.save_for_backward(x, packed)
+        ctx.kind = kind  # type: ignore[attr-defined]
+        ctx.shapes = [p.shape for p in params]  # type: ignore[attr-defined]
+        y = torch.empty_like(x)
+        lib = native.library()
+        assert lib is not None
+        lib.ewp_fwd_f32(x.data_ptr(), y.data_ptr(), packed.data_ptr(), outer, c, inner, kind,
+                        len(params), native.threads())
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, packed = ctx.saved_tensors
+        outer, c, inner = _layout(x)
+        count = packed.shape[0]
+        grad = grad.contiguous()
+        gx = torch.empty_like(x)
+        part = torch.empty(outer, c, count, dtype=torch.float64)
+        lib = native.library()
+        assert lib is not None
+        lib.ewp_bwd_f32(grad.data_ptr(), x.data_ptr(), gx.data_ptr(), part.data_ptr(),
+                        packed.data_ptr(), outer, c, inner, ctx.kind, count, native.threads())
+        per_channel = part.sum(0)  # (C, P), summed in double
+        grads = [(per_channel[:, k] if shape.numel() == c and c > 1 else
+                  per_channel[:, k].sum()).reshape(shape).to(x.dtype)
+                 for k, shape in enumerate(ctx.shapes)]
+        return (gx, None, *grads)
+
+
+def learnable(name: str, x: Tensor, params: list[Tensor]) -> Tensor | None:
+    """The kernel's output for a learnable activation, or None where it does not apply (not
+    float32 on the CPU, not contiguous, in torch.func transforms, or no compiler)."""
+    if (x.dtype != torch.float32 or under_transforms() or not native.usable(x, *params)
+            or len(params) > 16 or any(p.numel() not in (1, _layout(x)[1]) for p in params)):
+        return None  # (a wrong channel count gets the formula's error message)
+    return _FusedLearnable.apply(x, KINDS_LEARNABLE.index(name), *params)

@@ -467,4 +467,275 @@ void ew_bwd_f32(const float *g, const float *x, float *gx, int64_t n, int kind, 
     ew_f32(g, x, gx, n, kind, a, b, c, 1, nthreads);
 }
 
+/* ---- Learnable activations in float32: one pass forward, one backward ----
+ *
+ * The parameters come packed as P rows of C floats (row k: parameter k of every channel; a
+ * scalar parameter repeated). Backward returns gx and, per (outer, c) plane, the sums of
+ * g * df/dp_k in part[(o * C + c) * P + k], which the caller reduces over o (and over c for
+ * a scalar parameter). A plane's elements are vectorised along inner; when inner is 1
+ * (a (N, C) input) the lanes run along the channels instead. Order of EWP_*: KINDS_LEARNABLE
+ * in activations/fused.py. */
+enum { EWP_SWISH, EWP_PELU, EWP_SOFT_EXPONENTIAL, EWP_SRELU, EWP_APL, EWP_PAU,
+       EWP_SLOPE_SHIFT_ELU };
+#define MAXP 16
+
+/* log for normal x > 0: Cephes' logf (mantissa in [sqrt(1/2), sqrt(2)), degree-9
+ * polynomial, relative error about 1e-7) */
+static inline AI vf vlog(vf x) {
+    vi bits = (vi)x;
+    vf e = __builtin_convertvector(((bits >> 23) & 0xff) - 126, vf);
+    vf m = (vf)((bits & 0x007fffff) | 0x3f000000); /* [0.5, 1) */
+    vi small = m < vsplat(0.707106781186547524f);
+    e = vsel(small, e - 1.0f, e);
+    m = vsel(small, m + m - 1.0f, m - 1.0f);
+    vf z = m * m;
+    vf y = ((((((((7.0376836292e-2f * m - 1.1514610310e-1f) * m + 1.1676998740e-1f) * m
+           - 1.2420140846e-1f) * m + 1.4249322787e-1f) * m - 1.6668057665e-1f) * m
+           + 2.0000714765e-1f) * m - 2.4999993993e-1f) * m + 3.3333331174e-1f) * m * z;
+    y = y - 2.12194440e-4f * e - 0.5f * z;
+    return m + y + 0.693359375f * e;
+}
+
+static inline AI int vany(vi m) {
+    vi z = {0};
+    return __builtin_memcmp(&m, &z, sizeof m) != 0;
+}
+
+static inline AI vf vsign(vf x) {
+    return vsel(x > vsplat(0.0f), vsplat(1.0f), vsel(x < vsplat(0.0f), vsplat(-1.0f),
+                                                     vsplat(0.0f)));
+}
+
+/* f(x) for 8 lanes with parameter vectors p; when grad, also df/dx and df/dp_k. Where the
+ * PyTorch formula clamps a parameter or takes |q|, the derivative is masked the same way. */
+static inline AI vf ewp_lanes(int kind, int grad, vf x, const vf *p, int P, vf *dx, vf *dp) {
+    vf one = vsplat(1.0f), zero = vsplat(0.0f), y;
+    switch (kind) {
+    case EWP_SWISH: { /* x sigmoid(beta x) */
+        vf s = vsigmoid(p[0] * x);
+        y = x * s;
+        if (grad) {
+            vf ds = s * (one - s);
+            *dx = s + p[0] * x * ds;
+            dp[0] = x * x * ds;
+        }
+        break;
+    }
+    case EWP_PELU: { /* a, b clamped below at 0.1 */
+        vf lo = vsplat(0.1f);
+        vi ga = p[0] >= lo, gb = p[1] >= lo;
+        vf a = vsel(ga, p[0], lo), b = vsel(gb, p[1], lo);
+        vf ib = one / b;
+        vi pos = x >= zero;
+        vf z = vsel(pos, zero, x) * ib, e = vexp(z);
+        y = vsel(pos, a * ib * x, a * vexpm1(z, e));
+        if (grad) {
+            *dx = vsel(pos, a * ib, a * e * ib);
+            vf da = vsel(pos, x * ib, vexpm1(z, e));
+            vf db = vsel(pos, -a * x * ib * ib, -a * e * z * ib);
+            dp[0] = vsel(ga, da, zero);
+            dp[1] = vsel(gb, db, zero);
+        }
+        break;
+    }
+    case EWP_SOFT_EXPONENTIAL: { /* alpha < 0: log branch (argument clamped at 1e-6); 0: x;
+                                  * > 0: exp branch */
+        vf a = p[0];
+        vi isz = a == zero, neg = a < zero;
+        vf sa = vsel(isz, one, a), ia = one / sa;
+        vf u = one - sa * (x + sa);
+        vi inside = u >= vsplat(1e-6f);
+        vf uc = vsel(inside, u, vsplat(1e-6f));
+        /* alpha is one value per plane (all lanes but in the (N, C) layout): compute
+         * only the branch that some lane takes */
+        vf lu = vany(neg) ? vlog(uc) : zero;
+        vi posl = ~(neg | isz);
+        vf ex = vany(posl) ? vexp(sa * x) : one, em = vany(posl) ? vexpm1(sa * x, ex) : zero;
+        vf yneg = -lu * ia, ypos = em * ia + sa;
+        y = vsel(isz, x, vsel(neg, yneg, ypos));
+        if (grad) {
+            vf mask = vsel(inside, one, zero);
+            vf dxn = mask / uc, dan = lu * ia * ia + mask * (x + 2.0f * sa) / (uc * sa);
+            vf dxp = ex, dap = x * ex * ia - em * ia * ia + one;
+            *dx = vsel(isz, one, vsel(neg, dxn, dxp));
+            dp[0] = vsel(isz, zero, vsel(neg, dan, dap));
+        }
+        break;
+    }
+    case EWP_SRELU: { /* t_l, a_l, t_r, a_r */
+        vi right = x >= p[2], left = (x <= p[0]) & ~right;
+        y = vsel(right, p[2] + p[3] * (x - p[2]), vsel(left, p[0] + p[1] * (x - p[0]), x));
+        if (grad) {
+            *dx = vsel(right, p[3], vsel(left, p[1], one));
+            dp[0] = vsel(left, one - p[1], zero);
+            dp[1] = vsel(left, x - p[0], zero);
+            dp[2] = vsel(right, one - p[3], zero);
+            dp[3] = vsel(right, x - p[2], zero);
+        }
+        break;
+    }
+    case EWP_APL: { /* relu(x) + sum_s a_s relu(b_s - x); p = a1, b1, a2, b2, ... */
+        y = vmax0(x);
+        vf d = vsel(x > zero, one, zero);
+        for (int k = 0; k + 1 < P; k += 2) {
+            vf h = p[k + 1] - x;
+            vi on = h > zero;
+            y = y + p[k] * vmax0(h);
+            if (grad) {
+                d = d - vsel(on, p[k], zero);
+                dp[k] = vmax0(h);
+                dp[k + 1] = vsel(on, p[k], zero);
+            }
+        }
+        if (grad) *dx = d;
+        break;
+    }
+    case EWP_PAU: { /* (p0 + ... + p5 x^5) / (1 + |q1||x| + ... + |q4||x|^4): p0..p5, q1..q4 */
+        vf num = p[5], dnum = 5.0f * p[5];
+        for (int k = 4; k >= 0; k--) {
+            num = num * x + p[k];
+            if (k >= 1) dnum = dnum * x + (float)k * p[k];
+        }
+        vf ax = vabs(x), den = zero, dden = zero;
+        for (int k = 9; k >= 6; k--) {
+            vf q = vabs(p[k]);
+            den = (den + q) * ax;
+        }
+        for (int k = 9; k >= 7; k--) dden = (dden + (float)(k - 5) * vabs(p[k])) * ax;
+        dden = dden + vabs(p[6]);
+        vf iD = one / (one + den);
+        y = num * iD;
+        if (grad) {
+            *dx = (dnum - y * dden * vsign(x)) * iD;
+            vf xk = iD;
+            for (int k = 0; k <= 5; k++) { dp[k] = xk; xk = xk * x; }
+            vf axk = -y * iD * ax;
+            for (int k = 6; k <= 9; k++) { dp[k] = axk * vsign(p[k]); axk = axk * ax; }
+        }
+        break;
+    }
+    default: { /* EWP_SLOPE_SHIFT_ELU: a x + m for x > 0, e^x - 1 + m elsewhere */
+        vi pos = x > zero;
+        vf e = vexp(vsel(pos, zero, x));
+        y = vsel(pos, p[0] * x, vexpm1(vsel(pos, zero, x), e)) + p[1];
+        if (grad) {
+            *dx = vsel(pos, p[0], e);
+            dp[0] = vsel(pos, x, zero);
+            dp[1] = one;
+        }
+        break;
+    }
+    }
+    if (grad) *dx = vsel(x != x, x, *dx);
+    return vsel(x != x, x, y);
+}
+
+/* n (< LANES) floats of src into a zero-padded vector, and back */
+static inline AI vf vload_part(const float *src, int64_t n) {
+    vf v = vsplat(0.0f);
+    __builtin_memcpy(&v, src, n * sizeof(float));
+    return v;
+}
+
+static inline AI vf vload_n(const float *src, int64_t n) {
+    vf v;
+    if (n == LANES) __builtin_memcpy(&v, src, sizeof v);
+    else v = vload_part(src, n);
+    return v;
+}
+
+static inline AI void vstore_n(float *dst, vf v, int64_t n) {
+    __builtin_memcpy(dst, &v, n * sizeof(float));
+}
+
+/* one (outer, c) plane of `inner` elements, parameters broadcast */
+static inline AI void ewp_plane(int kind, int grad, const float *g, const float *x, float *out,
+                                double *part, const float *pv, int P, int64_t inner) {
+    vf p[MAXP], dp[MAXP], acc[MAXP], dx;
+    double tot[MAXP];
+    for (int k = 0; k < P; k++) {
+        p[k] = vsplat(pv[k]); dp[k] = acc[k] = vsplat(0.0f); tot[k] = 0;
+    }
+    int64_t steps = 0;
+    for (int64_t j = 0; j < inner; j += LANES) {
+        int64_t n = inner - j < LANES ? inner - j : LANES;
+        vf v = vload_n(x + j, n);
+        vf y = ewp_lanes(kind, grad, v, p, P, &dx, dp);
+        if (!grad) { vstore_n(out + j, y, n); continue; }
+        vf gv = vload_n(g + j, n); /* zero on padded lanes: they add nothing */
+        vstore_n(out + j, gv * dx, n);
+        for (int k = 0; k < P; k++) acc[k] += gv * dp[k];
+        if (++steps == BLOCK / LANES) { /* float sums stay short; totals in double */
+            for (int k = 0; k < P; k++) {
+                for (int l = 0; l < LANES; l++) tot[k] += acc[k][l];
+                acc[k] = vsplat(0.0f);
+            }
+            steps = 0;
+        }
+    }
+    if (grad)
+        for (int k = 0; k < P; k++) {
+            for (int l = 0; l < LANES; l++) tot[k] += acc[k][l];
+            part[k] = tot[k];
+        }
+}
+
+/* one row of C channels (inner == 1), the lanes along the channels */
+static inline AI void ewp_row(int kind, int grad, const float *g, const float *x, float *out,
+                              double *part, const float *params, int P, int64_t C) {
+    vf p[MAXP], dp[MAXP], dx;
+    for (int k = 0; k < P; k++) dp[k] = vsplat(0.0f);
+    for (int64_t c = 0; c < C; c += LANES) {
+        int64_t n = C - c < LANES ? C - c : LANES;
+        for (int k = 0; k < P; k++) p[k] = vload_n(params + k * C + c, n);
+        vf v = vload_n(x + c, n);
+        vf y = ewp_lanes(kind, grad, v, p, P, &dx, dp);
+        if (!grad) { vstore_n(out + c, y, n); continue; }
+        vf gv = vload_n(g + c, n);
+        vstore_n(out + c, gv * dx, n);
+        for (int k = 0; k < P; k++) {
+            vf t = gv * dp[k];
+            for (int64_t l = 0; l < n; l++) part[(c + l) * P + k] = t[l];
+        }
+    }
+}
+
+#define EWP_BODY(K, G)                                                                      \
+    if (inner > 1) {                                                                        \
+        _Pragma("omp parallel for num_threads(nthreads) schedule(static)")                  \
+        for (int64_t q = 0; q < outer * C; q++) {                                           \
+            float pv[MAXP];                                                                 \
+            for (int k = 0; k < P; k++) pv[k] = params[k * C + q % C];                      \
+            ewp_plane(K, G, g ? g + q * inner : 0, x + q * inner, out + q * inner,          \
+                      part ? part + q * P : 0, pv, P, inner);                               \
+        }                                                                                   \
+    } else {                                                                                \
+        _Pragma("omp parallel for num_threads(nthreads) schedule(static)")                  \
+        for (int64_t o = 0; o < outer; o++)                                                 \
+            ewp_row(K, G, g ? g + o * C : 0, x + o * C, out + o * C,                        \
+                    part ? part + o * C * P : 0, params, P, C);                             \
+    }
+#define EWP_CASE(K) case K: if (grad) { EWP_BODY(K, 1) } else { EWP_BODY(K, 0) } break;
+
+static void ewp_f32(const float *g, const float *x, float *out, double *part,
+                    const float *params, int64_t outer, int64_t C, int64_t inner, int kind,
+                    int P, int grad, int nthreads) {
+    switch (kind) {
+    EWP_CASE(EWP_SWISH) EWP_CASE(EWP_PELU) EWP_CASE(EWP_SOFT_EXPONENTIAL) EWP_CASE(EWP_SRELU)
+    EWP_CASE(EWP_APL) EWP_CASE(EWP_PAU)
+    default:
+        if (grad) { EWP_BODY(EWP_SLOPE_SHIFT_ELU, 1) } else { EWP_BODY(EWP_SLOPE_SHIFT_ELU, 0) }
+    }
+}
+
+void ewp_fwd_f32(const float *x, float *y, const float *params, int64_t outer, int64_t C,
+                 int64_t inner, int kind, int P, int nthreads) {
+    ewp_f32(0, x, y, 0, params, outer, C, inner, kind, P, 0, nthreads);
+}
+
+void ewp_bwd_f32(const float *g, const float *x, float *gx, double *part, const float *params,
+                 int64_t outer, int64_t C, int64_t inner, int kind, int P, int nthreads) {
+    ewp_f32(g, x, gx, part, params, outer, C, inner, kind, P, 1, nthreads);
+}
+
 #pragma GCC pop_options

@@ -100,6 +100,9 @@ def _build() -> ctypes.CDLL | None:
     lib.ew_fwd_f32.argtypes = [_P, _P, _I64, _INT, flt, flt, flt, _INT]
     lib.ew_bwd_f32.argtypes = [_P, _P, _P, _I64, _INT, flt, flt, flt, _INT]
     lib.ew_fwd_f32.restype = lib.ew_bwd_f32.restype = None
+    lib.ewp_fwd_f32.argtypes = [_P, _P, _P, _I64, _I64, _I64, _INT, _INT, _INT]
+    lib.ewp_bwd_f32.argtypes = [_P, _P, _P, _P, _P, _I64, _I64, _I64, _INT, _INT, _INT]
+    lib.ewp_fwd_f32.restype = lib.ewp_bwd_f32.restype = None
     return lib
 
 

@@ -21,6 +21,8 @@ _MIN_POSITIVE = 0.1  # PELU's a, b stay >= 0.1 (Trottier et al. clip them the sa
 class PELU(Elementwise):
     """Parametric ELU: (a/b) x for x >= 0, a (exp(x/b) - 1) below; a, b > 0."""
 
+    kernel = "pelu"
+
     param_names = ("a", "b")
 
     def formula(self, x: Tensor, a: Tensor, b: Tensor) -> Tensor:
@@ -41,6 +43,8 @@ class FlexibleReLU(Elementwise):
 class Swish(Elementwise):
     """Swish with a learnable beta: x * sigmoid(beta x)."""
 
+    kernel = "swish"
+
     param_names = ("beta",)
 
     def formula(self, x: Tensor, beta: Tensor) -> Tensor:
@@ -49,6 +53,8 @@ class Swish(Elementwise):
 
 class SoftExponential(Elementwise):
     """Godfrey & Gashler 2015: interpolates log, identity and exp with one parameter alpha."""
+
+    kernel = "soft_exponential"
 
     param_names = ("alpha",)
 
@@ -65,6 +71,8 @@ class SoftExponential(Elementwise):
 class SReLU(Elementwise):
     """S-shaped ReLU: slope a_r beyond t_r, a_l below t_l, identity between."""
 
+    kernel = "srelu"
+
     param_names = ("t_l", "a_l", "t_r", "a_r")
 
     def formula(self, x: Tensor, t_l: Tensor, a_l: Tensor, t_r: Tensor, a_r: Tensor) -> Tensor:
@@ -74,6 +82,8 @@ class SReLU(Elementwise):
 
 class APL(Elementwise):
     """Adaptive piecewise linear: relu(x) + sum_s a_s relu(-x + b_s), S hinges."""
+
+    kernel = "apl"
 
     def __init__(self, num_channels: int | None, hinges: int = 2, per_channel: bool = True
                  ) -> None:
@@ -97,6 +107,8 @@ PAU_DENOMINATOR = (1.174197, 4.421902, 0.89808, 0.350314)
 
 class PAU(Elementwise):
     """Safe Padé activation unit: P5(x) / (1 + sum_k |q_k| |x|^k), k = 1..4 (no poles)."""
+
+    kernel = "pau"
 
     param_names = tuple(f"p{k}" for k in range(6)) + tuple(f"q{k}" for k in range(1, 5))
 

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx
 
 from activations.base import Activation, make_param, under_transforms
+from activations.fused import learnable
 
 
 class _Recompute(torch.autograd.Function):
@@ -58,6 +59,8 @@ class Elementwise(Activation):
     `param_names` and implement `formula`."""
 
     param_names: tuple[str, ...] = ()
+    # its one-pass float32 CPU kernel (activations/fused.py KINDS_LEARNABLE), if it has one
+    kernel: str | None = None
     # formula(x, *params) -> y, defined by each subclass with its own named parameters.
     formula: Callable[..., Tensor]
 
@@ -72,6 +75,10 @@ class Elementwise(Activation):
         return [getattr(self, n) for n in self.param_names]
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.kernel is not None:
+            y = learnable(self.kernel, x, self.params())
+            if y is not None:
+                return y
         return recompute(self.formula, x, *self.params())
 
     def reference(self, x: Tensor) -> Tensor:

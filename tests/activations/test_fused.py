@@ -190,3 +190,37 @@ def test_stateless_kernels_leave_other_tensors_to_the_formula() -> None:
         torch.testing.assert_close(fn(x), fn.formula(x))
     assert torch.autograd.gradcheck(fn, (torch.randn(3, 4, dtype=torch.float64,
                                                      requires_grad=True),))
+
+
+@pytest.mark.parametrize("name", ["swish", "pelu", "soft_exponential", "srelu", "apl", "pau",
+                                  "slope_shift"])
+@pytest.mark.parametrize(("shape", "per_channel"), [
+    *[(shape, pc) for shape in [(4, 8, 5, 7), (16, 8), (3, 8, 40)] for pc in (True, False)],
+    ((37,), False)])  # a 1-D input has no channel dim
+def test_learnable_kernel_equals_its_formula(name: str, shape: tuple[int, ...],
+                                             per_channel: bool) -> None:
+    """Forward, input gradient and every parameter's gradient, in the plane layout, the
+    (N, C) layout (lanes across channels, C not a multiple of the vector width) and 1-D."""
+    torch.manual_seed(0)
+    extra = {"hinges": 3} if name == "apl" else {}
+    module = activations.create(name, num_channels=shape[1] if len(shape) > 1 else None,
+                                per_channel=per_channel, **extra)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+        if name == "soft_exponential":  # every branch: alpha < 0, = 0 and > 0
+            alpha = next(module.parameters())
+            alpha.copy_(torch.linspace(-0.5, 0.5, alpha.numel()) if per_channel
+                        else torch.tensor([-0.3]))
+    x = (2 * torch.randn(shape)).requires_grad_(True)
+    params = list(module.parameters())
+    fast = module(x)
+    assert type(fast.grad_fn).__name__ == "_FusedLearnableBackward"
+    slow = module.reference(x) if hasattr(module, "reference") else \
+        module._formula(x, module.a, module.m)  # type: ignore[operator]
+    scale = 1 + slow.abs().max().item()
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-6 * scale)
+    g = torch.randn_like(fast)
+    for a, b in zip(torch.autograd.grad(fast, [x, *params], g),
+                    torch.autograd.grad(slow, [x, *params], g), strict=True):
+        torch.testing.assert_close(a, b, rtol=5e-5, atol=1e-6 * (1 + b.abs().max().item()))
