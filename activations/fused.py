@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -119,7 +119,7 @@ class _FusedLearnable(torch.autograd.Function):
         return (gx, None, *grads)
 
 
-def learnable(name: str, x: Tensor, params: list[Tensor]) -> Tensor | None:
+def learnable(name: str, x: Tensor, params: Sequence[Tensor]) -> Tensor | None:
     """The kernel's output for a learnable activation, or None where it does not apply (not
     float32 on the CPU, not contiguous, in torch.func transforms, or no compiler)."""
     if (x.dtype != torch.float32 or under_transforms() or not native.usable(x, *params)
