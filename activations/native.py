@@ -1,8 +1,9 @@
 """Build, load and call the fused CPU kernels of kernels.c.
 
 The library is compiled once per machine (gcc, about a second) into a cache directory and
-loaded with ctypes; its OpenMP runtime is the libgomp torch already loaded. When there is no
-compiler, the build fails, the tensor is not on the CPU, or ACTLAB_NATIVE_KERNELS=0, callers use
+loaded with ctypes; its OpenMP runtime is the libgomp torch already loaded. ACTLAB_KERNEL_LIBRARY
+names one compiled ahead instead (the Docker image's, which has no compiler). When there is no
+library, the build fails, the tensor is not on the CPU, or ACTLAB_NATIVE_KERNELS=0, callers use
 their plain PyTorch path instead (same results up to float rounding; tests hold them equal).
 """
 
@@ -61,7 +62,33 @@ def _cache_dir() -> Path:
     return root / "actlab" / "kernels"
 
 
+# What the prebuilt library (the Docker image's, -march=x86-64-v3) needs of the CPU.
+_PREBUILT_NEEDS = ("avx2", "fma", "bmi2")
+
+
+def _prebuilt() -> Path | None:
+    """ACTLAB_KERNEL_LIBRARY: a library compiled ahead (where there is no compiler at run
+    time), when this CPU can run it."""
+    path = os.environ.get("ACTLAB_KERNEL_LIBRARY")
+    if not path:
+        return None
+    try:
+        flags = set(next(line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                         if line.startswith("flags")).split(":", 1)[1].split())
+    except (OSError, StopIteration):
+        flags = set()
+    missing = [f for f in _PREBUILT_NEEDS if f not in flags]
+    if missing or not Path(path).is_file():
+        log.info("not loading %s (%s)", path, f"CPU lacks {', '.join(missing)}" if missing
+                 else "no such file")
+        return None
+    return Path(path)
+
+
 def _build() -> ctypes.CDLL | None:
+    prebuilt = _prebuilt()
+    if prebuilt is not None:
+        return _load(prebuilt)
     compiler = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
     if compiler is None:
         log.info("no C compiler: activations use their PyTorch path")
@@ -83,6 +110,10 @@ def _build() -> ctypes.CDLL | None:
                             result.stderr[-2000:])
                 return None
             out.replace(target)  # atomic: concurrent builders never see a partial file
+    return _load(target)
+
+
+def _load(target: Path) -> ctypes.CDLL:
     lib = ctypes.CDLL(str(target))
     for name, argtypes in _SIGNATURES.items():
         for sfx in ("f32", "f64"):
