@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from activations.fused import rrelu_training
 from activations.stateless import register_stateless
 from core.params import ParamInfo
 
@@ -103,6 +104,10 @@ def rrelu(x: Tensor, lower: float = 1 / 8, upper: float = 1 / 3, training: bool 
     # Randomised leak in training, the mean leak (lower + upper) / 2 in evaluation.
     if lower > upper:
         raise ValueError(f"rrelu needs lower <= upper, got {lower} > {upper}")
+    if training:  # PyTorch's keeps a tensor of slopes and runs at ~12x ReLU on the CPU
+        fast = rrelu_training(x, lower, upper)
+        if fast is not None:
+            return fast
     return F.rrelu(x, lower, upper, training=training)
 
 

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from activations.base import Activation, bcast, make_param
-from activations.fused import learnable
+from activations.fused import inverse_relu, learnable
 from activations.piecewise import PER_CHANNEL, SEED_001
 from activations.recompute import recompute
 from activations.registry import ActivationInfo, create, register
@@ -28,6 +28,10 @@ class Inverse(Activation):
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() < 2:
             raise ValueError("inverse needs a channel dim (dim 1) to concatenate on")
+        if getattr(self.inner, "activation_name", "") == "relu":
+            y = inverse_relu(x)  # one pass, no negated copy or concatenation
+            if y is not None:
+                return y
         return torch.cat([self.inner(x), self.inner(-x)], dim=1)
 
 

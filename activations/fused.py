@@ -126,3 +126,67 @@ def learnable(name: str, x: Tensor, params: Sequence[Tensor]) -> Tensor | None:
             or len(params) > 16 or any(p.numel() not in (1, _layout(x)[1]) for p in params)):
         return None  # (a wrong channel count gets the formula's error message)
     return _FusedLearnable.apply(x, KINDS_LEARNABLE.index(name), *params)
+
+
+def _kernels() -> Any:
+    lib = native.library()
+    assert lib is not None  # checked by the caller (native.usable)
+    return lib
+
+
+class _RReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: Tensor, lower: float, upper: float, seed: int) -> Tensor:
+        ctx.save_for_backward(x)
+        ctx.args = (lower, upper, seed)  # type: ignore[attr-defined]
+        y = torch.empty_like(x)
+        _kernels().rrelu_fwd_f32(x.data_ptr(), y.data_ptr(), x.numel(), lower, upper, seed,
+                                 native.threads())
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        (x,) = ctx.saved_tensors
+        grad = grad.contiguous()
+        gx = torch.empty_like(x)
+        _kernels().rrelu_bwd_f32(grad.data_ptr(), x.data_ptr(), gx.data_ptr(), x.numel(),
+                                 *ctx.args, native.threads())
+        return gx, None, None, None
+
+
+def rrelu_training(x: Tensor, lower: float, upper: float) -> Tensor | None:
+    """RReLU with fresh random slopes, from a seed drawn from torch's generator (so a seeded
+    run repeats them); backward recomputes the slopes, keeping only the input. None where
+    the kernel does not apply."""
+    if x.dtype != torch.float32 or under_transforms() or not native.usable(x):
+        return None
+    seed = int(torch.randint(0, 2**32, (1,), dtype=torch.int64).item())
+    return _RReLU.apply(x, lower, upper, seed)
+
+
+class _InverseReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        outer, c, inner = _layout(x)
+        y = x.new_empty((x.shape[0], 2 * c, *x.shape[2:]))
+        _kernels().inverse_relu_fwd_f32(x.data_ptr(), y.data_ptr(), outer, c, inner,
+                                        native.threads())
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        (x,) = ctx.saved_tensors
+        outer, c, inner = _layout(x)
+        grad = grad.contiguous()
+        gx = torch.empty_like(x)
+        _kernels().inverse_relu_bwd_f32(grad.data_ptr(), x.data_ptr(), gx.data_ptr(), outer,
+                                        c, inner, native.threads())
+        return (gx,)
+
+
+def inverse_relu(x: Tensor) -> Tensor | None:
+    """[relu(x), relu(-x)] on dim 1 in one pass, or None where the kernel does not apply."""
+    if x.dim() < 2 or x.dtype != torch.float32 or under_transforms() or not native.usable(x):
+        return None
+    return _InverseReLU.apply(x)

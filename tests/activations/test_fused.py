@@ -224,3 +224,41 @@ def test_learnable_kernel_equals_its_formula(name: str, shape: tuple[int, ...],
     for a, b in zip(torch.autograd.grad(fast, [x, *params], g),
                     torch.autograd.grad(slow, [x, *params], g), strict=True):
         torch.testing.assert_close(a, b, rtol=5e-5, atol=1e-6 * (1 + b.abs().max().item()))
+
+
+def test_rrelu_kernel_draws_seeded_slopes_and_recomputes_them_in_backward() -> None:
+    module = activations.create("rrelu", lower=0.1, upper=0.3)  # training mode
+    x = torch.randn(64, 8, 33)
+    torch.manual_seed(3)
+    xa = x.clone().requires_grad_(True)
+    y = module(xa)
+    assert type(y.grad_fn).__name__ == "_RReLUBackward"
+    y.backward(torch.ones_like(y))
+    torch.manual_seed(3)
+    assert torch.equal(module(x), y.detach())  # the same generator state, the same slopes
+    neg = x < 0
+    slopes = y.detach()[neg] / x[neg]
+    assert 0.1 <= slopes.min() and slopes.max() < 0.3 and len(slopes.unique()) > 0.99 * len(slopes)
+    assert abs(slopes.mean().item() - 0.2) < 0.005  # uniform on [0.1, 0.3): mean 0.2
+    assert xa.grad is not None
+    torch.testing.assert_close(xa.grad[neg], slopes)
+    assert (xa.grad[~neg] == 1).all() and torch.equal(y.detach()[~neg], x[~neg])
+    assert saved_bytes(module, x.requires_grad_(True)) == x.numel() * x.element_size()
+    module.eval()  # the mean slope, as PyTorch's
+    torch.testing.assert_close(module(x), torch.nn.functional.leaky_relu(x, 0.2))
+
+
+def test_inverse_relu_kernel_equals_concatenation() -> None:
+    torch.manual_seed(0)
+    module = activations.create("inverse", num_channels=8)
+    x = torch.randn(4, 8, 5, 7)
+    x[0, 0, 0, 0] = float("nan")
+    fast_x, slow_x = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    fast = module(fast_x)
+    slow = torch.cat([torch.relu(slow_x), torch.relu(-slow_x)], dim=1)
+    assert type(fast.grad_fn).__name__ == "_InverseReLUBackward"
+    torch.testing.assert_close(fast, slow, equal_nan=True)
+    g = torch.randn_like(fast)
+    fast.backward(g)
+    slow.backward(g)
+    torch.testing.assert_close(fast_x.grad, slow_x.grad, equal_nan=True)
