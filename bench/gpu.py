@@ -6,8 +6,9 @@ actlab's activation and training code (no database, broker or Celery), in under 
 1. activations: forward + backward of every catalog activation against ReLU, float32 and
    bfloat16, input (128, 64, 28, 28); the learnable ones also through `torch.compile` of their
    plain formula (within a time budget, since each compilation takes seconds);
-2. ResNet-20 on CIFAR-shaped images: images/s of `train()` (bf16 autocast, channels_last,
-   device-resident data) against a bare loop in float32 and one with the same autocast;
+2. ResNet-20 on CIFAR-shaped images: images/s of `train()` (precision bf16: autocast,
+   channels_last, device-resident data) against a bare loop in float32 and one with the same
+   autocast;
 3. seed batching: 5 seeds of a small model as one `torch.func` vmapped model against one seed
    and against 5 seeds one after another (target: 5 seeds in at most 1.5x one);
 4. several small runs sharing the GPU: N processes training at once against one alone;
@@ -145,7 +146,8 @@ def bare_loop(model: nn.Module, data: DataSplits, batch: int, epochs: int,
 
 def resnet_table(device: torch.device, n: int, epochs: int) -> list[str]:
     data = fake_data((3, 32, 32), n)
-    settings = TrainingSettings(epochs=epochs, batch_size=128, optimizer="adam", lr=1e-3)
+    settings = TrainingSettings(epochs=epochs, batch_size=128, optimizer="adam", lr=1e-3,
+                                precision="bf16")
 
     def model() -> nn.Module:
         torch.manual_seed(0)
@@ -161,7 +163,7 @@ def resnet_table(device: torch.device, n: int, epochs: int) -> list[str]:
     return ["| loop | images/s | / bare fp32 |", "|---|---:|---:|",
             f"| bare loop, float32 | {fp32:,.0f} | 1.00 |",
             f"| bare loop, bf16 autocast + channels_last | {bf16:,.0f} | {bf16 / fp32:.2f} |",
-            f"| actlab train() (bf16 autocast + channels_last on CUDA) | {ours:,.0f} | "
+            f"| actlab train(), precision bf16 (autocast + channels_last on CUDA) | {ours:,.0f} | "
             f"{ours / fp32:.2f} |",
             "", f"{n} training images, batch 128, Adam, {epochs} epochs, images/s over "
             "training steps only (train()'s own samples_per_second)."]
@@ -302,7 +304,7 @@ def determinism_table(device: torch.device, epochs: int) -> list[str]:
             f"| switch off, run twice | {_max_diff(*off):.3g} |",
             f"| switch on against the CPU | {_max_diff(on[0], cpu):.3g} |",
             "", f"ResNet-8 with dual_line, 1,024 CIFAR-shaped images, {epochs} epochs, Adam; "
-            "the best epoch's weights compared element by element (bf16 autocast on CUDA)."]
+            "the best epoch's weights compared element by element (float32)."]
 
 
 def run_checks() -> list[str]:

@@ -42,14 +42,23 @@ def epochs_total(spec: ExperimentSpec) -> int:
     return 1 if spec.kind == RunKind.lr_range else spec.training.epochs
 
 
-def previous_successes(session: Session, recipe: str, seeds: list[int]) -> dict[int, Run]:
-    """The newest succeeded run of this recipe for each seed (original runs only)."""
+# What each spec precision records in a run's provenance (worker/training/provenance.py).
+RECORDED_PRECISION = {"fp32": "fp32", "bf16": "bf16-autocast"}
+
+
+def previous_successes(session: Session, recipe: str, seeds: list[int],
+                       precision: str = "fp32") -> dict[int, Run]:
+    """The newest succeeded run of this recipe for each seed (original runs only) that was
+    trained at this precision: before the spec named one, CUDA runs trained in bf16 under
+    the same recipe, and their numbers must not answer a float32 request."""
     rows = session.scalars(
         select(Run).join(Experiment, Experiment.id == Run.experiment_id)
         .where(Experiment.spec_hash == recipe, Run.seed.in_(seeds),
                Run.status == RunStatus.succeeded, Run.reused_from.is_(None))
         .order_by(Run.finished_at)).all()
-    return {run.seed: run for run in rows}
+    wanted = RECORDED_PRECISION[precision]
+    return {run.seed: run for run in rows
+            if (run.provenance or {}).get("precision", "fp32") == wanted}
 
 
 def add_runs(session: Session, experiment: Experiment, spec: ExperimentSpec, seeds: list[int],
@@ -57,7 +66,8 @@ def add_runs(session: Session, experiment: Experiment, spec: ExperimentSpec, see
     """Queue a run per seed, or copy a finished one (rows included) when the recipe and seed
     already succeeded. Flushes; the caller commits, then sends notices for out.to_queue."""
     now = utcnow()
-    done = {} if force else previous_successes(session, experiment.spec_hash, seeds)
+    done = {} if force else previous_successes(session, experiment.spec_hash, seeds,
+                                               spec.training.precision)
     for seed in seeds:
         source = done.get(seed)
         run = Run(experiment_id=experiment.id, seed=seed, epochs_total=epochs_total(spec),

@@ -274,6 +274,10 @@ class TrainingSettings(BaseModel):
     lr_min: float = Field(1e-6, gt=0, le=10, description="lr_range: first learning rate")
     lr_max: float = Field(1.0, gt=0, le=100, description="lr_range: last learning rate")
     lr_range_steps: int = Field(100, ge=10, le=10000, description="lr_range: steps")
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="fp32: float32 throughout; bf16: bfloat16 autocast (CUDA's, or the "
+                            "CPU's), faster on GPUs; results are reused only at the same "
+                            "precision")
 
 
 class ExperimentSpec(BaseModel):
@@ -438,6 +442,9 @@ def _size_errors(spec: ExperimentSpec, settings: Settings) -> list[dict[str, Any
 def spec_hash(spec: ExperimentSpec) -> str:
     """Identity of the training recipe: everything but name, tags, priority and seeds."""
     recipe = spec.model_dump(mode="json", exclude={"name", "tags", "priority", "seeds"})
+    if recipe["training"]["precision"] == "fp32":
+        # the default, left out so that recipes from before the field keep their identity
+        del recipe["training"]["precision"]
     recipe["recipe_version"] = RECIPE_VERSION
     canonical = json.dumps(recipe, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

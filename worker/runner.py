@@ -286,13 +286,15 @@ def _lr_range(member: Claimed, settings: Settings) -> str:
 
     run_id, token, patience = member.run_id, member.token, settings.db_retry_seconds
     device = _device(settings)
+    config = TrainConfig.from_stored(member.spec, member.seed)
+    origin = provenance(device, config.training.precision)
     in_transaction(lambda session: touch(session, run_id, token, device=str(device),
-                                         epochs_total=1, provenance=provenance(device)),
+                                         epochs_total=1, provenance=origin),
                    patience=patience, what=f"start of run {run_id}")
     with Heartbeat({run_id: token}, settings.heartbeat_seconds) as beat:
         try:
-            curve = lr_range_test(TrainConfig.from_stored(member.spec, member.seed),
-                                  device=device, should_stop=lambda: beat.should_stop(run_id),
+            curve = lr_range_test(config, device=device,
+                                  should_stop=lambda: beat.should_stop(run_id),
                                   data_root=settings.datasets_dir)
             outcome = Outcome(RunStatus.succeeded, {"result": curve.to_dict(), "epochs_done": 1})
         except StopRequested:
@@ -349,7 +351,8 @@ def _train_members(members: list[Claimed], settings: Settings) -> dict[uuid.UUID
                   traceback.format_exc())
         error = f"{type(exc).__name__}: {exc}"
     checkpoint.forget()
-    origin = provenance(device)
+    origin = provenance(device, TrainConfig.from_stored(leader.spec, leader.seed)
+                        .training.precision)
     if trainers:  # which activation fills each slot (a spec's placement shows here)
         origin["slots"] = trainers[0].prep.slots
     if grouped:

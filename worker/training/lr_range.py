@@ -95,7 +95,8 @@ def lr_range_test(config: TrainConfig, *, device: str | torch.device = "cpu",
         position += settings.batch_size
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss = F.cross_entropy(model(x[idx]), y[idx])
+        with prep.autocast:  # the spec's precision, as in training
+            loss = F.cross_entropy(model(x[idx]).float(), y[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if settings.grad_clip is not None:

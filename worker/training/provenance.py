@@ -11,6 +11,7 @@ import torch
 
 from activations import native
 from core import __version__
+from core.creation import RECORDED_PRECISION
 from worker.training.setup import cuda_deterministic
 
 
@@ -24,15 +25,16 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def provenance(device: torch.device) -> dict[str, Any]:
+def provenance(device: torch.device, precision: str = "fp32") -> dict[str, Any]:
+    """`precision`: the spec's (fp32 | bf16), recorded as core.creation.RECORDED_PRECISION
+    names it, which is what reuse compares."""
     cuda = device.type == "cuda"
     return {
         "actlab": __version__,
         "torch": torch.__version__,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if cuda else _cpu_name(),
-        # bf16 autocast on CUDA (worker/training/setup.py), plain float32 elsewhere
-        "precision": "bf16-autocast" if cuda else "fp32",
+        "precision": RECORDED_PRECISION[precision],
         "mode": "single",
         # the fused one-pass CPU kernels (activations/native.py), or PyTorch's operations
         "kernels": "native" if not cuda and native.library() is not None else "fallback",

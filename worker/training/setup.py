@@ -70,11 +70,13 @@ class Prepared:
     shuffle: torch.Generator  # batch order
     augment: torch.Generator  # data augmentation draws
 
+    precision: str = "fp32"  # the spec's: fp32 | bf16
+
     @property
     def autocast(self) -> torch.autocast:
-        """bf16 autocast on CUDA (faster convolutions), a no-op elsewhere."""
+        """bf16 autocast when the spec asks for it (on CUDA or the CPU), a no-op for fp32."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16,
-                              enabled=self.device.type == "cuda")
+                              enabled=self.precision == "bf16")
 
 
 def prepare(config: TrainConfig, device: str | torch.device = "cpu",
@@ -110,4 +112,5 @@ def prepare(config: TrainConfig, device: str | torch.device = "cpu",
         test_y=data.test_y.to(device), model=model, slots=slots,
         optimizer=make_optimizer(model, config.training),
         shuffle=torch.Generator().manual_seed(config.seed),
-        augment=torch.Generator(device=device).manual_seed(config.seed + 1))
+        augment=torch.Generator(device=device).manual_seed(config.seed + 1),
+        precision=config.training.precision)
