@@ -30,8 +30,8 @@ test: lint typecheck
 	$(BIN)/pytest
 
 # Every CPU benchmark, one after another (never two at once: they compare timings), then
-# their sections of bench/BENCHMARKS.md rewritten from bench/results/. The dashboards and
-# load benchmarks need PostgreSQL and Redis (127.0.0.1 by default; see their --help).
+# their sections of bench/BENCHMARKS.md rewritten from bench/results/. The dashboards, load
+# and end-to-end benchmarks need PostgreSQL and Redis (127.0.0.1 by default; see --help).
 bench: install
 	$(BIN)/python -m bench.activations
 	$(BIN)/python -m bench.formula
@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python -m bench.first_run
 	$(BIN)/python -m bench.submit
 	$(BIN)/python -m bench.seeds --repeats 3
+	$(BIN)/python -m bench.end_to_end
 	$(BIN)/python -m bench.relu_tanh --model mnist1d_cnn --dataset mnist1d --epochs 60
 	$(BIN)/python -m bench.relu_tanh --model lenet5 --dataset digits --epochs 30
 	$(BIN)/python -m bench.dashboards

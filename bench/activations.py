@@ -117,8 +117,12 @@ def main() -> None:
         rows.append((label + (" (learnable)" if info.learnable else ""), ratio, secs,
                      saved_bytes(module, x), verdict))
 
-    lines = [f"device {device}, input {SHAPE} float32, torch {torch.__version__}, "
-             f"{torch.get_num_threads()} threads; relu fwd+bwd median {relu_time * 1e3:.1f} ms",
+    command = "python -m bench.activations" + "".join(
+        f" --{k} {v}" for k, v in (("device", args.device), ("repeats", args.repeats),
+                                   ("only", args.only)) if v and v != "cpu")
+    lines = [f"Measured {time.strftime('%Y-%m-%d')}: `{command}`; device {device}, input "
+             f"{SHAPE} float32, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+             f"relu fwd+bwd median {relu_time * 1e3:.1f} ms",
              "", "| activation | fwd+bwd / relu | ms | saved for backward / input bytes | target |",
              "|---|---:|---:|---:|---|"]
     for label, ratio, secs, saved, verdict in rows:

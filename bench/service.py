@@ -82,3 +82,40 @@ def embedded_service(settings: dict[str, str], datasets: Path | None = None,
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(60)
+
+
+@contextmanager
+def production_service(db_url: str, redis: str, settings: dict[str, str],
+                       datasets: Path | None = None, workers: int = 1) -> Iterator[str]:
+    """`actlab api` and `workers` x `actlab worker` on a scratch PostgreSQL database next to
+    `db_url` and a queue of their own on `redis`, with these ACTLAB_ settings and a copy of
+    `datasets`; yields the API's URL and stops everything afterwards."""
+    actlab = [sys.executable, "-m", "cli"]
+    with scratch_database(db_url, "actlab_bench") as db, tempfile.TemporaryDirectory() as tmp:
+        if datasets is not None:
+            shutil.copytree(datasets, Path(tmp) / "datasets")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ACTLAB_")}
+        env.update({"ACTLAB_DATABASE_URL": db, "ACTLAB_BROKER_URL": redis,
+                    "ACTLAB_DATA_DIR": tmp, "ACTLAB_QUEUE": f"bench-{uuid.uuid4().hex[:8]}",
+                    **settings})
+        subprocess.run([*actlab, "migrate"], env=env, check=True, capture_output=True)
+        port = 18000 + os.getpid() % 1000
+        url = f"http://127.0.0.1:{port}"
+        log = Path(tmp) / "service.log"
+        procs: list[subprocess.Popen[bytes]] = []
+        try:
+            with log.open("wb") as out:
+                for command in (["api", "--port", str(port)], *[["worker"]] * workers):
+                    procs.append(subprocess.Popen([*actlab, *command], env=env, stdout=out,
+                                                  stderr=subprocess.STDOUT,
+                                                  start_new_session=True))
+            wait_healthy(url, 120, lambda: log.read_text()[-3000:])
+            yield url
+        finally:
+            for proc in procs:
+                proc.send_signal(signal.SIGINT)
+            for proc in procs:
+                try:
+                    proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
