@@ -497,8 +497,9 @@ static inline AI vf vlog(vf x) {
 }
 
 static inline AI int vany(vi m) {
-    vi z = {0};
-    return __builtin_memcmp(&m, &z, sizeof m) != 0;
+    int32_t r = 0;
+    for (int l = 0; l < LANES; l++) r |= m[l];
+    return r != 0;
 }
 
 static inline AI vf vsign(vf x) {
