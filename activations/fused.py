@@ -31,7 +31,8 @@ KINDS = ("tanh", "softplus", "selu", "logsigmoid", "softsign", "tanhshrink", "mi
 
 
 # The order of kernels.c's EWP_* enum.
-KINDS_LEARNABLE = ("swish", "pelu", "soft_exponential", "srelu", "apl", "pau", "slope_shift_elu")
+KINDS_LEARNABLE = ("swish", "pelu", "soft_exponential", "srelu", "apl", "pau", "slope_shift_elu",
+                   "flexible_relu")
 
 
 class _Fused(torch.autograd.Function):

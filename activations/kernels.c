@@ -476,7 +476,7 @@ void ew_bwd_f32(const float *g, const float *x, float *gx, int64_t n, int kind, 
  * (a (N, C) input) the lanes run along the channels instead. Order of EWP_*: KINDS_LEARNABLE
  * in activations/fused.py. */
 enum { EWP_SWISH, EWP_PELU, EWP_SOFT_EXPONENTIAL, EWP_SRELU, EWP_APL, EWP_PAU,
-       EWP_SLOPE_SHIFT_ELU };
+       EWP_SLOPE_SHIFT_ELU, EWP_FLEXIBLE_RELU };
 #define MAXP 16
 
 /* log for normal x > 0: Cephes' logf (mantissa in [sqrt(1/2), sqrt(2)), degree-9
@@ -615,6 +615,14 @@ static inline AI vf ewp_lanes(int kind, int grad, vf x, const vf *p, int P, vf *
         }
         break;
     }
+    case EWP_FLEXIBLE_RELU: { /* relu(x) + b */
+        y = vmax0(x) + p[0];
+        if (grad) {
+            *dx = vsel(x > zero, one, zero);
+            dp[0] = one;
+        }
+        break;
+    }
     default: { /* EWP_SLOPE_SHIFT_ELU: a x + m for x > 0, e^x - 1 + m elsewhere */
         vi pos = x > zero;
         vf e = vexp(vsel(pos, zero, x));
@@ -723,7 +731,7 @@ static void ewp_f32(const float *g, const float *x, float *out, double *part,
                     int P, int grad, int nthreads) {
     switch (kind) {
     EWP_CASE(EWP_SWISH) EWP_CASE(EWP_PELU) EWP_CASE(EWP_SOFT_EXPONENTIAL) EWP_CASE(EWP_SRELU)
-    EWP_CASE(EWP_APL) EWP_CASE(EWP_PAU)
+    EWP_CASE(EWP_APL) EWP_CASE(EWP_PAU) EWP_CASE(EWP_FLEXIBLE_RELU)
     default:
         if (grad) { EWP_BODY(EWP_SLOPE_SHIFT_ELU, 1) } else { EWP_BODY(EWP_SLOPE_SHIFT_ELU, 0) }
     }

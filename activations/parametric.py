@@ -34,6 +34,8 @@ class PELU(Elementwise):
 class FlexibleReLU(Elementwise):
     """FReLU: relu(x) + b with a learnable shift b."""
 
+    kernel = "flexible_relu"
+
     param_names = ("b",)
 
     def formula(self, x: Tensor, b: Tensor) -> Tensor:

@@ -193,7 +193,7 @@ def test_stateless_kernels_leave_other_tensors_to_the_formula() -> None:
 
 
 @pytest.mark.parametrize("name", ["swish", "pelu", "soft_exponential", "srelu", "apl", "pau",
-                                  "slope_shift"])
+                                  "slope_shift", "flexible_relu"])
 @pytest.mark.parametrize(("shape", "per_channel"), [
     *[(shape, pc) for shape in [(4, 8, 5, 7), (16, 8), (3, 8, 40)] for pc in (True, False)],
     ((37,), False)])  # a 1-D input has no channel dim
