@@ -35,28 +35,40 @@ KINDS_LEARNABLE = ("swish", "pelu", "soft_exponential", "srelu", "apl", "pau", "
                    "flexible_relu")
 
 
+def _kernels() -> Any:
+    lib = native.library()
+    assert lib is not None  # checked by the caller (native.usable)
+    return lib
+
+
+def _forward(kernel: str, ctx: FunctionCtx, x: Tensor, *args: Any) -> Tensor:
+    """y = f(x) by `kernel`(x, y, n, *args, threads), keeping only x (and args) for backward."""
+    ctx.save_for_backward(x)
+    ctx.args = args  # type: ignore[attr-defined]
+    y = torch.empty_like(x)
+    getattr(_kernels(), kernel)(x.data_ptr(), y.data_ptr(), x.numel(), *args, native.threads())
+    return y
+
+
+def _backward(kernel: str, ctx: Any, grad: Tensor) -> Tensor:
+    """gx = grad * f'(x) by `kernel`(grad, x, gx, n, *args, threads)."""
+    (x,) = ctx.saved_tensors
+    grad = grad.contiguous()
+    gx = torch.empty_like(x)
+    getattr(_kernels(), kernel)(grad.data_ptr(), x.data_ptr(), gx.data_ptr(), x.numel(),
+                                *ctx.args, native.threads())
+    return gx
+
+
 class _Fused(torch.autograd.Function):
     @staticmethod
     def forward(ctx: FunctionCtx, x: Tensor, kind: int, a: float, b: float,
                 c: float) -> Tensor:
-        ctx.save_for_backward(x)
-        ctx.args = (kind, a, b, c)  # type: ignore[attr-defined]
-        y = torch.empty_like(x)
-        lib = native.library()
-        assert lib is not None  # checked by the caller (native.usable)
-        lib.ew_fwd_f32(x.data_ptr(), y.data_ptr(), x.numel(), kind, a, b, c, native.threads())
-        return y
+        return _forward("ew_fwd_f32", ctx, x, kind, a, b, c)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        (x,) = ctx.saved_tensors
-        grad = grad.contiguous()
-        gx = torch.empty_like(x)
-        lib = native.library()
-        assert lib is not None
-        lib.ew_bwd_f32(grad.data_ptr(), x.data_ptr(), gx.data_ptr(), x.numel(), *ctx.args,
-                       native.threads())
-        return gx, None, None, None, None
+        return _backward("ew_bwd_f32", ctx, grad), None, None, None, None
 
 
 def fused(name: str, formula: Callable[..., Tensor]) -> Callable[..., Tensor]:
@@ -95,10 +107,8 @@ class _FusedLearnable(torch.autograd.Function):
         ctx.kind = kind  # type: ignore[attr-defined]
         ctx.shapes = [p.shape for p in params]  # type: ignore[attr-defined]
         y = torch.empty_like(x)
-        lib = native.library()
-        assert lib is not None
-        lib.ewp_fwd_f32(x.data_ptr(), y.data_ptr(), packed.data_ptr(), outer, c, inner, kind,
-                        len(params), native.threads())
+        _kernels().ewp_fwd_f32(x.data_ptr(), y.data_ptr(), packed.data_ptr(), outer, c,
+                               inner, kind, len(params), native.threads())
         return y
 
     @staticmethod
@@ -109,10 +119,9 @@ class _FusedLearnable(torch.autograd.Function):
         grad = grad.contiguous()
         gx = torch.empty_like(x)
         part = torch.empty(outer, c, count, dtype=torch.float64)
-        lib = native.library()
-        assert lib is not None
-        lib.ewp_bwd_f32(grad.data_ptr(), x.data_ptr(), gx.data_ptr(), part.data_ptr(),
-                        packed.data_ptr(), outer, c, inner, ctx.kind, count, native.threads())
+        _kernels().ewp_bwd_f32(grad.data_ptr(), x.data_ptr(), gx.data_ptr(), part.data_ptr(),
+                               packed.data_ptr(), outer, c, inner, ctx.kind, count,
+                               native.threads())
         per_channel = part.sum(0)  # (C, P), summed in double
         grads = [(per_channel[:, k] if shape.numel() == c and c > 1 else
                   per_channel[:, k].sum()).reshape(shape).to(x.dtype)
@@ -129,30 +138,14 @@ def learnable(name: str, x: Tensor, params: Sequence[Tensor]) -> Tensor | None:
     return _FusedLearnable.apply(x, KINDS_LEARNABLE.index(name), *params)
 
 
-def _kernels() -> Any:
-    lib = native.library()
-    assert lib is not None  # checked by the caller (native.usable)
-    return lib
-
-
 class _RReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx: FunctionCtx, x: Tensor, lower: float, upper: float, seed: int) -> Tensor:
-        ctx.save_for_backward(x)
-        ctx.args = (lower, upper, seed)  # type: ignore[attr-defined]
-        y = torch.empty_like(x)
-        _kernels().rrelu_fwd_f32(x.data_ptr(), y.data_ptr(), x.numel(), lower, upper, seed,
-                                 native.threads())
-        return y
+        return _forward("rrelu_fwd_f32", ctx, x, lower, upper, seed)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        (x,) = ctx.saved_tensors
-        grad = grad.contiguous()
-        gx = torch.empty_like(x)
-        _kernels().rrelu_bwd_f32(grad.data_ptr(), x.data_ptr(), gx.data_ptr(), x.numel(),
-                                 *ctx.args, native.threads())
-        return gx, None, None, None
+        return _backward("rrelu_bwd_f32", ctx, grad), None, None, None
 
 
 def rrelu_training(x: Tensor, lower: float, upper: float) -> Tensor | None:

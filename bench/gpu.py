@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import activations
-from bench.activations import fwd_bwd
+from bench.activations import measure
 from bench.trainer import fake_data
 from core.spec import TrainingSettings
 from worker.training import TrainConfig, train
@@ -59,22 +59,6 @@ def device_name(device: torch.device) -> str:
     return f"CPU ({torch.get_num_threads()} threads)"
 
 
-def _ratio(fn: Callable[[Tensor], Tensor], ref: Callable[[Tensor], Tensor], x: Tensor,
-           g: Tensor, device: torch.device, repeats: int) -> tuple[float, float]:
-    """Median of fn / mean(neighbouring ref) over interleaved repeats, and fn's median s."""
-    for _ in range(2):
-        fwd_bwd(fn, x, g, device)
-        fwd_bwd(ref, x, g, device)
-    ratios, times = [], []
-    for _ in range(repeats):
-        r1 = fwd_bwd(ref, x, g, device)
-        t = fwd_bwd(fn, x, g, device)
-        r2 = fwd_bwd(ref, x, g, device)
-        ratios.append(t / ((r1 + r2) / 2))
-        times.append(t)
-    return statistics.median(ratios), statistics.median(times)
-
-
 def activation_table(device: torch.device, repeats: int, names: list[str],
                      compile_budget_s: float, shape: tuple[int, ...] = SHAPE) -> list[str]:
     lines = ["| activation | fp32 / relu | bf16 / relu | compiled fp32 / relu | target |",
@@ -90,7 +74,7 @@ def activation_table(device: torch.device, repeats: int, names: list[str],
             module = activations.create(name, num_channels=shape[1]).to(device=device,
                                                                          dtype=dtype)
             try:
-                ratio, _ = _ratio(module, torch.relu, x, g, device, repeats)
+                ratio, _ = measure(name, module, torch.relu, x, g, device, repeats)
                 cells.append(f"{ratio:.2f}")
             except RuntimeError as exc:  # an op without a bf16 kernel on this device
                 cells.append(f"error: {str(exc).splitlines()[0][:60]}")
@@ -104,7 +88,7 @@ def activation_table(device: torch.device, repeats: int, names: list[str],
                 # the plain formula where there is one (the fused path is an autograd
                 # Function, opaque to the compiler), else the module itself
                 fn = torch.compile(getattr(module, "reference", module))
-                ratio, _ = _ratio(fn, torch.relu, x, g, device, repeats)
+                ratio, _ = measure(name, fn, torch.relu, x, g, device, repeats)
                 compiled = f"{ratio:.2f}"
             except Exception as exc:  # no compiler toolchain, or a graph break
                 compiled = f"error: {type(exc).__name__}"
