@@ -53,6 +53,7 @@ async function planeDatasets() {
 
 // ---- experiments list: filters, pagination, live status ------------------------------
 async function listView(query) {
+  const mine = routeGeneration; // a newer route started: draw nothing, start nothing
   const params = new URLSearchParams(query);
   const limit = 20, offset = Number(params.get("offset") || 0);
   const filters = h("form", { class: "filters", onsubmit: (e) => {
@@ -68,6 +69,7 @@ async function listView(query) {
       s || "any status"))),
     h("button", { type: "submit" }, "Filter"));
   const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+  if (mine !== routeGeneration) return;
   view.replaceChildren(h("h1", {}, "Experiments"), filters, body);
 
   async function refresh() {
@@ -94,12 +96,15 @@ async function listView(query) {
         h("button", { disabled: offset + limit >= page.total, onclick: () => go(offset + limit) }, "older ›")));
   }
   await refresh();
+  if (mine !== routeGeneration) return;
   timer = setInterval(() => refresh().catch(() => {}), 2000);
 }
 
 // ---- one sweep: overall progress and its experiments, live --------------------------
 async function sweepView(id) {
+  const mine = routeGeneration; // a newer route started: draw nothing, start nothing
   const body = h("div");
+  if (mine !== routeGeneration) return;
   view.replaceChildren(h("h1", {}, "Sweep"), body);
   async function refresh() {
     const s = await api(`/api/v1/sweeps/${id}`), p = s.progress;
@@ -117,11 +122,12 @@ async function sweepView(id) {
           h("td", {}, e.activation), h("td", {}, e.model), h("td", {}, e.dataset)))));
     return p.finished === p.runs;
   }
-  if (!(await refresh())) timer = setInterval(() => refresh().then((done) => done && clearInterval(timer)), 2000);
+  if (!(await refresh()) && mine === routeGeneration) timer = setInterval(() => refresh().then((done) => done && clearInterval(timer)), 2000);
 }
 
 // ---- one experiment: runs, summary, curves, parameter boxes, response region ---------
 async function experimentView(id) {
+  const mine = routeGeneration; // a newer route started: draw nothing, start nothing
   const exp = await api(`/api/v1/experiments/${id}`);
   const runs = h("div");
   const drawRuns = (e) => runs.replaceChildren(table(["seed", "status", "epoch", "val acc", "test acc", "error"],
@@ -131,6 +137,7 @@ async function experimentView(id) {
       h("td", { class: "num" }, fmt((r.final_metrics || {}).test_accuracy)),
       h("td", { class: "error" }, r.error || "")))));
   drawRuns(exp);
+  if (mine !== routeGeneration) return;
   view.replaceChildren(
     h("h1", {}, exp.name, " ", badge(exp.status)),
     h("p", { class: "muted" }, `${exp.activation} · ${exp.model} · ${exp.dataset} · recipe ${exp.spec_hash.slice(0, 12)}`,
@@ -251,6 +258,7 @@ function lrRange(exp, results) {
 
 // ---- input space: decision regions and bent grids, several activations side by side ----
 async function inputSpaceView(query) {
+  const mine = routeGeneration; // a newer route started: draw nothing, start nothing
   const ids = (new URLSearchParams(query).get("experiments") || "").split(",").filter(Boolean);
   const exps = await Promise.all(ids.map((id) => api(`/api/v1/experiments/${id}`)));
   // One seed per experiment (the first that succeeded), all its recorded epochs.
@@ -275,6 +283,7 @@ async function inputSpaceView(query) {
     }));
   };
   slider.oninput = draw;
+  if (mine !== routeGeneration) return;
   view.replaceChildren(h("h1", {}, "Input space"),
     h("p", { class: "muted" }, "Predicted class over the input plane with the training points, and how each hidden layer bends a grid of lines drawn on the plane (wider layers projected to their two principal components)."),
     h("p", {}, slider, label), panels);
@@ -327,7 +336,9 @@ function drawLines(canvas, lines) {
 }
 
 async function searchesView() {
+  const mine = routeGeneration; // a newer route started: draw nothing, start nothing
   const page = await api("/api/v1/searches?limit=100");
+  if (mine !== routeGeneration) return;
   view.replaceChildren(h("h1", {}, "Searches"),
     page.items.length ? table(["search", "status", "phase", "created"], page.items.map((s) =>
       h("tr", { "data-id": s.id }, h("td", {}, h("a", { href: `#/search/${s.id}` }, s.name)), h("td", {}, badge(s.status)),
@@ -337,7 +348,9 @@ async function searchesView() {
 
 // ---- an activation search: best so far, candidate curves, ranked table, confirmation --
 async function searchView(id) {
+  const mine = routeGeneration; // a newer route started: draw nothing, start nothing
   const body = h("div");
+  if (mine !== routeGeneration) return;
   view.replaceChildren(h("h1", {}, "Search"), body);
   async function refresh() {
     const s = await api(`/api/v1/searches/${id}`), p = s.progress;
@@ -372,11 +385,12 @@ async function searchView(id) {
     [s.curve_xs, ...top.map((c) => c.curve)]);
     return !["queued", "running"].includes(s.status);
   }
-  if (!(await refresh())) timer = setInterval(() => refresh().then((done) => done && clearInterval(timer)), 2000);
+  if (!(await refresh()) && mine === routeGeneration) timer = setInterval(() => refresh().then((done) => done && clearInterval(timer)), 2000);
 }
 
 // ---- leaderboard: table and means with confidence intervals ---------------------------
 async function leaderboardView(query) {
+  const mine = routeGeneration; // a newer route started: draw nothing, start nothing
   const params = new URLSearchParams(query);
   const [models, datasets] = await Promise.all([api("/api/v1/catalog/models"), api("/api/v1/catalog/datasets")]);
   const pick = (name, items, fallback) => h("select", { name }, items.map((i) =>
@@ -391,6 +405,7 @@ async function leaderboardView(query) {
   h("input", { name: "tag", placeholder: "tag", value: params.get("tag") || "" }),
   h("button", { type: "submit" }, "Show"));
   const out = h("div");
+  if (mine !== routeGeneration) return;
   view.replaceChildren(h("h1", {}, "Leaderboard"), form, out);
   const q = new URLSearchParams({ model: params.get("model") || "mlp", dataset: params.get("dataset") || "digits" });
   for (const f of ["baseline", "tag"]) if (params.get(f)) q.set(f, params.get(f));
@@ -438,6 +453,7 @@ function sparkline(curve) {
 
 // ---- catalog and the submit form ---------------------------------------------------
 async function catalogView() {
+  const mine = routeGeneration; // a newer route started: draw nothing, start nothing
   const [acts, models, datasets] = await Promise.all(["activations", "models", "datasets"].map((k) => api(`/api/v1/catalog/${k}`)));
   const select = (name, items, value) => h("select", { name, id: `f-${name}` }, items.map((i) =>
     h("option", { value: i.name, selected: i.name === value }, i.name)));
@@ -452,6 +468,7 @@ async function catalogView() {
     field("epochs", h("input", { name: "epochs", id: "f-epochs", value: "5" }), "training"),
     h("button", { type: "submit", id: "f-submit" }, "Submit experiment"),
     h("div", { class: "error", "data-field": "body" }));
+  if (mine !== routeGeneration) return;
   view.replaceChildren(h("h1", {}, "Submit an experiment"), form, h("h2", {}, `Activations (${acts.length})`),
     table(["name", "family", "formula", "curve at the defaults", "learnable", "ops/element"],
       acts.map((a) => h("tr", {},
