@@ -43,16 +43,20 @@ _SIGNATURES: dict[str, list[type]] = {
 }
 
 
-def _cpu_key() -> str:
-    """The build uses -march=native: key the cached library by CPU features and compiler."""
-    flags = ""
+def _cpu_flags() -> str:
+    """The CPU's feature flags line of /proc/cpuinfo ("" where there is none)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("flags"):
-                flags = line
-                break
+                return line
     except OSError:
-        flags = platform.processor()
+        pass
+    return ""
+
+
+def _cpu_key() -> str:
+    """The build uses -march=native: key the cached library by CPU features and compiler."""
+    flags = _cpu_flags() or platform.processor()
     return hashlib.sha256((flags + platform.machine()).encode()).hexdigest()[:12]
 
 
@@ -72,11 +76,7 @@ def _prebuilt() -> Path | None:
     path = os.environ.get("ACTLAB_KERNEL_LIBRARY")
     if not path:
         return None
-    try:
-        flags = set(next(line for line in Path("/proc/cpuinfo").read_text().splitlines()
-                         if line.startswith("flags")).split(":", 1)[1].split())
-    except (OSError, StopIteration):
-        flags = set()
+    flags = set(_cpu_flags().partition(":")[2].split())
     missing = [f for f in _PREBUILT_NEEDS if f not in flags]
     if missing or not Path(path).is_file():
         log.info("not loading %s (%s)", path, f"CPU lacks {', '.join(missing)}" if missing

@@ -351,8 +351,8 @@ def _train_members(members: list[Claimed], settings: Settings) -> dict[uuid.UUID
                   traceback.format_exc())
         error = f"{type(exc).__name__}: {exc}"
     checkpoint.forget()
-    origin = provenance(device, TrainConfig.from_stored(leader.spec, leader.seed)
-                        .training.precision)
+    recipe = TrainConfig.from_stored(leader.spec, leader.seed).training
+    origin = provenance(device, recipe.precision)
     if trainers:  # which activation fills each slot (a spec's placement shows here)
         origin["slots"] = trainers[0].prep.slots
     if grouped:
@@ -360,7 +360,7 @@ def _train_members(members: list[Claimed], settings: Settings) -> dict[uuid.UUID
         # turn (not one vmapped model), so the numbers equal the seeds' trained alone.
         origin |= {"mode": "batched", "batching": "lockstep", "group": str(leader.run_id),
                    "group_size": len(members)}
-    total = TrainConfig.from_stored(leader.spec, leader.seed).training.epochs
+    total = recipe.epochs
 
     def start(session: Session) -> None:
         for m in members:
