@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     # The queued seeds of one experiment a worker claims and trains together, in one process
     # (worker/runner.py): set-up, data and every epoch's write are shared. 1: one at a time.
     group_seeds: int = Field(5, ge=1, le=64)
+    # How a group trains: `vmap`, as one model (worker/training/batched.py; numbers agree with
+    # the seeds trained alone within float tolerance), wherever the model allows it, else
+    # `lockstep`, each seed its own model stepped in turn (bit-identical to alone).
+    seed_batching: Literal["vmap", "lockstep"] = "vmap"
     torch_threads: int | None = Field(None, ge=1)
     # Import torch and the trainer in each worker child when it starts, not at its first run.
     warm_workers: bool = True

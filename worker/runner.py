@@ -317,7 +317,7 @@ def _group_key(member: Claimed) -> str | None:
 def _train_members(members: list[Claimed], settings: Settings) -> dict[uuid.UUID, str]:
     """Train the claimed seeds of one experiment together (one seed: alone) and record each
     one's end. Returns each run's final status, or "lost"."""
-    from worker.training import TrainConfig
+    from worker.training import TrainConfig, batched
     from worker.training.checkpoint import Checkpointer
     from worker.training.loop import SeedTrainer, train_group
     from worker.training.provenance import provenance
@@ -355,11 +355,17 @@ def _train_members(members: list[Claimed], settings: Settings) -> dict[uuid.UUID
     origin = provenance(device, recipe.precision)
     if trainers:  # which activation fills each slot (a spec's placement shows here)
         origin["slots"] = trainers[0].prep.slots
+    vmapped = False
     if grouped:
-        # "batched" as the contract names it: one process, each seed its own model stepped in
-        # turn (not one vmapped model), so the numbers equal the seeds' trained alone.
-        origin |= {"mode": "batched", "batching": "lockstep", "group": str(leader.run_id),
-                   "group_size": len(members)}
+        # "batched" as the contract names it: one process; "vmap", the seeds as one model,
+        # or "lockstep", each seed its own model stepped in turn (numbers equal to alone).
+        origin |= {"mode": "batched", "group": str(leader.run_id), "group_size": len(members)}
+        wanted = settings.seed_batching == "vmap" and error is None
+        reason = batched.unbatchable(trainers) if wanted else None
+        vmapped = wanted and reason is None
+        origin["batching"] = "vmap" if vmapped else "lockstep"
+        if reason is not None:  # why this group could not train as one model
+            origin["batching_reason"] = reason
     total = recipe.epochs
 
     def start(session: Session) -> None:
@@ -369,7 +375,9 @@ def _train_members(members: list[Claimed], settings: Settings) -> dict[uuid.UUID
 
     in_transaction(start, patience=patience, what="start of run(s) " + ", ".join(by_member))
     if grouped:
-        log.info("runs %s train together (group of %d)", ", ".join(by_member), len(members))
+        log.info("runs %s train together (group of %d, %s)", ", ".join(by_member), len(members),
+                 origin["batching"] + (f": {origin['batching_reason']}"
+                                       if "batching_reason" in origin else ""))
 
     statuses: dict[uuid.UUID, str] = {}
 
@@ -389,7 +397,7 @@ def _train_members(members: list[Claimed], settings: Settings) -> dict[uuid.UUID
             try:
                 train_group(trainers, on_epochs=_epoch_writer(by_member, beat, patience),
                             should_stop=lambda t: beat.should_stop(by_member[t.member].run_id),
-                            checkpoint=checkpoint,
+                            checkpoint=checkpoint, vmapped=vmapped,
                             on_end=lambda t: end(by_member[t.member], t, None))
             except Exception as exc:
                 log.error("run(s) %s failed:\n%s", ", ".join(by_member), traceback.format_exc())

@@ -59,7 +59,12 @@ def _wait_for_epoch(run_id: uuid.UUID, epoch: int) -> None:
         time.sleep(0.02)
 
 
-def test_seeds_train_together_and_equal_seeds_one_by_one(
+def _batching(monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    monkeypatch.setenv("ACTLAB_SEED_BATCHING", how)
+    get_settings.cache_clear()
+
+
+def test_seeds_train_together_and_agree_with_seeds_one_by_one(
         backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
     _, together = make_experiment(seeds=(0, 1, 2), training={"epochs": 3}, **SPEC)
     assert execute_run(together[0]) == "succeeded"
@@ -69,16 +74,35 @@ def test_seeds_train_together_and_equal_seeds_one_by_one(
     assert len({r.claimed_by for r in runs}) == 3  # each its own claim
     for run in runs:
         assert run.provenance is not None
-        assert (run.provenance["mode"], run.provenance["group"],
-                run.provenance["group_size"]) == ("batched", str(together[0]), 3)
+        assert (run.provenance["mode"], run.provenance["batching"], run.provenance["group"],
+                run.provenance["group_size"]) == ("batched", "vmap", str(together[0]), 3)
         assert _rows(run.id) == [1, 2, 3]
     assert all(execute_run(r) == "duplicate" for r in together)  # nothing trains twice
+
+    _batching(monkeypatch, "lockstep")
+    _, lockstep = make_experiment(seeds=(0, 1, 2), training={"epochs": 3}, **SPEC)
+    assert execute_run(lockstep[0]) == "succeeded"
+    assert {get_run(r).provenance["batching"] for r in lockstep} == {"lockstep"}  # type: ignore[index]
 
     _group_of(monkeypatch, 1)
     _, alone = make_experiment(seeds=(0, 1, 2), training={"epochs": 3}, **SPEC)
     assert [execute_run(r) for r in alone] == ["succeeded"] * 3
     assert {get_run(r).provenance["mode"] for r in alone} == {"single"}  # type: ignore[index]
-    assert _metrics(together) == _metrics(alone)
+    assert _metrics(lockstep) == _metrics(alone)  # each seed its own model: bit for bit
+    for vmapped, one in zip(_metrics(together), _metrics(alone), strict=True):
+        assert vmapped is not None and one is not None
+        assert vmapped == pytest.approx(one, rel=2e-3, abs=2e-3)  # one model: float tolerance
+
+
+def test_a_group_that_cannot_be_one_model_trains_in_lockstep_and_says_why(
+        backend: Backend) -> None:
+    _, run_ids = make_experiment(seeds=(0, 1), training={"epochs": 1},
+                                 model={"name": "mlp", "params": {"hidden": 16}},
+                                 activation={"name": "rrelu"})
+    assert execute_run(run_ids[0]) == "succeeded"
+    origin = get_run(run_ids[1]).provenance
+    assert origin is not None and origin["batching"] == "lockstep"
+    assert "draws random numbers in training" in origin["batching_reason"]
 
 
 def test_group_size_is_capped(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:

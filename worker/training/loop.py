@@ -21,6 +21,7 @@ from torch import nn
 
 from activations import ParameterSnapshot, activation_parameters
 from core.artifacts import LocalStore
+from worker.training import batched
 from worker.training.checkpoint import SOLO, Checkpointer, load, snapshot
 from worker.training.config import TrainConfig
 from worker.training.datasets import DataSplits
@@ -150,24 +151,30 @@ class SeedTrainer:
     def next_epoch(self, should_stop: Callable[[], bool] | None) -> EpochReport | None:
         """Train and evaluate one epoch; None when the seed ended instead (`status` says
         how: diverged, or stopped by `should_stop`)."""
-        prep, epoch = self.prep, self.epoch + 1
-        _set_global_rng(prep.device, self._rng)
+        epoch = self.epoch + 1
+        _set_global_rng(self.prep.device, self._rng)
         try:
             started = time.perf_counter()
             try:
-                metrics = _train_epoch(prep, self.config, epoch, self.schedule, should_stop)
+                metrics = _train_epoch(self.prep, self.config, epoch, self.schedule, should_stop)
             except Diverged as exc:
                 return self._end("diverged", str(exc))
             except StopRequested as exc:
                 return self._end("stopped", str(exc))
-            train_seconds = time.perf_counter() - started
-            with prep.autocast:
-                metrics |= evaluate(prep.model, prep.val_x, prep.val_y)
-                metrics |= evaluate(prep.model, prep.test_x, prep.test_y, prefix="test")
+            return self.end_epoch(metrics, time.perf_counter() - started)
         finally:
             self._rng = _global_rng(self.prep.device)
+
+    def end_epoch(self, metrics: dict[str, float], train_seconds: float) -> EpochReport | None:
+        """Evaluate the epoch just trained (its training `metrics` and seconds) and record
+        it; None when the validation loss shows the seed diverged."""
+        prep, epoch = self.prep, self.epoch + 1
+        started = time.perf_counter()
+        with prep.autocast:
+            metrics |= evaluate(prep.model, prep.val_x, prep.val_y)
+            metrics |= evaluate(prep.model, prep.test_x, prep.test_y, prefix="test")
         metrics["lr"] = prep.optimizer.param_groups[0]["lr"]
-        metrics["epoch_seconds"] = time.perf_counter() - started
+        metrics["epoch_seconds"] = train_seconds + time.perf_counter() - started
         metrics["samples_per_second"] = self.n / train_seconds
         if not math.isfinite(metrics["val_loss"]):
             return self._end("diverged", f"validation loss became {metrics['val_loss']} at "
@@ -231,8 +238,11 @@ def train_group(
     should_stop: Callable[[SeedTrainer], bool] | None = None,
     checkpoint: Checkpointer | None = None,
     on_end: Callable[[SeedTrainer], None] | None = None,
+    vmapped: bool = False,
 ) -> None:
-    """Advance every seed an epoch at a time until each has ended (its `status`).
+    """Advance every seed an epoch at a time until each has ended (its `status`): in turn
+    ("lockstep"), or with `vmapped` as one model (worker/training/batched.py; the caller
+    checks `unbatchable` first).
 
     `on_epochs` gets each round's reports together (one write for all seeds); it may end a
     seed by setting its status to "stopped". `should_stop(trainer)` is asked between steps.
@@ -241,11 +251,14 @@ def train_group(
     while any(t.active for t in trainers):
         reports = []
         active = [t for t in trainers if t.active]
-        for trainer in active:
-            stop = (lambda t=trainer: should_stop(t)) if should_stop is not None else None
-            report = trainer.next_epoch(stop)
-            if report is not None:
-                reports.append((trainer, report))
+        if vmapped and len(active) > 1:
+            reports = _vmapped_round(active, should_stop)
+        else:
+            for trainer in active:
+                stop = (lambda t=trainer: should_stop(t)) if should_stop is not None else None
+                report = trainer.next_epoch(stop)
+                if report is not None:
+                    reports.append((trainer, report))
         if on_epochs is not None and reports:
             on_epochs(reports)
         if on_end is not None:
@@ -255,6 +268,21 @@ def train_group(
         running = [t for t in trainers if t.active]
         if checkpoint is not None and running and checkpoint.due():
             checkpoint.save_parts({t.member: t.part() for t in running})
+
+
+def _vmapped_round(active: list[SeedTrainer], should_stop: Callable[[SeedTrainer], bool] | None
+                   ) -> list[tuple[SeedTrainer, EpochReport]]:
+    """One epoch of the active seeds as one vmapped model, then each seed's evaluation."""
+    metrics, seconds = batched.train_epoch(active, active[0].epoch + 1, should_stop)
+    reports = []
+    for trainer, trained in zip(active, metrics, strict=True):
+        if trained is None:
+            continue
+        # Each seed's share of the epoch the seeds trained together.
+        report = trainer.end_epoch(trained, seconds / len(active))
+        if report is not None:
+            reports.append((trainer, report))
+    return reports
 
 
 def train(

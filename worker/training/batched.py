@@ -1,0 +1,227 @@
+"""Seeds of one experiment trained as one model: every seed's parameters stacked along a new
+first dimension and the model run under `torch.func.vmap`, so one forward, one backward and
+one optimizer step serve all seeds.
+
+Each seed keeps its own initialisation, batch order, augmentation draws and metrics. Its
+numbers agree with the seed trained alone within float tolerance (the batched kernels sum in
+another order), and repeat bit for bit run to run in this mode. The seeds' own modules and
+optimizers stay the record: the stack is built from them at the start of an epoch and written
+back at its end, so evaluation, parameter snapshots, checkpoints and results are the same
+code as for a seed trained alone, and a resumed group continues exactly as an uninterrupted
+one. Batch norm stays per seed: its running statistics are stacked like the parameters and
+updated in place under vmap. Models that draw random numbers in training (dropout, rrelu)
+are not batched, nor code that cannot run under vmap: `unbatchable` says why, and the caller
+trains those seeds in lockstep instead.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call, stack_module_state, vmap
+
+if TYPE_CHECKING:
+    from worker.training.loop import SeedTrainer
+
+# Modules that draw random numbers in training: under vmap they would draw once for all seeds
+# (or, with randomness="different", not the numbers the seed draws alone).
+_RANDOM = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
+           nn.FeatureAlphaDropout, nn.RReLU)
+
+
+def unbatchable(trainers: list[SeedTrainer]) -> str | None:
+    """None when these seeds can train as one vmapped model; otherwise why not."""
+    if len(trainers) < 2:
+        return "one seed"
+    first = trainers[0]
+    recipe = {k: v for k, v in first.config.to_dict().items() if k != "seed"}
+    for t in trainers[1:]:
+        if {k: v for k, v in t.config.to_dict().items() if k != "seed"} != recipe:
+            return "the seeds' recipes differ"
+        if t.epoch != first.epoch:
+            return "the seeds resume from different epochs"
+    model = first.prep.model
+    for name, module in model.named_modules():
+        random = isinstance(module, _RANDOM) and getattr(module, "p", 1.0) != 0
+        if random or getattr(module, "activation_name", None) == "rrelu":
+            return f"{name} draws random numbers in training ({type(module).__name__})"
+    return _trial(trainers)
+
+
+def _trial(trainers: list[SeedTrainer]) -> str | None:
+    """Run one vmapped forward and backward on two samples: a model whose code cannot run
+    under vmap (in-place updates of its own state, data-dependent branches) shows it here."""
+    rng = torch.get_rng_state()
+    try:
+        stack = _Stack(trainers)
+        x = trainers[0].prep.train_x[:2].unsqueeze(0).expand(len(trainers), *[-1] * (
+            trainers[0].prep.train_x.dim()))
+        stack.forward(x).float().sum().backward()
+    except Exception as exc:  # any failure means: not under vmap
+        return f"the model does not run under torch.func.vmap ({type(exc).__name__}: " \
+               f"{str(exc).splitlines()[0][:160] if str(exc) else ''})"
+    finally:
+        torch.set_rng_state(rng)
+    return None
+
+
+class _Stack:
+    """The seeds' parameters and optimizer state stacked, and an optimizer over the stack with
+    the seeds' own hyperparameters."""
+
+    def __init__(self, trainers: list[SeedTrainer]) -> None:
+        self.trainers = trainers
+        models = [t.prep.model for t in trainers]
+        self.params, self.buffers = stack_module_state(models)
+        # functional_call swaps the stacked tensors in for the module's own; a copy keeps the
+        # seeds' modules untouched while the stack trains.
+        self.base = copy.deepcopy(models[0])
+        names = {id(p): n for n, p in models[0].named_parameters()}
+        first = trainers[0].prep.optimizer
+        groups = [{**{k: v for k, v in g.items() if k != "params"},
+                   "params": [self.params[names[id(p)]] for p in g["params"]]}
+                  for g in first.param_groups]
+        self.optimizer = type(first)(groups, **first.defaults)
+        self.names = [[names[id(p)] for p in g["params"]] for g in first.param_groups]
+        self._load_state()
+        self.forward_all = vmap(self._one)
+
+    def _one(self, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
+        return functional_call(self.base, (params, buffers), (x,))  # type: ignore[no-any-return]
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: seeds x batch x ...; the logits, seeds x batch x ..."""
+        return self.forward_all(self.params, self.buffers, x)
+
+    def _seed_params(self, i: int) -> dict[str, Tensor]:
+        return dict(self.trainers[i].prep.model.named_parameters())
+
+    def _load_state(self) -> None:
+        """The seeds' optimizer state (moments, momentum), stacked."""
+        seeds = [(t.prep.optimizer, self._seed_params(i)) for i, t in enumerate(self.trainers)]
+        for group in self.names:
+            for name in group:
+                states = [opt.state.get(params[name], {}) for opt, params in seeds]
+                if not states[0]:
+                    continue
+                stacked: dict[str, Any] = {}
+                for key, value in states[0].items():
+                    if isinstance(value, Tensor) and value.dim() > 0:
+                        stacked[key] = torch.stack([s[key] for s in states])
+                    else:  # Adam's step count: the same for every seed
+                        stacked[key] = value.clone() if isinstance(value, Tensor) else value
+                self.optimizer.state[self.params[name]] = stacked
+
+    def sync_hyperparameters(self, leader: SeedTrainer) -> None:
+        """The schedules move the seeds' learning rate (and one-cycle's momentum), the same
+        for every seed; `leader` is one still training."""
+        for mine, theirs in zip(self.optimizer.param_groups,
+                                leader.prep.optimizer.param_groups, strict=True):
+            for key, value in theirs.items():
+                if key != "params":
+                    mine[key] = value
+
+    def write_back(self, keep: list[bool]) -> None:
+        """Each kept seed's slice of the stack back into its module and optimizer."""
+        with torch.no_grad():
+            for i, t in enumerate(self.trainers):
+                if not keep[i]:
+                    continue
+                params = self._seed_params(i)
+                for name, p in params.items():
+                    p.copy_(self.params[name][i])
+                    state = self.optimizer.state.get(self.params[name])
+                    if state:
+                        t.prep.optimizer.state[p] = {
+                            k: (v[i].clone() if isinstance(v, Tensor) and v.dim() > 0 else
+                                v.clone() if isinstance(v, Tensor) else v)
+                            for k, v in state.items()}
+                for name, b in t.prep.model.named_buffers():
+                    b.copy_(self.buffers[name][i])
+
+
+def _clip_per_seed(params: list[Tensor], max_norm: float) -> None:
+    """clip_grad_norm_ for each seed's slice of the stacked gradients on its own."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    norms = torch.stack([g.flatten(1).norm(2, dim=1) for g in grads], dim=1).norm(2, dim=1)
+    scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(scale.view(-1, *[1] * (g.dim() - 1)))
+
+
+def train_epoch(trainers: list[SeedTrainer], epoch: int,
+                should_stop: Callable[[SeedTrainer], bool] | None
+                ) -> tuple[list[dict[str, float] | None], float]:
+    """One epoch of every seed as one vmapped model. Returns each seed's train_loss and
+    train_accuracy (None for a seed that ended during the epoch: its trainer says how) and
+    the epoch's seconds for all seeds together."""
+    started = time.perf_counter()
+    first = trainers[0]
+    prep, settings = first.prep, first.config.training
+    device, n, size = prep.device, len(prep.train_x), settings.batch_size
+    steps, count = math.ceil(n / size), len(trainers)
+    stack = _Stack(trainers)
+    alive = [True] * count
+    # Each seed's batch order from its own generator, as when it trains alone.
+    orders = torch.stack([torch.randperm(n, generator=t.prep.shuffle) for t in trainers]
+                         ).to(device)
+    check_every = 25 if device.type == "cuda" else 1
+    loss_sum = torch.zeros(count, device=device)
+    correct = torch.zeros(count, device=device, dtype=torch.long)
+    params = list(stack.params.values())
+    cross_entropy = vmap(F.cross_entropy)
+    for step in range(steps):
+        if should_stop is not None:
+            for i, t in enumerate(trainers):
+                if alive[i] and should_stop(t):
+                    t.status, t.error = "stopped", f"stop requested during epoch {epoch}"
+                    alive[i] = False
+        if not any(alive):
+            break
+        idx = orders[:, step * size:(step + 1) * size]
+        xb, yb = prep.train_x[idx], prep.train_y[idx]
+        if prep.data.augment is not None:
+            xb = torch.stack([prep.data.augment(xb[i], t.prep.augment)
+                              for i, t in enumerate(trainers)])
+        with prep.autocast:
+            logits = stack.forward(xb)
+            losses = cross_entropy(logits.float(), yb)
+        if (step + 1) % check_every == 0 or step + 1 == steps:
+            so_far = loss_sum + losses.detach()
+            finite = torch.isfinite(so_far).tolist()
+            for i, t in enumerate(trainers):
+                if alive[i] and not finite[i]:
+                    t.status, t.error = "diverged", (
+                        f"training loss became {so_far[i].item()} at epoch {epoch}, step "
+                        f"{step + 1} of {steps}")
+                    alive[i] = False
+            if not any(alive):
+                break
+        stack.optimizer.zero_grad(set_to_none=True)
+        # Each seed's gradient comes from its own loss alone: the seeds share no parameter.
+        losses.sum().backward()
+        if settings.grad_clip is not None:
+            _clip_per_seed(params, settings.grad_clip)
+        stack.sync_hyperparameters(trainers[alive.index(True)])
+        stack.optimizer.step()
+        for i, t in enumerate(trainers):
+            if alive[i]:
+                t.prep.optimizer._opt_called = True  # type: ignore[attr-defined]  # stepped here
+                t.schedule.step()
+        loss_sum += losses.detach() * idx.shape[1]
+        # logits: seeds x batch x classes (x pixels for segmentation)
+        correct += (logits.detach().argmax(2) == yb).flatten(1).sum(1)
+    stack.write_back(alive)
+    pixels = n * prep.train_y[0].numel()
+    losses_out, correct_out = (loss_sum / n).tolist(), correct.tolist()
+    return ([{"train_loss": losses_out[i], "train_accuracy": correct_out[i] / pixels}
+             if alive[i] else None for i in range(count)], time.perf_counter() - started)
