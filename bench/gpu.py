@@ -9,8 +9,9 @@ actlab's activation and training code (no database, broker or Celery), in under 
 2. ResNet-20 on CIFAR-shaped images: images/s of `train()` (precision bf16: autocast,
    channels_last, device-resident data) against a bare loop in float32 and one with the same
    autocast;
-3. seed batching: 5 seeds of a small model as one `torch.func` vmapped model against one seed
-   and against 5 seeds one after another (target: 5 seeds in at most 1.5x one);
+3. seed batching: 5 seeds of a small model as one vmapped model (the worker's engine,
+   worker/training/batched.py) against one seed and against 5 seeds one after another
+   (target: 5 seeds in at most 1.5x one);
 4. several small runs sharing the GPU: N processes training at once against one alone;
 5. determinism: the same run twice with ACTLAB_CUDA_DETERMINISTIC's switch on and off, and
    against the CPU, as the largest parameter difference after training.
@@ -23,12 +24,12 @@ is checked). Writes the Markdown to `--out` and prints it.
 from __future__ import annotations
 
 import argparse
-import copy
 import multiprocessing as mp
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +41,11 @@ import activations
 from bench.activations import measure
 from bench.trainer import fake_data
 from core.spec import TrainingSettings
-from worker.training import TrainConfig, train
+from worker.training import TrainConfig, batched, train
 from worker.training.datasets import DataSplits
+from worker.training.loop import SeedTrainer
 from worker.training.models import ActFactory, build_model
-from worker.training.setup import set_cuda_determinism
+from worker.training.setup import DATA_ROOT, set_cuda_determinism
 
 SHAPE = (128, 64, 28, 28)
 
@@ -167,8 +169,6 @@ def seed_batching_table(device: torch.device, model_name: str, shape: tuple[int,
                         seeds: int, n: int, epochs: int) -> list[str]:
     """One seed, the seeds one after another, and the seeds as one vmapped model; each seed
     with its own initialisation and its own batch order."""
-    from torch.func import functional_call, grad_and_value, stack_module_state, vmap
-
     data = fake_data(shape, n)
     x, y = data.train_x.to(device), data.train_y.to(device)
     batch, lr = 100, 1e-2
@@ -199,28 +199,17 @@ def seed_batching_table(device: torch.device, model_name: str, shape: tuple[int,
                                                                            strict=True)))
         for _ in range(epochs))
 
-    params, buffers = stack_module_state([build(s) for s in range(seeds)])
-    base = copy.deepcopy(models[0]).to("meta")
-    leaves = list(params.values())
-    opt = torch.optim.Adam(leaves, lr=lr)
-    order = torch.stack(orders)  # (seeds, n): each seed its own batch order
-
-    def loss_of(p: dict[str, Tensor], b: dict[str, Tensor], xb: Tensor, yb: Tensor) -> Tensor:
-        return F.cross_entropy(functional_call(base, (p, b), (xb,)), yb)
-
-    per_seed = vmap(grad_and_value(loss_of), in_dims=(0, 0, 0, 0))
-
-    def batched_step(idx: Tensor) -> None:
-        grads, _ = per_seed(params, buffers, x[idx], y[idx])
-        for name, p in params.items():
-            p.grad = grads[name]
-        opt.step()
+    # The worker's own engine (worker/training/batched.py): what a group of seeds runs.
+    config = TrainConfig(activation="relu", model=model_name,
+                         training=TrainingSettings(epochs=epochs + 1, batch_size=batch,
+                                                   optimizer="adam", lr=lr))
+    trainers = [SeedTrainer(replace(config, seed=s), device, DATA_ROOT, data, member=str(s))
+                for s in range(seeds)]
 
     def batched_epoch() -> float:
         _sync(device)
         start = time.perf_counter()
-        for i in range(0, n, batch):
-            batched_step(order[:, i:i + batch])
+        batched.train_epoch(trainers, 1, None)
         _sync(device)
         return time.perf_counter() - start
 

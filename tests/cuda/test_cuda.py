@@ -89,3 +89,23 @@ def test_the_determinism_switch_gives_the_same_numbers_twice() -> None:
     assert first.best_weights is not None and second.best_weights is not None
     for key, value in first.best_weights.items():
         assert torch.equal(value, second.best_weights[key]), key
+
+
+def test_seeds_as_one_vmapped_model_agree_with_seeds_alone_on_the_gpu() -> None:
+    from dataclasses import replace
+
+    from worker.training.batched import unbatchable
+    from worker.training.loop import SeedTrainer, train_group
+    from worker.training.setup import DATA_ROOT
+
+    data = fake_data((1, 28, 28), 512)
+    configs = [replace(_config("dual_line", epochs=2), seed=s) for s in (1, 2, 3)]
+    together = [SeedTrainer(c, CUDA, DATA_ROOT, data, member=str(c.seed)) for c in configs]
+    assert unbatchable(together) is None
+    train_group(together, vmapped=True)
+    for config, trainer in zip(configs, together, strict=True):
+        alone = train(config, device=CUDA, data=data)
+        assert trainer.status == "completed"
+        for got, want in zip(trainer.history, alone.history, strict=True):
+            for key in ("train_loss", "val_loss", "test_loss"):
+                assert abs(got[key] - want[key]) <= 1e-2 * abs(want[key]), (key, got, want)

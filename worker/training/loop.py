@@ -166,13 +166,15 @@ class SeedTrainer:
             self._rng = _global_rng(self.prep.device)
 
     def end_epoch(self, metrics: dict[str, float], train_seconds: float) -> EpochReport | None:
-        """Evaluate the epoch just trained (its training `metrics` and seconds) and record
-        it; None when the validation loss shows the seed diverged."""
+        """Evaluate the epoch just trained (its training `metrics` and seconds; metrics that
+        already hold the validation numbers are not evaluated again) and record it; None
+        when the validation loss shows the seed diverged."""
         prep, epoch = self.prep, self.epoch + 1
         started = time.perf_counter()
-        with prep.autocast:
-            metrics |= evaluate(prep.model, prep.val_x, prep.val_y)
-            metrics |= evaluate(prep.model, prep.test_x, prep.test_y, prefix="test")
+        if "val_loss" not in metrics:  # not already evaluated with the seed's group
+            with prep.autocast:
+                metrics |= evaluate(prep.model, prep.val_x, prep.val_y)
+                metrics |= evaluate(prep.model, prep.test_x, prep.test_y, prefix="test")
         metrics["lr"] = prep.optimizer.param_groups[0]["lr"]
         metrics["epoch_seconds"] = train_seconds + time.perf_counter() - started
         metrics["samples_per_second"] = self.n / train_seconds
@@ -272,7 +274,7 @@ def train_group(
 
 def _vmapped_round(active: list[SeedTrainer], should_stop: Callable[[SeedTrainer], bool] | None
                    ) -> list[tuple[SeedTrainer, EpochReport]]:
-    """One epoch of the active seeds as one vmapped model, then each seed's evaluation."""
+    """One epoch of the active seeds as one vmapped model, then each seed's bookkeeping."""
     metrics, seconds = batched.train_epoch(active, active[0].epoch + 1, should_stop)
     reports = []
     for trainer, trained in zip(active, metrics, strict=True):
