@@ -166,15 +166,13 @@ class SeedTrainer:
             self._rng = _global_rng(self.prep.device)
 
     def end_epoch(self, metrics: dict[str, float], train_seconds: float) -> EpochReport | None:
-        """Evaluate the epoch just trained (its training `metrics` and seconds; metrics that
-        already hold the validation numbers are not evaluated again) and record it; None
-        when the validation loss shows the seed diverged."""
+        """Evaluate the epoch just trained (its training `metrics` and seconds) and record
+        it; None when the validation loss shows the seed diverged."""
         prep, epoch = self.prep, self.epoch + 1
         started = time.perf_counter()
-        if "val_loss" not in metrics:  # not already evaluated with the seed's group
-            with prep.autocast:
-                metrics |= evaluate(prep.model, prep.val_x, prep.val_y)
-                metrics |= evaluate(prep.model, prep.test_x, prep.test_y, prefix="test")
+        with prep.autocast:
+            metrics |= evaluate(prep.model, prep.val_x, prep.val_y)
+            metrics |= evaluate(prep.model, prep.test_x, prep.test_y, prefix="test")
         metrics["lr"] = prep.optimizer.param_groups[0]["lr"]
         metrics["epoch_seconds"] = train_seconds + time.perf_counter() - started
         metrics["samples_per_second"] = self.n / train_seconds
