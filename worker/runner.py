@@ -36,6 +36,7 @@ from core.models import (
 from core.settings import Settings, get_settings
 from core.status import RunKind, RunStatus
 from core.upsert import upsert
+from worker.background_writes import BackgroundWrites
 
 if TYPE_CHECKING:
     import torch
@@ -187,12 +188,12 @@ def _keep_weights(run_id: uuid.UUID, outcome: Outcome, spec: dict[str, Any], see
 
 def _epoch_writer(members: dict[str, Claimed], beat: Heartbeat,
                   patience: float) -> Callable[[list[tuple[SeedTrainer, EpochReport]]], None]:
-    """The per-epoch callback: for every seed that finished the epoch, one metrics row and
-    the parameter snapshots, all in one transaction (retried with backoff while the
-    database is away: every write is an upsert), each only while its claim is still ours.
-    A seed whose claim was lost or whose cancel was requested stops after the epoch."""
+    """The per-epoch write: for every seed that finished the epoch, one metrics row and the
+    parameter snapshots, all in one transaction (retried with backoff while the database is
+    away: every write is an upsert), each only while its claim is still ours. A lost claim
+    or a requested cancel is marked on the heartbeat, which the training thread reads."""
 
-    def on_epochs(reports: list[tuple[SeedTrainer, EpochReport]]) -> None:
+    def write_round(reports: list[tuple[SeedTrainer, EpochReport]]) -> None:
         def write(session: Session) -> None:
             for trainer, report in reports:
                 run_id, token = members[trainer.member].run_id, members[trainer.member].token
@@ -219,11 +220,8 @@ def _epoch_writer(members: dict[str, Claimed], beat: Heartbeat,
 
         in_transaction(write, patience=patience, what="epoch " + ", ".join(
             f"{r.epoch} of run {members[t.member].run_id}" for t, r in reports))
-        for trainer, _ in reports:
-            if trainer.active and beat.should_stop(members[trainer.member].run_id):
-                trainer.status, trainer.error = "stopped", "stop requested"
 
-    return on_epochs
+    return write_round
 
 
 def _outcome(trainer: SeedTrainer | None, beat: Heartbeat, run_id: uuid.UUID,
@@ -380,10 +378,36 @@ def _train_members(members: list[Claimed], settings: Settings) -> dict[uuid.UUID
                                        if "batching_reason" in origin else ""))
 
     statuses: dict[uuid.UUID, str] = {}
+    # The epochs are written on a thread of their own while training goes on
+    # (worker/background_writes.py); a checkpoint and a seed's end wait for them.
+    beat = Heartbeat({m.run_id: m.token for m in members}, settings.heartbeat_seconds)
+    writes = BackgroundWrites(_epoch_writer(by_member, beat, patience))
+
+    def stop_requested(among: list[SeedTrainer]) -> None:
+        """End the seeds whose cancel was requested or whose claim was lost."""
+        for trainer in among:
+            if trainer.active and beat.should_stop(by_member[trainer.member].run_id):
+                trainer.status, trainer.error = "stopped", "stop requested"
+
+    def on_epochs(reports: list[tuple[SeedTrainer, EpochReport]]) -> None:
+        writes.submit(reports)
+        stop_requested([trainer for trainer, _ in reports])
+
+    def before_checkpoint() -> None:
+        writes.flush()
+        stop_requested(trainers)
+
+    checkpoint.before_save = before_checkpoint
 
     def end(member: Claimed, trainer: SeedTrainer | None, error: str | None) -> None:
         """Record one seed's end as soon as it comes: a diverged or cancelled seed does not
         show as running while the rest of its group trains."""
+        try:
+            writes.flush()  # its epochs first, and whether its claim is still ours
+        except Exception as exc:
+            log.error("run(s) %s: epoch write failed:\n%s", ", ".join(by_member),
+                      traceback.format_exc())
+            trainer, error = None, f"{type(exc).__name__}: {exc}"
         beat.release(member.run_id)
         outcome = _outcome(trainer, beat, member.run_id, error)
         if outcome is None:
@@ -392,10 +416,10 @@ def _train_members(members: list[Claimed], settings: Settings) -> dict[uuid.UUID
         else:
             statuses[member.run_id] = _finish(member, outcome, settings)
 
-    with Heartbeat({m.run_id: m.token for m in members}, settings.heartbeat_seconds) as beat:
+    with beat, writes:
         if error is None:
             try:
-                train_group(trainers, on_epochs=_epoch_writer(by_member, beat, patience),
+                train_group(trainers, on_epochs=on_epochs,
                             should_stop=lambda t: beat.should_stop(by_member[t.member].run_id),
                             checkpoint=checkpoint, vmapped=vmapped,
                             on_end=lambda t: end(by_member[t.member], t, None))

@@ -166,3 +166,24 @@ def test_keep_weights_none_stores_no_weights(backend: Backend,
     _, (run_id,) = make_experiment(training={"epochs": 1})
     assert execute_run(run_id) == "succeeded"
     assert get_store().list() == []
+
+
+def test_epochs_are_written_off_the_training_thread(backend: Backend,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import worker.runner
+
+    threads: list[str] = []
+    real = worker.runner.upsert
+
+    def recording(session: object, table: object, *args: object, **kwargs: object) -> None:
+        if table is EpochMetric.__table__:
+            threads.append(threading.current_thread().name)
+        real(session, table, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(worker.runner, "upsert", recording)
+    _, (run_id,) = make_experiment(model={"name": "mlp"}, training={"epochs": 3})
+    assert execute_run(run_id) == "succeeded"
+    assert threads == ["actlab-epoch-writes"] * 3
+    assert count(EpochMetric, run_id) == 3 and get_run(run_id).epochs_done == 3

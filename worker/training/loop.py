@@ -261,12 +261,15 @@ def train_group(
                     reports.append((trainer, report))
         if on_epochs is not None and reports:
             on_epochs(reports)
+        saving = checkpoint is not None and checkpoint.due()
+        if saving and checkpoint is not None and checkpoint.before_save is not None:
+            checkpoint.before_save()  # may end seeds
         if on_end is not None:
             for trainer in active:
                 if not trainer.active:
                     on_end(trainer)
         running = [t for t in trainers if t.active]
-        if checkpoint is not None and running and checkpoint.due():
+        if saving and checkpoint is not None and running:
             checkpoint.save_parts({t.member: t.part() for t in running})
 
 
