@@ -206,10 +206,12 @@ def seed_batching_table(device: torch.device, model_name: str, shape: tuple[int,
     trainers = [SeedTrainer(replace(config, seed=s), device, DATA_ROOT, data, member=str(s))
                 for s in range(seeds)]
 
+    group = batched.VmappedSeeds()
+
     def batched_epoch() -> float:
         _sync(device)
         start = time.perf_counter()
-        batched.train_epoch(trainers, 1, None)
+        group.train_epoch(trainers, 1, None)
         _sync(device)
         return time.perf_counter() - start
 

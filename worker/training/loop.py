@@ -248,11 +248,12 @@ def train_group(
     seed by setting its status to "stopped". `should_stop(trainer)` is asked between steps.
     One seed that diverges or stops ends alone; the others go on. `on_end(trainer)` is
     called once for each seed, after the round in which it ended."""
+    together = batched.VmappedSeeds() if vmapped else None
     while any(t.active for t in trainers):
         reports = []
         active = [t for t in trainers if t.active]
-        if vmapped and len(active) > 1:
-            reports = _vmapped_round(active, should_stop)
+        if together is not None and len(active) > 1:
+            reports = _vmapped_round(together, active, should_stop)
         else:
             for trainer in active:
                 stop = (lambda t=trainer: should_stop(t)) if should_stop is not None else None
@@ -270,13 +271,16 @@ def train_group(
                     on_end(trainer)
         running = [t for t in trainers if t.active]
         if saving and checkpoint is not None and running:
+            if together is not None:
+                together.settle()
             checkpoint.save_parts({t.member: t.part() for t in running})
 
 
-def _vmapped_round(active: list[SeedTrainer], should_stop: Callable[[SeedTrainer], bool] | None
+def _vmapped_round(together: batched.VmappedSeeds, active: list[SeedTrainer],
+                   should_stop: Callable[[SeedTrainer], bool] | None
                    ) -> list[tuple[SeedTrainer, EpochReport]]:
     """One epoch of the active seeds as one vmapped model, then each seed's bookkeeping."""
-    metrics, seconds = batched.train_epoch(active, active[0].epoch + 1, should_stop)
+    metrics, seconds = together.train_epoch(active, active[0].epoch + 1, should_stop)
     reports = []
     for trainer, trained in zip(active, metrics, strict=True):
         if trained is None:
