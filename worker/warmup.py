@@ -52,6 +52,15 @@ def _first_steps() -> None:
             opt.step()
         with torch.no_grad():
             model.eval()(x)
+        model.train()
+        # A group's seeds train as one vmapped model: its first step in a process measured
+        # 49 ms against 3 ms for the next.
+        from torch.func import functional_call, stack_module_state, vmap
+
+        params, buffers = stack_module_state([model, model])
+        logits = vmap(lambda p, b, xb: functional_call(model, (p, b), (xb,)))(
+            params, buffers, x.expand(2, *x.shape))
+        F.cross_entropy(logits.flatten(0, 1), y.repeat(2)).backward()
     finally:
         torch.set_rng_state(state)
 
