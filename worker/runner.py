@@ -362,6 +362,8 @@ def _train_members(members: list[Claimed], settings: Settings) -> dict[uuid.UUID
         reason = batched.unbatchable(trainers) if wanted else None
         vmapped = wanted and reason is None
         origin["batching"] = "vmap" if vmapped else "lockstep"
+        if vmapped:  # under vmap every activation runs its formula, not a fused kernel
+            origin["kernels"] = "batched"
         if reason is not None:  # why this group could not train as one model
             origin["batching_reason"] = reason
     total = recipe.epochs

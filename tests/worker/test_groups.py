@@ -74,8 +74,9 @@ def test_seeds_train_together_and_agree_with_seeds_one_by_one(
     assert len({r.claimed_by for r in runs}) == 3  # each its own claim
     for run in runs:
         assert run.provenance is not None
-        assert (run.provenance["mode"], run.provenance["batching"], run.provenance["group"],
-                run.provenance["group_size"]) == ("batched", "vmap", str(together[0]), 3)
+        assert (run.provenance["mode"], run.provenance["batching"], run.provenance["kernels"],
+                run.provenance["group"], run.provenance["group_size"]) == (
+            "batched", "vmap", "batched", str(together[0]), 3)
         assert _rows(run.id) == [1, 2, 3]
     assert all(execute_run(r) == "duplicate" for r in together)  # nothing trains twice
 
