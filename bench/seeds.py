@@ -8,7 +8,8 @@ run on this machine:
 - the reference, a bare PyTorch loop that trains the seeds one after another in this process
   (its clock starts after imports and data loading);
 - `actlab serve` (the embedded default, one worker child, warmed at start-up) with the seeds
-  claimed and trained together (`ACTLAB_GROUP_SEEDS=5`, the default);
+  claimed and trained together as one vmapped model (`ACTLAB_GROUP_SEEDS=5` and
+  `ACTLAB_SEED_BATCHING=vmap`, the defaults);
 - the same service with every seed its own run (`ACTLAB_GROUP_SEEDS=1`).
 A service figure is the first run's queued_at to the last run's finished_at (the server's
 clock). Writes bench/results/seeds.md.
@@ -76,7 +77,8 @@ def _seconds(runs: list[dict[str, Any]]) -> float:
 
 def through_service(model: str, dataset: str, seeds: list[int], epochs: int, group: int,
                     cached: Path) -> tuple[float, set[str]]:
-    """Seconds from the first queued to the last finished, and the runs' execution modes."""
+    """Seconds from the first queued to the last finished, and the runs' execution modes
+    (with how a group was batched)."""
     with embedded_service({"ACTLAB_GROUP_SEEDS": str(group)}, cached) as url:
         time.sleep(8)  # the worker child warms up before work arrives, as in a lab
         spec = {"activation": {"name": "relu"}, "model": {"name": model},
@@ -94,7 +96,8 @@ def through_service(model: str, dataset: str, seeds: list[int], epochs: int, gro
                 time.sleep(1.0)
             runs = [c.get(f"/api/v1/runs/{i}").json() for i in ids]
     assert all(r["status"] == "succeeded" for r in runs), runs
-    return _seconds(runs), {(r["provenance"] or {}).get("mode", "?") for r in runs}
+    return _seconds(runs), {"{mode} {batching}".format_map(
+        {"mode": "?", "batching": "", **(r["provenance"] or {})}).strip() for r in runs}
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -119,7 +122,7 @@ def main() -> None:
                 bare.append(bare_loop(model, data, seeds, args.epochs))
                 seconds, modes = through_service(model, dataset, seeds, args.epochs,
                                                  args.seeds, Path(cached))
-                assert modes == {"batched"}, modes
+                assert modes == {"batched vmap"}, modes
                 together.append(seconds)
                 seconds, modes = through_service(model, dataset, seeds, args.epochs, 1,
                                                  Path(cached))
