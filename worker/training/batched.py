@@ -5,10 +5,10 @@ one optimizer step serve all seeds.
 Each seed keeps its own initialisation, batch order, augmentation draws and metrics. Its
 numbers agree with the seed trained alone within float tolerance (the batched kernels sum in
 another order), and repeat bit for bit run to run in this mode. The seeds' own modules and
-optimizers stay the record: the stack is built from them at the start of an epoch and written
-back at its end, so evaluation, parameter snapshots, checkpoints and results are the same
-code as for a seed trained alone, and a resumed group continues exactly as an uninterrupted
-one. Batch norm stays per seed: its running statistics are stacked like the parameters and
+optimizers stay the record: the stack is built from them, their parameters are written back
+after every epoch and their optimizer state before every checkpoint (`VmappedSeeds`), so
+evaluation, parameter snapshots, checkpoints and results are the same code as for a seed
+trained alone, and a resumed group continues exactly as an uninterrupted one. Batch norm stays per seed: its running statistics are stacked like the parameters and
 updated in place under vmap. Models that draw random numbers in training (dropout, rrelu)
 are not batched, nor code that cannot run under vmap: `unbatchable` says why, and the caller
 trains those seeds in lockstep instead.
