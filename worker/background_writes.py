@@ -5,9 +5,9 @@ this thread writes them in the order given, one transaction per round (retried b
 writer function as before). `flush` waits until everything handed over is written. The
 runner flushes before a checkpoint, which must never be ahead of the epochs the database
 holds (a resumed run writes from the checkpoint's next epoch on), and before a run's final
-write, which must come after its epochs. A write that failed for good is raised, once, by
-the next `submit` or `flush`; what was queued behind it is dropped, since the run then ends
-as failed."""
+write, which must come after its epochs. A write that failed for good is raised by every
+later `submit` and `flush`, and what was queued behind it is dropped: every run of the group
+then ends as failed, none as succeeded with epochs missing."""
 
 from __future__ import annotations
 
@@ -58,5 +58,4 @@ class BackgroundWrites(Generic[T]):
 
     def _raise(self) -> None:
         if self._error is not None:
-            error, self._error = self._error, None
-            raise error
+            raise self._error

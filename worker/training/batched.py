@@ -8,8 +8,9 @@ another order), and repeat bit for bit run to run in this mode. The seeds' own m
 optimizers stay the record: the stack is built from them, their parameters are written back
 after every epoch and their optimizer state before every checkpoint (`VmappedSeeds`), so
 evaluation, parameter snapshots, checkpoints and results are the same code as for a seed
-trained alone, and a resumed group continues exactly as an uninterrupted one. Batch norm stays per seed: its running statistics are stacked like the parameters and
-updated in place under vmap. Models that draw random numbers in training (dropout, rrelu)
+trained alone, and a resumed group continues exactly as an uninterrupted one. Batch norm
+stays per seed: its running statistics are stacked like the parameters and updated in place
+under vmap. Models that draw random numbers in training (dropout, rrelu)
 are not batched, nor code that cannot run under vmap: `unbatchable` says why, and the caller
 trains those seeds in lockstep instead.
 """
