@@ -89,7 +89,10 @@ class _Stack:
         groups = [{**{k: v for k, v in g.items() if k != "params"},
                    "params": [self.params[names[id(p)]] for p in g["params"]]}
                   for g in first.param_groups]
-        self.optimizer = type(first)(groups, **first.defaults)
+        # Every group carries all its hyperparameters; the constructor's keywords differ
+        # between optimizers (AdamW's defaults hold one its constructor does not take).
+        self.optimizer = type(first)(groups)
+        self.optimizer.defaults = dict(first.defaults)
         self.names = [[names[id(p)] for p in g["params"]] for g in first.param_groups]
         self._load_state()
         self.forward_all = vmap(self._one)

@@ -96,6 +96,17 @@ def test_batch_norm_gradient_clipping_and_schedule_stay_per_seed(tmp_path: Path)
     assert not torch.equal(means[0], means[1])  # each seed its own statistics
 
 
+@pytest.mark.parametrize("training", [
+    {"optimizer": "adamw", "schedule": "step", "weight_decay": 1e-2},
+    {"optimizer": "sgd", "momentum": 0.9, "nesterov": True, "schedule": "cosine",
+     "weight_decay": 1e-3}])
+def test_every_optimizer_and_schedule_batches(tmp_path: Path, training: dict[str, Any]) -> None:
+    config = replace(FAST, model="mlp", training=FAST.training.model_copy(update=training))
+    configs = [replace(config, seed=s) for s in (1, 2)]
+    for c, trainer in zip(configs, _vmapped(configs, tmp_path), strict=True):
+        _assert_close(trainer.result(), train(c, device="cpu", data_root=tmp_path), 2e-3)
+
+
 def test_augmentation_draws_stay_per_seed(tmp_path: Path) -> None:
     data = replace(load_dataset("digits", {}, tmp_path), augment=crop_and_flip)
     configs = [replace(FAST, seed=s, activation="relu") for s in (1, 2)]
