@@ -91,7 +91,7 @@ class _Stack:
                   for g in first.param_groups]
         # Every group carries all its hyperparameters; the constructor's keywords differ
         # between optimizers (AdamW's defaults hold one its constructor does not take).
-        self.optimizer = type(first)(groups)
+        self.optimizer = type(first)(groups)  # type: ignore[call-arg]  # Adam, AdamW, SGD
         self.optimizer.defaults = dict(first.defaults)
         self.names = [[names[id(p)] for p in g["params"]] for g in first.param_groups]
         self._load_state()
