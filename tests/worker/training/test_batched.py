@@ -15,6 +15,7 @@ import torch
 
 from core.artifacts import LocalStore
 from core.spec import TrainingSettings
+from tests.worker.training.interrupt import Crash, crash_after
 from worker.training import TrainConfig, TrainResult, train
 from worker.training.batched import unbatchable
 from worker.training.checkpoint import Checkpointer
@@ -137,15 +138,8 @@ def test_a_vmapped_group_resumes_from_its_checkpoint_bit_for_bit(tmp_path: Path)
     store = LocalStore(tmp_path / "store")
     uninterrupted = _vmapped(configs, tmp_path)
 
-    class Crash(Exception):
-        pass
-
-    def crash_after_two(reports: list[Any]) -> None:
-        if reports[0][1].epoch == 2:
-            raise Crash
-
     with pytest.raises(Crash):
-        _vmapped(configs, tmp_path, on_epochs=crash_after_two,
+        _vmapped(configs, tmp_path, on_epochs=crash_after(2),
                  checkpoint=Checkpointer(store, "group.pt"))
     resumed = _trainers(configs, tmp_path, checkpoint=Checkpointer(store, "group.pt"))
     assert [t.epoch for t in resumed] == [1, 1]  # epoch 2 was never saved

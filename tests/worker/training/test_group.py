@@ -13,6 +13,7 @@ import torch
 
 from core.artifacts import LocalStore
 from core.spec import TrainingSettings
+from tests.worker.training.interrupt import Crash, crash_after
 from worker.training import TrainConfig, TrainResult, train
 from worker.training.checkpoint import Checkpointer
 from worker.training.loop import SeedTrainer, train_group
@@ -86,15 +87,8 @@ def test_group_checkpoint_resumes_any_subset(tmp_path: Path, members: list[str])
     configs = [replace(FAST, seed=s) for s in (7, 8)]
     store = LocalStore(tmp_path / "store")
 
-    class Crash(Exception):
-        pass
-
-    def crash_after_two(reports: list[Any]) -> None:
-        if reports[0][1].epoch == 2:
-            raise Crash
-
     with pytest.raises(Crash):
-        _group(configs, tmp_path, on_epochs=crash_after_two,
+        _group(configs, tmp_path, on_epochs=crash_after(2),
                checkpoint=Checkpointer(store, "group.pt"))
     # A new group (or one seed alone) writes its own checkpoint and reads the old group's.
     resume = Checkpointer(store, "later.pt", also=("group.pt",))
