@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import torch
 
+from bench.trainer import fake_data
 from core.artifacts import LocalStore
 from core.spec import TrainingSettings
 from tests.worker.training.interrupt import Crash, crash_after
@@ -160,3 +161,7 @@ def test_unbatchable_says_why(tmp_path: Path) -> None:
                       model_params={"depth": 10, "widen": 1, "dropout": 0.3})
     assert "Dropout" in str(why(dropout, replace(dropout, seed=4)))
     assert why(FAST, replace(FAST, seed=4)) is None
+    images = fake_data((1, 28, 28), 64)  # where vmap measured slower on the CPU
+    trainers = [SeedTrainer(replace(FAST, seed=s), "cpu", tmp_path, images) for s in (1, 2)]
+    assert unbatchable(trainers) == ("on the CPU, examples of 784 values train faster in "
+                                     "lockstep (vmap is used up to 256)")
