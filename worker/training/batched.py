@@ -193,6 +193,11 @@ class VmappedSeeds:
         if self._stack is not None:
             self._stack.write_back_optimizer([t.active for t in self._stack.trainers])
 
+    def release(self) -> None:
+        """Settle and drop the stack: the one seed left trains on with its own optimizer."""
+        self.settle()
+        self._stack = None
+
     def train_epoch(self, trainers: list[SeedTrainer], epoch: int,
                     should_stop: Callable[[SeedTrainer], bool] | None
                     ) -> tuple[list[dict[str, float] | None], float]:

@@ -255,6 +255,8 @@ def train_group(
         if together is not None and len(active) > 1:
             reports = _vmapped_round(together, active, should_stop)
         else:
+            if together is not None:
+                together.release()
             for trainer in active:
                 stop = (lambda t=trainer: should_stop(t)) if should_stop is not None else None
                 report = trainer.next_epoch(stop)

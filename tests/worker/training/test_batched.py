@@ -133,6 +133,16 @@ def test_one_seed_diverging_or_stopping_leaves_the_others(tmp_path: Path) -> Non
                   2e-3)
 
 
+def test_the_last_seed_left_trains_on_alone_with_its_own_state(tmp_path: Path) -> None:
+    configs = [replace(FAST, seed=s, training=FAST.training.model_copy(update={"epochs": 3}))
+               for s in (1, 2, 3)]
+    trainers = _trainers(configs, tmp_path)
+    train_group(trainers, vmapped=True, should_stop=lambda t: t.member != "2" and t.epoch >= 1)
+    assert [t.status for t in trainers] == ["stopped", "stopped", "completed"]
+    _assert_close(trainers[2].result(), train(configs[2], device="cpu", data_root=tmp_path),
+                  2e-3)
+
+
 def test_a_vmapped_group_resumes_from_its_checkpoint_bit_for_bit(tmp_path: Path) -> None:
     configs = [replace(FAST, seed=s, training=FAST.training.model_copy(update={"epochs": 3}))
                for s in (7, 8)]
