@@ -69,7 +69,6 @@ async function listView(query) {
       s || "any status"))),
     h("button", { type: "submit" }, "Filter"));
   const body = h("div", {}, h("p", { class: "muted" }, "Loading…"));
-  if (mine !== routeGeneration) return;
   view.replaceChildren(h("h1", {}, "Experiments"), filters, body);
 
   async function refresh() {
@@ -104,7 +103,6 @@ async function listView(query) {
 async function sweepView(id) {
   const mine = routeGeneration; // a newer route started: draw nothing, start nothing
   const body = h("div");
-  if (mine !== routeGeneration) return;
   view.replaceChildren(h("h1", {}, "Sweep"), body);
   async function refresh() {
     const s = await api(`/api/v1/sweeps/${id}`), p = s.progress;
@@ -350,7 +348,6 @@ async function searchesView() {
 async function searchView(id) {
   const mine = routeGeneration; // a newer route started: draw nothing, start nothing
   const body = h("div");
-  if (mine !== routeGeneration) return;
   view.replaceChildren(h("h1", {}, "Search"), body);
   async function refresh() {
     const s = await api(`/api/v1/searches/${id}`), p = s.progress;
