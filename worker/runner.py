@@ -399,8 +399,6 @@ def _train_members(members: list[Claimed], settings: Settings) -> dict[uuid.UUID
         writes.flush()
         stop_requested(trainers)
 
-    checkpoint.before_save = before_checkpoint
-
     def end(member: Claimed, trainer: SeedTrainer | None, error: str | None) -> None:
         """Record one seed's end as soon as it comes: a diverged or cancelled seed does not
         show as running while the rest of its group trains."""
@@ -423,7 +421,8 @@ def _train_members(members: list[Claimed], settings: Settings) -> dict[uuid.UUID
             try:
                 train_group(trainers, on_epochs=on_epochs,
                             should_stop=lambda t: beat.should_stop(by_member[t.member].run_id),
-                            checkpoint=checkpoint, vmapped=vmapped,
+                            checkpoint=checkpoint, before_checkpoint=before_checkpoint,
+                            vmapped=vmapped,
                             on_end=lambda t: end(by_member[t.member], t, None))
             except Exception as exc:
                 log.error("run(s) %s failed:\n%s", ", ".join(by_member), traceback.format_exc())

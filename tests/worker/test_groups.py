@@ -40,8 +40,8 @@ def _rows(run_id: uuid.UUID) -> list[int]:
                               .order_by(EpochMetric.epoch)))
 
 
-def _group_of(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
-    monkeypatch.setenv("ACTLAB_GROUP_SEEDS", str(size))
+def _setting(monkeypatch: pytest.MonkeyPatch, name: str, value: object) -> None:
+    monkeypatch.setenv(f"ACTLAB_{name}", str(value))
     get_settings.cache_clear()
 
 
@@ -57,11 +57,6 @@ def _wait_for_epoch(run_id: uuid.UUID, epoch: int) -> None:
     while get_run(run_id).epochs_done < epoch:
         assert time.monotonic() < deadline, f"epoch {epoch} not reached in 60 s"
         time.sleep(0.02)
-
-
-def _batching(monkeypatch: pytest.MonkeyPatch, how: str) -> None:
-    monkeypatch.setenv("ACTLAB_SEED_BATCHING", how)
-    get_settings.cache_clear()
 
 
 def test_seeds_train_together_and_agree_with_seeds_one_by_one(
@@ -80,12 +75,12 @@ def test_seeds_train_together_and_agree_with_seeds_one_by_one(
         assert _rows(run.id) == [1, 2, 3]
     assert all(execute_run(r) == "duplicate" for r in together)  # nothing trains twice
 
-    _batching(monkeypatch, "lockstep")
+    _setting(monkeypatch, "SEED_BATCHING", "lockstep")
     _, lockstep = make_experiment(seeds=(0, 1, 2), training={"epochs": 3}, **SPEC)
     assert execute_run(lockstep[0]) == "succeeded"
     assert {get_run(r).provenance["batching"] for r in lockstep} == {"lockstep"}  # type: ignore[index]
 
-    _group_of(monkeypatch, 1)
+    _setting(monkeypatch, "GROUP_SEEDS", 1)
     _, alone = make_experiment(seeds=(0, 1, 2), training={"epochs": 3}, **SPEC)
     assert [execute_run(r) for r in alone] == ["succeeded"] * 3
     assert {get_run(r).provenance["mode"] for r in alone} == {"single"}  # type: ignore[index]
@@ -107,7 +102,7 @@ def test_a_group_that_cannot_be_one_model_trains_in_lockstep_and_says_why(
 
 
 def test_group_size_is_capped(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
-    _group_of(monkeypatch, 2)
+    _setting(monkeypatch, "GROUP_SEEDS", 2)
     _, run_ids = make_experiment(seeds=(0, 1, 2), training={"epochs": 1}, **SPEC)
     assert execute_run(run_ids[0]) == "succeeded"
     assert [get_run(r).status for r in run_ids] == ["succeeded", "succeeded", "queued"]
@@ -140,8 +135,7 @@ def test_cancelling_one_seed_leaves_the_others(backend: Backend) -> None:
 
 def test_a_lost_group_resumes_together_from_its_checkpoint(
         backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ACTLAB_CHECKPOINT_SECONDS", "0")
-    get_settings.cache_clear()
+    _setting(monkeypatch, "CHECKPOINT_SECONDS", 0)
     _, reference = make_experiment(seeds=(0, 1), training={"epochs": 8}, **SPEC)
     assert execute_run(reference[0]) == "succeeded"
     _, run_ids = make_experiment(seeds=(0, 1), training={"epochs": 8}, **SPEC)

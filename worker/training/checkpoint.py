@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -97,10 +96,6 @@ class Checkpointer:
     key: str
     every_seconds: float = 0.0
     also: tuple[str, ...] = ()
-    # Called by train_group before it chooses the parts of a checkpoint: the runner waits
-    # there for the epochs it is still writing to the database, which a checkpoint must not
-    # get ahead of, and ends the seeds those writes found cancelled or taken over.
-    before_save: Callable[[], None] | None = None
     _last: float = field(default_factory=time.monotonic)
     _read: dict[str, dict[str, Any]] = field(default_factory=dict)  # members by key, loaded
 

@@ -238,6 +238,7 @@ def train_group(
     should_stop: Callable[[SeedTrainer], bool] | None = None,
     checkpoint: Checkpointer | None = None,
     on_end: Callable[[SeedTrainer], None] | None = None,
+    before_checkpoint: Callable[[], None] | None = None,
     vmapped: bool = False,
 ) -> None:
     """Advance every seed an epoch at a time until each has ended (its `status`): in turn
@@ -247,7 +248,10 @@ def train_group(
     `on_epochs` gets each round's reports together (one write for all seeds); it may end a
     seed by setting its status to "stopped". `should_stop(trainer)` is asked between steps.
     One seed that diverges or stops ends alone; the others go on. `on_end(trainer)` is
-    called once for each seed, after the round in which it ended."""
+    called once for each seed, after the round in which it ended. `before_checkpoint()` is
+    called before the parts of a checkpoint are chosen, and may end seeds: the runner waits
+    there for the epochs it is still writing to the database, which a checkpoint must not
+    get ahead of."""
     together = batched.VmappedSeeds() if vmapped else None
     while any(t.active for t in trainers):
         reports = []
@@ -265,8 +269,8 @@ def train_group(
         if on_epochs is not None and reports:
             on_epochs(reports)
         saving = checkpoint is not None and checkpoint.due()
-        if saving and checkpoint is not None and checkpoint.before_save is not None:
-            checkpoint.before_save()  # may end seeds
+        if saving and before_checkpoint is not None:
+            before_checkpoint()
         if on_end is not None:
             for trainer in active:
                 if not trainer.active:
