@@ -1,9 +1,8 @@
-"""Every error leaves as JSON {"detail": ...}: 404, 409, 413, 422, 503; never a stack trace."""
+"""Every error leaves as JSON {"detail": ...}: 404, 409, 413, 415, 422, 503; never a stack
+trace."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -16,10 +15,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.lifecycle import IllegalTransition
-from core.spec import SpecError
+from core.spec import SpecError, printable
 
 log = logging.getLogger("actlab.api")
 
@@ -44,7 +42,8 @@ _MEANING = {
     403: "the key's scope does not allow this, or the work belongs to another key",
     404: "no such experiment, run or sweep",
     409: "conflicts with the current state (finished runs, seeds already there, ...)",
-    413: "the body is larger than ACTLAB_MAX_BODY_BYTES",
+    413: "the body is larger than this operation takes (at most ACTLAB_MAX_BODY_BYTES)",
+    415: "the body is not sent as JSON: 'Content-Type: application/json' expected",
     422: "invalid input; each problem names its field",
     429: "a quota or the rate limit of this key; Retry-After says when to try again",
     503: "the database is unavailable",
@@ -69,7 +68,10 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 # Every /api/v1 operation; those with a body add WITH_BODY, those naming a row by id add 404.
 EVERY = responses(401, 403, 422, 429, 503)
-WITH_BODY = responses(400, 413)
+WITH_BODY = responses(400, 413, 415)
+# Only a key can be refused, rate-limited or held to quotas: with auth off the OpenAPI
+# document leaves these out (api/openapi.py).
+AUTH_ONLY = frozenset({401, 403, 429})
 
 
 def not_found(kind: str, ident: object) -> HTTPException:
@@ -85,8 +87,10 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 def _clean(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for e in errors:
-        loc = list(e.get("loc", ()))
-        msg = e.get("msg", "invalid value")
+        # A location or message may quote what the request sent (a key with a lone surrogate):
+        # escaped, so that the refusal itself can be written as UTF-8.
+        loc = [printable(p) if isinstance(p, str) else p for p in e.get("loc", ())]
+        msg = printable(str(e.get("msg", "invalid value")))
         field = _field(loc)
         if e.get("type") == "json_invalid":
             msg = f"request body is not valid JSON: {e.get('ctx', {}).get('error', msg)}"
@@ -170,104 +174,3 @@ def install_error_handlers(app: FastAPI) -> None:
     }
     for exc_type, handler in handlers.items():
         app.add_exception_handler(exc_type, handler)
-
-
-class Admission:
-    """At most `limit` requests inside the app at once; the rest wait in the event loop.
-    Sync routes and their dependencies run on a thread pool and hold a pooled database
-    connection from the first query to the session's close, across several thread-pool hops:
-    with more requests inside than connections, every thread can end up waiting for a
-    connection held by a request that is waiting for a thread (a deadlock until the pool's
-    timeout). Admitting fewer requests than there are connections rules that out."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.slots = asyncio.Semaphore(limit)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # An event stream lasts minutes and holds no connection between its reads: it must
-        # not hold a slot either.
-        if scope["type"] != "http" or scope["path"].endswith("/events"):
-            await self.app(scope, receive, send)
-            return
-        async with self.slots:
-            await self.app(scope, receive, send)
-
-
-class BodyLimit:
-    """Reads a request's body before the app does: 413 above the limit, whether announced by
-    Content-Length or streamed in chunks; 400 naming the problem for a JSON body that is not
-    UTF-8 or nests deeper than a parser can follow (the framework would answer a bare "error
-    parsing the body"). The body, at most `max_bytes`, is then handed to the app."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._reject(send, 413, f"request body larger than {self.max_bytes} bytes")
-                return
-        chunks: list[bytes] = []
-        seen = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client left
-                return
-            chunk = message.get("body", b"")
-            seen += len(chunk)
-            if seen > self.max_bytes:
-                await self._reject(send, 413, f"request body larger than {self.max_bytes} bytes")
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        problem = _json_problem(scope, body)
-        if problem is not None:
-            await self._reject(send, 400, problem)
-            return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _reject(self, send: Send, status: int, detail: str) -> None:
-        response = JSONResponse(status_code=status, content={"detail": detail})
-        await response({"type": "http"}, _no_receive, send)
-
-
-def _json_problem(scope: Scope, body: bytes) -> str | None:
-    """What stops a JSON body from being read at all, in words; None when it reads (or is
-    not JSON: malformed JSON is the route's 422 with the position)."""
-    if not body:
-        return None
-    content_type = next((v for k, v in scope.get("headers", []) if k == b"content-type"), b"")
-    if b"json" not in content_type.lower():
-        return None
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"request body is not valid UTF-8: byte 0x{body[exc.start]:02x} at offset " \
-               f"{exc.start}"
-    try:
-        json.loads(text)
-    except RecursionError:
-        return "request body nests JSON arrays or objects too deeply to read (a spec needs " \
-               "fewer than 10 levels)"
-    except ValueError:
-        return None
-    return None
-
-
-async def _no_receive() -> dict[str, Any]:
-    return {"type": "http.disconnect"}

@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
 from typing import Annotated, Any, ClassVar, Literal, Self
@@ -78,6 +79,17 @@ TAGS: dict[str, Any] = {"items": {"type": "string", "minLength": 1, "maxLength":
                                   "pattern": TEXT_PATTERN}}
 SEEDS: dict[str, Any] = {"items": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
                          "uniqueItems": True}
+# A hard bound on any seed list, far above ACTLAB_MAX_RUNS_PER_REQUEST's default: the list is
+# read before the deployment's limit applies, and must be cheap to refuse.
+MAX_SEEDS = 10_000
+SEEDS_FIELD: dict[str, Any] = {"min_length": 1, "max_length": MAX_SEEDS,
+                               "json_schema_extra": SEEDS}
+
+
+def printable(text: str) -> str:
+    """`text` with what UTF-8 cannot encode (lone surrogates) written as \\udXXX escapes: for
+    error messages that quote what a request sent."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _storable(data: Any, loc: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...],
@@ -88,17 +100,40 @@ def _storable(data: Any, loc: tuple[str | int, ...] = ()) -> list[tuple[tuple[st
     if isinstance(data, str):
         if "\x00" in data:
             return [(loc, "value_error", "text must not contain a NUL byte (\\u0000)")]
+        lone = sorted({f"\\u{ord(c):04x}" for c in data if "\ud800" <= c <= "\udfff"})
+        if lone:  # valid JSON (\ud800), but no UTF-8 response or database can carry it
+            return [(loc, "value_error", f"text must not contain lone UTF-16 surrogates, got "
+                                         f"{', '.join(lone)}")]
         bad = sorted({f"\\u{ord(c):04x}" for c in data if c in CONTROL})
         return [(loc, "value_error", f"text must not contain control characters, got "
                                      f"{', '.join(bad)}")] if bad else []
     if isinstance(data, float) and not math.isfinite(data):
         return [(loc, "finite_number", f"must be a finite number, got {data}")]
     if isinstance(data, dict):
+        # A key that fails is named escaped: the error itself must be serialisable.
         return [e for k, v in data.items() for e in
-                (_storable(k, (*loc, "<key>")) + _storable(v, (*loc, str(k))))]
+                (_storable(k, (*loc, "<key>")) + _storable(v, (*loc, printable(str(k)))))]
     if isinstance(data, list):
         return [e for i, v in enumerate(data) for e in _storable(v, (*loc, i))]
     return []
+
+
+def _listed(values: Sequence[int], most: int = 10) -> str:
+    shown = ", ".join(map(str, values[:most]))
+    return f"[{shown}{', ...' if len(values) > most else ''}] ({len(values)})" \
+        if len(values) > most else f"[{shown}]"
+
+
+def check_seeds(seeds: list[int]) -> list[int]:
+    """No repeats, each in [0, MAX_SEED]; linear in the list's length (a message lists at
+    most ten of the offenders)."""
+    repeated = sorted(seed for seed, n in Counter(seeds).items() if n > 1)
+    if repeated:
+        raise ValueError(f"duplicate seeds: {_listed(repeated)}")
+    bad = [seed for seed in seeds if not 0 <= seed <= MAX_SEED]
+    if bad:
+        raise ValueError(f"seeds must be in [0, {MAX_SEED}], got {_listed(bad)}")
+    return seeds
 
 
 def check_storable(data: Any) -> Any:
@@ -288,7 +323,7 @@ class ExperimentSpec(BaseModel):
     activation: ActivationRef
     model: ModelRef = Field(default_factory=lambda: ModelRef(name="mlp"))
     dataset: DatasetRef = Field(default_factory=lambda: DatasetRef(name="digits"))
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, json_schema_extra=SEEDS)
+    seeds: list[int] = Field(default_factory=lambda: [0], **SEEDS_FIELD)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     tags: list[str] = Field(default_factory=list, max_length=32, json_schema_extra=TAGS)
     priority: int = Field(0, ge=-10, le=10)
@@ -301,13 +336,7 @@ class ExperimentSpec(BaseModel):
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, seeds: list[int]) -> list[int]:
-        dupes = sorted({s for s in seeds if seeds.count(s) > 1})
-        if dupes:
-            raise ValueError(f"duplicate seeds: {dupes}")
-        bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
-        if bad:
-            raise ValueError(f"seeds must be in [0, {MAX_SEED}], got {bad}")
-        return seeds
+        return check_seeds(seeds)
 
     @field_validator("tags")
     @classmethod
@@ -467,7 +496,7 @@ class SweepSpec(BaseModel):
                                          min_length=1, max_length=50)
     # "training.lr": [1e-3, 1e-2], "activation.params.shift": [-1, 0, 1], ...
     grid: dict[str, list[Any]] = Field(default_factory=dict)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, json_schema_extra=SEEDS)
+    seeds: list[int] = Field(default_factory=lambda: [0], **SEEDS_FIELD)
     training: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list, max_length=32, json_schema_extra=TAGS)
     priority: int = Field(0, ge=-10, le=10)
@@ -519,6 +548,32 @@ def _check_grid_applies(sweep: SweepSpec) -> None:
         raise SpecError(errors)
 
 
+def _identity(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def count_cells(sweep: SweepSpec) -> int:
+    """How many cells `sweep_cells` yields, computed without expanding the grid: a cell is
+    one distinct (activation, model, dataset) with one distinct value of every grid key that
+    applies to it, and whether a `<component>.params.X` key applies depends on that
+    component alone, so the count factors into one sum per component list (linear in the
+    sizes of the lists, where the expansion is their product). Exact, but for components
+    listed twice with params that a grid value then overwrites alike: an upper bound."""
+    _check_grid_applies(sweep)
+    distinct = {key: len({_identity(v) for v in values}) for key, values in sweep.grid.items()}
+    lists: dict[str, Sequence[ComponentRef]] = {
+        "activation": sweep.activations, "model": sweep.models, "dataset": sweep.datasets}
+    total = math.prod(n for key, n in distinct.items() if ".params." not in key
+                      or key.partition(".params.")[0] not in lists)
+    for head, components in lists.items():
+        unique = {_identity(c.model_dump()): c for c in components}.values()
+        keys = [(key.partition(".params.")[2], n) for key, n in distinct.items()
+                if key.partition(".params.")[0] == head and ".params." in key]
+        total *= sum(math.prod(n for param, n in keys
+                               if _takes(c, _COMPONENT_KINDS[head], param)) for c in unique)
+    return total
+
+
 def sweep_cells(sweep: SweepSpec) -> list[dict[str, Any]]:
     """The experiment bodies of every cell, in a stable order (not yet validated). A
     `<component>.params.X` grid key applies only to the components that take X (`relu` in
@@ -550,7 +605,7 @@ def sweep_cells(sweep: SweepSpec) -> list[dict[str, Any]]:
                     target = target.setdefault(part, {})
                 target[leaf] = value
                 applied.append(f"{key}={value}")
-            identity = json.dumps(body, sort_keys=True, default=str)
+            identity = _identity(body)
             if identity in seen:
                 continue
             seen.add(identity)
