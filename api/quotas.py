@@ -32,12 +32,23 @@ def _owned_runs(principal: Principal) -> Select[int]:
             .where(Experiment.owner_key_id == principal.key_id, Run.reused_from.is_(None)))
 
 
+def hold_key(session: Session, principal: Principal) -> None:
+    """Lock the key's row for the rest of this transaction, before it writes anything: the
+    writes of one key then run one after another, each waiting for the last to commit, and
+    the quota check sees every run the key's earlier requests added. Taken after the first
+    insert, the lock deadlocked on PostgreSQL: each transaction's new rows hold a share lock
+    on the key (their foreign key) that the other's FOR UPDATE waits for."""
+    if principal.key_id is not None:
+        session.execute(select(ApiKey.id).where(ApiKey.id == principal.key_id)
+                        .with_for_update())
+
+
 def enforce_quotas(session: Session, principal: Principal, settings: Settings) -> None:
     """Raise QuotaExceeded when the runs this transaction added (flushed, not committed) take
-    the key over a quota. A request without a key (auth off) has none."""
+    the key over a quota. A request without a key (auth off) has none. The caller holds the
+    key (`hold_key`) since before its first write."""
     if principal.key_id is None:
         return
-    session.execute(select(ApiKey.id).where(ApiKey.id == principal.key_id).with_for_update())
     base = _owned_runs(principal)
     unfinished = session.scalar(base.where(
         Run.status.in_([RunStatus.queued, RunStatus.running]))) or 0

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal
 from api.experiment_rows import brief, experiment_rows
-from api.quotas import enforce_quotas
+from api.quotas import enforce_quotas, hold_key
 from api.reports import SkippedCell, SweepCell, SweepCreated, SweepPublic
 from core import creation
 from core.models import Experiment, Run, Sweep
@@ -22,6 +22,7 @@ from core.spec import (
     SpecError,
     SweepSpec,
     check_limits,
+    count_cells,
     sweep_cells,
 )
 from core.status import RunStatus
@@ -31,12 +32,21 @@ def _cell_specs(body: SweepSpec, settings: Settings) -> tuple[list[ExperimentSpe
                                                                list[SkippedCell]]:
     """Every cell validated; cells whose model cannot take the dataset (lenet5 on mnist1d)
     are skipped. Any other problem in any cell refuses the whole sweep, listing them all."""
+    cells = count_cells(body)
+    if cells * len(body.seeds) > settings.max_runs_per_sweep:  # refused before expanding
+        raise SpecError([{"loc": ("grid",), "type": "value_error",
+                          "msg": f"the sweep expands to {cells} cells x {len(body.seeds)} "
+                                 f"seeds = {cells * len(body.seeds)} runs; at most "
+                                 f"{settings.max_runs_per_sweep} per sweep "
+                                 "(ACTLAB_MAX_RUNS_PER_SWEEP)"}])
     specs: list[ExperimentSpec] = []
     skipped: list[SkippedCell] = []
     errors: list[dict[str, Any]] = []
     for i, cell in enumerate(sweep_cells(body)):
         try:
             spec = ExperimentSpec.model_validate(cell)
+            # the runs' own check is in creation.add_runs; here every cell's problems are
+            # collected before anything is stored
             check_limits(spec, settings, max_runs=len(body.seeds))
         except (ValidationError, SpecError) as exc:
             problems = list(exc.errors()) if isinstance(exc, ValidationError) else exc.errors
@@ -63,12 +73,14 @@ def create_sweep(session: Session, body: SweepSpec, settings: Settings,
     """Store the sweep and one experiment per cell, and commit (unless a quota refuses it).
     Returns the response and the run ids to notify."""
     specs, skipped = _cell_specs(body, settings)
+    hold_key(session, principal)
     sweep = Sweep(name=body.name or "sweep", spec=body.model_dump(mode="json"),
                   owner_key_id=principal.key_id)
     session.add(sweep)
     session.flush()
-    created = [creation.create_experiment(session, spec, force=body.force, sweep_id=sweep.id,
-                                          owner_key_id=principal.key_id)
+    created = [creation.create_experiment(session, spec, settings, force=body.force,
+                                          sweep_id=sweep.id, owner_key_id=principal.key_id,
+                                          max_runs=len(body.seeds))
                for spec in specs]
     enforce_quotas(session, principal, settings)
     session.commit()

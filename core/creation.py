@@ -6,18 +6,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, Uuid, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.lifecycle import IllegalTransition
+from core.lifecycle import IllegalTransition, retry_run
 from core.models import RUN_RESULT_TABLES, Experiment, Run
+from core.search_spec import SearchSpec
 from core.settings import Settings
 from core.spec import (
     RECIPE_VERSION,
     ExperimentSpec,
+    SpecError,
     check_limits,
     spec_hash,
     stored_spec,
@@ -62,9 +64,15 @@ def previous_successes(session: Session, recipe: str, seeds: list[int],
 
 
 def add_runs(session: Session, experiment: Experiment, spec: ExperimentSpec, seeds: list[int],
-             force: bool, out: Created) -> None:
+             force: bool, out: Created, settings: Settings, *,
+             max_runs: int | None = None) -> None:
     """Queue a run per seed, or copy a finished one (rows included) when the recipe and seed
-    already succeeded. Flushes; the caller commits, then sends notices for out.to_queue."""
+    already succeeded. Flushes; the caller commits, then sends notices for out.to_queue.
+
+    Every run is created here (tests/core/test_creation_paths.py holds every caller to it),
+    so the deployment's limits are applied here, to every way of creating one: experiments,
+    sweeps, top-ups, search rounds and confirmations. Retries go through `retry`."""
+    check_limits(spec.model_copy(update={"seeds": seeds}), settings, max_runs=max_runs)
     now = utcnow()
     done = {} if force else previous_successes(session, experiment.spec_hash, seeds,
                                                spec.training.precision)
@@ -92,9 +100,13 @@ def add_runs(session: Session, experiment: Experiment, spec: ExperimentSpec, see
             session.execute(insert(src).from_select(["run_id", *columns], rows))
 
 
-def create_experiment(session: Session, spec: ExperimentSpec, *, force: bool = False,
-                      sweep_id: uuid.UUID | None = None,
-                      owner_key_id: uuid.UUID | None = None) -> Created:
+def create_experiment(session: Session, spec: ExperimentSpec, settings: Settings, *,
+                      force: bool = False, sweep_id: uuid.UUID | None = None,
+                      owner_key_id: uuid.UUID | None = None,
+                      max_runs: int | None = None) -> Created:
+    """Store the experiment and a run per seed (flushed, not committed); SpecError beyond
+    the deployment's limits (max_runs: the seeds allowed, ACTLAB_MAX_RUNS_PER_REQUEST by
+    default)."""
     experiment = Experiment(
         name=spec.name or f"{spec.activation.name} / {spec.model.name} / {spec.dataset.name}",
         kind=spec.kind, spec=spec.model_dump(mode="json"), spec_hash=spec_hash(spec),
@@ -104,7 +116,7 @@ def create_experiment(session: Session, spec: ExperimentSpec, *, force: bool = F
     session.add(experiment)
     session.flush()
     out = Created(experiment)
-    add_runs(session, experiment, spec, spec.seeds, force, out)
+    add_runs(session, experiment, spec, spec.seeds, force, out, settings, max_runs=max_runs)
     return out
 
 
@@ -122,10 +134,9 @@ def add_seeds(session: Session, experiment: Experiment, seeds: list[int], settin
     existing = sorted({r.seed for r in experiment.runs} & set(seeds))
     if existing:  # a conflict with what exists, not a malformed request
         raise IllegalTransition(f"seeds already in experiment {experiment.id}: {existing}")
-    check_limits(spec, settings)
     out = Created(experiment)
     try:
-        add_runs(session, experiment, spec, seeds, force, out)
+        add_runs(session, experiment, spec, seeds, force, out, settings)
         # The stored spec lists every seed the experiment has, so a re-submission of it (or
         # an export) describes what was trained. A new dict: JSON columns track assignment.
         experiment.spec = {**experiment.spec,
@@ -137,3 +148,45 @@ def add_seeds(session: Session, experiment: Experiment, seeds: list[int], settin
         raise IllegalTransition("some of these seeds were added concurrently; re-read and retry")\
             from None
     return out
+
+
+def retry(session: Session, run: Run, settings: Settings) -> None:
+    """Queue a finished, unsuccessful run again, within the deployment's limits as they are
+    now (they may have changed since the run was created). Flushes; the caller commits."""
+    check_limits(stored_spec({**run.experiment.spec, "seeds": [run.seed]}), settings)
+    retry_run(session, run)
+
+
+# Screening and confirmation stand for every candidate: a formula has the widths of the
+# model (its channel multiplier is 1); a baseline brings its own.
+_ANY_CANDIDATE: dict[str, Any] = {"name": "formula",
+                                  "params": {"expression": "x", "parameters": {}}}
+
+
+def check_search(spec: SearchSpec, settings: Settings) -> None:
+    """The deployment's limits on every experiment a search will create (screening and
+    confirmation, candidates and baselines), at the door: SpecError with the search's own
+    field names."""
+    errors: dict[tuple[tuple[str | int, ...], str], dict[str, Any]] = {}
+    for screening in (True, False):
+        baselines: list[dict[str, Any]] = [{"name": b} for b in spec.baselines]
+        for activation in [_ANY_CANDIDATE, *baselines]:
+            body = spec.trial("limits", activation, screening=screening, tags=[])
+            try:
+                check_limits(ExperimentSpec.model_validate(body), settings)
+            except SpecError as exc:
+                for e in exc.errors:
+                    loc = _SEARCH_LOC.get((e["loc"], screening), ("task", *e["loc"]))
+                    if loc == ("screen_epochs",) and spec.screen_epochs is None:
+                        loc = ("task", *e["loc"])
+                    errors.setdefault((loc, e["msg"]), {**e, "loc": loc})
+    if errors:
+        raise SpecError(list(errors.values()))
+
+
+# Where a limit of an experiment a search creates comes from in the search's own spec.
+_SEARCH_LOC: dict[tuple[tuple[str | int, ...], bool], tuple[str | int, ...]] = {
+    (("training", "epochs"), True): ("screen_epochs",),
+    (("seeds",), True): ("seeds", "screen"),
+    (("seeds",), False): ("seeds", "confirm"),
+}

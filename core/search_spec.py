@@ -139,6 +139,9 @@ class SearchSeeds(BaseModel):
     confirm_top: int = Field(3, ge=1, le=20, description="candidates confirmed")
 
 
+CONFIRM_SEED_BASE = 1000  # confirmation seeds: 1000, 1001, ... (screening: 0, 1, ...)
+
+
 class SearchSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
@@ -196,6 +199,20 @@ class SearchSpec(BaseModel):
                              f"({least}: {self.seeds.confirm_top} candidates and "
                              f"{len(self.baselines)} baselines x {self.seeds.confirm} seeds)")
         return self
+
+    def trial(self, name: str, activation: dict[str, Any], *, screening: bool,
+              tags: list[str]) -> dict[str, Any]:
+        """The experiment body of one candidate or baseline: the screening recipe (seeds 0,
+        1, ...; screen_epochs when set) or the confirmation's (fresh seeds from
+        CONFIRM_SEED_BASE, the task's own epochs)."""
+        training = self.task.training.model_dump()
+        seeds = list(range(self.seeds.screen)) if screening else \
+            list(range(CONFIRM_SEED_BASE, CONFIRM_SEED_BASE + self.seeds.confirm))
+        if screening and self.screen_epochs:
+            training["epochs"] = self.screen_epochs
+        return {"name": name[:200], "activation": activation,
+                "model": self.task.model.model_dump(), "dataset": self.task.dataset.model_dump(),
+                "training": training, "seeds": seeds, "tags": tags}
 
     def summary(self) -> dict[str, Any]:
         """What the driver will do with the space: its size, and whether it is sampled."""

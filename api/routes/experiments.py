@@ -17,7 +17,7 @@ from api.deps import ExperimentDep, SessionDep, SettingsDep
 from api.dispatch import notify
 from api.errors import WITH_BODY, not_found, responses, validation_error
 from api.experiment_rows import EXPERIMENT_STATUSES, brief, brief_of, experiment_rows, has_tag
-from api.quotas import enforce_quotas
+from api.quotas import enforce_quotas, hold_key
 from api.schemas import (
     CancelResult,
     Deleted,
@@ -32,7 +32,7 @@ from core import creation
 from core.artifacts import get_store
 from core.lifecycle import IllegalTransition, cancel_run
 from core.models import Experiment, Run
-from core.spec import ExperimentSpec, check_limits
+from core.spec import ExperimentSpec
 from core.status import ExperimentStatus, RunStatus, count_statuses, experiment_status
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
@@ -53,8 +53,8 @@ def create_experiment(
 ) -> ExperimentCreated:
     """Validate the spec, store it and queue one run per seed (seeds whose recipe already
     succeeded reuse that result unless force=true)."""
-    check_limits(body, settings)
-    created = creation.create_experiment(session, body, force=force,
+    hold_key(session, principal)
+    created = creation.create_experiment(session, body, settings, force=force,
                                          owner_key_id=principal.key_id)
     enforce_quotas(session, principal, settings)
     session.commit()
@@ -171,6 +171,7 @@ def add_seeds(experiment: ExperimentDep, body: SeedsAdd, session: SessionDep,
     """Top an experiment up with more seeds (one new queued run each); a seed it already has
     is a 409."""
     require_owner(principal, "experiment", experiment.id, experiment.owner_key_id)
+    hold_key(session, principal)
     out = creation.add_seeds(session, experiment, body.seeds, settings, force=force,
                              before_commit=lambda: enforce_quotas(session, principal,
                                                                   settings))

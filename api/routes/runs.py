@@ -14,11 +14,11 @@ from api.convert import run_public
 from api.deps import RunDep, SessionDep, SettingsDep
 from api.dispatch import notify
 from api.errors import ErrorBody, responses
-from api.quotas import enforce_quotas
+from api.quotas import enforce_quotas, hold_key
 from api.schemas import InputSpacePublic, MetricRow, ParameterPage, ParameterRow, RunPublic
-from core import catalog
+from core import catalog, creation
 from core.artifacts import ArtifactMissing, get_store, weights_key
-from core.lifecycle import cancel_run, retry_run
+from core.lifecycle import cancel_run
 from core.models import ActivationParam, EpochMetric, InputSpacePicture
 from core.status import RunStatus
 
@@ -122,7 +122,8 @@ def retry(run: RunDep, session: SessionDep, settings: SettingsDep,
           principal: PrincipalDep) -> RunPublic:
     """Start a failed, cancelled or diverged run again from scratch. 409 otherwise."""
     require_owner(principal, "run", run.id, run.experiment.owner_key_id)
-    retry_run(session, run)
+    hold_key(session, principal)
+    creation.retry(session, run, settings)
     enforce_quotas(session, principal, settings)
     session.commit()
     notify(session, [run.id], settings)

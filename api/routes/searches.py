@@ -16,6 +16,7 @@ from api.auth import PrincipalDep, require_owner
 from api.deps import SessionDep, SettingsDep
 from api.errors import WITH_BODY, not_found, responses
 from api.reports import SearchBrief, SearchCreated, SearchExport, SearchList, SearchPublic
+from core import creation
 from core.lifecycle import IllegalTransition, cancel_search_runs
 from core.models import Search
 from core.queue import send_search_notices
@@ -38,6 +39,7 @@ def _search(session: SessionDep, search_id: uuid.UUID) -> Search:
 def create_search(body: SearchSpec, session: SessionDep, settings: SettingsDep,
                   principal: PrincipalDep) -> SearchCreated:
     """Validate and store the search; a worker builds its pool and starts screening."""
+    creation.check_search(body, settings)
     search = Search(name=body.name or "search", spec=body.model_dump(mode="json"),
                     owner_key_id=principal.key_id)
     session.add(search)

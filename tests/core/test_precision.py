@@ -11,6 +11,7 @@ from sqlalchemy import update
 from core.creation import create_experiment
 from core.db import session_scope
 from core.models import Run
+from core.settings import get_settings
 from core.spec import RECIPE_VERSION, ExperimentSpec, spec_hash
 from tests.backends import Backend
 from tests.factories import add_finished_run, make_experiment
@@ -43,7 +44,7 @@ def test_a_result_is_reused_only_at_the_precision_it_was_trained_at(backend: Bac
         s.execute(update(Run).where(Run.id == bf16).values(
             provenance={"precision": "bf16-autocast"}))
     with session_scope() as s:
-        created = create_experiment(s, _spec())
+        created = create_experiment(s, _spec(), get_settings())
         runs = {r.seed: r for r in created.experiment.runs}
         assert runs[0].reused_from == fp32 and runs[1].reused_from is None
         assert [r.id for r in runs.values() if r.reused_from is None] == created.to_queue
@@ -54,6 +55,6 @@ def test_a_result_is_reused_only_at_the_precision_it_was_trained_at(backend: Bac
         s.execute(update(Run).where(Run.id == earlier).values(
             provenance={"precision": "bf16-autocast"}))
     with session_scope() as s:
-        created = create_experiment(s, _spec(precision="bf16"))
+        created = create_experiment(s, _spec(precision="bf16"), get_settings())
         runs = {r.seed: r for r in created.experiment.runs}
         assert runs[0].reused_from == earlier and runs[1].reused_from is None

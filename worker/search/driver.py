@@ -43,7 +43,7 @@ from core.lifecycle import cancel_search_runs, search_trainings
 from core.models import Experiment, Run, Search, SearchCandidate, SearchDecision
 from core.queue import send_run_notices
 from core.search_space import canonical_or_reason, parse_schema
-from core.search_spec import MAX_POOL, SearchSpec
+from core.search_spec import CONFIRM_SEED_BASE, MAX_POOL, SearchSpec
 from core.settings import Settings, get_settings
 from core.spec import ExperimentSpec
 from core.status import RunStatus, SearchStatus
@@ -59,7 +59,6 @@ from worker.search.strategies import (
 log = logging.getLogger("actlab.search")
 
 LEASE_SECONDS = 900  # a step (a pool build included) holds the search at most this long
-CONFIRM_SEED_BASE = 1000  # confirmation seeds: 1000, 1001, ... (screening: 0, 1, ...)
 GRID_STEP = 5  # features: every 5th point of functions.GRID (41 values), clipped to +-10
 ACTIVE = ("queued", "running")
 
@@ -352,21 +351,14 @@ def _propose(s: Session, search: Search, spec: SearchSpec, rows: list[SearchCand
 def _experiment(s: Session, search: Search, spec: SearchSpec, expression: str,
                 parameters: dict[str, Any], *, screening: bool, to_queue: list[uuid.UUID],
                 baseline: bool = False) -> Experiment:
-    task = spec.task
-    training = task.training.model_dump()
-    seeds = list(range(spec.seeds.screen)) if screening else \
-        list(range(CONFIRM_SEED_BASE, CONFIRM_SEED_BASE + spec.seeds.confirm))
-    if screening and spec.screen_epochs:
-        training["epochs"] = spec.screen_epochs
     activation: dict[str, Any] = {"name": expression} if baseline else {
         "name": "formula", "params": {"expression": expression, "parameters": parameters}}
     stage = "screen" if screening else "confirm"
-    body = {"name": f"{search.name or 'search'} [{stage}]: {expression}"[:200],
-            "activation": activation, "model": task.model.model_dump(),
-            "dataset": task.dataset.model_dump(), "training": training, "seeds": seeds,
-            "tags": [f"search:{search.id}", f"search-{stage}"]}
+    body = spec.trial(f"{search.name or 'search'} [{stage}]: {expression}", activation,
+                      screening=screening, tags=[f"search:{search.id}", f"search-{stage}"])
+    # The deployment's limits again: they may have changed since the search was accepted.
     created = creation.create_experiment(s, ExperimentSpec.model_validate(body),
-                                         owner_key_id=search.owner_key_id)
+                                         get_settings(), owner_key_id=search.owner_key_id)
     created.experiment.search_id = search.id
     to_queue.extend(created.to_queue)
     return created.experiment
