@@ -19,9 +19,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import update
-from starlette.concurrency import run_in_threadpool
 
-from api.deps import SettingsDep
 from core.db import session_scope
 from core.keys import Scope, verify_key
 from core.models import ApiKey
@@ -88,13 +86,14 @@ def _principal_of(row: ApiKey) -> Principal:
                      requests_per_minute=row.requests_per_minute)
 
 
-def _check_key(credentials: HTTPAuthorizationCredentials | None,
-               settings: Settings) -> Principal:
-    if credentials is None:
+def check_key(key: str | None, settings: Settings) -> Principal:
+    """The principal of an API key (auth on); 401 without a valid one. Blocking: one short
+    transaction of its own."""
+    if key is None:
         raise unauthorized("this service needs an API key: send 'Authorization: Bearer <key>' "
                            "(an administrator creates one with `actlab keys create`)")
-    with session_scope() as session:  # its own short transaction, on this thread alone
-        row = verify_key(session, credentials.credentials, settings.resolved_secret())
+    with session_scope() as session:
+        row = verify_key(session, key, settings.resolved_secret())
         if row is None:
             raise unauthorized("the API key is not valid: unknown, malformed or revoked")
         now = utcnow()
@@ -104,17 +103,8 @@ def _check_key(credentials: HTTPAuthorizationCredentials | None,
         return _principal_of(row)
 
 
-async def authenticate(
-    request: Request, settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    """The principal of this request (cached per request by FastAPI); raises 401/403/429.
-    Async, so a request with auth off costs no thread-pool hop; the key's look-up runs on
-    the pool."""
-    principal = await run_in_threadpool(_check_key, credentials, settings) if settings.auth \
-        else ANONYMOUS
-    # The audit log (api/audit.py) reads it from the request's state.
-    request.state.principal = principal
+def admit(principal: Principal, method: str, settings: Settings) -> None:
+    """429 over the key's request rate, 403 for a write with a read key."""
     if principal.key_id is not None:
         per_minute = principal.requests_per_minute or settings.quota_requests_per_minute
         wait = _limiter.take(principal.key_id, per_minute)
@@ -122,9 +112,21 @@ async def authenticate(
             raise HTTPException(429, f"rate limit: {per_minute} requests a minute for this "
                                      f"key; retry in {math.ceil(wait)} s",
                                 headers={"Retry-After": str(math.ceil(wait))})
-    if request.method not in READ_METHODS and not principal.scope.allows(Scope.write):
+    if method not in READ_METHODS and not principal.scope.allows(Scope.write):
         raise HTTPException(403, f"this key's scope is {principal.scope.value}; "
-                                 f"{request.method} needs a write or admin key")
+                                 f"{method} needs a write or admin key")
+
+
+async def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The principal of this request, as api/middleware.py::Authenticate found it before
+    the body was read (401/403/429 are answered there). The bearer dependency declares
+    the scheme in the OpenAPI document (removed when auth is off: api/openapi.py)."""
+    principal = getattr(request.state, "principal", None)
+    if not isinstance(principal, Principal):  # an app built without the middleware
+        raise RuntimeError("api.middleware.Authenticate is not installed")
     return principal
 
 

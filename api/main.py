@@ -14,7 +14,8 @@ from fastapi_offline import FastAPIOffline
 from api.audit import AuditLog
 from api.auth import authenticate
 from api.deps import reject_unknown_query
-from api.errors import EVERY, Admission, BodyLimit, install_error_handlers
+from api.errors import EVERY, install_error_handlers
+from api.middleware import Admission, Authenticate, BodyGate
 from api.openapi import install_openapi
 from api.routes import (
     catalog,
@@ -80,7 +81,9 @@ def create_app() -> FastAPI:
     install_ui(app)
     install_openapi(app)
     install_error_handlers(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    # Added innermost first: Admission, then the audit log, then the key, then the body.
+    app.add_middleware(BodyGate, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Authenticate)
     app.add_middleware(AuditLog)
     app.add_middleware(Admission, limit=settings.api_concurrency)
     return app

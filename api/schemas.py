@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from core.metrics import METRIC_TABLE
-from core.spec import SEEDS
+from core.spec import SEEDS_FIELD, check_seeds
 from core.status import ExperimentStatus, RunKind, RunStatus
 
 
@@ -123,7 +123,12 @@ class Deleted(BaseModel):
 class SeedsAdd(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    seeds: list[int] = Field(min_length=1, json_schema_extra=SEEDS)
+    seeds: list[int] = Field(**SEEDS_FIELD)
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, seeds: list[int]) -> list[int]:
+        return check_seeds(seeds)
 
 
 class _MetricRowBase(BaseModel):
