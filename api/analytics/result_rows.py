@@ -79,8 +79,8 @@ class CurvePoint:
 
 def curves(session: Session, experiment_id: uuid.UUID) -> list[CurvePoint]:
     """Per epoch, across the experiment's runs: mean, sample std and count per metric. Two
-    passes in SQL (the mean first, then the squared deviations from it), so seeds that agree
-    have a std of exactly 0 and close values lose no digits, on SQLite (no stddev) too."""
+    passes in SQL (the mean first, then the squared deviations from it), so close values lose
+    no digits, on SQLite (no stddev) too; seeds that agree have a std of exactly 0."""
     in_experiment = (select(EpochMetric).join(Run, Run.id == EpochMetric.run_id)
                      .where(Run.experiment_id == experiment_id).subquery("rows"))
     means = (select(in_experiment.c.epoch,
@@ -91,7 +91,9 @@ def curves(session: Session, experiment_id: uuid.UUID) -> list[CurvePoint]:
         dev = in_experiment.c[m] - means.c[f"m_{m}"]
         cols += [func.max(means.c[f"m_{m}"]).label(f"m_{m}"),
                  func.sum(dev * dev).label(f"q_{m}"),
-                 func.count(in_experiment.c[m]).label(f"n_{m}")]
+                 func.count(in_experiment.c[m]).label(f"n_{m}"),
+                 func.min(in_experiment.c[m]).label(f"lo_{m}"),
+                 func.max(in_experiment.c[m]).label(f"hi_{m}")]
     stmt = (select(in_experiment.c.epoch, func.count().label("n"), *cols)
             .join(means, means.c.epoch == in_experiment.c.epoch)
             .group_by(in_experiment.c.epoch).order_by(in_experiment.c.epoch))
@@ -103,7 +105,12 @@ def curves(session: Session, experiment_id: uuid.UUID) -> list[CurvePoint]:
             squares = getattr(row, f"q_{m}")
             std = math.sqrt(max(0.0, squares) / (n - 1)) if n > 1 and squares is not None \
                 else None
-            values[m] = (getattr(row, f"m_{m}") if n else None, std, n)
+            mean = getattr(row, f"m_{m}") if n else None
+            if n > 1 and getattr(row, f"lo_{m}") == getattr(row, f"hi_{m}"):
+                # equal values: the average can be off by an ulp ([0.1] * 3 averages to
+                # 0.10000000000000002), and its deviations with it
+                mean, std = getattr(row, f"lo_{m}"), 0.0
+            values[m] = (mean, std, n)
         out.append(CurvePoint(row.epoch, row.n, values))
     return out
 

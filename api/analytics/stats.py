@@ -4,7 +4,7 @@ The tests (Welch's and the paired t-test, Mann-Whitney U with scipy's own choice
 asymptotic method) and the t intervals are scipy's; what this module adds is the rule for
 samples too small to test (None, never a made-up number) and Holm's step-down correction,
 which scipy does not ship (tests/api/test_stats.py holds it to statsmodels'). Variances are
-two-pass (numpy), so seeds that agree give a std of exactly 0.
+two-pass (numpy), and seeds that agree give a std of exactly 0 (and no effect size).
 """
 
 from __future__ import annotations
@@ -17,13 +17,21 @@ import numpy as np
 from scipy import stats
 
 
+def _constant(xs: Sequence[float]) -> bool:
+    return len(xs) > 0 and min(xs) == max(xs)
+
+
 def mean(xs: Sequence[float]) -> float:
-    return float(np.mean(xs))
+    # Equal values are their own mean: numpy's sum of [0.1] * 3 over 3 is 0.10000000000000002.
+    return float(xs[0]) if _constant(xs) else float(np.mean(xs))
 
 
 def variance(xs: Sequence[float]) -> float:
-    """Sample variance (n - 1); 0 for fewer than two values."""
-    return float(np.var(xs, ddof=1)) if len(xs) > 1 else 0.0
+    """Sample variance (n - 1); 0 for fewer than two values, and exactly 0 for equal ones
+    (two-pass alone leaves 1.7e-17 of rounding for [0.1] * 3)."""
+    if len(xs) < 2 or _constant(xs):
+        return 0.0
+    return float(np.var(xs, ddof=1))
 
 
 def median(xs: Sequence[float]) -> float:
@@ -114,8 +122,8 @@ def cohens_d(a: Sequence[float], b: Sequence[float]) -> float | None:
     if len(a) < 2 or len(b) < 2:
         return None
     pooled = ((len(a) - 1) * variance(a) + (len(b) - 1) * variance(b)) / (len(a) + len(b) - 2)
-    if pooled == 0:  # no spread in either sample: d is 0 or undefined (not infinite in JSON)
-        return 0.0 if mean(a) == mean(b) else None
+    if pooled == 0:  # no spread in either sample: no scale to measure a difference by
+        return None
     return (mean(a) - mean(b)) / math.sqrt(pooled)
 
 

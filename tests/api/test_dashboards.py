@@ -306,6 +306,13 @@ def test_curves_have_a_stable_variance(client: TestClient) -> None:
         client.get(f"/api/v1/experiments/{exp_id}/summary?format=csv").text)))
     curve_rows = [r for r in rows if r["table"] == "curve" and r["metric"] == "val_accuracy"]
     assert [r["epoch"] for r in curve_rows] == ["1", "2"]
+    # three equal values whose average is not theirs (0.1 * 3 / 3 = 0.10000000000000002)
+    agree, _ = make_experiment(seeds=())
+    for seed in range(3):
+        add_finished_run(agree, seed, [0.1, 0.7])
+    summary = client.get(f"/api/v1/experiments/{agree}/summary").json()
+    assert [(p["val_accuracy"]["mean"], p["val_accuracy"]["std"]) for p in summary["curves"]] \
+        == [(0.1, 0.0), (0.7, 0.0)]
 
 
 def test_boards_filter_by_device(client: TestClient) -> None:

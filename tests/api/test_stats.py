@@ -92,6 +92,9 @@ def test_too_small_samples_are_not_tested() -> None:
 def test_describe_matches_scipy(xs: list[float]) -> None:
     d = stats.describe(xs)
     assert d.n == len(xs) and d.mean == pytest.approx(np.mean(xs), rel=1e-12)
+    if len(set(xs)) == 1:  # equal values: exactly 0, where numpy leaves rounding (1.4e-16)
+        assert d.std == d.sem == 0.0
+        return
     assert d.std == pytest.approx(np.std(xs, ddof=1), rel=1e-9, abs=0)
     assert d.sem == pytest.approx(sp.sem(xs), rel=1e-9, abs=0)
     if d.sem:
@@ -128,10 +131,23 @@ def test_cohens_d_and_ranks() -> None:
     a, b = [1.0, 2.0, 3.0], [2.0, 3.0, 4.0]
     assert stats.cohens_d(a, b) == pytest.approx(-1.0)
     assert stats.cohens_d([1.0, 1.0], [2.0, 2.0]) is None  # undefined, not infinite
-    assert stats.cohens_d([1.0, 1.0], [1.0, 1.0]) == 0.0
+    assert stats.cohens_d([1.0, 1.0], [1.0, 1.0]) is None  # no spread: no scale either
     assert stats.cohens_d([1.0], [2.0, 3.0]) is None
     scores = [0.9, 0.95, 0.9, 0.8]
     assert stats.average_ranks(scores, higher_is_better=True) == \
         list(sp.rankdata([-s for s in scores]))
     assert stats.average_ranks([3.0, 1.0, 2.0], higher_is_better=False) == [3.0, 1.0, 2.0]
     assert stats.average_ranks([], higher_is_better=True) == []
+
+
+@pytest.mark.parametrize("value", [0.1, 0.7, 1 / 3, 0.9876543, 1e-9, 123.456])
+@pytest.mark.parametrize("n", [2, 3, 5, 7])
+def test_equal_values_have_std_exactly_zero_and_no_effect_size(value: float, n: int) -> None:
+    # numpy's mean of [0.1] * 3 is 0.10000000000000002 and its variance 1.7e-17, which made
+    # Cohen's d about 6.7e16
+    described = stats.describe([value] * n)
+    assert described.std == 0.0 and described.sem == 0.0 and described.mean == value
+    assert described.ci95_low == described.ci95_high == value
+    assert stats.cohens_d([value] * n, [value] * n) is None
+    assert stats.cohens_d([value] * n, [value + 0.01] * n) is None
+    assert stats.cohens_d([value] * n, [value, value + 0.01] * n) is not None
