@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python -m bench.relu_tanh --model lenet5 --dataset digits --epochs 30
 	$(BIN)/python -m bench.dashboards
 	$(BIN)/python -m bench.load
+	$(BIN)/python -m bench.hostile
 	$(BIN)/python -m bench.report
 
 catalog: install

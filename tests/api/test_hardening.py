@@ -121,11 +121,12 @@ def test_lone_surrogates_are_refused_naming_the_field(client: TestClient, body: 
     ('{"activation": {"name": "relu"}, "training": {"epochs": 100000, "epochs": 1}}', JSON, 422,
      "key 'epochs' appears twice in one JSON object"),
     ('{"activation": {"name": "relu"}, "seeds": [1' + "0" * 5000 + "]}", JSON, 422,
-     "a number of 5001 digits"),
+     "a number of 5001 digits; no field takes a number that long"),
     ('{"activation": {"name": "relu"}, "training": {"lr": 1e999}}', JSON, 422,
-     "number 1e999 is beyond the range of a double"),
-    ('{"activation": {"name": "relu"}, "seeds": [' + ", ".join(map(str, range(10**6, 10**6 + 40_000))) + "]}",
-     JSON, 413, "the most POST /api/v1/experiments takes"),
+     "must be a finite number, got inf (numbers beyond about 1.8e308 read as infinite)"),
+    ('{"activation": {"name": "relu"}, "seeds": ['
+     + ", ".join(map(str, range(10**6, 10**6 + 40_000))) + "]}", JSON, 413,
+     "the most POST /api/v1/experiments takes"),
 ])
 def test_refusals_name_their_cause(client: TestClient, content: str, headers: dict[str, str],
                                    status: int, phrase: str) -> None:
@@ -163,14 +164,23 @@ def test_a_large_seed_list_is_refused_in_linear_time(client: TestClient) -> None
 
 
 def test_a_huge_sweep_is_refused_from_its_grid_before_expansion(client: TestClient) -> None:
+    r = client.post("/api/v1/sweeps", json={"activations": [RELU],
+                                            "grid": {"training.lr": [0.1] * 10_001}})
+    assert r.status_code == 422 and "at most 10000 items" in r.text, r.text
+    # equal components and values are one cell, counted and expanded without the product
+    r = client.post("/api/v1/sweeps", json={
+        "activations": [RELU] * 500, "models": [{"name": "mlp"}] * 50,
+        "datasets": [{"name": "digits"}] * 50, "grid": {"training.lr": [0.1] * 10_000},
+        "training": {"epochs": 1}})
+    assert r.status_code == 202 and r.json()["runs_queued"] == 1, r.text
     grid = {"training.lr": [i / 1e4 for i in range(1, 101)],
             "training.weight_decay": [i / 1e6 for i in range(100)],
             "training.batch_size": list(range(16, 116))}
     r = client.post("/api/v1/sweeps", json={"activations": [RELU], "grid": grid})
     assert r.status_code == 422, r.text
     assert "expands to 1000000 cells x 1 seeds = 1000000 runs; at most 5000 per sweep" in r.text
-    with session_scope() as s:
-        assert (s.scalar(select(func.count()).select_from(Experiment)) or 0) == 0
+    with session_scope() as s:  # the one-cell sweep's experiment alone
+        assert (s.scalar(select(func.count()).select_from(Experiment)) or 0) == 1
 
 
 # --- authentication comes before the body ------------------------------------------------
