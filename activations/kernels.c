@@ -99,15 +99,19 @@ static inline AI vf vfloor(vf x) {
 }
 #endif
 
+/* e^x; exactly 0 below -87 (where float32's e^x leaves the normal range: a clamped e^-87
+ * would turn x e^x at x = -3e38 into -4.9 instead of 0, and -inf e^x into -inf instead of the
+ * formula's NaN), clamped at e^88 above (callers divide by it: inf / inf would be NaN). */
 static inline AI vf vexp(vf x) {
-    x = vsel(x < vsplat(-87.0f), vsplat(-87.0f), x);
+    vi under = x < vsplat(-87.0f);
+    x = vsel(under, vsplat(-87.0f), x);
     x = vsel(x > vsplat(88.0f), vsplat(88.0f), x);
     vf n = vfloor(x * 1.44269504f + 0.5f);
     vf r = x - n * 0.693145751953125f - n * 1.428606765330187e-06f;
     vf p = 1.0f + r * (1.0f + r * (0.5f + r * (0.16666667f + r * (0.041666668f
            + r * (0.008333334f + r * 0.0013888889f)))));
     vi e = (__builtin_convertvector(n, vi) + 127) << 23;
-    return p * (vf)e;
+    return vsel(under, vsplat(0.0f), p * (vf)e);
 }
 
 static inline AI vf gaaf_lanes(vf v, float K, float shift, int base, int variant, int grad) {
@@ -189,9 +193,20 @@ enum {
     EW_E_SWISH, EW_GENERAL_RELU,
 };
 
+static inline AI int vany(vi m) {
+    int32_t r = 0;
+    for (int l = 0; l < LANES; l++) r |= m[l];
+    return r != 0;
+}
+
 static inline AI vf vabs(vf x) { return vsel(x < vsplat(0.0f), -x, x); }
 static inline AI vf vmax0(vf x) { return vsel(x > vsplat(0.0f), x, vsplat(0.0f)); }
-static inline AI vf vsigmoid(vf x) { return 1.0f / (1.0f + vexp(-x)); }
+/* sigmoid from e^{-|x|}: exactly 0 and 1 far out (1 / (1 + e^88) would leave 6e-39, which
+ * x sigmoid(x) at x = -3e38 turns into -1.8 instead of the formula's 0) */
+static inline AI vf vsigmoid(vf x) {
+    vf q = vexp(-vabs(x));
+    return vsel(x >= vsplat(0.0f), vsplat(1.0f), q) / (1.0f + q);
+}
 
 /* e^x - 1, by its Taylor series near 0 where e^x - 1 would cancel (|x| < 0.5: relative error
  * under 2e-7), so small inputs keep their precision; ex is e^x */
@@ -346,6 +361,12 @@ static inline AI vf ew_lanes(int kind, int grad, vf x, float a,
     case EW_SINE_RELU: { /* a = epsilon */
         vf sn, cs;
         vsincos(x, &sn, &cs);
+        vi far = vabs(x) > vsplat(8192.0f);
+        if (vany(far)) { /* beyond Cephes' reduction: libm's, exact for every float */
+            for (int l = 0; l < LANES; l++) {
+                if (far[l]) { sn[l] = sinf(x[l]); cs[l] = cosf(x[l]); }
+            }
+        }
         vi p = x > zero;
         y = vsel(p, x, a * (sn - cs));
         d = vsel(p, one, a * (cs + sn));
@@ -359,7 +380,7 @@ static inline AI vf ew_lanes(int kind, int grad, vf x, float a,
     }
     case EW_ARIA2: { /* x (1 + e^{-b x})^{-a} */
         vf sig, s = vexp(-a * vsoftplus_sigmoid(-b * x, &sig)); /* (1 + e^{-bx})^{-a} */
-        y = x * s; d = s + (a * b) * x * s * sig;
+        y = x * s; d = s + (a * b) * (x * (s * sig)); /* (a b) x overflows at -3e38 */
         break;
     }
     case EW_SOFT_CLIPPING: { /* a = alpha */
@@ -390,9 +411,9 @@ static inline AI vf ew_lanes(int kind, int grad, vf x, float a,
         y = 1.7159f * t; d = (1.7159f * 2.0f / 3.0f) * (one - t * t);
         break;
     }
-    case EW_E_SWISH: { /* a = beta */
+    case EW_E_SWISH: { /* a = beta; beta (x s): beta x overflows at x = -3e38 */
         vf s = vsigmoid(x);
-        y = a * x * s; d = a * s * (one + x * (one - s));
+        y = a * (x * s); d = a * s * (one + x * (one - s));
         break;
     }
     default: { /* EW_GENERAL_RELU: a = leak, b = sub, c = maxv */
@@ -479,7 +500,7 @@ enum { EWP_SWISH, EWP_PELU, EWP_SOFT_EXPONENTIAL, EWP_SRELU, EWP_APL, EWP_PAU,
        EWP_SLOPE_SHIFT_ELU, EWP_FLEXIBLE_RELU };
 #define MAXP 16
 
-/* log for normal x > 0: Cephes' logf (mantissa in [sqrt(1/2), sqrt(2)), degree-9
+/* log for normal x > 0 and +inf: Cephes' logf (mantissa in [sqrt(1/2), sqrt(2)), degree-9
  * polynomial, relative error about 1e-7) */
 static inline AI vf vlog(vf x) {
     vi bits = (vi)x;
@@ -493,13 +514,7 @@ static inline AI vf vlog(vf x) {
            - 1.2420140846e-1f) * m + 1.4249322787e-1f) * m - 1.6668057665e-1f) * m
            + 2.0000714765e-1f) * m - 2.4999993993e-1f) * m + 3.3333331174e-1f) * m * z;
     y = y - 2.12194440e-4f * e - 0.5f * z;
-    return m + y + 0.693359375f * e;
-}
-
-static inline AI int vany(vi m) {
-    int32_t r = 0;
-    for (int l = 0; l < LANES; l++) r |= m[l];
-    return r != 0;
+    return vsel(x == vsplat(INFINITY), x, m + y + 0.693359375f * e);
 }
 
 static inline AI vf vsign(vf x) {
@@ -515,10 +530,10 @@ static inline AI vf ewp_lanes(int kind, int grad, vf x, const vf *p, int P, vf *
     case EWP_SWISH: { /* x sigmoid(beta x) */
         vf s = vsigmoid(p[0] * x);
         y = x * s;
-        if (grad) {
+        if (grad) { /* ds first: it is exactly 0 far out, where beta x or x x overflow */
             vf ds = s * (one - s);
-            *dx = s + p[0] * x * ds;
-            dp[0] = x * x * ds;
+            *dx = s + x * (p[0] * ds);
+            dp[0] = x * (x * ds);
         }
         break;
     }
@@ -551,7 +566,9 @@ static inline AI vf ewp_lanes(int kind, int grad, vf x, const vf *p, int P, vf *
          * only the branch that some lane takes */
         vf lu = vany(neg) ? vlog(uc) : zero;
         vi posl = ~(neg | isz);
-        vf ex = vany(posl) ? vexp(sa * x) : one, em = vany(posl) ? vexpm1(sa * x, ex) : zero;
+        vf ex = vany(posl) ? vexp(sa * x) : one;
+        ex = vsel(sa * x > vsplat(88.72284f), vsplat(INFINITY), ex); /* e^x overflows there */
+        vf em = vany(posl) ? vexpm1(sa * x, ex) : zero;
         vf yneg = -lu * ia, ypos = em * ia + sa;
         y = vsel(isz, x, vsel(neg, yneg, ypos));
         if (grad) {

@@ -21,7 +21,10 @@ def general_relu(x: Tensor, leak: float = 0.1, sub: float = 0.4, maxv: float = 6
 
 
 def aria2(x: Tensor, a: float = 1.5, b: float = 2.0) -> Tensor:
-    return x * torch.pow(1 + torch.exp(-b * x), -a)
+    # (1 + e^{-bx})^{-a} as e^{-a softplus(-bx)}: the power's gradient was NaN from x = -50
+    # (e^{100} overflows float32), and the kernel computes it this way too; softplus is 0 in
+    # float32 below -200, where its gradient would be inf * 0 (x = 3e38)
+    return x * torch.exp(-a * F.softplus((-b * x).clamp_min(-200)))
 
 
 def isru(x: Tensor, alpha: float = 1.0) -> Tensor:
@@ -42,20 +45,24 @@ def bent_identity(x: Tensor) -> Tensor:
 
 
 def e_swish(x: Tensor, beta: float = 1.375) -> Tensor:
-    return beta * x * torch.sigmoid(x)
+    # beta (x sigmoid(x)): beta x overflows at x = -3e38; the clamp (sigmoid is 0 or 1 there)
+    # keeps the gradient 0 where x sigmoid'(x) would be inf * 0
+    return beta * (x * torch.sigmoid(x.clamp(-200, 200)))
 
 
 def ftswish(x: Tensor, t: float = -0.2) -> Tensor:
-    return torch.where(x >= 0, x * torch.sigmoid(x) + t, torch.full_like(x, t))
+    # x < 0, not x >= 0, chooses the constant: NaN in stays NaN out (a diverged run diverges)
+    return torch.where(x < 0, torch.full_like(x, t), x * torch.sigmoid(x) + t)
 
 
 def elish(x: Tensor) -> Tensor:
-    return torch.where(x >= 0, x, torch.expm1(x)) * torch.sigmoid(x)
+    # expm1 of x <= 0 only: expm1(89) is inf, and the unused branch's gradient (0 * inf) NaN
+    return torch.where(x >= 0, x, torch.expm1(x.clamp_max(0))) * torch.sigmoid(x)
 
 
 def hard_elish(x: Tensor) -> Tensor:
     gate = ((x + 1) / 2).clamp(0, 1)
-    return torch.where(x >= 0, x, torch.expm1(x)) * gate
+    return torch.where(x >= 0, x, torch.expm1(x.clamp_max(0))) * gate
 
 
 def lisht(x: Tensor) -> Tensor:
@@ -68,7 +75,9 @@ def mila(x: Tensor, beta: float = -0.25) -> Tensor:
 
 def beta_mish(x: Tensor, beta: float = 1.5) -> Tensor:
     # x * tanh(ln((1 + e^x)^beta)) = x * tanh(beta * softplus(x))
-    return x * torch.tanh(beta * F.softplus(x))
+    # softplus of x >= -200 only (it is 0 in float32 below): at x = -3e38 its gradient is
+    # x beta sigmoid(x) = -inf * 0
+    return x * torch.tanh(beta * F.softplus(x.clamp_min(-200)))
 
 
 def soft_clipping(x: Tensor, alpha: float = 0.5) -> Tensor:

@@ -66,7 +66,10 @@ class SoftExponential(Elementwise):
         safe = torch.where(zero, torch.ones_like(a), a)  # keeps unused branches finite
         # alpha < 0: -ln(1 - alpha (x + alpha)) / alpha (argument kept positive)
         neg = -torch.log(torch.clamp_min(1 - safe * (x + safe), 1e-6)) / safe
-        pos = torch.expm1(safe * x) / safe + safe
+        # the exp branch sees x only where it is taken: elsewhere expm1 can overflow (x = 89
+        # at alpha 0), and the unused branch's gradient 0 * inf is NaN
+        taken = torch.where(a > 0, x, torch.zeros_like(x))
+        pos = torch.expm1(safe * taken) / safe + safe
         return torch.where(zero, x, torch.where(a < 0, neg, pos))
 
 

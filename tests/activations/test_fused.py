@@ -262,3 +262,59 @@ def test_inverse_relu_kernel_equals_concatenation() -> None:
     fast.backward(g)
     slow.backward(g)
     torch.testing.assert_close(fast_x.grad, slow_x.grad, equal_nan=True)
+
+
+# The ends of the float range: both tails far out, past where float32's e^x overflows or
+# underflows (|x| > 88), past Cephes' sin/cos reduction (8192), and the non-finite values.
+EXTREMES = [-3e38, -1e30, -1e10, -1e4, -100.0, -89.0, -88.0, -50.0, -0.5, 0.5, 50.0, 88.0,
+            89.0, 100.0, 1e4, 1e10, 1e30, 3e38]
+NON_FINITE = [float("-inf"), float("inf"), float("nan")]
+
+
+def _extreme_inputs() -> torch.Tensor:
+    # an odd count, so the kernel's partial last vector holds some of them
+    return torch.tensor(EXTREMES + NON_FINITE).reshape(1, 1, -1)
+
+
+def _hold_at_extremes(fast: object, slow: object) -> None:
+    """Forward equal everywhere, +-inf and NaN included (NaN where the formula gives NaN);
+    the input gradient equal at every finite input; NaN in gives NaN out, forward and
+    backward. Gradients at +-inf are not compared: an infinite pre-activation has already
+    made the loss non-finite, and PyTorch's own autograd answers NaN (0 * inf) for some
+    formulas there where the kernel gives the limit."""
+    x1, x2 = _extreme_inputs().requires_grad_(True), _extreme_inputs().requires_grad_(True)
+    y1, y2 = fast(x1), slow(x2)  # type: ignore[operator]
+    assert type(y1.grad_fn).__name__.startswith("_Fused")  # the kernel ran
+    torch.testing.assert_close(y1, y2, rtol=1e-5, atol=1e-6, equal_nan=True)
+    (g1,) = torch.autograd.grad(y1, x1, torch.ones_like(y1))
+    (g2,) = torch.autograd.grad(y2, x2, torch.ones_like(y2))
+    finite = torch.isfinite(x1.detach())
+    torch.testing.assert_close(g1[finite], g2[finite], rtol=1e-5, atol=1e-6, equal_nan=True)
+    nan = torch.isnan(x1.detach())
+    assert torch.isnan(y1[nan]).all() and torch.isnan(g1[nan]).all()
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_stateless_kernel_equals_its_formula_at_the_ends_of_the_float_range(name: str) -> None:
+    fn = activations.get_info(name).functional
+    params = {"sine_relu": {"epsilon": 0.3}, "mila": {"beta": 0.5}}.get(name, {})
+    _hold_at_extremes(lambda t: fn(t, **params), lambda t: fn.formula(t, **params))
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("swish", None), ("pelu", None), ("srelu", None), ("apl", None), ("pau", None),
+    ("slope_shift", None), ("flexible_relu", None), ("soft_exponential", -0.3),
+    ("soft_exponential", 0.0), ("soft_exponential", 0.3)])
+def test_learnable_kernel_equals_its_formula_at_the_ends_of_the_float_range(
+        name: str, value: float | None) -> None:
+    torch.manual_seed(0)
+    module = activations.create(name, num_channels=1, per_channel=False,
+                                **({"hinges": 3} if name == "apl" else {}))
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+        if value is not None:  # each of soft_exponential's branches
+            next(module.parameters()).fill_(value)
+    slow = module.reference if hasattr(module, "reference") else \
+        lambda t: module._formula(t, module.a, module.m)  # type: ignore[operator]
+    _hold_at_extremes(module, slow)
