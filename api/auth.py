@@ -119,11 +119,12 @@ def admit(principal: Principal, method: str, settings: Settings) -> None:
 
 async def authenticate(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _scheme: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The principal of this request, as api/middleware.py::Authenticate found it before
-    the body was read (401/403/429 are answered there). The bearer dependency declares
-    the scheme in the OpenAPI document (removed when auth is off: api/openapi.py)."""
+    the body was read (401/403/429 are answered there). `_scheme` is unused: the bearer
+    dependency declares the scheme in the OpenAPI document (removed when auth is off:
+    api/openapi.py)."""
     principal = getattr(request.state, "principal", None)
     if not isinstance(principal, Principal):  # an app built without the middleware
         raise RuntimeError("api.middleware.Authenticate is not installed")

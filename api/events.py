@@ -3,7 +3,7 @@ the experiment's status, and `end` once every run has finished.
 
 The stream reads the database every `EVERY` seconds in a short transaction of its own, on the
 thread pool, so an open stream holds no connection between reads and no admission slot
-(api/errors.py, Admission). A client learns of the end within one read, not a poll interval
+(api/middleware.py, Admission). A client learns of the end within one read, not a poll interval
 of its own later.
 """
 

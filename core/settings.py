@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     max_epochs: int = Field(1000, ge=1)
     max_body_bytes: int = Field(1_000_000, ge=1024)
     # Requests inside one API process at once (the rest wait); below db_pool_size +
-    # db_max_overflow, so requests never wait on each other for connections (api/errors.py,
+    # db_max_overflow, so requests never wait on each other for connections (api/middleware.py,
     # Admission).
     api_concurrency: int = Field(16, ge=1)
     db_pool_size: int = Field(10, ge=1)
