@@ -42,7 +42,8 @@ _MEANING = {
     403: "the key's scope does not allow this, or the work belongs to another key",
     404: "no such experiment, run or sweep",
     409: "conflicts with the current state (finished runs, seeds already there, ...)",
-    413: "the body is larger than this operation takes (at most ACTLAB_MAX_BODY_BYTES)",
+    413: "the body is larger than this operation takes (at most ACTLAB_MAX_BODY_BYTES; 4 kB "
+         "where it takes none)",
     415: "the body is not sent as JSON: 'Content-Type: application/json' expected",
     422: "invalid input; each problem names its field",
     429: "a quota or the rate limit of this key; Retry-After says when to try again",

@@ -142,7 +142,7 @@ async def experiment_events(experiment_id: uuid.UUID) -> events.EventStream:
 
 
 @router.post("/{experiment_id}/cancel", response_model=CancelResult,
-             responses=responses(404, 409))
+             responses=responses(404, 409, 413))
 def cancel_experiment(experiment: ExperimentDep, session: SessionDep,
                       principal: PrincipalDep) -> CancelResult:
     """Cancel queued runs now and tell running ones to stop; 409 if nothing is left to cancel."""
@@ -182,7 +182,8 @@ def add_seeds(experiment: ExperimentDep, body: SeedsAdd, session: SessionDep,
                              runs=[RunBrief.model_validate(r) for r in new])
 
 
-@router.delete("/{experiment_id}", response_model=Deleted, responses=responses(404, 409))
+@router.delete("/{experiment_id}", response_model=Deleted,
+                responses=responses(404, 409, 413))
 def delete_experiment(experiment: ExperimentDep, session: SessionDep,
                       principal: PrincipalDep) -> Deleted:
     """Remove the experiment, its runs, their metrics, parameters and curves, and their

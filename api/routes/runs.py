@@ -104,7 +104,8 @@ def get_input_space(
         epochs=[rows[e] for e in wanted])
 
 
-@router.post("/{run_id}/cancel", response_model=RunPublic, responses=responses(404, 409))
+@router.post("/{run_id}/cancel", response_model=RunPublic,
+             responses=responses(404, 409, 413))
 def cancel(run: RunDep, session: SessionDep, principal: PrincipalDep) -> RunPublic:
     """A queued run is cancelled at once; a running one stops within an epoch. 409 if finished."""
     require_owner(principal, "run", run.id, run.experiment.owner_key_id)
@@ -117,7 +118,7 @@ def cancel(run: RunDep, session: SessionDep, principal: PrincipalDep) -> RunPubl
 
 
 @router.post("/{run_id}/retry", status_code=202, response_model=RunPublic,
-             responses=responses(404, 409))
+             responses=responses(404, 409, 413))
 def retry(run: RunDep, session: SessionDep, settings: SettingsDep,
           principal: PrincipalDep) -> RunPublic:
     """Start a failed, cancelled or diverged run again from scratch. 409 otherwise."""

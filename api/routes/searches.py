@@ -78,7 +78,8 @@ def get_search(search_id: uuid.UUID, session: SessionDep) -> SearchPublic:
     return SearchPublic.model_validate(search_report(session, _search(session, search_id)))
 
 
-@router.post("/{search_id}/cancel", response_model=SearchPublic, responses=responses(404, 409))
+@router.post("/{search_id}/cancel", response_model=SearchPublic,
+             responses=responses(404, 409, 413))
 def cancel_search(search_id: uuid.UUID, session: SessionDep, settings: SettingsDep,
                   principal: PrincipalDep) -> SearchPublic:
     """Stop the search and its runs in flight; 409 once it has finished."""

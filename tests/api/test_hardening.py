@@ -149,6 +149,11 @@ def test_writes_without_a_body_take_only_a_few_bytes(client: TestClient) -> None
     r = client.post(f"/api/v1/experiments/{created['id']}/cancel", content=b"x" * 10_000,
                     headers=JSON)
     assert r.status_code == 413 and "4096" in r.json()["detail"]
+    document = client.get("/openapi.json").json()  # and every write documents it
+    writes = [(path, method, op) for path, item in document["paths"].items()
+              for method, op in item.items() if method in ("post", "put", "patch", "delete")]
+    assert writes and all("413" in op["responses"] for _, _, op in writes), \
+        [(path, method) for path, method, op in writes if "413" not in op["responses"]]
 
 
 def test_a_large_seed_list_is_refused_in_linear_time(client: TestClient) -> None:

@@ -53,16 +53,27 @@ def _alone(config: TrainConfig, root: Path, data: Any = None) -> SeedTrainer:
     return trainer
 
 
+# An accuracy is a count over a few hundred examples: one prediction that a last bit turns
+# (a model near chance has many near-ties) moves it by 1/288 or 1/360, above any float
+# tolerance. Losses carry the float tolerance; accuracies may differ by a few examples.
+ACCURACY_EXAMPLES = 0.02
+
+
 def _assert_close(got: TrainResult, want: TrainResult, rel: float) -> None:
     """Float tolerance: the batched kernels sum in another order, and training amplifies
     the last bits a little every step."""
     assert len(got.history) == len(want.history)
     for g, w in zip(_numbers(got), _numbers(want), strict=True):
-        assert g == pytest.approx(w, rel=rel, abs=rel), (g, w)
+        for key, a, b in zip(KEYS, g, w, strict=True):
+            tolerance = ACCURACY_EXAMPLES if key.endswith("accuracy") else rel
+            assert a == pytest.approx(b, rel=rel, abs=tolerance), (key, g, w)
     assert got.best_weights is not None and want.best_weights is not None
     for key, value in want.best_weights.items():
         if value.is_floating_point():
-            torch.testing.assert_close(got.best_weights[key], value, rtol=rel * 10, atol=rel * 10)
+            # as a whole tensor: a few of thousands of elements drift further apart than
+            # the rest on some CPUs (0.2 % by 0.03 after 3 epochs), the tensor does not
+            drift = (got.best_weights[key] - value).norm() / max(value.norm().item(), 1e-12)
+            assert drift < rel * 10, (key, drift.item())
 
 
 def test_vmapped_seeds_agree_with_seeds_alone_and_repeat_bit_for_bit(tmp_path: Path) -> None:
