@@ -21,6 +21,7 @@ from core.lifecycle import IllegalTransition, cancel_search_runs
 from core.models import Search
 from core.queue import send_search_notices
 from core.search_spec import SearchSpec
+from core.settings import Settings
 from core.status import SearchStatus
 from core.timeutil import utcnow
 
@@ -44,10 +45,7 @@ def create_search(body: SearchSpec, session: SessionDep, settings: SettingsDep,
                     owner_key_id=principal.key_id)
     session.add(search)
     session.commit()
-    try:
-        send_search_notices([search.id], settings)
-    except Exception as exc:  # the sweeper steps every search not stepped for a while
-        log.warning("broker unavailable; search %s left for the sweeper: %s", search.id, exc)
+    _wake(search.id, settings)
     summary = body.summary()
     return SearchCreated(id=search.id, status=search.status, space_size=summary["space_size"],
                          sampled=summary["sampled"])
@@ -97,9 +95,18 @@ def cancel_search(search_id: uuid.UUID, session: SessionDep, settings: SettingsD
         .execution_options(synchronize_session=False))
     session.commit()
     session.refresh(search)
-    if not search.status.finished:
-        send_search_notices([search.id], settings)
+    if not search.status.finished:  # the step holding it ends it; wake the next one
+        _wake(search.id, settings)
     return SearchPublic.model_validate(search_report(session, search))
+
+
+def _wake(search_id: uuid.UUID, settings: Settings) -> None:
+    """Send a step notice after a commit: with the broker down the request has still
+    succeeded (the sweeper steps every search nobody has stepped for a while)."""
+    try:
+        send_search_notices([search_id], settings)
+    except Exception as exc:
+        log.warning("broker unavailable; search %s left for the sweeper: %s", search_id, exc)
 
 
 @router.get("/{search_id}/export", response_model=SearchExport, responses={

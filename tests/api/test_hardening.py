@@ -260,3 +260,36 @@ def test_the_document_has_bearer_security_with_auth_on(auth_app: TestClient) -> 
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     operation = document["paths"]["/api/v1/experiments"]["post"]
     assert operation["security"] and {"401", "403", "429", "415"} <= set(operation["responses"])
+
+
+# --- a committed cancel is answered as committed ------------------------------------------
+
+
+def test_cancelling_a_search_with_the_broker_down_is_not_a_500(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from core.db import reset_engines
+    from core.models import Search
+    from core.queue import reset_clients
+    from core.settings import get_settings
+    from core.timeutil import utcnow
+
+    created = client.post("/api/v1/searches", json={
+        "space": {"candidates": ["tanh(x)"]}, "budget": {"trainings": 40},
+        "task": {"training": {"epochs": 1}}})
+    assert created.status_code == 202, created.text
+    search_id = uuid.UUID(created.json()["id"])
+    with session_scope() as s:  # a driver step holds it: the cancel must wake the next one
+        s.execute(update(Search).where(Search.id == search_id).values(
+            status="running", lease_until=utcnow() + timedelta(minutes=5)))
+    monkeypatch.setenv("ACTLAB_BROKER_URL", "redis://127.0.0.1:1/0")  # nothing listens
+    get_settings.cache_clear()
+    reset_clients()
+    reset_engines()
+    r = client.post(f"/api/v1/searches/{search_id}/cancel")
+    assert r.status_code == 200, r.text
+    with session_scope() as s:
+        assert s.get_one(Search, search_id).cancel_requested
