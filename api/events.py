@@ -1,7 +1,7 @@
 """An experiment's progress as server-sent events: each run's state and epoch as they change,
 the experiment's status, and `end` once every run has finished.
 
-The stream reads the database every `EVERY` seconds in a short transaction of its own, on the
+The stream reads the database every `POLL_SECONDS` seconds in a short transaction of its own, on the
 thread pool, so an open stream holds no connection between reads and no admission slot
 (api/middleware.py, Admission). A client learns of the end within one read, not a poll interval
 of its own later.
@@ -30,7 +30,7 @@ class EventStream(StreamingResponse):
     media_type = "text/event-stream"
 
 
-EVERY = 0.25  # seconds between reads of the database
+POLL_SECONDS = 0.25  # between reads of the database
 KEEP_ALIVE = 15.0  # a comment line this often, so proxies keep an idle stream open
 
 
@@ -84,4 +84,4 @@ async def experiment_events(experiment_id: uuid.UUID) -> AsyncIterator[str]:
         if now - quiet_since > KEEP_ALIVE:
             quiet_since = now
             yield ": keep-alive\n\n"
-        await asyncio.sleep(EVERY)
+        await asyncio.sleep(POLL_SECONDS)
