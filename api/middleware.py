@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import ANONYMOUS, admit, check_key
 from core.settings import get_settings
+from core.spec import printable
 
 API = "/api/v1"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -220,8 +221,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: set[str] = set()
     for key, _ in pairs:
         if key in seen:
-            shown = key.encode("utf-8", "backslashreplace").decode("utf-8")[:100]
-            raise _invalid("duplicate_key", f"key {shown!r} appears twice in one JSON object; "
-                                            "give each key once")
+            raise _invalid("duplicate_key", f"key {printable(key)[:100]!r} appears twice in "
+                                            "one JSON object; give each key once")
         seen.add(key)
     return dict(pairs)
