@@ -84,3 +84,17 @@ def s3() -> Iterator[S3Server]:
     """moto's S3 server, one per test session (each test takes a fresh bucket)."""
     with s3_server() as server:
         yield server
+
+
+@pytest.fixture
+def auth_client(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    """The real app with ACTLAB_AUTH=true on `backend` (keys from tests.factories.new_key)."""
+    from api.main import create_app
+    from core.settings import get_settings
+
+    monkeypatch.setenv("ACTLAB_AUTH", "true")
+    monkeypatch.setenv("ACTLAB_SECRET_KEY", "test-server-secret")
+    get_settings.cache_clear()
+    with TestClient(create_app(), raise_server_exceptions=False) as c:
+        yield c
+    get_settings.cache_clear()

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from core.db import session_scope
+from core.keys import Quotas, Scope, create_key
 from core.models import Experiment, Run
 from core.settings import get_settings
 from core.spec import ExperimentSpec, check_limits, spec_hash
@@ -73,3 +74,11 @@ def add_finished_run(experiment_id: uuid.UUID, seed: int, val_accuracy: list[flo
             s.add(ResponseCurve(run_id=run.id, layer="act", block=1, position=1,
                                 xs=curve[0], ys=curve[1]))
         return run.id
+
+
+def new_key(scope: Scope, **quotas: int) -> tuple[uuid.UUID, dict[str, str]]:
+    """A key of `scope` (quotas as `Quotas` fields) and the header that sends it."""
+    with session_scope() as s:
+        row, key = create_key(s, f"{scope.value} key", scope,
+                              get_settings().resolved_secret(), Quotas(**quotas))
+        return row.id, {"Authorization": f"Bearer {key}"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,9 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from core.db import session_scope
-from core.keys import Quotas, Scope, create_key, revoke_key
+from core.keys import Scope, revoke_key
 from core.models import AuditEntry, Experiment, Run
-from tests.backends import Backend
+from tests.factories import new_key
 
 SPEC: dict[str, Any] = {"activation": {"name": "relu"}, "model": {"name": "mlp"},
                         "dataset": {"name": "digits"}, "seeds": [0, 1],
@@ -23,25 +22,8 @@ SPEC: dict[str, Any] = {"activation": {"name": "relu"}, "model": {"name": "mlp"}
 
 
 @pytest.fixture
-def app(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    from api.main import create_app
-    from core.settings import get_settings
-
-    monkeypatch.setenv("ACTLAB_AUTH", "true")
-    monkeypatch.setenv("ACTLAB_SECRET_KEY", "test-server-secret")
-    get_settings.cache_clear()
-    with TestClient(create_app(), raise_server_exceptions=False) as c:
-        yield c
-    get_settings.cache_clear()
-
-
-def new_key(scope: Scope, **quotas: int) -> tuple[uuid.UUID, dict[str, str]]:
-    from core.settings import get_settings
-
-    with session_scope() as s:
-        row, key = create_key(s, f"{scope.value} key", scope,
-                              get_settings().resolved_secret(), Quotas(**quotas))
-        return row.id, {"Authorization": f"Bearer {key}"}
+def app(auth_client: TestClient) -> TestClient:
+    return auth_client
 
 
 def counts() -> tuple[int, int]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,9 +15,9 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from core.db import session_scope
-from core.keys import Quotas, Scope, create_key
+from core.keys import Scope
 from core.models import AuditEntry, Experiment, Run
-from tests.backends import Backend
+from tests.factories import new_key
 
 RELU = {"name": "relu"}
 JSON = {"content-type": "application/json"}
@@ -191,28 +190,6 @@ def test_a_huge_sweep_is_refused_from_its_grid_before_expansion(client: TestClie
 # --- authentication comes before the body ------------------------------------------------
 
 
-@pytest.fixture
-def auth_app(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    from api.main import create_app
-    from core.settings import get_settings
-
-    monkeypatch.setenv("ACTLAB_AUTH", "true")
-    monkeypatch.setenv("ACTLAB_SECRET_KEY", "test-server-secret")
-    get_settings.cache_clear()
-    with TestClient(create_app(), raise_server_exceptions=False) as c:
-        yield c
-    get_settings.cache_clear()
-
-
-def _key(scope: Scope) -> tuple[uuid.UUID, dict[str, str]]:
-    from core.settings import get_settings
-
-    with session_scope() as s:
-        row, key = create_key(s, scope.value, scope, get_settings().resolved_secret(),
-                              Quotas(None, None, None))
-        return row.id, {"Authorization": f"Bearer {key}"}
-
-
 @pytest.mark.parametrize(("content", "headers"), [
     ('{"activation": ', JSON),  # malformed JSON
     (b'{"name": "\xff"}', JSON),  # not UTF-8
@@ -220,21 +197,21 @@ def _key(scope: Scope) -> tuple[uuid.UUID, dict[str, str]]:
     ('{"a": 1, "a": 2}', JSON),  # duplicate key
     ("[" * 100_000, JSON),  # too deep
 ])
-def test_no_key_no_read_key_no_answer_about_the_body(auth_app: TestClient, content: Any,
+def test_no_key_no_read_key_no_answer_about_the_body(auth_client: TestClient, content: Any,
                                                      headers: dict[str, str]) -> None:
-    assert auth_app.post("/api/v1/experiments", content=content,
+    assert auth_client.post("/api/v1/experiments", content=content,
                          headers=headers).status_code == 401
-    _, read = _key(Scope.read)
-    r = auth_app.post("/api/v1/experiments", content=content, headers={**headers, **read})
+    _, read = new_key(Scope.read)
+    r = auth_client.post("/api/v1/experiments", content=content, headers={**headers, **read})
     assert r.status_code == 403, r.text
     assert "needs a write or admin key" in r.json()["detail"]
 
 
-def test_refused_writes_are_audited_with_the_key_that_sent_them(auth_app: TestClient) -> None:
-    key_id, write = _key(Scope.write)
+def test_refused_writes_are_audited_with_the_key_that_sent_them(auth_client: TestClient) -> None:
+    key_id, write = new_key(Scope.write)
     for content, headers in (('{"activation": ', JSON), ("x", {"content-type": "text/plain"}),
                              ('{"a": 1, "a": 2}', JSON)):
-        r = auth_app.post("/api/v1/experiments", content=content, headers={**headers, **write})
+        r = auth_client.post("/api/v1/experiments", content=content, headers={**headers, **write})
         assert r.status_code in (415, 422), r.text
     with session_scope() as s:
         rows = s.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
@@ -255,8 +232,8 @@ def test_the_document_has_no_security_and_no_401_with_auth_off(client: TestClien
     assert "415" in document["paths"]["/api/v1/experiments"]["post"]["responses"]
 
 
-def test_the_document_has_bearer_security_with_auth_on(auth_app: TestClient) -> None:
-    document = auth_app.get("/openapi.json").json()
+def test_the_document_has_bearer_security_with_auth_on(auth_client: TestClient) -> None:
+    document = auth_client.get("/openapi.json").json()
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     operation = document["paths"]["/api/v1/experiments"]["post"]
     assert operation["security"] and {"401", "403", "429", "415"} <= set(operation["responses"])
