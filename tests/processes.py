@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -147,3 +148,46 @@ def stop_and_check(proc: subprocess.Popen[bytes], signum: int, group: bool = Fal
         except ProcessLookupError:
             pass
     return left
+
+
+@dataclass
+class LiveApi:
+    url: str
+    key: str  # a key of the scope asked for (auth on or off, the database has it)
+    log: Path
+
+
+@contextmanager
+def live_api(backend_name: str, tmp_path: Path, monkeypatch: Any, settings: dict[str, str],
+             scope: Any, quotas: Any) -> Iterator[LiveApi]:
+    """`actlab api` alone on a fresh, migrated database of `backend_name`, with these ACTLAB_
+    settings (this process's too, so the test reads the same database) and a key of `scope`
+    with `quotas`. Stopped afterwards (no process may survive), the caches reset."""
+    from core.db import session_scope
+    from core.keys import create_key
+    from core.migrate import upgrade_head
+    from core.settings import get_settings
+    from tests.backends import make_backend
+    from tests.conftest import _activate, _reset_caches
+
+    with make_backend(backend_name, tmp_path / "data") as backend:
+        env = {**backend.env(), **settings}
+        _activate(backend, monkeypatch)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        _reset_caches()
+        upgrade_head()
+        with session_scope() as s:
+            _, key = create_key(s, "live", scope, get_settings().resolved_secret(), quotas)
+        port = free_port()
+        log = tmp_path / "api.log"
+        with log.open("wb") as out:
+            api = subprocess.Popen([*ACTLAB, "api", "--port", str(port)], env=service_env(env),
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_healthy(url, [api], log)
+            yield LiveApi(url, key, log)
+        finally:
+            assert not stop_and_check(api, signal.SIGTERM, group=True)
+            _reset_caches()

@@ -6,17 +6,15 @@ relaxation and why."""
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from core.db import session_scope
-from core.keys import Quotas, Scope, create_key
-from tests.backends import BACKENDS, make_backend
-from tests.processes import ACTLAB, free_port, service_env, stop_and_check, wait_healthy
+from core.keys import Quotas, Scope
+from tests.backends import BACKENDS
+from tests.processes import live_api
 
 pytestmark = pytest.mark.integration
 CONFIG = Path(__file__).resolve().parents[1] / "fuzz" / "schemathesis.toml"
@@ -34,42 +32,19 @@ SCHEMATHESIS = Path(sys.executable).parent / "st"
     ("embedded", False, "examples,coverage,fuzzing", 3)], ids=["auth-on", "auth-off"])
 def test_schemathesis_finds_nothing(backend_name: str, auth: bool, phases: str, examples: int,
                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.migrate import upgrade_head
-    from core.settings import get_settings
-    from tests.conftest import _activate, _reset_caches
-
-    with make_backend(backend_name, tmp_path / "data") as backend:
-        env = {**backend.env(), "ACTLAB_AUTH": str(auth).lower(),
-               "ACTLAB_SECRET_KEY": "fuzz-secret"}
-        _activate(backend, monkeypatch)
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        _reset_caches()
-        upgrade_head()
-        with session_scope() as s:
-            # quotas out of the way: the fuzzer creates hundreds of experiments
-            _, key = create_key(s, "fuzzer", Scope.admin, get_settings().resolved_secret(),
-                                Quotas(10**6, 10**6, 10**6))
-        port = free_port()
-        log = tmp_path / "api.log"
-        with log.open("wb") as out:
-            api = subprocess.Popen([*ACTLAB, "api", "--port", str(port)],
-                                   env=service_env(env), stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_healthy(url, [api], log)
-            run = subprocess.run(
-                [str(SCHEMATHESIS), "--config-file", str(CONFIG), "run",
-                 f"{url}/openapi.json", "--checks", "all",
-                 "--phases", phases,
-                 "--max-examples", str(examples), "--seed", "1", "--workers", "1",
-                 "--generation-database", "none", "--no-color",
-                 *(["--header", f"Authorization: Bearer {key}"] if auth else [])],
-                capture_output=True, text=True, timeout=600, cwd=tmp_path)
-        finally:
-            assert not stop_and_check(api, signal.SIGTERM, group=True)
-        _reset_caches()
+    # quotas out of the way: the fuzzer creates hundreds of experiments
+    with live_api(backend_name, tmp_path, monkeypatch,
+                  {"ACTLAB_AUTH": str(auth).lower(), "ACTLAB_SECRET_KEY": "fuzz-secret"},
+                  Scope.admin, Quotas(10**6, 10**6, 10**6)) as api:
+        key, log = api.key, api.log
+        run = subprocess.run(
+            [str(SCHEMATHESIS), "--config-file", str(CONFIG), "run",
+             f"{api.url}/openapi.json", "--checks", "all",
+             "--phases", phases,
+             "--max-examples", str(examples), "--seed", "1", "--workers", "1",
+             "--generation-database", "none", "--no-color",
+             *(["--header", f"Authorization: Bearer {key}"] if auth else [])],
+            capture_output=True, text=True, timeout=600, cwd=tmp_path)
     report = run.stdout[-6000:]
     assert run.returncode == 0, report
     # every generated case passed every check ("N generated, N passed")
