@@ -596,7 +596,7 @@ def count_cells(sweep: SweepSpec) -> int:
     total = math.prod(n for key, n in distinct.items() if ".params." not in key
                       or key.partition(".params.")[0] not in lists)
     for head, components in lists.items():
-        unique = {_identity(c.model_dump()): c for c in components}.values()
+        unique = _unique(components)
         keys = [(key.partition(".params.")[2], n) for key, n in distinct.items()
                 if key.partition(".params.")[0] == head and ".params." in key]
         total *= sum(math.prod(n for param, n in keys
