@@ -26,9 +26,7 @@ from tests.s3 import CREDENTIALS, s3_server
 from worker.training import TrainConfig
 from worker.training.checkpoint import Checkpointer
 from worker.training.datasets import DataSplits, load_dataset
-from worker.training.loop import _train_epoch
-from worker.training.optim import make_schedule
-from worker.training.setup import prepare
+from worker.training.loop import SeedTrainer
 
 CASES = [("mnist1d_cnn", {}, "mnist1d", 128), ("lenet5", {}, "digits", 64),
          ("resnet_v1", {"depth": 20}, "synthetic_images", 128)]
@@ -57,10 +55,10 @@ def _row(model: str, params: dict[str, int], dataset: str, batch: int, root: Pat
     config = TrainConfig(activation="relu", model=model, model_params=params,
                          dataset=dataset if dataset != "synthetic_images" else "digits",
                          training=TrainingSettings(epochs=2, batch_size=batch))
-    prep = prepare(config, "cpu", root / "datasets", _data(dataset, root / "datasets"))
-    schedule = make_schedule(prep.optimizer, config.training, 10_000)
+    trainer = SeedTrainer(config, "cpu", root / "datasets", _data(dataset, root / "datasets"))
+    prep, schedule = trainer.prep, trainer.schedule
     started = time.perf_counter()
-    _train_epoch(prep, config, 1, schedule, None)
+    trainer.next_epoch(None)
     epoch_s = time.perf_counter() - started
     history = [{"val_accuracy": 0.5}]
     best = {k: v.clone() for k, v in prep.model.state_dict().items()}

@@ -8,6 +8,7 @@ from tqdm import tqdm
 
 from core.settings import Settings
 from core.spec import ExperimentSpec
+from core.status import TrainStatus
 from worker.training import EpochReport, TrainConfig, pick_device, train
 
 
@@ -39,7 +40,7 @@ def train_locally(spec: ExperimentSpec, settings: Settings, device: str = "auto"
     nan = float("nan")
     for seed, r in rows:
         m = r.final_metrics
-        if r.status == "completed":
+        if r.status == TrainStatus.completed:
             tests.append(m["test_accuracy"])
         secs = statistics.fmean(h["epoch_seconds"] for h in r.history) if r.history else 0.0
         print(f"{seed:>6} {r.status:>10} {m.get('val_accuracy', nan):>8.4f} "
@@ -51,4 +52,4 @@ def train_locally(spec: ExperimentSpec, settings: Settings, device: str = "auto"
               f"{statistics.stdev(tests):.4f} (std, n={len(tests)})")
     if rows:
         print(f"parameters {rows[0][1].num_params:,}  MACs {rows[0][1].macs:,}")
-    return 0 if all(r.status == "completed" for _, r in rows) else 1
+    return 0 if all(r.status == TrainStatus.completed for _, r in rows) else 1

@@ -31,6 +31,15 @@ class RunKind(StrEnum):
     lr_range = "lr_range"
 
 
+class TrainStatus(StrEnum):
+    """How one seed's training ended, as the trainer reports it (the runner maps it onto a
+    RunStatus: completed -> succeeded, stopped -> cancelled)."""
+
+    completed = "completed"  # every epoch trained
+    diverged = "diverged"  # a loss stopped being finite
+    stopped = "stopped"  # a cancel, a lost claim, or a caller's StopRequested
+
+
 class SearchStatus(StrEnum):
     queued = "queued"  # submitted, no driver step yet
     running = "running"

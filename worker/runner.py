@@ -34,7 +34,7 @@ from core.models import (
     Run,
 )
 from core.settings import Settings, get_settings
-from core.status import RunKind, RunStatus
+from core.status import RunKind, RunStatus, TrainStatus
 from core.upsert import upsert
 from worker.background_writes import BackgroundWrites
 
@@ -231,11 +231,11 @@ def _outcome(trainer: SeedTrainer | None, beat: Heartbeat, run_id: uuid.UUID,
         return None
     if trainer is None or (error is not None and trainer.active):
         return Outcome(RunStatus.failed, {"error": error})
-    if trainer.status == "stopped":
+    if trainer.status == TrainStatus.stopped:
         return Outcome(RunStatus.cancelled)
     result = trainer.result()
     return Outcome(
-        RunStatus.succeeded if result.status == "completed" else RunStatus.diverged,
+        RunStatus.succeeded if result.status == TrainStatus.completed else RunStatus.diverged,
         {"final_metrics": {k: _finite(v) for k, v in result.final_metrics.items()},
          "best_epoch": result.best_epoch, "num_params": result.num_params,
          "macs": result.macs, "activation_macs": result.activation_macs,
@@ -389,7 +389,7 @@ def _train_members(members: list[Claimed], settings: Settings) -> dict[uuid.UUID
         """End the seeds whose cancel was requested or whose claim was lost."""
         for trainer in among:
             if trainer.active and beat.should_stop(by_member[trainer.member].run_id):
-                trainer.status, trainer.error = "stopped", "stop requested"
+                trainer.stop("stop requested")
 
     def on_epochs(reports: list[tuple[SeedTrainer, EpochReport]]) -> None:
         writes.submit(reports)

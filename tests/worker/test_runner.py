@@ -117,7 +117,7 @@ def test_weights_of_the_reported_epoch_are_kept_and_load_into_a_model(backend: B
 
     from core.artifacts import get_store, weights_key
     from worker.training.datasets import load_dataset
-    from worker.training.measure import evaluate
+    from worker.training.objectives import evaluate
     from worker.training.weights import load_model, metadata
 
     _, (run_id,) = make_experiment(activation={"name": "dual_line"}, model={"name": "mlp"},

@@ -5,10 +5,11 @@
 """
 
 from worker.training.config import TrainConfig
-from worker.training.loop import EpochReport, StopRequested, TrainResult, train
+from worker.training.loop import EpochReport, TrainResult, train
 from worker.training.lr_range import LrRangeResult, lr_range_test
 from worker.training.measure import count_macs
 from worker.training.setup import pick_device
+from worker.training.step import StopRequested
 
 __all__ = ["EpochReport", "LrRangeResult", "StopRequested", "TrainConfig", "TrainResult",
            "count_macs", "lr_range_test", "pick_device", "train"]

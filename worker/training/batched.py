@@ -19,23 +19,19 @@ in lockstep instead.
 from __future__ import annotations
 
 import copy
-import math
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
-if TYPE_CHECKING:
-    from worker.training.loop import SeedTrainer
+from worker.training.step import Member, SeedEpoch, train_epoch
 
-# On the CPU vmap pays where per-step overhead dominates: small inputs. Measured (5 seeds,
-# batch 100): faster for MNIST-1D (40 values), digits (64; LeNet-5, ResNet), equal for an MLP
-# on digits, and 1.4-1.9x slower than lockstep for LeNet-5 on 28x28 and 3x32x32 images,
-# where the batched (grouped) convolutions cost more than five separate ones.
+# On the CPU vmap pays where per-step overhead dominates: small inputs. Above this size the
+# batched (grouped) convolutions measured slower than separate ones (bench/BENCHMARKS.md,
+# "Five seeds through the service against a bare loop").
 CPU_MAX_INPUT = 256  # values per example
 
 # Modules that draw random numbers in training: under vmap they would draw once for all seeds
@@ -44,7 +40,7 @@ _RANDOM = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout
            nn.FeatureAlphaDropout, nn.RReLU)
 
 
-def unbatchable(trainers: list[SeedTrainer]) -> str | None:
+def unbatchable(trainers: Sequence[Member]) -> str | None:
     """None when these seeds can train as one vmapped model; otherwise why not."""
     if len(trainers) < 2:
         return "one seed"
@@ -67,20 +63,27 @@ def unbatchable(trainers: list[SeedTrainer]) -> str | None:
     return _trial(trainers)
 
 
-def _trial(trainers: list[SeedTrainer]) -> str | None:
-    """Run one vmapped forward and backward on two samples: a model whose code cannot run
-    under vmap (in-place updates of its own state, data-dependent branches) shows it here."""
+def _trial(trainers: Sequence[Member]) -> str | None:
+    """Run one vmapped forward and backward on two samples in the spec's precision: a model
+    whose code cannot run under vmap (in-place updates of its own state, data-dependent
+    branches) shows it here, and so does an autocast that vmap bypasses (bf16 on the CPU
+    computes in float32 under vmap: the seeds would silently train in another precision)."""
+    prep = trainers[0].prep
     rng = torch.get_rng_state()
     try:
         stack = _Stack(trainers)
-        x = trainers[0].prep.train_x[:2].unsqueeze(0).expand(len(trainers), *[-1] * (
-            trainers[0].prep.train_x.dim()))
-        stack.forward(x).float().sum().backward()
+        x = prep.train_x[:2].unsqueeze(0).expand(len(trainers), *[-1] * prep.train_x.dim())
+        with prep.autocast:
+            out = stack.forward(x)
+        out.float().sum().backward()
     except Exception as exc:  # any failure means: not under vmap
         return f"the model does not run under torch.func.vmap ({type(exc).__name__}: " \
                f"{str(exc).splitlines()[0][:160] if str(exc) else ''})"
     finally:
         torch.set_rng_state(rng)
+    if prep.precision == "bf16" and out.dtype != torch.bfloat16:
+        return (f"bf16 autocast does not apply under torch.func.vmap on {prep.device.type} "
+                f"(the model computed in {str(out.dtype).removeprefix('torch.')})")
     return None
 
 
@@ -88,7 +91,7 @@ class _Stack:
     """The seeds' parameters and optimizer state stacked, and an optimizer over the stack with
     the seeds' own hyperparameters."""
 
-    def __init__(self, trainers: list[SeedTrainer]) -> None:
+    def __init__(self, trainers: Sequence[Member]) -> None:
         self.trainers = trainers
         models = [t.prep.model for t in trainers]
         self.params, self.buffers = stack_module_state(models)
@@ -134,7 +137,17 @@ class _Stack:
                         stacked[key] = value.clone() if isinstance(value, Tensor) else value
                 self.optimizer.state[self.params[name]] = stacked
 
-    def sync_hyperparameters(self, leader: SeedTrainer) -> None:
+    def clip(self, max_norm: float) -> None:
+        """clip_grad_norm_ for each seed's slice of the stacked gradients on its own."""
+        grads = [p.grad for p in self.params.values() if p.grad is not None]
+        if not grads:
+            return
+        norms = torch.stack([g.flatten(1).norm(2, dim=1) for g in grads], dim=1).norm(2, dim=1)
+        scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(scale.view(-1, *[1] * (g.dim() - 1)))
+
+    def before_step(self, leader: Member) -> None:
         """The schedules move the seeds' learning rate (and one-cycle's momentum), the same
         for every seed; `leader` is one still training."""
         for mine, theirs in zip(self.optimizer.param_groups,
@@ -142,6 +155,9 @@ class _Stack:
             for key, value in theirs.items():
                 if key != "params":
                     mine[key] = value
+
+    def finish(self, alive: list[bool]) -> None:
+        self.write_back(alive)
 
     def write_back(self, keep: list[bool]) -> None:
         """Each kept seed's slice of the parameters and buffers back into its module (what
@@ -174,13 +190,13 @@ class VmappedSeeds:
     while the same seeds train, and rebuilt from the seeds' own state when one has ended.
     The seeds' modules get their parameters back after every epoch; their optimizers get
     their state back only when it is read (`settle`, before a checkpoint) or the stack is
-    rebuilt: building the stack and copying the state back every epoch measured 13 ms of a
-    160 ms LeNet-5 epoch of 5 seeds."""
+    rebuilt: doing both every epoch measured a visible share of a small model's epoch
+    (bench/BENCHMARKS.md)."""
 
     def __init__(self) -> None:
         self._stack: _Stack | None = None
 
-    def _stack_for(self, trainers: list[SeedTrainer]) -> _Stack:
+    def _stack_for(self, trainers: Sequence[Member]) -> _Stack:
         old = self._stack
         if old is None or [id(t) for t in old.trainers] != [id(t) for t in trainers]:
             if old is not None:
@@ -198,96 +214,15 @@ class VmappedSeeds:
         self.settle()
         self._stack = None
 
-    def train_epoch(self, trainers: list[SeedTrainer], epoch: int,
-                    should_stop: Callable[[SeedTrainer], bool] | None
-                    ) -> tuple[list[dict[str, float] | None], float]:
-        """One epoch of every seed as one vmapped model. Returns each seed's train_loss and
-        train_accuracy (None for a seed that ended during the epoch: its trainer says how)
-        and the seconds for all seeds together.
+    def train_epoch(self, trainers: Sequence[Member], epoch: int,
+                    should_stop: Callable[[Member], bool] | None
+                    ) -> tuple[list[SeedEpoch], float]:
+        """One epoch of every seed as one vmapped model: each seed's outcome and the seconds
+        for all seeds together.
 
-        Evaluation stays with each seed's own module: without a backward pass to share,
-        the vmapped forward measured slower than the seeds' forwards one after another
-        (LeNet-5 on digits: 26-29 ms against 23 ms for validation and test of 5 seeds),
-        while the training step gains (forward and backward 9.5-10.6 ms against
-        12.3-12.6; the optimizer step 0.5-0.9 ms against 2.2-3.3)."""
+        Evaluation stays with each seed's own module: without a backward pass to share, the
+        vmapped forward measured slower than the seeds' forwards one after another
+        (bench/BENCHMARKS.md, "Seeds of one experiment")."""
         started = time.perf_counter()
-        out = _train_epoch(self._stack_for(trainers), epoch, should_stop)
+        out = train_epoch(self._stack_for(trainers), trainers, epoch, should_stop)
         return out, time.perf_counter() - started
-
-
-def _clip_per_seed(params: list[Tensor], max_norm: float) -> None:
-    """clip_grad_norm_ for each seed's slice of the stacked gradients on its own."""
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return
-    norms = torch.stack([g.flatten(1).norm(2, dim=1) for g in grads], dim=1).norm(2, dim=1)
-    scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
-    for g in grads:
-        g.mul_(scale.view(-1, *[1] * (g.dim() - 1)))
-
-
-def _train_epoch(stack: _Stack, epoch: int, should_stop: Callable[[SeedTrainer], bool] | None
-                 ) -> list[dict[str, float] | None]:
-    trainers = stack.trainers
-    first = trainers[0]
-    prep, settings = first.prep, first.config.training
-    device, n, size = prep.device, len(prep.train_x), settings.batch_size
-    steps, count = math.ceil(n / size), len(trainers)
-    alive = [True] * count
-    # Each seed's batch order from its own generator, as when it trains alone.
-    orders = torch.stack([torch.randperm(n, generator=t.prep.shuffle) for t in trainers]
-                         ).to(device)
-    check_every = 25 if device.type == "cuda" else 1
-    loss_sum = torch.zeros(count, device=device)
-    correct = torch.zeros(count, device=device, dtype=torch.long)
-    params = list(stack.params.values())
-    for step in range(steps):
-        if should_stop is not None:
-            for i, t in enumerate(trainers):
-                if alive[i] and should_stop(t):
-                    t.status, t.error = "stopped", f"stop requested during epoch {epoch}"
-                    alive[i] = False
-        if not any(alive):
-            break
-        idx = orders[:, step * size:(step + 1) * size]
-        xb, yb = prep.train_x[idx], prep.train_y[idx]
-        if prep.data.augment is not None:
-            xb = torch.stack([prep.data.augment(xb[i], t.prep.augment)
-                              for i, t in enumerate(trainers)])
-        with prep.autocast:
-            logits = stack.forward(xb)
-            # Each seed's mean loss over its batch (and pixels, for segmentation).
-            losses = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten(0, 1),
-                                     reduction="none").reshape(count, -1).mean(1)
-        if (step + 1) % check_every == 0 or step + 1 == steps:
-            so_far = loss_sum + losses.detach()
-            finite = torch.isfinite(so_far).tolist()
-            for i, t in enumerate(trainers):
-                if alive[i] and not finite[i]:
-                    t.status, t.error = "diverged", (
-                        f"training loss became {so_far[i].item()} at epoch {epoch}, step "
-                        f"{step + 1} of {steps}")
-                    alive[i] = False
-            if not any(alive):
-                break
-        stack.optimizer.zero_grad(set_to_none=True)
-        # Each seed's gradient comes from its own loss alone: the seeds share no parameter.
-        losses.sum().backward()
-        if settings.grad_clip is not None:
-            _clip_per_seed(params, settings.grad_clip)
-        stack.sync_hyperparameters(trainers[alive.index(True)])
-        stack.optimizer.step()
-        for i, t in enumerate(trainers):
-            if alive[i]:
-                t.prep.optimizer._opt_called = True  # type: ignore[attr-defined]  # stepped here
-                t.schedule.step()
-        loss_sum += losses.detach() * idx.shape[1]
-        # logits: seeds x batch x classes (x pixels for segmentation)
-        correct += (logits.detach().argmax(2) == yb).flatten(1).sum(1)
-    pixels = n * prep.train_y[0].numel()
-    losses_out, correct_out = (loss_sum / n).tolist(), correct.tolist()
-    out: list[dict[str, float] | None] = [
-        {"train_loss": losses_out[i], "train_accuracy": correct_out[i] / pixels}
-        if alive[i] else None for i in range(count)]
-    stack.write_back(alive)
-    return out

@@ -43,6 +43,9 @@ class DataSplits:
     num_classes: int
     # Per-batch training augmentation, run on the batch's device: (batch, generator) -> batch.
     augment: Callable[[Tensor, torch.Generator], Tensor] | None = None
+    # The dataset's declared task (DatasetInfo.task; worker/training/objectives.py). None, for
+    # splits built by hand: told by the labels (per pixel: segmentation).
+    task: str | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -375,8 +378,10 @@ def load_dataset(name: str, params: dict[str, Any], root: Path, *,
                  checked: bool = False) -> DataSplits:
     """`checked`: params come from a validated spec (complete and checked) and are used as
     they are."""
-    return get_dataset_info(name).loader(
-        root, **(params if checked else resolve_dataset_params(name, params)))
+    info = get_dataset_info(name)
+    splits = info.loader(root, **(params if checked else resolve_dataset_params(name, params)))
+    splits.task = info.task
+    return splits
 
 
 def dataset_catalog(plugin: str | None = None) -> list[dict[str, Any]]:

@@ -9,19 +9,21 @@ best-validation epoch (the epoch whose numbers the run reports) come back with t
 from __future__ import annotations
 
 import math
+import re
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from activations import ParameterSnapshot, activation_parameters
 from core.artifacts import LocalStore
-from worker.training import batched
+from core.status import TrainStatus
+from worker.training.batched import VmappedSeeds
 from worker.training.checkpoint import SOLO, Checkpointer, load, snapshot
 from worker.training.config import TrainConfig
 from worker.training.datasets import DataSplits
@@ -30,21 +32,14 @@ from worker.training.measure import (
     ResponseSample,
     best_epoch,
     count_macs,
-    evaluate,
     final_metrics,
     learned_responses,
     peak_memory,
 )
+from worker.training.objectives import objective_for
 from worker.training.optim import make_schedule
-from worker.training.setup import DATA_ROOT, Prepared, prepare
-
-
-class StopRequested(Exception):
-    """Raised by a caller's callback (or should_stop) to end training early, e.g. on cancel."""
-
-
-class Diverged(Exception):
-    """The loss stopped being finite; the message says where."""
+from worker.training.setup import DATA_ROOT, prepare
+from worker.training.step import Member, OneSeed, SeedEpoch, StopRequested, train_epoch
 
 
 @dataclass
@@ -60,7 +55,7 @@ class EpochReport:
 
 @dataclass
 class TrainResult:
-    status: str  # completed | diverged
+    status: TrainStatus  # completed | diverged (a stopped seed has no result)
     epochs_done: int
     final_metrics: dict[str, float]
     best_epoch: int | None
@@ -76,69 +71,33 @@ class TrainResult:
     best_weights: dict[str, torch.Tensor] | None = None
 
 
-def _train_epoch(prep: Prepared, config: TrainConfig, epoch: int,
-                 schedule: torch.optim.lr_scheduler.LRScheduler,
-                 should_stop: Callable[[], bool] | None) -> dict[str, float]:
-    """One pass over the training split; returns the epoch's train_loss and train_accuracy.
-    Raises Diverged when the loss stops being finite."""
-    settings, model, optimizer = config.training, prep.model, prep.optimizer
-    device, n = prep.device, len(prep.train_x)
-    steps = math.ceil(n / settings.batch_size)
-    # A finiteness check reads the loss back; on CUDA that syncs, so do it every few steps.
-    check_every = 25 if device.type == "cuda" else 1
-    order = torch.randperm(n, generator=prep.shuffle).to(device)
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    for step in range(steps):
-        if should_stop is not None and should_stop():
-            raise StopRequested(f"stop requested during epoch {epoch}")
-        idx = order[step * settings.batch_size:(step + 1) * settings.batch_size]
-        xb, yb = prep.train_x[idx], prep.train_y[idx]
-        if prep.data.augment is not None:
-            xb = prep.data.augment(xb, prep.augment)
-        with prep.autocast:
-            logits = model(xb)
-            loss = F.cross_entropy(logits.float(), yb)
-        if (step + 1) % check_every == 0 or step + 1 == steps:
-            if not torch.isfinite(loss_sum + loss.detach()):
-                raise Diverged(f"training loss became {(loss_sum + loss.detach()).item()} at "
-                               f"epoch {epoch}, step {step + 1} of {steps}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if settings.grad_clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-        optimizer.step()
-        schedule.step()
-        loss_sum += loss.detach() * len(idx)
-        correct += (logits.detach().argmax(1) == yb).sum()
-    # Per example, or per pixel where the labels are masks (segmentation).
-    pixels = n * prep.train_y[0].numel()
-    return {"train_loss": loss_sum.item() / n, "train_accuracy": correct.item() / pixels}
-
-
 class SeedTrainer:
     """One seed's training, advanced an epoch at a time, so that the seeds of an experiment
     can train together in one process (`train_group`) while each keeps its own model,
-    optimizer, data order and RNG: every seed's numbers equal those of the seed trained
-    alone, bit for bit."""
+    optimizer, data order and RNG. The trainer owns its state: engines return each epoch's
+    outcome (worker/training/step.py) and the trainer applies it. Trained alone or in
+    lockstep, a seed's numbers equal those of `train` bit for bit; vmapped, within float
+    tolerance (README, "Seeds trained together")."""
 
     def __init__(self, config: TrainConfig, device: str | torch.device, data_root: Path,
                  data: DataSplits | None, member: str = SOLO,
                  checkpoint: Checkpointer | None = None) -> None:
         self.config, self.member = config, member
         self.prep = prepare(config, device, data_root, data)
+        self.objective = objective_for(self.prep.data)
         self.epochs, self.n = config.training.epochs, len(self.prep.train_x)
         self.num_params = sum(p.numel() for p in self.prep.model.parameters())
         self.macs, self.act_macs = count_macs(self.prep.model, self.prep.val_x)
         self.schedule = make_schedule(self.prep.optimizer, config.training,
                                       math.ceil(self.n / config.training.batch_size) * self.epochs)
+        self._schedule_stepped = False
         resumed = load(self.prep, self.schedule,
                        checkpoint.part(member, self.prep.device) if checkpoint else None)
         self.epoch, self.history, self.best = resumed.epoch, resumed.history, resumed.best
         self.space = InputSpace(self.prep.data, self.prep.device) \
             if applies(self.prep.data) else None
         self.picture_at = set(picture_epochs(self.epochs))
-        self.status: str | None = None  # completed | diverged | stopped, once it ends
+        self.status: TrainStatus | None = None  # once it ends
         self.error: str | None = None
         # The global torch RNG (dropout) is this seed's only while it trains.
         self._rng = _global_rng(self.prep.device)
@@ -148,22 +107,41 @@ class SeedTrainer:
     def active(self) -> bool:
         return self.status is None
 
+    def step_schedule(self) -> None:
+        """Advance the learning-rate schedule one step. Under vmap the seed's own optimizer
+        never steps (the stack's does), which torch warns of at a schedule's first step."""
+        if self._schedule_stepped:
+            self.schedule.step()
+            return
+        self._schedule_stepped = True
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=re.escape(
+                "Detected call of `lr_scheduler.step()` before `optimizer.step()`"))
+            self.schedule.step()
+
+    def stop(self, why: str) -> None:
+        """End this seed now (a cancel, or its claim lost), unless it has already ended."""
+        if self.active:
+            self._end(TrainStatus.stopped, why)
+
     def next_epoch(self, should_stop: Callable[[], bool] | None) -> EpochReport | None:
-        """Train and evaluate one epoch; None when the seed ended instead (`status` says
-        how: diverged, or stopped by `should_stop`)."""
-        epoch = self.epoch + 1
+        """Train and evaluate one epoch on the seed's own model; None when the seed ended
+        instead (`status` says how: diverged, or stopped by `should_stop`)."""
         _set_global_rng(self.prep.device, self._rng)
         try:
             started = time.perf_counter()
-            try:
-                metrics = _train_epoch(self.prep, self.config, epoch, self.schedule, should_stop)
-            except Diverged as exc:
-                return self._end("diverged", str(exc))
-            except StopRequested as exc:
-                return self._end("stopped", str(exc))
-            return self.end_epoch(metrics, time.perf_counter() - started)
+            outcome, = train_epoch(OneSeed(self.prep), [self], self.epoch + 1,
+                                   (lambda _: should_stop()) if should_stop else None)
+            return self.apply(outcome, time.perf_counter() - started)
         finally:
             self._rng = _global_rng(self.prep.device)
+
+    def apply(self, outcome: SeedEpoch, train_seconds: float) -> EpochReport | None:
+        """Record an epoch an engine trained: evaluate and report it, or end the seed as the
+        engine found it ended."""
+        if outcome.metrics is None:
+            return self._end(outcome.ended or TrainStatus.stopped, outcome.error or "")
+        return self.end_epoch(outcome.metrics, train_seconds)
 
     def end_epoch(self, metrics: dict[str, float], train_seconds: float) -> EpochReport | None:
         """Evaluate the epoch just trained (its training `metrics` and seconds) and record
@@ -171,21 +149,22 @@ class SeedTrainer:
         prep, epoch = self.prep, self.epoch + 1
         started = time.perf_counter()
         with prep.autocast:
-            metrics |= evaluate(prep.model, prep.val_x, prep.val_y)
-            metrics |= evaluate(prep.model, prep.test_x, prep.test_y, prefix="test")
+            metrics |= self.objective.evaluate(prep.model, prep.val_x, prep.val_y)
+            metrics |= self.objective.evaluate(prep.model, prep.test_x, prep.test_y,
+                                               prefix="test")
         metrics["lr"] = prep.optimizer.param_groups[0]["lr"]
         metrics["epoch_seconds"] = train_seconds + time.perf_counter() - started
         metrics["samples_per_second"] = self.n / train_seconds
         if not math.isfinite(metrics["val_loss"]):
-            return self._end("diverged", f"validation loss became {metrics['val_loss']} at "
-                                         f"epoch {epoch}")
+            return self._end(TrainStatus.diverged,
+                             f"validation loss became {metrics['val_loss']} at epoch {epoch}")
         self.epoch = epoch
         self.history.append(metrics)
         if best_epoch(self.history) == epoch:
             self.best = {k: v.detach().to("cpu", copy=True) for k, v in
                          prep.model.state_dict().items()}
         if epoch == self.epochs:
-            self.status = "completed"
+            self.status = TrainStatus.completed
         return EpochReport(epoch, self.epochs, metrics, activation_parameters(prep.model),
                            self._picture(epoch))
 
@@ -197,7 +176,7 @@ class SeedTrainer:
             picture["header"] = self.space.header()
         return picture
 
-    def _end(self, status: str, error: str) -> EpochReport | None:
+    def _end(self, status: TrainStatus, error: str) -> EpochReport | None:
         self.status, self.error = status, error
         return None
 
@@ -207,15 +186,15 @@ class SeedTrainer:
                         self.config.to_dict(), self._rng[0])
 
     def result(self) -> TrainResult:
-        history = self.history
+        history, diverged = self.history, self.status == TrainStatus.diverged
         out = TrainResult(
-            status="diverged" if self.status == "diverged" else "completed",
+            status=TrainStatus.diverged if diverged else TrainStatus.completed,
             epochs_done=len(history), final_metrics=final_metrics(history),
             best_epoch=best_epoch(history), num_params=self.num_params, macs=self.macs,
             activation_macs=self.act_macs, peak_memory_bytes=peak_memory(self.prep.device),
-            device=str(self.prep.device), error=self.error if self.status == "diverged"
-            else None, history=history, best_weights=self.best)
-        if self.status == "completed":
+            device=str(self.prep.device), error=self.error if diverged else None,
+            history=history, best_weights=self.best)
+        if self.status == TrainStatus.completed:
             out.responses = learned_responses(self.prep.model)
         return out
 
@@ -231,10 +210,40 @@ def _set_global_rng(device: torch.device, state: tuple[torch.Tensor, torch.Tenso
         torch.cuda.set_rng_state(state[1], device)
 
 
+Reports = list[tuple[SeedTrainer, EpochReport]]
+
+
+@dataclass(frozen=True)
+class _Hooks:
+    """What a caller of `train_group` is told, each a no-op unless given."""
+
+    on_epochs: Callable[[Reports], None] | None = None
+    should_stop: Callable[[SeedTrainer], bool] | None = None
+    on_end: Callable[[SeedTrainer], None] | None = None
+    before_checkpoint: Callable[[], None] | None = None
+
+    def epochs(self, reports: Reports) -> None:
+        if self.on_epochs is not None and reports:
+            self.on_epochs(reports)
+
+    def stop(self, trainer: Member) -> bool:
+        return (self.should_stop is not None and isinstance(trainer, SeedTrainer)
+                and self.should_stop(trainer))
+
+    def ended(self, trainers: list[SeedTrainer]) -> None:
+        for trainer in trainers:
+            if not trainer.active and self.on_end is not None:
+                self.on_end(trainer)
+
+    def checkpointing(self) -> None:
+        if self.before_checkpoint is not None:
+            self.before_checkpoint()
+
+
 def train_group(
     trainers: list[SeedTrainer],
     *,
-    on_epochs: Callable[[list[tuple[SeedTrainer, EpochReport]]], None] | None = None,
+    on_epochs: Callable[[Reports], None] | None = None,
     should_stop: Callable[[SeedTrainer], bool] | None = None,
     checkpoint: Checkpointer | None = None,
     on_end: Callable[[SeedTrainer], None] | None = None,
@@ -246,35 +255,19 @@ def train_group(
     checks `unbatchable` first).
 
     `on_epochs` gets each round's reports together (one write for all seeds); it may end a
-    seed by setting its status to "stopped". `should_stop(trainer)` is asked between steps.
-    One seed that diverges or stops ends alone; the others go on. `on_end(trainer)` is
-    called once for each seed, after the round in which it ended. `before_checkpoint()` is
-    called before the parts of a checkpoint are chosen, and may end seeds: the runner waits
-    there for the epochs it is still writing to the database, which a checkpoint must not
-    get ahead of."""
-    together = batched.VmappedSeeds() if vmapped else None
-    while any(t.active for t in trainers):
-        reports = []
-        active = [t for t in trainers if t.active]
-        if together is not None and len(active) > 1:
-            reports = _vmapped_round(together, active, should_stop)
-        else:
-            if together is not None:
-                together.release()
-            for trainer in active:
-                stop = (lambda t=trainer: should_stop(t)) if should_stop is not None else None
-                report = trainer.next_epoch(stop)
-                if report is not None:
-                    reports.append((trainer, report))
-        if on_epochs is not None and reports:
-            on_epochs(reports)
+    seed (`SeedTrainer.stop`). `should_stop(trainer)` is asked between steps. One seed that
+    diverges or stops ends alone; the others go on. `on_end(trainer)` is called once for
+    each seed, after the round in which it ended. `before_checkpoint()` is called before the
+    parts of a checkpoint are chosen, and may end seeds: the runner waits there for the
+    epochs it is still writing to the database, which a checkpoint must not get ahead of."""
+    hooks = _Hooks(on_epochs, should_stop, on_end, before_checkpoint)
+    together = VmappedSeeds() if vmapped else None
+    while active := [t for t in trainers if t.active]:
+        hooks.epochs(_round(together, active, hooks))
         saving = checkpoint is not None and checkpoint.due()
-        if saving and before_checkpoint is not None:
-            before_checkpoint()
-        if on_end is not None:
-            for trainer in active:
-                if not trainer.active:
-                    on_end(trainer)
+        if saving:
+            hooks.checkpointing()
+        hooks.ended(active)
         running = [t for t in trainers if t.active]
         if saving and checkpoint is not None and running:
             if together is not None:
@@ -282,20 +275,19 @@ def train_group(
             checkpoint.save_parts({t.member: t.part() for t in running})
 
 
-def _vmapped_round(together: batched.VmappedSeeds, active: list[SeedTrainer],
-                   should_stop: Callable[[SeedTrainer], bool] | None
-                   ) -> list[tuple[SeedTrainer, EpochReport]]:
-    """One epoch of the active seeds as one vmapped model, then each seed's bookkeeping."""
-    metrics, seconds = together.train_epoch(active, active[0].epoch + 1, should_stop)
-    reports = []
-    for trainer, trained in zip(active, metrics, strict=True):
-        if trained is None:
-            continue
+def _round(together: VmappedSeeds | None, active: list[SeedTrainer], hooks: _Hooks) -> Reports:
+    """One epoch of the active seeds: as one vmapped model when there is one and more than
+    one seed is left, otherwise each on its own model in turn."""
+    if together is not None and len(active) > 1:
+        outcomes, seconds = together.train_epoch(list(active), active[0].epoch + 1, hooks.stop)
         # Each seed's share of the epoch the seeds trained together.
-        report = trainer.end_epoch(trained, seconds / len(active))
-        if report is not None:
-            reports.append((trainer, report))
-    return reports
+        pairs = [(t, t.apply(o, seconds / len(active))) for t, o in zip(active, outcomes,
+                                                                        strict=True)]
+    else:
+        if together is not None:
+            together.release()
+        pairs = [(t, t.next_epoch(partial(hooks.stop, t))) for t in active]
+    return [(t, report) for t, report in pairs if report is not None]
 
 
 def train(
@@ -324,6 +316,6 @@ def train(
     train_group([trainer], on_epochs=each,
                 should_stop=(lambda _: should_stop()) if should_stop is not None else None,
                 checkpoint=checkpoint)
-    if trainer.status == "stopped":
+    if trainer.status == TrainStatus.stopped:
         raise StopRequested(trainer.error or "stop requested")
     return trainer.result()

@@ -13,13 +13,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from worker.training.config import TrainConfig
 from worker.training.datasets import DataSplits
-from worker.training.loop import StopRequested
+from worker.training.objectives import objective_for
 from worker.training.setup import DATA_ROOT, prepare
+from worker.training.step import OneSeed, StopRequested, forward, update
 
 SMOOTHING = 0.9  # exponential moving average of the loss, bias-corrected
 EXPLODE = 4.0  # stop once the smoothed loss exceeds 4x its minimum
@@ -79,11 +78,12 @@ def lr_range_test(config: TrainConfig, *, device: str | torch.device = "cpu",
     """The range test for one spec and seed, on the same model, data and optimizer as
     `train` (schedule and epochs are ignored; lr_min, lr_max, lr_range_steps are used)."""
     prep = prepare(config, device, data_root, data)
-    settings, model, optimizer = config.training, prep.model, prep.optimizer
+    settings, optimizer = config.training, prep.optimizer
+    engine, objective = OneSeed(prep), objective_for(prep.data)
     x, y = prep.train_x, prep.train_y
     order = torch.randperm(len(x), generator=prep.shuffle).to(prep.device)
     position = 0
-    model.train()
+    prep.model.train()
 
     def step(lr: float) -> float:
         nonlocal order, position
@@ -95,13 +95,9 @@ def lr_range_test(config: TrainConfig, *, device: str | torch.device = "cpu",
         position += settings.batch_size
         for group in optimizer.param_groups:
             group["lr"] = lr
-        with prep.autocast:  # the spec's precision, as in training
-            loss = F.cross_entropy(model(x[idx]).float(), y[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if settings.grad_clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-        optimizer.step()
-        return float(loss.item())
+        # The training step's forward and update (worker/training/step.py), one seed.
+        _, losses = forward(engine, objective, prep, x[idx].unsqueeze(0), y[idx].unsqueeze(0))
+        update(engine, losses, settings.grad_clip, leader=None)
+        return float(losses[0].item())
 
     return find_lr(step, lr_schedule(settings.lr_min, settings.lr_max, settings.lr_range_steps))

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from core.spec import TrainingSettings
 from worker.training import TrainConfig, train
-from worker.training.measure import class_confusion, evaluate, mean_iou
+from worker.training.objectives import class_confusion, evaluate, mean_iou
 
 
 def test_mean_iou_counts_by_hand() -> None:
