@@ -7,6 +7,8 @@ AWS_* variables), through boto3. A reader never sees half an object: the local s
 temporary file and renames it, and S3 makes a PUT visible only once complete.
 
 Keys: `checkpoints/<run id>.pt` (while a run trains) and `weights/<run id>.safetensors`.
+Which weights are kept is a policy over the runs' rows: core/retention.py. The stores know
+nothing of the database, so training (worker/training/) imports them without the ORM.
 """
 
 from __future__ import annotations
@@ -18,12 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from core.models import Run
 from core.settings import Settings, get_settings
-from core.status import RunStatus
 
 
 class ArtifactMissing(KeyError):
@@ -158,25 +155,6 @@ def store_for(settings: Settings) -> ArtifactStore:
 @lru_cache(maxsize=1)
 def get_store() -> ArtifactStore:
     return store_for(get_settings())
-
-
-def prune_weights(session: Session, store: ArtifactStore, experiment_id: uuid.UUID) -> None:
-    """ACTLAB_KEEP_WEIGHTS=best: keep the weights of the experiment's run with the highest
-    best-validation accuracy (the earliest seed on ties), delete the others'."""
-    runs = session.scalars(select(Run).where(Run.experiment_id == experiment_id,
-                                             Run.status == RunStatus.succeeded,
-                                             Run.reused_from.is_(None))).all()
-
-    def score(run: Run) -> tuple[float, int]:
-        value = (run.final_metrics or {}).get("best_val_accuracy")
-        return (value if value is not None else -1.0, -run.seed)
-
-    if not runs:
-        return
-    best = max(runs, key=score)
-    for run in runs:
-        if run.id != best.id:
-            store.delete(weights_key(run.id))
 
 
 def run_artifact_keys(run_ids: list[uuid.UUID]) -> list[str]:

@@ -18,6 +18,7 @@ from core.search_spec import SearchSpec
 from core.settings import Settings
 from core.spec import (
     RECIPE_VERSION,
+    RECORDED_PRECISION,
     ExperimentSpec,
     SpecError,
     check_limits,
@@ -42,10 +43,6 @@ class Created:
 def epochs_total(spec: ExperimentSpec) -> int:
     # An lr range test is one pass of lr_range_steps steps: progress is 0 or 1 of 1.
     return 1 if spec.kind == RunKind.lr_range else spec.training.epochs
-
-
-# What each spec precision records in a run's provenance (worker/training/provenance.py).
-RECORDED_PRECISION = {"fp32": "fp32", "bf16": "bf16-autocast"}
 
 
 def previous_successes(session: Session, recipe: str, seeds: list[int],

@@ -304,6 +304,11 @@ class DatasetRef(_CatalogRef):
     noun = "dataset"
 
 
+# What each spec precision records in a run's provenance (worker/training/provenance.py),
+# which reuse compares (core/creation.py).
+RECORDED_PRECISION = {"fp32": "fp32", "bf16": "bf16-autocast"}
+
+
 class TrainingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 

@@ -172,17 +172,17 @@ def test_epochs_are_written_off_the_training_thread(backend: Backend,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    import worker.runner
+    import worker.group_run
 
     threads: list[str] = []
-    real = worker.runner.upsert
+    real = worker.group_run.upsert
 
     def recording(session: object, table: object, *args: object, **kwargs: object) -> None:
         if table is EpochMetric.__table__:
             threads.append(threading.current_thread().name)
         real(session, table, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(worker.runner, "upsert", recording)
+    monkeypatch.setattr(worker.group_run, "upsert", recording)
     _, (run_id,) = make_experiment(model={"name": "mlp"}, training={"epochs": 3})
     assert execute_run(run_id) == "succeeded"
     assert threads == ["actlab-epoch-writes"] * 3
