@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from api.errors import not_found
 from core.db import get_sessionmaker
-from core.models import Experiment, Run, Sweep
+from core.models import Experiment, Run, Search, Sweep
 from core.settings import Settings, get_settings
 
 
@@ -80,8 +80,16 @@ def _sweep(sweep_id: uuid.UUID, session: SessionDep) -> Sweep:
     return sweep
 
 
-# The row named by the path's {experiment_id} / {run_id} / {sweep_id}, or a 404. The session
-# is the route's own (FastAPI caches a dependency per request).
+def _search(search_id: uuid.UUID, session: SessionDep) -> Search:
+    search = session.get(Search, search_id)
+    if search is None:
+        raise not_found("search", search_id)
+    return search
+
+
+# The row named by the path's {experiment_id} / {run_id} / {sweep_id} / {search_id}, or a
+# 404. The session is the route's own (FastAPI caches a dependency per request).
 ExperimentDep = Annotated[Experiment, Depends(_experiment)]
 RunDep = Annotated[Run, Depends(_run)]
 SweepDep = Annotated[Sweep, Depends(_sweep)]
+SearchDep = Annotated[Search, Depends(_search)]

@@ -6,6 +6,7 @@ import statistics
 
 from tqdm import tqdm
 
+from core.metrics import TEST_ACCURACY_AT_BEST
 from core.settings import Settings
 from core.spec import ExperimentSpec
 from core.status import TrainStatus
@@ -45,7 +46,7 @@ def train_locally(spec: ExperimentSpec, settings: Settings, device: str = "auto"
         secs = statistics.fmean(h["epoch_seconds"] for h in r.history) if r.history else 0.0
         print(f"{seed:>6} {r.status:>10} {m.get('val_accuracy', nan):>8.4f} "
               f"{m.get('test_accuracy', nan):>8.4f} {r.best_epoch or 0:>7} "
-              f"{m.get('test_accuracy_at_best', nan):>9.4f} {secs:>8.2f}"
+              f"{m.get(TEST_ACCURACY_AT_BEST, nan):>9.4f} {secs:>8.2f}"
               + (f" {m.get('test_miou', nan):>9.4f}" if miou else ""))
     if len(tests) > 1:
         print(f"test_accuracy (last epoch) mean {statistics.fmean(tests):.4f} ± "

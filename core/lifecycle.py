@@ -11,10 +11,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.models import RUN_RESULT_TABLES, Experiment, Run, Search
@@ -212,6 +212,49 @@ def sweep(session: Session, *, stale_after: float, requeue_after: float,
     return out
 
 
+# A search's driver holds a lease while it steps (worker/search/driver.py): one step at a time.
+SEARCH_LEASE_SECONDS = 900  # a step (a pool build included) holds the search at most this long
+ACTIVE_SEARCH = (SearchStatus.queued, SearchStatus.running)
+
+
+def _lease_free(now: datetime) -> ColumnElement[bool]:
+    """No step holds the search: never leased, or its lease ran out."""
+    return or_(Search.lease_until.is_(None), Search.lease_until < now)
+
+
+def take_search_lease(session: Session, search_id: uuid.UUID, token: str) -> bool:
+    """Lease an active search no step holds to `token`; False when it is busy or finished."""
+    now = utcnow()
+    taken = session.execute(
+        update(Search).where(Search.id == search_id, Search.status.in_(ACTIVE_SEARCH),
+                             _lease_free(now))
+        .values(lease_token=token, lease_until=now + timedelta(seconds=SEARCH_LEASE_SECONDS))
+        .execution_options(synchronize_session=False))
+    return bool(taken.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def fail_search_step(session: Session, search_id: uuid.UUID, token: str, error: str) -> None:
+    """A step that raised: the search fails, if the lease is still `token`'s."""
+    session.execute(update(Search).where(Search.id == search_id, Search.lease_token == token)
+                    .values(status=SearchStatus.failed, error=error, finished_at=utcnow(),
+                            lease_token=None, lease_until=None)
+                    .execution_options(synchronize_session=False))
+
+
+def cancel_search(session: Session, search: Search) -> None:
+    """Ask a search to stop: its queued runs cancelled, its running ones told to stop, and
+    the search itself cancelled now unless a driver step holds it (that step then ends it).
+    IllegalTransition once it has finished."""
+    if search.status.finished:
+        raise IllegalTransition(f"search {search.id} is already {search.status}")
+    search.cancel_requested = True
+    cancel_search_runs(session, search.id)
+    session.execute(update(Search).where(
+        Search.id == search.id, Search.status.in_(ACTIVE_SEARCH), _lease_free(utcnow()))
+        .values(status=SearchStatus.cancelled, finished_at=utcnow())
+        .execution_options(synchronize_session=False))
+
+
 def searches_to_step(session: Session, idle_seconds: float) -> list[uuid.UUID]:
     """Active searches whose driver has not stepped (or, never stepped, that were not created)
     for `idle_seconds` and that no step holds:
@@ -220,8 +263,7 @@ def searches_to_step(session: Session, idle_seconds: float) -> list[uuid.UUID]:
     now = utcnow()
     cutoff = now - timedelta(seconds=idle_seconds)
     return list(session.scalars(select(Search.id).where(
-        Search.status.in_([SearchStatus.queued, SearchStatus.running]),
-        or_(Search.lease_until.is_(None), Search.lease_until < now),
+        Search.status.in_(ACTIVE_SEARCH), _lease_free(now),
         func.coalesce(Search.stepped_at, Search.created_at) < cutoff)))
 
 

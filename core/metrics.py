@@ -53,3 +53,10 @@ SELECTION_METRICS: tuple[str, ...] = tuple(m.name for m in METRIC_TABLE
                                            if m.split == "validation")
 DEFAULT_SELECTION = "val_accuracy"
 DEFAULT_LEADERBOARD_METRIC = "test_accuracy"
+
+# A finished run's headline numbers, stored in its final metrics beside the last epoch's:
+# what a paper reports, read at the best epoch by DEFAULT_SELECTION (the worker's
+# worker/training/measure.py::final_metrics; the search screens and confirms on them).
+BEST_VAL_ACCURACY = "best_val_accuracy"
+TEST_ACCURACY_AT_BEST = "test_accuracy_at_best"
+HEADLINE_METRICS: tuple[str, ...] = (BEST_VAL_ACCURACY, TEST_ACCURACY_AT_BEST)

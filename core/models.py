@@ -14,7 +14,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from core.spec import RECIPE_VERSION
-from core.status import RunKind, RunStatus, SearchStatus
+from core.status import (
+    CandidateRole,
+    CandidateStatus,
+    RunKind,
+    RunStatus,
+    SearchPhase,
+    SearchStatus,
+)
 from core.timeutil import utcnow
 
 NAMING_CONVENTION = {
@@ -115,7 +122,7 @@ class Search(Base):
     spec: Mapped[dict[str, Any]]
     status: Mapped[SearchStatus] = mapped_column(_vocabulary(SearchStatus),
                                                  default=SearchStatus.queued, index=True)
-    phase: Mapped[str] = mapped_column(sa.String(16), default="pool")  # pool|screen|confirm|done
+    phase: Mapped[SearchPhase] = mapped_column(_vocabulary(SearchPhase), default=SearchPhase.pool)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     started_at: Mapped[datetime | None]
@@ -145,12 +152,11 @@ class SearchCandidate(Base):
         sa.ForeignKey("searches.id", ondelete="CASCADE"), index=True)
     key: Mapped[str] = mapped_column(sa.String(1200))  # canonical form (+ initial values)
     position: Mapped[int]  # order in the pool
-    role: Mapped[str] = mapped_column(sa.String(16))  # candidate | baseline
+    role: Mapped[CandidateRole] = mapped_column(_vocabulary(CandidateRole))
     expression: Mapped[str] = mapped_column(sa.String(600))  # canonical, or baseline name
     parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
     equivalents: Mapped[list[Any]] = mapped_column(default=list)
-    # pool | filtered | queued | running | done | failed | diverged
-    status: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[CandidateStatus] = mapped_column(_vocabulary(CandidateStatus))
     reason: Mapped[str | None] = mapped_column(sa.Text)
     features: Mapped[list[Any] | None]
     # Every [schema, [operator, ...]] that spells it (evolution mutates these).

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.artifacts import ArtifactStore, weights_key
+from core.metrics import BEST_VAL_ACCURACY
 from core.models import Run
 from core.status import RunStatus
 
@@ -21,7 +22,7 @@ def prune_weights(session: Session, store: ArtifactStore, experiment_id: uuid.UU
                                              Run.reused_from.is_(None))).all()
 
     def score(run: Run) -> tuple[float, int]:
-        value = (run.final_metrics or {}).get("best_val_accuracy")
+        value = (run.final_metrics or {}).get(BEST_VAL_ACCURACY)
         return (value if value is not None else -1.0, -run.seed)
 
     if not runs:

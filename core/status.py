@@ -52,6 +52,37 @@ class SearchStatus(StrEnum):
         return self not in (SearchStatus.queued, SearchStatus.running)
 
 
+class SearchPhase(StrEnum):
+    """Where a search's driver is (worker/search/driver.py)."""
+
+    pool = "pool"  # the space not yet expanded into candidates
+    screen = "screen"  # rounds of screening trainings
+    confirm = "confirm"  # the best candidates and the baselines on the full recipe
+    done = "done"
+
+
+class CandidateStatus(StrEnum):
+    """One candidate's (or baseline's) state in its search."""
+
+    pool = "pool"  # not chosen yet
+    filtered = "filtered"  # unfit before training (its reason says why)
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+    diverged = "diverged"
+
+    @property
+    def pending(self) -> bool:
+        """Its trainings have not all finished."""
+        return self in (CandidateStatus.queued, CandidateStatus.running)
+
+
+class CandidateRole(StrEnum):
+    candidate = "candidate"  # a function of the search space
+    baseline = "baseline"  # a named activation every candidate is tested against
+
+
 class ExperimentStatus(StrEnum):
     queued = "queued"  # nothing started
     running = "running"  # some work left

@@ -16,7 +16,7 @@ import math
 import uuid
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, and_, or_, select, true
 from sqlalchemy.orm import Session
@@ -34,6 +34,7 @@ from api.analytics.stats import (
     welch,
 )
 from api.analytics.time_to_target import Target, km_median, logrank, times
+from api.analytics.verdicts import Verdict, decide
 from api.experiment_rows import has_tag
 from core.catalog import entries
 from core.metrics import DEFAULT_SELECTION, HIGHER_IS_BETTER
@@ -44,11 +45,6 @@ STATS = ("final", "best")
 # Spec fields that are not part of the recipe.
 NOT_RECIPE = ("name", "tags", "priority", "seeds")
 
-VERDICT_BASELINE = "baseline"
-VERDICT_NO_BASELINE = "no baseline with this recipe"
-VERDICT_TOO_FEW = "too few seeds to test"
-VERDICT_UNDEFINED = "test undefined (no variance in either sample)"
-VERDICT_SAME = "no significant difference"
 
 
 @dataclass(frozen=True)
@@ -145,20 +141,57 @@ def _fmt(value: Any) -> str:
         else f"{value}"
 
 
-def _describe_differences(items: list[dict[str, Any]]) -> list[str]:
+def _describe_differences(items: list[Entry]) -> list[str]:
     """Set each item's `recipe_diff` to the recipe keys (other than the activation, which the
     label shows) whose values are not the same for every item; returns those keys."""
-    keys = sorted({k for e in items for k in e["recipe"]})
+    keys = sorted({k for e in items for k in e.recipe})
     varying = [k for k in keys
                if k != "activation" and not k.startswith("activation.")
-               and len({_fmt(e["recipe"].get(k)) for e in items}) > 1]
+               and len({_fmt(e.recipe.get(k)) for e in items}) > 1]
     for e in items:
-        e["recipe_diff"] = {k: e["recipe"].get(k) for k in varying}
-        e["recipe_text"] = ", ".join(f"{k}={_fmt(v)}" for k, v in e["recipe_diff"].items())
+        e.recipe_diff = {k: e.recipe.get(k) for k in varying}
+        e.recipe_text = ", ".join(f"{k}={_fmt(v)}" for k, v in e.recipe_diff.items())
     return varying
 
 
-def _entries(session: Session, rows: list[Any], q: Query) -> list[dict[str, Any]]:
+@dataclass
+class Entry:
+    """One recipe's runs on a board: the metric per seed and what describes the recipe."""
+
+    label: str
+    activation: str
+    spec_hash: str
+    recipe: dict[str, Any]
+    context: str
+    experiment_ids: list[str]
+    values: dict[int, float]  # seed -> the metric
+    run_ids: dict[int, uuid.UUID]  # seed -> its run
+    num_params: int | None
+    macs: int | None
+    activation_macs: int | None
+    best_epoch_mean: float | None
+    train_loss: float | None
+    val_loss: float | None
+    epoch_seconds: float | None
+    best_value: float
+    provenance: dict[str, str | None]
+    # Filled by the board: the recipe keys that differ between its entries.
+    recipe_diff: dict[str, Any] = field(default_factory=dict)
+    recipe_text: str = ""
+    # Filled for a time-to-target board: (epochs, reached) per run, and TARGET_COLUMNS.
+    times: tuple[list[float], list[bool]] = ([], [])
+    target: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mean(self) -> float:
+        return mean(list(self.values.values()))
+
+    def column(self, name: str) -> float | None:
+        """A value the cross-task board ranks by (RANK_COLUMNS)."""
+        return self.mean if name == "mean" else cast(float | None, getattr(self, name))
+
+
+def _entries(session: Session, rows: list[Any], q: Query) -> list[Entry]:
     """Group runs by recipe (spec hash): one leaderboard entry per recipe."""
     specs: dict[str, Any] = {}
     if rows:
@@ -169,33 +202,29 @@ def _entries(session: Session, rows: list[Any], q: Query) -> list[dict[str, Any]
     for r in rows:
         if getattr(r, f"{q.stat}_{q.metric}") is not None:
             groups[r.spec_hash].append(r)
-    out = []
-    for spec_hash, runs in groups.items():
-        spec = specs.get(spec_hash, {})
-        values = {r.seed: getattr(r, f"{q.stat}_{q.metric}") for r in runs}
-        recipe = recipe_of(spec, runs[0].recipe_version)
-        macs = [r.macs for r in runs if r.macs]
-        act_macs = [r.activation_macs for r in runs if r.activation_macs is not None]
-        params = [r.num_params for r in runs if r.num_params]
-        best_epochs = [r.best_epoch for r in runs if r.best_epoch is not None]
-        out.append({
-            "label": activation_label(runs[0].activation, spec),
-            "activation": runs[0].activation, "spec_hash": spec_hash,
-            "recipe": recipe, "context": context_of(recipe),
-            "experiment_ids": sorted({str(r.experiment_id) for r in runs}),
-            "values": values, "run_ids": {r.seed: r.run_id for r in runs},
-            "num_params": round(mean(params)) if params else None,
-            "macs": round(mean(macs)) if macs else None,
-            "activation_macs": round(mean(act_macs)) if act_macs else None,
-            "best_epoch_mean": mean(best_epochs) if best_epochs else None,
-            "train_loss": _mean_or_none([r.final_train_loss for r in runs]),
-            "val_loss": _mean_or_none([r.final_val_loss for r in runs]),
-            "epoch_seconds": _mean_or_none([r.best_epoch_seconds for r in runs]),
-            "best_value": (max if HIGHER_IS_BETTER[q.metric] else min)(values.values()),
-            **_provenance(runs),
-        })
-    out.sort(key=lambda e: (e["label"], e["spec_hash"]))
+    out = [_entry(spec_hash, runs, specs.get(spec_hash, {}), q)
+           for spec_hash, runs in groups.items()]
+    out.sort(key=lambda e: (e.label, e.spec_hash))
     return out
+
+
+def _entry(spec_hash: str, runs: list[Any], spec: dict[str, Any], q: Query) -> Entry:
+    values = {r.seed: getattr(r, f"{q.stat}_{q.metric}") for r in runs}
+    recipe = recipe_of(spec, runs[0].recipe_version)
+    return Entry(
+        label=activation_label(runs[0].activation, spec), activation=runs[0].activation,
+        spec_hash=spec_hash, recipe=recipe, context=context_of(recipe),
+        experiment_ids=sorted({str(r.experiment_id) for r in runs}),
+        values=values, run_ids={r.seed: r.run_id for r in runs},
+        num_params=_rounded_mean([r.num_params or None for r in runs]),
+        macs=_rounded_mean([r.macs or None for r in runs]),
+        activation_macs=_rounded_mean([r.activation_macs for r in runs]),
+        best_epoch_mean=_mean_or_none([r.best_epoch for r in runs]),
+        train_loss=_mean_or_none([r.final_train_loss for r in runs]),
+        val_loss=_mean_or_none([r.final_val_loss for r in runs]),
+        epoch_seconds=_mean_or_none([r.best_epoch_seconds for r in runs]),
+        best_value=(max if HIGHER_IS_BETTER[q.metric] else min)(values.values()),
+        provenance=_provenance(runs))
 
 
 PROVENANCE_COLUMNS = ("devices", "precision", "modes", "kernels", "versions")
@@ -225,28 +254,22 @@ def _or_inf(value: float | None) -> float:
     return math.inf if value is None else value
 
 
-def _time_to(session: Session, items: list[dict[str, Any]], target: Target) -> None:
+def _time_to(session: Session, items: list[Entry], target: Target) -> None:
     """Each entry's runs' epochs and seconds to `target` (censored when never reached) and
     the Kaplan-Meier medians."""
-    found = times(session, [r for e in items for r in e["run_ids"].values()], target)
+    found = times(session, [r for e in items for r in e.run_ids.values()], target)
     for e in items:
-        mine = {seed: found[r] for seed, r in e["run_ids"].items() if r in found}
+        mine = {seed: found[r] for seed, r in e.run_ids.items() if r in found}
         reached = [t.reached for t in mine.values()]
         epochs = km_median([float(t.epochs) for t in mine.values()], reached)
         seconds = km_median([t.seconds for t in mine.values()], reached)
-        e["times"] = ([float(t.epochs) for t in mine.values()], reached)
-        e |= {"target_runs": len(mine), "target_reached": sum(reached),
-              "median_epochs": epochs.value, "median_epochs_low": epochs.low,
-              "median_epochs_high": epochs.high, "median_seconds": seconds.value,
-              "median_seconds_low": seconds.low, "median_seconds_high": seconds.high,
-              "target_epochs": {seed: t.epochs if t.reached else None
-                                for seed, t in sorted(mine.items())}}
-
-
-def _compare_times(entry: dict[str, Any], base: dict[str, Any], test: str) -> TestResult | None:
-    """The log-rank test of the epochs to target (`test` applies to metric values only)."""
-    result = logrank(entry["times"], base["times"])
-    return TestResult(*result) if result is not None else None
+        e.times = ([float(t.epochs) for t in mine.values()], reached)
+        e.target = {"target_runs": len(mine), "target_reached": sum(reached),
+                    "median_epochs": epochs.value, "median_epochs_low": epochs.low,
+                    "median_epochs_high": epochs.high, "median_seconds": seconds.value,
+                    "median_seconds_low": seconds.low, "median_seconds_high": seconds.high,
+                    "target_epochs": {seed: t.epochs if t.reached else None
+                                      for seed, t in sorted(mine.items())}}
 
 
 def _mean_or_none(values: list[float | None]) -> float | None:
@@ -254,33 +277,97 @@ def _mean_or_none(values: list[float | None]) -> float | None:
     return mean(present) if present else None
 
 
-def _compare(entry: dict[str, Any], base: dict[str, Any], test: str) -> TestResult | None:
-    a, b = list(entry["values"].values()), list(base["values"].values())
-    if test == "welch":
+def _rounded_mean(values: list[int | None]) -> int | None:
+    average = _mean_or_none([float(v) if v is not None else None for v in values])
+    return round(average) if average is not None else None
+
+
+def _compare(entry: Entry, base: Entry, q: Query) -> TestResult | None:
+    """The entry against its baseline: the log-rank test of the epochs to a target, or
+    `q.test` on the metric's values."""
+    if q.target is not None:
+        result = logrank(entry.times, base.times)
+        return TestResult(*result) if result is not None else None
+    a, b = list(entry.values.values()), list(base.values.values())
+    if q.test == "welch":
         return welch(a, b)
-    if test == "mannwhitney":
+    if q.test == "mannwhitney":
         return mann_whitney(a, b)
-    common = sorted(set(entry["values"]) & set(base["values"]))
-    return paired([entry["values"][s] for s in common], [base["values"][s] for s in common])
+    common = sorted(set(entry.values) & set(base.values))
+    return paired([entry.values[s] for s in common], [base.values[s] for s in common])
 
 
-def _baselines(items: list[dict[str, Any]], baseline: str) -> dict[str, dict[str, Any]]:
+def _baselines(items: list[Entry], baseline: str) -> dict[str, Entry]:
     """context -> the baseline entry trained in it: the baseline activation at its default
     parameters if there is one, else with the most seeds."""
     canonical = entries("activations").get(baseline, {}).get("name", baseline)
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, Entry] = {}
     for e in items:
-        if e["activation"] != canonical:
+        if e.activation != canonical:
             continue
-        current = out.get(e["context"])
-        key = (e["label"] == canonical, len(e["values"]))
-        if current is None or key > (current["label"] == canonical, len(current["values"])):
-            out[e["context"]] = e
+        current = out.get(e.context)
+        key = (e.label == canonical, len(e.values))
+        if current is None or key > (current.label == canonical, len(current.values)):
+            out[e.context] = e
     return out
 
 
+def _ahead(e: Entry, base: Entry, q: Query) -> bool:
+    """Whether the entry is ahead of its baseline: reaches the target sooner (more runs
+    reaching it breaks ties), or has the better mean."""
+    if q.target is not None:
+        def when(x: Entry) -> tuple[float, float]:
+            return (_or_inf(x.target["median_epochs"]),
+                    -x.target["target_reached"] / x.target["target_runs"])
+        return when(e) < when(base)
+    diff = e.mean - base.mean
+    return diff > 0 if HIGHER_IS_BETTER[q.metric] else diff < 0
+
+
+def _verdict(e: Entry, base: Entry | None, result: TestResult | None,
+             p_holm: float | None, q: Query) -> Verdict:
+    if e is base:
+        return Verdict.baseline
+    if base is None:
+        return Verdict.no_baseline
+    if result is None:
+        return Verdict.too_few
+    if p_holm is None:
+        return Verdict.undefined
+    if q.target is not None:
+        return decide(p_holm, q.alpha, _ahead(e, base, q), yes=Verdict.sooner,
+                      no=Verdict.later)
+    return decide(p_holm, q.alpha, _ahead(e, base, q))
+
+
+def _row(e: Entry, base: Entry | None, result: TestResult | None, p_holm: float | None,
+         rank: float, q: Query) -> dict[str, Any]:
+    """One entry as the board's response shows it (api/reports.py::BoardEntry)."""
+    values = list(e.values.values())
+    d = describe(values)
+    compared = base is not None and e is not base
+    return {
+        "rank": rank, "label": e.label, "activation": e.activation,
+        "recipe": e.recipe_text, "recipe_diff": e.recipe_diff,
+        "spec_hash": e.spec_hash, "experiment_ids": e.experiment_ids, "context": e.context,
+        "baseline_spec_hash": base.spec_hash if base is not None else None,
+        **asdict(d),
+        "seeds": sorted(e.values),
+        "statistic": result.statistic if result is not None else None,
+        "p_value": result.p_value if result is not None else None,
+        "p_holm": p_holm,
+        "cohens_d": cohens_d(values, list(base.values.values()))
+        if compared and base is not None else None,
+        "verdict": _verdict(e, base, result, p_holm, q),
+        "best_epoch_mean": e.best_epoch_mean,
+        "num_params": e.num_params, "macs": e.macs, "activation_macs": e.activation_macs,
+        "metric_per_mmac": (d.mean / (e.macs / 1e6)) if e.macs and d.mean else None,
+        **e.provenance, **(e.target if q.target is not None else {}),
+    }
+
+
 def task_board(session: Session, model: str, dataset: str, q: Query,
-               items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+               items: list[Entry] | None = None) -> dict[str, Any]:
     """`items` lets the cross-task board pass what it already fetched."""
     if items is None:
         rows = result_rows.final_rows(session, and_(Experiment.model == model,
@@ -288,73 +375,24 @@ def task_board(session: Session, model: str, dataset: str, q: Query,
                                                 q.filters.clause(session)), q.select_by)
         items = _entries(session, rows, q)
     varying = _describe_differences(items)
-    higher = HIGHER_IS_BETTER[q.metric]
     bases = _baselines(items, q.baseline)
     if q.target is not None:
         _time_to(session, items, q.target)
-    results: list[TestResult | None] = []
-    for e in items:
-        base = bases.get(e["context"])
-        results.append((_compare_times if q.target is not None else _compare)(e, base, q.test)
-                       if base is not None and e is not base else None)
+    results = [_compare(e, base, q) if (base := bases.get(e.context)) is not None
+               and e is not base else None for e in items]
     adjusted = holm([r.p_value if r is not None else None for r in results])
     if q.target is not None:  # sooner is better; never reached ranks last
-        ranks = average_ranks([_or_inf(e["median_epochs"]) for e in items], False)
+        ranks = average_ranks([_or_inf(e.target["median_epochs"]) for e in items], False)
     else:
-        ranks = average_ranks([mean(list(e["values"].values())) for e in items], higher)
-    board = []
-    for e, res, p_adj, rank in zip(items, results, adjusted, ranks, strict=True):
-        base = bases.get(e["context"])
-        values = list(e["values"].values())
-        d = describe(values)
-        if e is base:
-            verdict = VERDICT_BASELINE
-        elif base is None:
-            verdict = VERDICT_NO_BASELINE
-        elif res is None:
-            verdict = VERDICT_TOO_FEW
-        elif p_adj is None:
-            verdict = VERDICT_UNDEFINED
-        else:
-            if q.target is not None:
-                sooner = (_or_inf(e["median_epochs"]), -e["target_reached"] / e["target_runs"]) \
-                    < (_or_inf(base["median_epochs"]),
-                       -base["target_reached"] / base["target_runs"])
-                verdict = ("sooner" if sooner else "later") if p_adj < q.alpha \
-                    else VERDICT_SAME
-            else:
-                diff = (d.mean or 0) - mean(list(base["values"].values()))
-                better = diff > 0 if higher else diff < 0
-                verdict = ("better" if better else "worse") if p_adj < q.alpha \
-                    else VERDICT_SAME
-        compared = base is not None and e is not base
-        board.append({
-            "rank": rank, "label": e["label"], "activation": e["activation"],
-            "recipe": e["recipe_text"], "recipe_diff": e["recipe_diff"],
-            "spec_hash": e["spec_hash"], "experiment_ids": e["experiment_ids"],
-            "context": e["context"],
-            "baseline_spec_hash": base["spec_hash"] if base is not None else None,
-            **asdict(d),
-            "seeds": sorted(e["values"]),
-            "statistic": res.statistic if res is not None else None,
-            "p_value": res.p_value if res is not None else None,
-            "p_holm": p_adj,
-            "cohens_d": cohens_d(values, list(base["values"].values())) if compared
-            and base is not None else None,
-            "verdict": verdict,
-            "best_epoch_mean": e["best_epoch_mean"],
-            "num_params": e["num_params"], "macs": e["macs"],
-            "activation_macs": e["activation_macs"],
-            "metric_per_mmac": (d.mean / (e["macs"] / 1e6)) if e["macs"] and d.mean else None,
-            **{k: e[k] for k in PROVENANCE_COLUMNS},
-            **({k: e[k] for k in TARGET_COLUMNS} if q.target is not None else {}),
-        })
+        ranks = average_ranks([e.mean for e in items], HIGHER_IS_BETTER[q.metric])
+    board = [_row(e, bases.get(e.context), res, p_adj, rank, q)
+             for e, res, p_adj, rank in zip(items, results, adjusted, ranks, strict=True)]
     board.sort(key=lambda item: (item["rank"], item["label"], item["recipe"]))
     return {"model": model, "dataset": dataset, "metric": q.metric, "stat": q.stat,
-            "select": q.select_by, "higher_is_better": higher, "baseline": q.baseline,
-            "baseline_found": bool(bases),
-            "baselines": [{"label": b["label"], "spec_hash": b["spec_hash"],
-                           "context": ctx, "recipe": b["recipe_text"]}
+            "select": q.select_by, "higher_is_better": HIGHER_IS_BETTER[q.metric],
+            "baseline": q.baseline, "baseline_found": bool(bases),
+            "baselines": [{"label": b.label, "spec_hash": b.spec_hash,
+                           "context": ctx, "recipe": b.recipe_text}
                           for ctx, b in sorted(bases.items())],
             "differs_by": varying, "test": "logrank" if q.target is not None else q.test,
             "target": str(q.target) if q.target is not None else None,
@@ -370,6 +408,47 @@ RANK_COLUMNS = {  # column -> (entry field, higher is better; None: the metric's
     "val_loss": ("val_loss", False),
     "time": ("epoch_seconds", False),
 }
+NO_RECORD = {"win": 0, "tie": 0, "loss": 0}
+
+
+class _CrossTask:
+    """The running tallies of the cross-task board: each label's ranks per column, the
+    tasks it was ranked on, and its win/tie/loss record against the baseline."""
+
+    def __init__(self, metric: str) -> None:
+        self.higher = HIGHER_IS_BETTER[metric]
+        self.ranks: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        self.tasks_of: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        self.record: dict[str, dict[str, int]] = defaultdict(lambda: dict(NO_RECORD))
+
+    def rank_group(self, group: list[Entry], task: tuple[str, str]) -> None:
+        """Rank one comparison group (entries of one context) on every column."""
+        for column, (name, higher) in RANK_COLUMNS.items():
+            present = [e for e in group if e.column(name) is not None]
+            column_ranks = average_ranks([cast(float, e.column(name)) for e in present],
+                                         self.higher if higher is None else higher)
+            for e, rank in zip(present, column_ranks, strict=True):
+                self.ranks[e.label][column].append(rank)
+        for e in group:
+            self.tasks_of[e.label].add(task)
+
+    def count(self, board: dict[str, Any]) -> None:
+        for entry in board["entries"]:
+            outcome = Verdict(entry["verdict"]).outcome
+            if outcome:
+                self.record[entry["label"]][outcome] += 1
+
+    def table(self) -> list[dict[str, Any]]:
+        table = []
+        for label, columns in self.ranks.items():
+            row: dict[str, Any] = {"label": label, "tasks": len(self.tasks_of[label]),
+                                   "groups": len(columns["mean_accuracy"])}
+            for column in RANK_COLUMNS:
+                row[f"avg_rank_{column}"] = mean(columns[column]) if columns[column] else None
+            row.update(self.record.get(label, NO_RECORD))
+            table.append(row)
+        table.sort(key=lambda r: (r["avg_rank_mean_accuracy"], r["label"]))
+        return table
 
 
 def cross_task_board(session: Session, q: Query) -> dict[str, Any]:
@@ -381,49 +460,21 @@ def cross_task_board(session: Session, q: Query) -> dict[str, Any]:
     by_task: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for r in rows:
         by_task[(r.model, r.dataset)].append(r)
-    ranks: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    tasks_of: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    record: dict[str, dict[str, int]] = defaultdict(lambda: {"win": 0, "tie": 0, "loss": 0})
+    tally = _CrossTask(q.metric)
     tasks = []
     for (model, dataset), task_rows in sorted(by_task.items()):
         items = _entries(session, task_rows, q)
+        groups: dict[str, list[Entry]] = defaultdict(list)
         for e in items:
-            e["mean"] = mean(list(e["values"].values()))
-        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for e in items:
-            groups[e["context"]].append(e)
-        ranked_groups = 0
-        for group in groups.values():
-            if len(group) < 2:
-                continue
-            ranked_groups += 1
-            for column, (fld, higher) in RANK_COLUMNS.items():
-                present = [e for e in group if e[fld] is not None]
-                column_ranks = average_ranks(
-                    [e[fld] for e in present],
-                    HIGHER_IS_BETTER[q.metric] if higher is None else higher)
-                for e, rank in zip(present, column_ranks, strict=True):
-                    ranks[e["label"]][column].append(rank)
-            for e in group:
-                tasks_of[e["label"]].add((model, dataset))
+            groups[e.context].append(e)
+        ranked = [g for g in groups.values() if len(g) >= 2]
+        for group in ranked:
+            tally.rank_group(group, (model, dataset))
         board = task_board(session, model, dataset, q, items=items)
-        for entry in board["entries"]:
-            outcome = {"better": "win", "worse": "loss", VERDICT_SAME: "tie"}.get(
-                entry["verdict"] or "")
-            if outcome:
-                record[entry["label"]][outcome] += 1
+        tally.count(board)
         tasks.append({"model": model, "dataset": dataset, "entries": len(items),
-                      "comparison_groups": ranked_groups,
+                      "comparison_groups": len(ranked),
                       "baseline_found": board["baseline_found"]})
-    table = []
-    for label, columns in ranks.items():
-        row: dict[str, Any] = {"label": label, "tasks": len(tasks_of[label]),
-                               "groups": len(columns["mean_accuracy"])}
-        for column in RANK_COLUMNS:
-            row[f"avg_rank_{column}"] = mean(columns[column]) if columns[column] else None
-        row.update(record.get(label, {"win": 0, "tie": 0, "loss": 0}))
-        table.append(row)
-    table.sort(key=lambda r: (r["avg_rank_mean_accuracy"], r["label"]))
     return {"metric": q.metric, "stat": q.stat, "select": q.select_by,
             "baseline": q.baseline, "test": q.test, "alpha": q.alpha,
-            "filters": q.filters.to_dict(), "tasks": tasks, "entries": table}
+            "filters": q.filters.to_dict(), "tasks": tasks, "entries": tally.table()}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import statistics
 import uuid
+from collections import Counter
 from typing import Any
 
 from scipy.stats import spearmanr
@@ -15,15 +16,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.analytics.stats import holm, paired
+from api.analytics.verdicts import Verdict, decide
 from core.lifecycle import search_trainings
+from core.metrics import TEST_ACCURACY_AT_BEST
 from core.models import Run, Search, SearchCandidate, SearchDecision
-from core.status import RunStatus
+from core.status import CandidateRole, CandidateStatus, RunStatus
 
 ALPHA = 0.05
 # The driver stores each function's outputs on 41 points of [-5, 5] first in its features.
 CURVE_POINTS = 41
 CURVE_XS = [-5.0 + 10.0 * i / (CURVE_POINTS - 1) for i in range(CURVE_POINTS)]
-CONFIRM_METRIC = "test_accuracy_at_best"
+CONFIRM_METRIC = TEST_ACCURACY_AT_BEST
 
 
 def _by_seed(session: Session, experiment_id: uuid.UUID | None) -> dict[int, float]:
@@ -36,15 +39,17 @@ def _by_seed(session: Session, experiment_id: uuid.UUID | None) -> dict[int, flo
 
 
 def _confirmation(session: Session, rows: list[SearchCandidate]) -> list[dict[str, Any]]:
-    confirmed = [c for c in rows if c.role == "candidate" and c.confirm_experiment_id]
-    baselines = [c for c in rows if c.role == "baseline" and c.confirm_experiment_id]
+    confirmed = [c for c in rows if c.role == CandidateRole.candidate and c.confirm_experiment_id]
+    baselines = [c for c in rows if c.role == CandidateRole.baseline and c.confirm_experiment_id]
     scores = {c.key: _by_seed(session, c.confirm_experiment_id) for c in confirmed + baselines}
     out: list[dict[str, Any]] = []
     for b in baselines:
         seeds = scores[b.key]
-        out.append({"expression": b.expression, "role": "baseline", "baseline": b.expression,
+        out.append({"expression": b.expression, "role": CandidateRole.baseline,
+                    "baseline": b.expression,
                     "test_mean": statistics.fmean(seeds.values()) if seeds else None,
-                    "n": len(seeds), "p_value": None, "p_holm": None, "verdict": "baseline"})
+                    "n": len(seeds), "p_value": None, "p_holm": None,
+                    "verdict": Verdict.baseline})
     tests = []
     for c in confirmed:
         for b in baselines:
@@ -54,16 +59,19 @@ def _confirmation(session: Session, rows: list[SearchCandidate]) -> list[dict[st
             tests.append((c, b, mine, theirs, result.p_value if result else None))
     adjusted = holm([t[4] for t in tests])
     for (c, b, mine, theirs, p), p_holm in zip(tests, adjusted, strict=True):
-        if p_holm is None:
-            verdict = "too few seeds to test" if len(mine) < 2 else "test undefined"
-        elif p_holm < ALPHA:
-            verdict = "better" if statistics.fmean(mine) > statistics.fmean(theirs) else "worse"
-        else:
-            verdict = "no significant difference"
-        out.append({"expression": c.expression, "role": "candidate", "baseline": b.expression,
+        out.append({"expression": c.expression, "role": CandidateRole.candidate,
+                    "baseline": b.expression,
                     "test_mean": statistics.fmean(mine) if mine else None, "n": len(mine),
-                    "p_value": p, "p_holm": p_holm, "verdict": verdict})
+                    "p_value": p, "p_holm": p_holm,
+                    "verdict": _verdict(mine, theirs, p_holm)})
     return out
+
+
+def _verdict(mine: list[float], theirs: list[float], p_holm: float | None) -> Verdict:
+    """A candidate against a baseline, on their common seeds (higher is better)."""
+    if p_holm is None:
+        return Verdict.too_few if len(mine) < 2 else Verdict.paired_undefined
+    return decide(p_holm, ALPHA, statistics.fmean(mine) > statistics.fmean(theirs))
 
 
 def _surrogate(decisions: list[SearchDecision], realised: dict[str, float]) -> dict[str, Any]:
@@ -88,6 +96,24 @@ def _pareto(done: list[SearchCandidate]) -> list[dict[str, Any]]:
             for c, v, m in sorted(front, key=lambda t: t[2])]
 
 
+def _best_so_far(session: Session, done: list[SearchCandidate],
+                 realised: dict[str, float]) -> list[dict[str, Any]]:
+    """The best validation score against the trainings spent, in the order chosen."""
+    out: list[dict[str, Any]] = []
+    best: tuple[str, float] | None = None
+    used = 0
+    for c in sorted((c for c in done if c.chosen_at_step), key=lambda c: c.chosen_at_step or 0):
+        used += int(session.scalar(select(func.count()).select_from(Run).where(
+            Run.experiment_id == c.screen_experiment_id, Run.reused_from.is_(None))) or 0)
+        if best is None or realised[c.key] > best[1]:
+            best = (c.expression, realised[c.key])
+        out.append({"trainings": used, "val_mean": best[1], "expression": best[0]})
+    return out
+
+
+SCORED = (CandidateStatus.done, CandidateStatus.diverged, CandidateStatus.failed)
+
+
 def search_report(session: Session, search: Search) -> dict[str, Any]:
     rows = list(session.scalars(select(SearchCandidate).where(
         SearchCandidate.search_id == search.id).order_by(SearchCandidate.position)))
@@ -95,34 +121,24 @@ def search_report(session: Session, search: Search) -> dict[str, Any]:
         SearchDecision.search_id == search.id).order_by(SearchDecision.step)))
     spent = search_trainings(session, search.id)
     budget = int(search.spec["budget"]["trainings"])
-    candidates = [c for c in rows if c.role == "candidate" and c.status != "filtered"]
-    done = [c for c in candidates if c.status in ("done", "diverged", "failed") and c.score]
-    ranked = sorted(done, key=lambda c: (-float(c.score["val_mean"]), c.key))  # type: ignore[index]
+    own = [c for c in rows if c.role == CandidateRole.candidate]
+    candidates = [c for c in own if c.status != CandidateStatus.filtered]
+    done = [c for c in candidates if c.status in SCORED and c.score]
+    realised = {c.key: float((c.score or {})["val_mean"]) for c in done}
+    ranked = sorted(done, key=lambda c: (-realised[c.key], c.key))
     rank = {c.key: i + 1 for i, c in enumerate(ranked)}
     order = ranked + [c for c in candidates if c.key not in rank]
-    realised = {c.key: float(c.score["val_mean"]) for c in done}  # type: ignore[index]
-    best_so_far, best, used = [], None, 0
-    for c in sorted((c for c in done if c.chosen_at_step), key=lambda c: c.chosen_at_step or 0):
-        used += int(session.scalar(select(func.count()).select_from(Run).where(
-            Run.experiment_id == c.screen_experiment_id, Run.reused_from.is_(None))) or 0)
-        if best is None or realised[c.key] > best[1]:
-            best = (c.expression, realised[c.key])
-        best_so_far.append({"trainings": used, "val_mean": best[1], "expression": best[0]})
-    counts: dict[str, int] = {}
-    for c in rows:
-        if c.role == "candidate":
-            counts[c.status] = counts.get(c.status, 0) + 1
     return {
         "id": search.id, "name": search.name, "status": search.status, "phase": search.phase,
         "created_at": search.created_at, "started_at": search.started_at,
         "finished_at": search.finished_at, "error": search.error, "spec": search.spec,
         "progress": {"trainings": spent, "budget": budget,
                      "fraction": min(1.0, spent / budget) if budget else 0.0},
-        "counts": counts,
+        "counts": dict(Counter(c.status.value for c in own)),
         "candidates": [_candidate(c, rank.get(c.key)) for c in order],
         "filtered": [{"expression": c.expression, "reason": c.reason or ""}
-                     for c in rows if c.status == "filtered"],
-        "best_so_far": best_so_far,
+                     for c in rows if c.status == CandidateStatus.filtered],
+        "best_so_far": _best_so_far(session, done, realised),
         "confirmation": _confirmation(session, rows),
         "surrogate": _surrogate(decisions, realised),
         "pareto": _pareto(done),

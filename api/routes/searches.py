@@ -8,32 +8,23 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from api.analytics.export import to_csv
 from api.analytics.search import decision_log, search_report
 from api.auth import PrincipalDep, require_owner
-from api.deps import SessionDep, SettingsDep
-from api.errors import WITH_BODY, not_found, responses
+from api.deps import SearchDep, SessionDep, SettingsDep
+from api.errors import WITH_BODY, responses
 from api.reports import SearchBrief, SearchCreated, SearchExport, SearchList, SearchPublic
-from core import creation
-from core.lifecycle import IllegalTransition, cancel_search_runs
+from core import creation, lifecycle
 from core.models import Search
 from core.queue import send_search_notices
 from core.search_spec import SearchSpec
 from core.settings import Settings
 from core.status import SearchStatus
-from core.timeutil import utcnow
 
 router = APIRouter(prefix="/searches", tags=["searches"])
 log = logging.getLogger("actlab.api")
-
-
-def _search(session: SessionDep, search_id: uuid.UUID) -> Search:
-    search = session.get(Search, search_id)
-    if search is None:
-        raise not_found("search", search_id)
-    return search
 
 
 @router.post("", status_code=202, response_model=SearchCreated, responses=WITH_BODY)
@@ -68,31 +59,21 @@ def list_searches(session: SessionDep,
 
 
 @router.get("/{search_id}", response_model=SearchPublic, responses=responses(404))
-def get_search(search_id: uuid.UUID, session: SessionDep) -> SearchPublic:
+def get_search(search: SearchDep, session: SessionDep) -> SearchPublic:
     """Progress, candidates ranked by validation accuracy (test beside it), best so far
     against trainings spent, the confirmation's p-values and verdicts, the surrogate's rank
     correlation, the Pareto front of validation accuracy against MACs, the filtered
     candidates with their reasons."""
-    return SearchPublic.model_validate(search_report(session, _search(session, search_id)))
+    return SearchPublic.model_validate(search_report(session, search))
 
 
 @router.post("/{search_id}/cancel", response_model=SearchPublic,
              responses=responses(404, 409, 413))
-def cancel_search(search_id: uuid.UUID, session: SessionDep, settings: SettingsDep,
+def cancel_search(search: SearchDep, session: SessionDep, settings: SettingsDep,
                   principal: PrincipalDep) -> SearchPublic:
     """Stop the search and its runs in flight; 409 once it has finished."""
-    search = _search(session, search_id)
     require_owner(principal, "search", search.id, search.owner_key_id)
-    if search.status.finished:
-        raise IllegalTransition(f"search {search.id} is already {search.status}")
-    search.cancel_requested = True
-    cancel_search_runs(session, search.id)
-    # Unless a driver step holds it right now (that step then cancels), it ends here.
-    session.execute(update(Search).where(
-        Search.id == search.id, Search.status.in_([SearchStatus.queued, SearchStatus.running]),
-        (Search.lease_until.is_(None)) | (Search.lease_until < utcnow()))
-        .values(status=SearchStatus.cancelled, finished_at=utcnow())
-        .execution_options(synchronize_session=False))
+    lifecycle.cancel_search(session, search)
     session.commit()
     session.refresh(search)
     if not search.status.finished:  # the step holding it ends it; wake the next one
@@ -111,11 +92,10 @@ def _wake(search_id: uuid.UUID, settings: Settings) -> None:
 
 @router.get("/{search_id}/export", response_model=SearchExport, responses={
     200: {"content": {"text/csv": {}}}, **responses(404)})
-def export_search(search_id: uuid.UUID, session: SessionDep,
+def export_search(search: SearchDep, session: SessionDep,
                   format: Literal["json", "csv"] = "json") -> SearchExport | PlainTextResponse:
     """Candidates and the driver's decision log, so others can replay the search: JSON (both,
     with the spec), or CSV (candidates, filtered ones, then the log; column `table`)."""
-    search = _search(session, search_id)
     report = search_report(session, search)
     log_rows = decision_log(session, search)
     if format == "json":

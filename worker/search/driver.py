@@ -30,37 +30,42 @@ import logging
 import random
 import statistics
 import uuid
-from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import creation
 from core.db import session_scope
-from core.lifecycle import cancel_search_runs, search_trainings
+from core.lifecycle import (
+    cancel_search_runs,
+    fail_search_step,
+    search_trainings,
+    take_search_lease,
+)
+from core.metrics import BEST_VAL_ACCURACY, TEST_ACCURACY_AT_BEST
 from core.models import Experiment, Run, Search, SearchCandidate, SearchDecision
 from core.queue import send_run_notices
 from core.search_space import canonical_or_reason, parse_schema
 from core.search_spec import CONFIRM_SEED_BASE, MAX_POOL, SearchSpec
 from core.settings import Settings, get_settings
 from core.spec import ExperimentSpec
-from core.status import RunStatus, SearchStatus
+from core.status import CandidateRole, CandidateStatus, RunStatus, SearchPhase, SearchStatus
 from core.timeutil import utcnow
-from worker.search.functions import Candidate, group
+from worker.search.functions import Candidate, Function, group
 from worker.search.strategies import (
     Pool,
     RandomSearch,
     RegularizedEvolution,
+    Strategy,
     SurrogateSearch,
 )
 
 log = logging.getLogger("actlab.search")
 
-LEASE_SECONDS = 900  # a step (a pool build included) holds the search at most this long
 GRID_STEP = 5  # features: every 5th point of functions.GRID (41 values), clipped to +-10
-ACTIVE = ("queued", "running")
+CANDIDATE, BASELINE = CandidateRole.candidate, CandidateRole.baseline
 
 
 def advance(search_id: uuid.UUID, settings: Settings | None = None) -> str:
@@ -70,14 +75,7 @@ def advance(search_id: uuid.UUID, settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     token = uuid.uuid4().hex
     with session_scope() as s:
-        now = utcnow()
-        taken = s.execute(
-            update(Search).where(
-                Search.id == search_id, Search.status.in_(ACTIVE),
-                (Search.lease_until.is_(None)) | (Search.lease_until < now))
-            .values(lease_token=token, lease_until=now + timedelta(seconds=LEASE_SECONDS))
-            .execution_options(synchronize_session=False))
-        if taken.rowcount != 1:  # type: ignore[attr-defined]
+        if not take_search_lease(s, search_id, token):
             return "busy"
     to_queue: list[uuid.UUID] = []
     try:
@@ -90,10 +88,7 @@ def advance(search_id: uuid.UUID, settings: Settings | None = None) -> str:
     except Exception as exc:
         log.exception("search %s: step failed", search_id)
         with session_scope() as s:
-            s.execute(update(Search).where(Search.id == search_id, Search.lease_token == token)
-                      .values(status=SearchStatus.failed, error=f"{type(exc).__name__}: {exc}",
-                              finished_at=utcnow(), lease_token=None, lease_until=None)
-                      .execution_options(synchronize_session=False))
+            fail_search_step(s, search_id, token, f"{type(exc).__name__}: {exc}")
         return "failed"
     if to_queue:
         try:
@@ -111,50 +106,94 @@ def _step(s: Session, search: Search, to_queue: list[uuid.UUID]) -> str:
         cancel_search_runs(s, search.id)
         search.status, search.finished_at = SearchStatus.cancelled, utcnow()
         return "cancelled"
-    if search.phase == "pool":
+    if search.phase == SearchPhase.pool:
         _build_pool(s, search, spec)
-        search.phase, search.status, search.started_at = "screen", SearchStatus.running, utcnow()
+        search.phase, search.status = SearchPhase.screen, SearchStatus.running
+        search.started_at = utcnow()
         # and go on to propose the first round in the same step
     rows = list(s.scalars(select(SearchCandidate).where(SearchCandidate.search_id == search.id)
                           .order_by(SearchCandidate.position)))
     _sync(s, rows)
-    if search.phase == "screen":
-        pending = [c for c in rows if c.role == "candidate" and c.status in ("queued", "running")]
-        if pending:
-            return "waiting"
-        proposed = _propose(s, search, spec, rows, to_queue)
-        if proposed:
-            return "proposed"
-        search.phase = "confirm"
-        _start_confirmation(s, search, spec, rows, to_queue)
-        return "confirming"
-    if search.phase == "confirm":
-        experiments = [c.confirm_experiment_id for c in rows if c.confirm_experiment_id]
-        unfinished = s.scalar(select(func.count()).select_from(Run).where(
-            Run.experiment_id.in_(experiments),
-            Run.status.in_([RunStatus.queued, RunStatus.running]))) if experiments else 0
-        if unfinished:
-            return "waiting"
-        for c in rows:
-            if c.role == "baseline":
-                c.status = "done"
-        search.phase, search.status, search.finished_at = "done", SearchStatus.succeeded, \
-            utcnow()
-        return "succeeded"
+    if search.phase == SearchPhase.screen:
+        return _screen(s, search, spec, rows, to_queue)
+    if search.phase == SearchPhase.confirm:
+        return _confirm(s, search, rows)
     return "finished"
+
+
+def _screen(s: Session, search: Search, spec: SearchSpec, rows: list[SearchCandidate],
+            to_queue: list[uuid.UUID]) -> str:
+    """Wait for the round in flight, propose the next, or start the confirmation."""
+    if any(c.role == CANDIDATE and c.status.pending for c in rows):
+        return "waiting"
+    if _propose(s, search, spec, rows, to_queue):
+        return "proposed"
+    search.phase = SearchPhase.confirm
+    _start_confirmation(s, search, spec, rows, to_queue)
+    return "confirming"
+
+
+def _confirm(s: Session, search: Search, rows: list[SearchCandidate]) -> str:
+    """Wait for the confirmation's runs; the search succeeds once all have finished."""
+    experiments = [c.confirm_experiment_id for c in rows if c.confirm_experiment_id]
+    unfinished = s.scalar(select(func.count()).select_from(Run).where(
+        Run.experiment_id.in_(experiments),
+        Run.status.in_([RunStatus.queued, RunStatus.running]))) if experiments else 0
+    if unfinished:
+        return "waiting"
+    for c in rows:
+        if c.role == BASELINE:
+            c.status = CandidateStatus.done
+    search.phase, search.status = SearchPhase.done, SearchStatus.succeeded
+    search.finished_at = utcnow()
+    return "succeeded"
 
 
 def _build_pool(s: Session, search: Search, spec: SearchSpec) -> None:
     """Expand, group, filter and featurise the space; one row per function and baseline."""
+    expressions, genes = _expand(spec)
+    functions, filtered = group(expressions)
+    genes_of = _genes_by_function(functions, genes)
+    fisher: dict[str, list[float]] = {}
+    if spec.strategy == "surrogate":
+        fisher = _known_fisher(s, search, spec)
+        fisher |= _fisher_features(spec, [f.canonical for f in functions
+                                          if not f.parameters and f.canonical not in fisher])
+    rows = []
+    for f in functions:
+        grid = np.clip(np.array(f.outputs[::GRID_STEP]), -10, 10).tolist()
+        rows.append(SearchCandidate(
+            key=_key(f.canonical, f.parameters), role=CANDIDATE, expression=f.canonical,
+            parameters=f.parameters, equivalents=f.equivalents, status=CandidateStatus.pool,
+            genes=genes_of.get(f.canonical, []) if not f.parameters else [],
+            features=grid + fisher.get(f.canonical, [])))
+    for bad in filtered:
+        rows.append(SearchCandidate(
+            key=f"filtered:{len(rows)}:{bad.expression}"[:1200], role=CANDIDATE,
+            expression=bad.expression[:600], parameters={}, equivalents=[],
+            status=CandidateStatus.filtered, reason=bad.reason))
+    for name in spec.baselines:
+        rows.append(SearchCandidate(key=f"baseline:{name}", role=BASELINE, expression=name,
+                                    parameters={}, equivalents=[], status=CandidateStatus.pool))
+    for position, row in enumerate(rows):
+        row.search_id, row.position = search.id, position
+        s.add(row)
+    s.flush()
+
+
+def _expand(spec: SearchSpec) -> tuple[list[Candidate], dict[str, list[list[Any]]]]:
+    """Every expression of the space (each schema's operator choices, sampled above its share
+    of MAX_POOL), its listed candidates and templates; and each expansion's genes
+    (expression -> its [schema, ops])."""
     rng = random.Random(spec.seed)
     space = spec.space
-    genes: dict[str, list[list[Any]]] = {}  # expression -> its [schema, ops]
+    genes: dict[str, list[list[Any]]] = {}
     expressions: list[Candidate] = []
     sampled = spec.summary()["sampled"]
+    share = max(1, MAX_POOL // max(1, len(space.schemas)))
     for text in space.schemas:
         schema = parse_schema(text)
         sets = [space.unary if k == "unary" else space.binary for k in schema.slots]
-        share = max(1, MAX_POOL // max(1, len(space.schemas)))
         if sampled or schema.size(space.unary, space.binary) > share:
             choices = {tuple(rng.choice(o) for o in sets) for _ in range(share * 3)}
             ops_list = sorted(choices)[:share]
@@ -166,8 +205,12 @@ def _build_pool(s: Session, search: Search, spec: SearchSpec) -> None:
             expressions.append(Candidate(expression))
     expressions += [Candidate(c) for c in space.candidates]
     expressions += [Candidate(t.expression, dict(t.parameters)) for t in space.templates]
-    functions, filtered = group(expressions)
-    # Each expansion's genes go to the function its canonical form belongs to.
+    return expressions, genes
+
+
+def _genes_by_function(functions: list[Function], genes: dict[str, list[list[Any]]]
+                       ) -> dict[str, list[list[Any]]]:
+    """Each expansion's genes, gathered on the function its canonical form belongs to."""
     function_of = {spelling: f.canonical for f in functions if not f.parameters
                    for spelling in f.spellings}
     genes_of: dict[str, list[list[Any]]] = {}
@@ -175,33 +218,7 @@ def _build_pool(s: Session, search: Search, spec: SearchSpec) -> None:
         owner = function_of.get(canonical_or_reason(expression)[0] or "")
         if owner is not None:
             genes_of.setdefault(owner, []).extend(gs)
-    fisher: dict[str, list[float]] = {}
-    if spec.strategy == "surrogate":
-        fisher = _known_fisher(s, search, spec)
-        fisher |= _fisher_features(spec, [f.canonical for f in functions
-                                          if not f.parameters and f.canonical not in fisher])
-    position = 0
-    for f in functions:
-        spelled = genes_of.get(f.canonical, []) if not f.parameters else []
-        grid = np.clip(np.array(f.outputs[::GRID_STEP]), -10, 10).tolist()
-        s.add(SearchCandidate(
-            search_id=search.id, key=_key(f.canonical, f.parameters), position=position,
-            role="candidate", expression=f.canonical, parameters=f.parameters,
-            equivalents=f.equivalents, status="pool", genes=spelled,
-            features=grid + fisher.get(f.canonical, [])))
-        position += 1
-    for bad in filtered:
-        key = f"filtered:{position}:{bad.expression}"[:1200]
-        s.add(SearchCandidate(search_id=search.id, key=key, position=position, role="candidate",
-                              expression=bad.expression[:600], parameters={}, equivalents=[],
-                              status="filtered", reason=bad.reason))
-        position += 1
-    for name in spec.baselines:
-        s.add(SearchCandidate(search_id=search.id, key=f"baseline:{name}", position=position,
-                              role="baseline", expression=name, parameters={}, equivalents=[],
-                              status="pool"))
-        position += 1
-    s.flush()
+    return genes_of
 
 
 def _key(expression: str, parameters: dict[str, float]) -> str:
@@ -218,8 +235,8 @@ def _known_fisher(s: Session, search: Search, spec: SearchSpec) -> dict[str, lis
     if not same:
         return {}
     rows = s.execute(select(SearchCandidate.expression, SearchCandidate.features).where(
-        SearchCandidate.search_id.in_(same), SearchCandidate.role == "candidate",
-        SearchCandidate.status != "filtered"))
+        SearchCandidate.search_id.in_(same), SearchCandidate.role == CANDIDATE,
+        SearchCandidate.status != CandidateStatus.filtered))
     grid = len(range(0, 201, GRID_STEP))
     return {expression: list(features[grid:]) for expression, features in rows
             if features and len(features) > grid}
@@ -253,38 +270,52 @@ def _fisher_features(spec: SearchSpec, expressions: list[str]) -> dict[str, list
 def _sync(s: Session, rows: list[SearchCandidate]) -> None:
     """Each screened candidate's status and score from its experiment's runs."""
     for c in rows:
-        if c.role != "candidate" or c.screen_experiment_id is None or \
-                c.status not in ("queued", "running"):
+        if c.role != CANDIDATE or c.screen_experiment_id is None or not c.status.pending:
             continue
         runs = list(s.scalars(select(Run).where(Run.experiment_id == c.screen_experiment_id)))
-        if any(r.status in (RunStatus.queued, RunStatus.running) for r in runs):
-            c.status = "running" if any(r.status == RunStatus.running for r in runs) \
-                else "queued"
+        c.status = _screened(runs)
+        if c.status.pending:
             continue
-        vals: list[float] = [
-            float(v) for r in runs if r.status in (RunStatus.succeeded, RunStatus.diverged)
-            and isinstance(v := (r.final_metrics or {}).get("best_val_accuracy"), int | float)]
-        tests: list[float] = [
-            float(v) for r in runs if r.status == RunStatus.succeeded
-            and isinstance(v := (r.final_metrics or {}).get("test_accuracy_at_best"), int | float)]
-        if all(r.status == RunStatus.succeeded for r in runs):
-            c.status = "done"
-        elif any(r.status == RunStatus.diverged for r in runs):
-            c.status = "diverged"
-        else:
-            c.status = "failed"
+        if c.status == CandidateStatus.failed:
             c.reason = "; ".join(r.error or r.status for r in runs if r.error)[:500] or None
-        c.score = {"val_mean": statistics.fmean(vals) if vals else 0.0,
-                   "val_std": statistics.stdev(vals) if len(vals) > 1 else None,
-                   "test_mean": statistics.fmean(tests) if tests else None, "n": len(vals),
-                   "macs": next((r.macs for r in runs if r.macs), None)}
+        c.score = _score(runs)
+
+
+def _screened(runs: list[Run]) -> CandidateStatus:
+    """A screened candidate's status from its runs' statuses."""
+    if any(r.status == RunStatus.running for r in runs):
+        return CandidateStatus.running
+    if any(r.status == RunStatus.queued for r in runs):
+        return CandidateStatus.queued
+    if all(r.status == RunStatus.succeeded for r in runs):
+        return CandidateStatus.done
+    if any(r.status == RunStatus.diverged for r in runs):
+        return CandidateStatus.diverged
+    return CandidateStatus.failed
+
+
+def _final(runs: list[Run], key: str, statuses: tuple[RunStatus, ...]) -> list[float]:
+    """A final metric of the runs that ended in `statuses` and recorded it."""
+    return [float(v) for r in runs if r.status in statuses
+            and isinstance(v := (r.final_metrics or {}).get(key), int | float)]
+
+
+def _score(runs: list[Run]) -> dict[str, Any]:
+    """A screened candidate's score: validation accuracy at the best epoch over its seeds
+    (a diverged seed counts with what it reached), test accuracy of the succeeded ones."""
+    vals = _final(runs, BEST_VAL_ACCURACY, (RunStatus.succeeded, RunStatus.diverged))
+    tests = _final(runs, TEST_ACCURACY_AT_BEST, (RunStatus.succeeded,))
+    return {"val_mean": statistics.fmean(vals) if vals else 0.0,
+            "val_std": statistics.stdev(vals) if len(vals) > 1 else None,
+            "test_mean": statistics.fmean(tests) if tests else None, "n": len(vals),
+            "macs": next((r.macs for r in runs if r.macs), None)}
 
 
 def _reserve(spec: SearchSpec) -> int:
     return (spec.seeds.confirm_top + len(spec.baselines)) * spec.seeds.confirm
 
 
-def _strategy(spec: SearchSpec, pool_size: int) -> Any:
+def _strategy(spec: SearchSpec, pool_size: int) -> Strategy:
     """The strategy object. A small pool starts the surrogate (and evolution's population)
     sooner: a third of the pool, between 3 and their defaults."""
     if spec.strategy == "random":
@@ -295,7 +326,7 @@ def _strategy(spec: SearchSpec, pool_size: int) -> Any:
 
 
 def _pool(rows: list[SearchCandidate]) -> Pool:
-    usable = [c for c in rows if c.role == "candidate" and c.status != "filtered"]
+    usable = [c for c in rows if c.role == CANDIDATE and c.status != CandidateStatus.filtered]
     width = max((len(c.features or []) for c in usable), default=0)
     # A function without the Fisher part (torch.func could not batch it) gets zeros there.
     features = np.array([list(c.features or []) + [0.0] * (width - len(c.features or []))
@@ -309,19 +340,26 @@ def _pool(rows: list[SearchCandidate]) -> Pool:
     return Pool([c.key for c in usable], features, genes, function_of)
 
 
+def _round_size(s: Session, search: Search, spec: SearchSpec) -> tuple[int, int]:
+    """How many candidates the next round may train (0: the screening is over: its time or
+    its trainings are spent, the confirmation's reserved), and the trainings spent so far."""
+    if spec.budget.seconds and search.started_at and \
+            (utcnow() - search.started_at).total_seconds() > spec.budget.seconds:
+        return 0, 0
+    spent = search_trainings(s, search.id)
+    affordable = (spec.budget.trainings - _reserve(spec) - spent) // spec.seeds.screen
+    return min(spec.concurrency, affordable), spent
+
+
 def _propose(s: Session, search: Search, spec: SearchSpec, rows: list[SearchCandidate],
              to_queue: list[uuid.UUID]) -> bool:
     """Start the next round of screening, if the budget and the pool allow; False when the
     screening is over."""
-    if spec.budget.seconds and search.started_at and \
-            (utcnow() - search.started_at).total_seconds() > spec.budget.seconds:
-        return False
-    spent = search_trainings(s, search.id)
-    affordable = (spec.budget.trainings - _reserve(spec) - spent) // spec.seeds.screen
-    k = min(spec.concurrency, affordable)
+    k, spent = _round_size(s, search, spec)
     if k <= 0:
         return False
-    candidates = [c for c in rows if c.role == "candidate" and c.status != "filtered"]
+    candidates = [c for c in rows if c.role == CANDIDATE and
+                  c.status != CandidateStatus.filtered]
     done = sorted((c for c in candidates if c.chosen_at_step is not None and c.score),
                   key=lambda c: c.chosen_at_step or 0)
     results = {c.key: float((c.score or {}).get("val_mean", 0.0)) for c in done}
@@ -336,7 +374,8 @@ def _propose(s: Session, search: Search, spec: SearchSpec, rows: list[SearchCand
         search.steps += 1
         experiment = _experiment(s, search, spec, c.expression, c.parameters,
                                  screening=True, to_queue=to_queue)
-        c.screen_experiment_id, c.status, c.chosen_at_step = experiment.id, "queued", search.steps
+        c.screen_experiment_id, c.status = experiment.id, CandidateStatus.queued
+        c.chosen_at_step = search.steps
         s.add(SearchDecision(search_id=search.id, step=search.steps, decision={
             **decision.to_dict(), "strategy": spec.strategy,
             "model": spec.surrogate if spec.strategy == "surrogate" else None,
@@ -368,17 +407,17 @@ def _start_confirmation(s: Session, search: Search, spec: SearchSpec,
                         rows: list[SearchCandidate], to_queue: list[uuid.UUID]) -> None:
     """The best candidates by validation accuracy, and every baseline, on the full recipe
     with fresh seeds."""
-    done = [c for c in rows if c.role == "candidate" and c.status == "done" and c.score]
+    done = [c for c in rows if c.role == CANDIDATE and c.status == CandidateStatus.done and c.score]
     top = sorted(done, key=lambda c: (-float((c.score or {})["val_mean"]), c.key))
     for c in top[:spec.seeds.confirm_top]:
         c.confirm_experiment_id = _experiment(s, search, spec, c.expression, c.parameters,
                                               screening=False, to_queue=to_queue).id
     for c in rows:
-        if c.role == "baseline":
+        if c.role == BASELINE:
             c.confirm_experiment_id = _experiment(s, search, spec, c.expression, {},
                                                   screening=False, to_queue=to_queue,
                                                   baseline=True).id
-            c.status = "queued"
+            c.status = CandidateStatus.queued
     search.steps += 1
     s.add(SearchDecision(search_id=search.id, step=search.steps, decision={
         "rule": "confirm", "chosen": [c.key for c in top[:spec.seeds.confirm_top]],

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -50,6 +50,17 @@ class Decision:
     def to_dict(self) -> dict[str, Any]:
         return {"chosen": self.chosen, "rule": self.rule, "results_seen": self.results_seen,
                 "predicted": self.predicted, "parent": self.parent}
+
+
+class Strategy(Protocol):
+    """What the driver asks of a strategy: the next `k` functions to train, chosen from the
+    pool with `rng` given the validation scores so far (`results`) and the ones in flight
+    (`pending`)."""
+
+    name: str
+
+    def propose(self, pool: Pool, results: Mapping[str, float], pending: set[str], k: int,
+                rng: random.Random) -> list[Decision]: ...
 
 
 def _open(pool: Pool, results: Mapping[str, float], pending: set[str]) -> list[str]:

@@ -11,6 +11,12 @@ import torch
 from torch import Tensor, nn
 
 from activations import activation_macs, activation_modules, response
+from core.metrics import (
+    BEST_VAL_ACCURACY,
+    DEFAULT_SELECTION,
+    HIGHER_IS_BETTER,
+    TEST_ACCURACY_AT_BEST,
+)
 
 RESPONSE_GRID = torch.linspace(-5.0, 5.0, 101)
 
@@ -48,23 +54,25 @@ def peak_memory(device: torch.device) -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux: KiB
 
 
-def best_epoch(history: list[dict[str, float]]) -> int | None:
-    """The epoch (1-based) with the highest validation accuracy, the earliest on ties: chosen
-    without looking at the test split."""
-    if not history:
-        return None
-    return max(range(len(history)), key=lambda i: (history[i]["val_accuracy"], -i)) + 1
+def best_epoch(history: list[dict[str, float]], select_by: str = DEFAULT_SELECTION) -> int | None:
+    """The epoch (1-based) with the best `select_by` (a validation metric, never the test
+    split), the earliest on ties; epochs without the metric are skipped. The same rule the
+    dashboards rank by in SQL (api/analytics/result_rows.py::best_epochs)."""
+    sign = 1.0 if HIGHER_IS_BETTER[select_by] else -1.0
+    scored = [(sign * h[select_by], -i) for i, h in enumerate(history)
+              if h.get(select_by) is not None and not math.isnan(h[select_by])]
+    return -max(scored)[1] + 1 if scored else None
 
 
 def final_metrics(history: list[dict[str, float]]) -> dict[str, float]:
-    """The last epoch's metrics, plus the numbers a paper reports: the best validation
-    accuracy and the test accuracy at that epoch."""
+    """The last epoch's metrics, plus the numbers a paper reports (core/metrics.py's
+    HEADLINE_METRICS): the best validation accuracy and the test accuracy at that epoch."""
     final = dict(history[-1]) if history else {}
     best = best_epoch(history)
     if best is not None:
-        final["best_val_accuracy"] = history[best - 1]["val_accuracy"]
+        final[BEST_VAL_ACCURACY] = history[best - 1]["val_accuracy"]
         # .get: a checkpoint written before the test split existed has no test metrics.
-        final["test_accuracy_at_best"] = history[best - 1].get("test_accuracy", math.nan)
+        final[TEST_ACCURACY_AT_BEST] = history[best - 1].get("test_accuracy", math.nan)
     return final
 
 

@@ -45,18 +45,7 @@ def place(model: nn.Module, main: ActFactory, placement: dict[str, dict[str, Any
     """Put the activation of the first matching pattern of `placement` in each slot of
     `model` (built with `main` everywhere). Returns every slot's activation name. ValueError
     for a pattern that matches no slot, or an activation that would change the widths."""
-    names = [s["name"] for s in slots(model)]
-    unmatched = [p for p in placement if not any(fnmatchcase(n, p) for n in names)]
-    if unmatched:
-        raise ValueError(f"activation slot pattern(s) {', '.join(map(repr, unmatched))} match "
-                         f"no slot of this model; its slots: {', '.join(names)}")
-    factories = {p: ActFactory(s["name"], s.get("params", {}), checked=checked)
-                 for p, s in placement.items()}
-    for key, factory in factories.items():
-        if factory.multiplier != main.multiplier:
-            raise ValueError(f"slot pattern {key!r}: {factory.name} multiplies channels by "
-                             f"{factory.multiplier}, the model's activation {main.name} by "
-                             f"{main.multiplier}; placed activations must keep the widths")
+    factories = _factories(model, main, placement, checked)
     filled: dict[str, str] = {}
     for path, module in activation_modules(model):
         pattern: str | None = next((p for p in placement if fnmatchcase(path, p)), None)
@@ -69,3 +58,22 @@ def place(model: nn.Module, main: ActFactory, placement: dict[str, dict[str, Any
         model.set_submodule(path, replacement)
         filled[path] = factories[pattern].name
     return filled
+
+
+def _factories(model: nn.Module, main: ActFactory, placement: dict[str, dict[str, Any]],
+               checked: bool) -> dict[str, ActFactory]:
+    """The factory of each pattern, once every pattern is known to match a slot and keep the
+    model's widths."""
+    names = [s["name"] for s in slots(model)]
+    unmatched = [p for p in placement if not any(fnmatchcase(n, p) for n in names)]
+    if unmatched:
+        raise ValueError(f"activation slot pattern(s) {', '.join(map(repr, unmatched))} match "
+                         f"no slot of this model; its slots: {', '.join(names)}")
+    factories = {p: ActFactory(s["name"], s.get("params", {}), checked=checked)
+                 for p, s in placement.items()}
+    for key, factory in factories.items():
+        if factory.multiplier != main.multiplier:
+            raise ValueError(f"slot pattern {key!r}: {factory.name} multiplies channels by "
+                             f"{factory.multiplier}, the model's activation {main.name} by "
+                             f"{main.multiplier}; placed activations must keep the widths")
+    return factories
