@@ -366,6 +366,14 @@ def _row(e: Entry, base: Entry | None, result: TestResult | None, p_holm: float 
     }
 
 
+def _ranks(items: list[Entry], q: Query) -> list[float]:
+    """Average ranks by the metric's mean, or by the median epochs to the target (sooner is
+    better; never reached ranks last)."""
+    if q.target is not None:
+        return average_ranks([_or_inf(e.target["median_epochs"]) for e in items], False)
+    return average_ranks([e.mean for e in items], HIGHER_IS_BETTER[q.metric])
+
+
 def task_board(session: Session, model: str, dataset: str, q: Query,
                items: list[Entry] | None = None) -> dict[str, Any]:
     """`items` lets the cross-task board pass what it already fetched."""
@@ -381,10 +389,7 @@ def task_board(session: Session, model: str, dataset: str, q: Query,
     results = [_compare(e, base, q) if (base := bases.get(e.context)) is not None
                and e is not base else None for e in items]
     adjusted = holm([r.p_value if r is not None else None for r in results])
-    if q.target is not None:  # sooner is better; never reached ranks last
-        ranks = average_ranks([_or_inf(e.target["median_epochs"]) for e in items], False)
-    else:
-        ranks = average_ranks([e.mean for e in items], HIGHER_IS_BETTER[q.metric])
+    ranks = _ranks(items, q)
     board = [_row(e, bases.get(e.context), res, p_adj, rank, q)
              for e, res, p_adj, rank in zip(items, results, adjusted, ranks, strict=True)]
     board.sort(key=lambda item: (item["rank"], item["label"], item["recipe"]))

@@ -42,21 +42,9 @@ def _confirmation(session: Session, rows: list[SearchCandidate]) -> list[dict[st
     confirmed = [c for c in rows if c.role == CandidateRole.candidate and c.confirm_experiment_id]
     baselines = [c for c in rows if c.role == CandidateRole.baseline and c.confirm_experiment_id]
     scores = {c.key: _by_seed(session, c.confirm_experiment_id) for c in confirmed + baselines}
-    out: list[dict[str, Any]] = []
-    for b in baselines:
-        seeds = scores[b.key]
-        out.append({"expression": b.expression, "role": CandidateRole.baseline,
-                    "baseline": b.expression,
-                    "test_mean": statistics.fmean(seeds.values()) if seeds else None,
-                    "n": len(seeds), "p_value": None, "p_holm": None,
-                    "verdict": Verdict.baseline})
-    tests = []
-    for c in confirmed:
-        for b in baselines:
-            common = sorted(set(scores[c.key]) & set(scores[b.key]))
-            mine, theirs = [scores[c.key][s] for s in common], [scores[b.key][s] for s in common]
-            result = paired(mine, theirs)
-            tests.append((c, b, mine, theirs, result.p_value if result else None))
+    out = [_baseline_row(b, scores[b.key]) for b in baselines]
+    tests = [_paired_test(c, b, scores[c.key], scores[b.key])
+             for c in confirmed for b in baselines]
     adjusted = holm([t[4] for t in tests])
     for (c, b, mine, theirs, p), p_holm in zip(tests, adjusted, strict=True):
         out.append({"expression": c.expression, "role": CandidateRole.candidate,
@@ -65,6 +53,23 @@ def _confirmation(session: Session, rows: list[SearchCandidate]) -> list[dict[st
                     "p_value": p, "p_holm": p_holm,
                     "verdict": _verdict(mine, theirs, p_holm)})
     return out
+
+
+def _paired_test(c: SearchCandidate, b: SearchCandidate, a: dict[int, float],
+                 base: dict[int, float]) -> tuple[SearchCandidate, SearchCandidate, list[float],
+                                                  list[float], float | None]:
+    """A candidate against a baseline, paired on their common seeds."""
+    common = sorted(set(a) & set(base))
+    mine, theirs = [a[s] for s in common], [base[s] for s in common]
+    result = paired(mine, theirs)
+    return c, b, mine, theirs, result.p_value if result else None
+
+
+def _baseline_row(b: SearchCandidate, seeds: dict[int, float]) -> dict[str, Any]:
+    return {"expression": b.expression, "role": CandidateRole.baseline,
+            "baseline": b.expression,
+            "test_mean": statistics.fmean(seeds.values()) if seeds else None,
+            "n": len(seeds), "p_value": None, "p_holm": None, "verdict": Verdict.baseline}
 
 
 def _verdict(mine: list[float], theirs: list[float], p_holm: float | None) -> Verdict:
@@ -111,7 +116,23 @@ def _best_so_far(session: Session, done: list[SearchCandidate],
     return out
 
 
+def _progress(session: Session, search: Search) -> dict[str, Any]:
+    """Trainings spent against the budget."""
+    spent = search_trainings(session, search.id)
+    budget = int(search.spec["budget"]["trainings"])
+    return {"trainings": spent, "budget": budget,
+            "fraction": min(1.0, spent / budget) if budget else 0.0}
+
+
 SCORED = (CandidateStatus.done, CandidateStatus.diverged, CandidateStatus.failed)
+
+
+def _scored(own: list[SearchCandidate]
+            ) -> tuple[list[SearchCandidate], list[SearchCandidate], dict[str, float]]:
+    """The candidates that were not filtered, those with a screening score, and the score."""
+    candidates = [c for c in own if c.status != CandidateStatus.filtered]
+    done = [c for c in candidates if c.status in SCORED and c.score]
+    return candidates, done, {c.key: float((c.score or {})["val_mean"]) for c in done}
 
 
 def search_report(session: Session, search: Search) -> dict[str, Any]:
@@ -119,12 +140,8 @@ def search_report(session: Session, search: Search) -> dict[str, Any]:
         SearchCandidate.search_id == search.id).order_by(SearchCandidate.position)))
     decisions = list(session.scalars(select(SearchDecision).where(
         SearchDecision.search_id == search.id).order_by(SearchDecision.step)))
-    spent = search_trainings(session, search.id)
-    budget = int(search.spec["budget"]["trainings"])
     own = [c for c in rows if c.role == CandidateRole.candidate]
-    candidates = [c for c in own if c.status != CandidateStatus.filtered]
-    done = [c for c in candidates if c.status in SCORED and c.score]
-    realised = {c.key: float((c.score or {})["val_mean"]) for c in done}
+    candidates, done, realised = _scored(own)
     ranked = sorted(done, key=lambda c: (-realised[c.key], c.key))
     rank = {c.key: i + 1 for i, c in enumerate(ranked)}
     order = ranked + [c for c in candidates if c.key not in rank]
@@ -132,8 +149,7 @@ def search_report(session: Session, search: Search) -> dict[str, Any]:
         "id": search.id, "name": search.name, "status": search.status, "phase": search.phase,
         "created_at": search.created_at, "started_at": search.started_at,
         "finished_at": search.finished_at, "error": search.error, "spec": search.spec,
-        "progress": {"trainings": spent, "budget": budget,
-                     "fraction": min(1.0, spent / budget) if budget else 0.0},
+        "progress": _progress(session, search),
         "counts": dict(Counter(c.status.value for c in own)),
         "candidates": [_candidate(c, rank.get(c.key)) for c in order],
         "filtered": [{"expression": c.expression, "reason": c.reason or ""}

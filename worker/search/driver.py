@@ -351,6 +351,13 @@ def _round_size(s: Session, search: Search, spec: SearchSpec) -> tuple[int, int]
     return min(spec.concurrency, affordable), spent
 
 
+def _results(candidates: list[SearchCandidate]) -> dict[str, float]:
+    """The screening scores so far, in the order the candidates were chosen."""
+    done = sorted((c for c in candidates if c.chosen_at_step is not None and c.score),
+                  key=lambda c: c.chosen_at_step or 0)
+    return {c.key: float((c.score or {}).get("val_mean", 0.0)) for c in done}
+
+
 def _propose(s: Session, search: Search, spec: SearchSpec, rows: list[SearchCandidate],
              to_queue: list[uuid.UUID]) -> bool:
     """Start the next round of screening, if the budget and the pool allow; False when the
@@ -360,9 +367,7 @@ def _propose(s: Session, search: Search, spec: SearchSpec, rows: list[SearchCand
         return False
     candidates = [c for c in rows if c.role == CANDIDATE and
                   c.status != CandidateStatus.filtered]
-    done = sorted((c for c in candidates if c.chosen_at_step is not None and c.score),
-                  key=lambda c: c.chosen_at_step or 0)
-    results = {c.key: float((c.score or {}).get("val_mean", 0.0)) for c in done}
+    results = _results(candidates)
     pool = _pool(rows)
     rng = random.Random(f"{spec.seed}:{search.steps}")
     decisions = _strategy(spec, len(pool.keys)).propose(pool, results, set(), k, rng)
@@ -370,21 +375,27 @@ def _propose(s: Session, search: Search, spec: SearchSpec, rows: list[SearchCand
         return False
     by_key = {c.key: c for c in candidates}
     for decision in decisions:
-        c = by_key[decision.chosen]
-        search.steps += 1
-        experiment = _experiment(s, search, spec, c.expression, c.parameters,
-                                 screening=True, to_queue=to_queue)
-        c.screen_experiment_id, c.status = experiment.id, CandidateStatus.queued
-        c.chosen_at_step = search.steps
-        s.add(SearchDecision(search_id=search.id, step=search.steps, decision={
+        _screen_candidate(s, search, spec, by_key[decision.chosen], to_queue, {
             **decision.to_dict(), "strategy": spec.strategy,
             "model": spec.surrogate if spec.strategy == "surrogate" else None,
-            "trainings_spent": spent, "experiment_id": str(experiment.id),
-            "results": {k: round(v, 6) for k, v in results.items()}}))
+            "trainings_spent": spent,
+            "results": {k: round(v, 6) for k, v in results.items()}})
     # A round that reused every result is already done: sync it so the next step goes on.
     s.flush()
     _sync(s, rows)
     return True
+
+
+def _screen_candidate(s: Session, search: Search, spec: SearchSpec, c: SearchCandidate,
+                      to_queue: list[uuid.UUID], decision: dict[str, Any]) -> None:
+    """Start one chosen candidate's screening and log the decision with its experiment."""
+    search.steps += 1
+    experiment = _experiment(s, search, spec, c.expression, c.parameters, screening=True,
+                             to_queue=to_queue)
+    c.screen_experiment_id, c.status = experiment.id, CandidateStatus.queued
+    c.chosen_at_step = search.steps
+    s.add(SearchDecision(search_id=search.id, step=search.steps,
+                         decision={**decision, "experiment_id": str(experiment.id)}))
 
 
 def _experiment(s: Session, search: Search, spec: SearchSpec, expression: str,
