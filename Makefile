@@ -18,7 +18,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
-lint: install
+# eslint for the dashboard's ES modules, from the npm registry at the versions package-lock.json
+# pins (Node.js and npm: .ci/run installs them where missing).
+node_modules/.installed: package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
+lint: install node_modules/.installed
+	node_modules/.bin/eslint api/ui/js
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/vulture activations api core worker cli bench --min-confidence 80
@@ -52,4 +59,4 @@ catalog: install
 	$(BIN)/actlab catalog --write
 
 clean:
-	rm -rf $(VENV) actlab-data .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) node_modules actlab-data .pytest_cache .mypy_cache .ruff_cache *.egg-info

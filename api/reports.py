@@ -392,3 +392,39 @@ class SearchExport(Report):
     decisions: list[dict[str, Any]] = Field(
         description="the driver's log: step, rule, what was chosen, what the surrogate "
                     "predicted, the results it was made from")
+
+
+class MetricInfo(Report):
+    name: str
+    split: str = Field(description="train | validation | test | none")
+    higher_is_better: bool
+    averaged: bool = Field(description="a time metric: averaged over epochs, never 'best'")
+    doc: str
+
+
+class StatusSets(Report):
+    run: list[str]
+    experiment: list[str]
+    search: list[str]
+    candidate: list[str] = Field(description="a search candidate's")
+
+
+class Defaults(Report):
+    model: str
+    dataset: str
+    seeds: list[int]
+    epochs: int
+    baseline: str = Field(description="the leaderboard's baseline activation")
+    metric: str = Field(description="the leaderboard's metric")
+    select_by: str = Field(description="the validation metric that picks the best epoch")
+
+
+class Vocabulary(Report):
+    """The names a client shows and filters by, from the service's own tables, so the
+    dashboard writes none of them."""
+
+    statuses: StatusSets
+    finished: StatusSets = Field(description="the statuses that end each kind of work")
+    metrics: list[MetricInfo]
+    selection_metrics: list[str]
+    defaults: Defaults

@@ -41,6 +41,7 @@ from core.metrics import DEFAULT_SELECTION, HIGHER_IS_BETTER
 from core.models import Experiment, Run
 
 TESTS = ("welch", "mannwhitney", "paired")
+DEFAULT_BASELINE = "relu"
 STATS = ("final", "best")
 # Spec fields that are not part of the recipe.
 NOT_RECIPE = ("name", "tags", "priority", "seeds")
@@ -80,7 +81,7 @@ class Query:
     metric: str
     stat: str = "final"
     select_by: str = DEFAULT_SELECTION
-    baseline: str = "relu"
+    baseline: str = DEFAULT_BASELINE
     test: str = "welch"
     alpha: float = 0.05
     filters: Filters = field(default_factory=Filters)

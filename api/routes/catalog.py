@@ -6,7 +6,17 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from api.analytics.leaderboard import DEFAULT_BASELINE
+from api.reports import Defaults, MetricInfo, StatusSets, Vocabulary
 from core.catalog import load_catalog
+from core.metrics import (
+    DEFAULT_LEADERBOARD_METRIC,
+    DEFAULT_SELECTION,
+    METRIC_TABLE,
+    SELECTION_METRICS,
+)
+from core.spec import ExperimentSpec, TrainingSettings
+from core.status import CandidateStatus, ExperimentStatus, RunStatus, SearchStatus
 
 router = APIRouter(prefix="/catalog", tags=["catalog"])
 
@@ -24,3 +34,32 @@ def models() -> list[dict[str, Any]]:
 @router.get("/datasets")
 def datasets() -> list[dict[str, Any]]:
     return load_catalog()["datasets"]
+
+
+def _statuses(finished: bool) -> StatusSets:
+    def names(enum: type[RunStatus] | type[ExperimentStatus] | type[SearchStatus]) -> list[str]:
+        return [m.value for m in enum if not finished or m.finished]
+
+    return StatusSets(run=names(RunStatus), experiment=names(ExperimentStatus),
+                      search=names(SearchStatus),
+                      candidate=[m.value for m in CandidateStatus
+                                 if not finished or not m.pending and m != CandidateStatus.pool])
+
+
+@router.get("/vocabulary", response_model=Vocabulary)
+def vocabulary() -> Vocabulary:
+    """Statuses (and which end the work), metrics with their split and direction, and the
+    defaults of a spec and of the leaderboard."""
+    spec = ExperimentSpec.model_fields
+    return Vocabulary(
+        statuses=_statuses(False), finished=_statuses(True),
+        metrics=[MetricInfo(name=m.name, split=m.split, higher_is_better=m.higher_is_better,
+                            averaged=m.averaged, doc=m.doc) for m in METRIC_TABLE],
+        selection_metrics=list(SELECTION_METRICS),
+        defaults=Defaults(
+            model=spec["model"].get_default(call_default_factory=True).name,
+            dataset=spec["dataset"].get_default(call_default_factory=True).name,
+            seeds=spec["seeds"].get_default(call_default_factory=True),
+            epochs=TrainingSettings.model_fields["epochs"].get_default(),
+            baseline=DEFAULT_BASELINE, metric=DEFAULT_LEADERBOARD_METRIC,
+            select_by=DEFAULT_SELECTION))

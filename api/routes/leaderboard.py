@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse
 
 from api.analytics import learning_rates as analytics_lr
 from api.analytics.export import leaderboard_latex, leaderboard_markdown, to_csv
-from api.analytics.leaderboard import Filters, cross_task_board, task_board
+from api.analytics.leaderboard import DEFAULT_BASELINE, Filters, cross_task_board, task_board
 from api.analytics.leaderboard import Query as BoardQuery
 from api.analytics.time_to_target import Target
 from api.deps import SessionDep
@@ -73,7 +73,8 @@ def leaderboard(
         description="the validation metric that picks each run's best epoch")]
     = DEFAULT_SELECTION,
     baseline: Annotated[str, Query(description="activation every entry is tested against, "
-                                               "trained with the same recipe")] = "relu",
+                                               "trained with the same recipe")]
+    = DEFAULT_BASELINE,
     test: Annotated[Literal["welch", "mannwhitney", "paired"],
                     Query(description="welch, mannwhitney or paired (by seed)")] = "welch",
     alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05,

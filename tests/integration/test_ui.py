@@ -288,3 +288,45 @@ def test_with_auth_on_the_ui_asks_for_a_key_and_sends_it(
             _until(browser, "return document.body.dataset.ready === 'key'")
             browser.execute_script("localStorage.clear()")  # type: ignore[attr-defined]
         _reset_caches()
+
+
+def test_views_keep_updating_after_navigation(ui_service: tuple[Service, str],
+                                             browser: object) -> None:
+    """From a running sweep to one of its experiments and back: each page keeps updating
+    while it is shown, and each owns its timers and streams (the page left behind stops
+    its own, and never the next page's)."""
+    svc, _ = ui_service
+    lab = Client(url=svc.url)
+    sweep = lab.sweep({"activations": [{"name": "relu"}, {"name": "elu"}],
+                       "models": [{"name": "mlp", "params": {"hidden": 64}}],
+                       "seeds": [0], "training": {"epochs": 100, "batch_size": 4},
+                       "tags": ["ui-live"]})
+    progress = "return document.getElementById('sweep-progress').innerText"
+    try:
+        _open(browser, f"{svc.url}/ui#/sweep/{sweep['id']}", f"/sweep/{sweep['id']}")
+        _until(browser, "return document.querySelector('tr[data-id] .badge.running') && "
+                        "/ [1-9][0-9]*\\/[0-9]+ epochs/.test(document.getElementById("
+                        "'sweep-progress').innerText)", timeout=120)
+        assert browser.execute_script("return window.actlabLive") == 1  # type: ignore[attr-defined]
+        experiment = str(browser.execute_script(  # type: ignore[attr-defined]
+            "const row = document.querySelector('tr[data-id] .badge.running').closest('tr');"
+            "row.querySelector('a').click(); return row.dataset.id"))
+        _until(browser, f"return document.body.dataset.ready === '/experiment/{experiment}'")
+        epoch = "return document.querySelector('tr[data-run] td.epoch').innerText"
+        for _ in range(2):  # the run's epoch moves on, from the event stream
+            seen = browser.execute_script(epoch)  # type: ignore[attr-defined]
+            _until(browser, f"{epoch} !== {seen!r}", timeout=60)
+        # the sweep's polling ended with its page; the experiment's stream is the one left
+        assert browser.execute_script("return window.actlabLive") == 1  # type: ignore[attr-defined]
+        browser.execute_script("history.back()")  # type: ignore[attr-defined]
+        _until(browser, f"return document.body.dataset.ready === '/sweep/{sweep['id']}'")
+        for _ in range(2):  # and the sweep's progress moves on again, polled
+            seen = browser.execute_script(progress)  # type: ignore[attr-defined]
+            _until(browser, f"{progress} !== {seen!r}", timeout=60)
+        assert browser.execute_script("return window.actlabLive") == 1  # type: ignore[attr-defined]
+    finally:
+        for e in lab.sweep_progress(sweep["id"]).get("experiments", []):
+            try:
+                lab.cancel(e["id"])
+            except Exception:  # noqa: BLE001  # already finished
+                pass

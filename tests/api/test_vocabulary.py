@@ -1,0 +1,28 @@
+"""GET /catalog/vocabulary: the names the dashboard shows and filters by come from the
+service's own tables (core/status.py, core/metrics.py, the spec's defaults)."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from core.metrics import METRICS, SELECTION_METRICS
+from core.spec import ExperimentSpec
+from core.status import ExperimentStatus, RunStatus, SearchStatus
+
+
+def test_the_vocabulary_is_the_service_s_own(client: TestClient) -> None:
+    got = client.get("/api/v1/catalog/vocabulary")
+    assert got.status_code == 200
+    body = got.json()
+    assert body["statuses"]["experiment"] == [s.value for s in ExperimentStatus]
+    assert body["statuses"]["run"] == [s.value for s in RunStatus]
+    assert body["finished"]["experiment"] == ["succeeded", "partial", "failed", "cancelled"]
+    assert body["finished"]["search"] == [s.value for s in SearchStatus if s.finished]
+    assert "queued" not in body["finished"]["candidate"]
+    assert [m["name"] for m in body["metrics"]] == list(METRICS)
+    assert body["selection_metrics"] == list(SELECTION_METRICS)
+    spec = ExperimentSpec.model_validate({"activation": {"name": "relu"}})
+    defaults = body["defaults"]
+    assert (defaults["model"], defaults["dataset"], defaults["seeds"], defaults["epochs"]) == \
+        (spec.model.name, spec.dataset.name, spec.seeds, spec.training.epochs)
+    assert (defaults["baseline"], defaults["metric"]) == ("relu", "test_accuracy")
