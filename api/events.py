@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from core.db import session_scope
-from core.models import EpochMetric, Experiment, Run
+from core.models import EpochMetric, Experiment, Run, metric_column
 from core.status import count_statuses, experiment_status
 
 
@@ -43,7 +43,7 @@ def _snapshot(experiment_id: uuid.UUID) -> tuple[list[dict[str, Any]], dict[str,
     """Every run's state, with the latest epoch's losses, and the experiment's status."""
     with session_scope() as session:
         rows = session.execute(
-            select(Run, EpochMetric.train_loss, EpochMetric.val_loss, EpochMetric.val_accuracy)
+            select(Run, *(metric_column(m) for m in ("train_loss", "val_loss", "val_accuracy")))
             .outerjoin(EpochMetric, and_(EpochMetric.run_id == Run.id,
                                          EpochMetric.epoch == Run.epochs_done))
             .where(Run.experiment_id == experiment_id).order_by(Run.seed)).all()

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from core.metrics import METRICS
 from core.spec import RECIPE_VERSION
 from core.status import (
     CandidateRole,
@@ -257,25 +258,27 @@ class Run(Base):
 
 
 class EpochMetric(Base):
+    """One run's metrics at the end of one epoch: a nullable float column per metric of
+    core/metrics.py, added below in the table's order (a new metric is a row there and a
+    migration)."""
+
     __tablename__ = "epoch_metrics"
 
     run_id: Mapped[uuid.UUID] = mapped_column(
         sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
     )
     epoch: Mapped[int] = mapped_column(primary_key=True)
-    train_loss: Mapped[float | None]
-    train_accuracy: Mapped[float | None]
-    val_loss: Mapped[float | None]
-    val_accuracy: Mapped[float | None]
-    val_top5: Mapped[float | None]
-    test_loss: Mapped[float | None]
-    test_accuracy: Mapped[float | None]
-    test_top5: Mapped[float | None]
-    val_miou: Mapped[float | None]
-    test_miou: Mapped[float | None]
-    lr: Mapped[float | None]
-    epoch_seconds: Mapped[float | None]
-    samples_per_second: Mapped[float | None]
+
+
+for _metric in METRICS:
+    setattr(EpochMetric, _metric, mapped_column(_metric, sa.Double, nullable=True))
+
+
+def metric_column(name: str) -> Any:
+    """EpochMetric's column of one metric of core/metrics.py, for queries."""
+    if name not in METRICS:
+        raise KeyError(f"unknown metric {name!r}")
+    return getattr(EpochMetric, name)
 
 
 class ActivationParam(Base):

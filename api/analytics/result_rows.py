@@ -13,12 +13,12 @@ from sqlalchemy import and_, func, select, text
 from sqlalchemy.orm import Session, aliased
 
 from core.metrics import AVERAGED, DEFAULT_SELECTION, HIGHER_IS_BETTER, METRICS
-from core.models import ActivationParam, EpochMetric, Experiment, ResponseCurve, Run
+from core.models import ActivationParam, EpochMetric, Experiment, ResponseCurve, Run, metric_column
 from core.status import RunKind, RunStatus
 
 
 def _col(name: str) -> Any:
-    return getattr(EpochMetric, name)
+    return metric_column(name)
 
 
 def best_epochs(select_by: str, where: Any) -> Any:

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.metrics import METRICS
-from core.models import EpochMetric
+from core.models import EpochMetric, metric_column
 
 # *_error is 1 - *_accuracy, the form of the classic claim.
 ERRORS = {"train_error": "train_accuracy", "val_error": "val_accuracy",
@@ -75,7 +75,7 @@ def times(session: Session, run_ids: list[uuid.UUID], target: Target) -> dict[uu
     """Each run's time to `target` from its per-epoch rows."""
     column = ERRORS.get(target.metric, target.metric)
     rows = session.execute(
-        select(EpochMetric.run_id, EpochMetric.epoch, EpochMetric.epoch_seconds,
+        select(EpochMetric.run_id, EpochMetric.epoch, metric_column("epoch_seconds"),
                getattr(EpochMetric, column).label(column))
         .where(EpochMetric.run_id.in_(run_ids))
         .order_by(EpochMetric.run_id, EpochMetric.epoch)).all()
