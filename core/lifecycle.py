@@ -60,7 +60,7 @@ def claim_next(session: Session, token: str, attempts: int = 8) -> uuid.UUID | N
 def claim_group(session: Session, leader_id: uuid.UUID, token_for: Callable[[uuid.UUID], str],
                 limit: int) -> list[uuid.UUID]:
     """Claim up to `limit` more queued runs of the leader's experiment to train together with
-    it (worker/runner.py), each under its own token: with a fresh leader, runs never started
+    it (worker/group_run.py), each under its own token: with a fresh leader, runs never started
     before; with a leader resuming a group, that group's other queued members. A leader that
     is neither (a retry, a run resuming alone) gets none."""
     leader = session.get_one(Run, leader_id)

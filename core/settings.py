@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     max_activation_bytes: int = Field(64 * 2**30, ge=1)
 
     # The queued seeds of one experiment a worker claims and trains together, in one process
-    # (worker/runner.py): set-up, data and every epoch's write are shared. 1: one at a time.
+    # (worker/group_run.py): set-up, data and every epoch's write are shared. 1: one at a time.
     group_seeds: int = Field(5, ge=1, le=64)
     # How a group trains: `vmap`, as one model (worker/training/batched.py; numbers agree with
     # the seeds trained alone within float tolerance), wherever the model allows it, else
