@@ -53,8 +53,8 @@ def _first_steps() -> None:
         with torch.no_grad():
             model.eval()(x)
         model.train()
-        # A group's seeds train as one vmapped model: its first step in a process measured
-        # 49 ms against 3 ms for the next.
+        # A group's seeds train as one vmapped model, whose first step in a process costs
+        # many times the next ones (bench/BENCHMARKS.md, "A new worker child's first run").
         from torch.func import functional_call, stack_module_state, vmap
 
         params, buffers = stack_module_state([model, model])
