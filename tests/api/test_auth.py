@@ -41,7 +41,7 @@ def test_without_a_key_only_health_ui_and_docs_answer(app: TestClient) -> None:
         assert "Authorization: Bearer" in r.json()["detail"]
     assert app.post("/api/v1/experiments", json=SPEC).status_code == 401
     assert counts() == (0, 0)
-    for path in ("/health", "/ui", "/ui/static/app.js", "/docs", "/redoc", "/openapi.json"):
+    for path in ("/health", "/ui", "/ui/static/js/app.js", "/docs", "/redoc", "/openapi.json"):
         assert app.get(path).status_code == 200, path
     bad = app.get("/api/v1/experiments", headers={"Authorization": "Bearer actlab_nope"})
     assert bad.status_code == 401 and "not valid" in bad.json()["detail"]

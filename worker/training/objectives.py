@@ -49,6 +49,7 @@ class Classification:
                  batch_size: int = 1024) -> dict[str, float]:
         """Loss, accuracy and top-5 on a split, per label."""
         model.eval()
+        self._start()
         loss_sum, correct, top5, labels = 0.0, 0, 0, y.numel()
         for i in range(0, len(x), batch_size):
             logits = model(x[i:i + batch_size]).float()
@@ -63,6 +64,9 @@ class Classification:
         out = {f"{prefix}_loss": loss_sum / labels, f"{prefix}_accuracy": correct / labels,
                f"{prefix}_top5": top5 / labels}
         return out | self._extra(prefix)
+
+    def _start(self) -> None:
+        """A subclass's tally, emptied before a split is evaluated."""
 
     def _count(self, predicted: Tensor, target: Tensor, classes: int) -> None:
         """A subclass's running tally of one evaluation batch."""
@@ -81,12 +85,15 @@ class Segmentation(Classification):
     def __init__(self) -> None:
         self._confusion: Tensor | None = None
 
+    def _start(self) -> None:
+        self._confusion = None
+
     def _count(self, predicted: Tensor, target: Tensor, classes: int) -> None:
         counts = class_confusion(predicted, target, classes)
         self._confusion = counts if self._confusion is None else self._confusion + counts
 
     def _extra(self, prefix: str) -> dict[str, float]:
-        confusion, self._confusion = self._confusion, None
+        confusion = self._confusion
         return {f"{prefix}_miou": mean_iou(confusion)} if confusion is not None else {}
 
 
