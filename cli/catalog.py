@@ -23,7 +23,7 @@ CATALOG_PATH = CATALOG_FILE  # the file the API reads (core/catalog.json)
 
 
 # A representative input per kind: slot names do not depend on the input's size.
-_SAMPLE_SHAPES = {"image": (3, 32, 32), "sequence": (1, 40), "vector": (64,)}
+_SAMPLE_SHAPES = {"image": (3, 32, 32), "sequence": (1, 40), "vector": (64,), "tokens": (8,)}
 
 
 def _with_slots(model: dict[str, Any]) -> dict[str, Any]:

@@ -37,6 +37,13 @@ METRIC_TABLE: tuple[Metric, ...] = (
     Metric("test_miou", "test", True,
            doc="mean intersection-over-union over the classes, on the test split "
                "(segmentation datasets)"),
+    # Language-model datasets only (null elsewhere); their losses are per scored token.
+    Metric("val_perplexity", "validation", False,
+           doc="exp of the mean per-token cross-entropy, on the validation split "
+               "(language-model datasets)"),
+    Metric("test_perplexity", "test", False,
+           doc="exp of the mean per-token cross-entropy, on the test split "
+               "(language-model datasets)"),
     Metric("lr", "none", False, doc="learning rate at the end of the epoch"),
     Metric("epoch_seconds", "none", False, averaged=True,
            doc="wall time of the epoch, evaluation included"),

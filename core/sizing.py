@@ -102,7 +102,20 @@ def _unet(shape: Shape, classes: int, p: Mapping[str, Any]) -> Size:
     return Size(params, elements)
 
 
+def _gpt(shape: Shape, vocab: int, p: Mapping[str, Any]) -> Size:
+    """Embeddings (the output projection is tied to them), then per block the attention's
+    4 d^2 and the FFN's 2 d d_ff weights; outputs per token: norms, q/k/v, the attention
+    weights, the FFN's units before and after the activation, and the logits."""
+    layers, heads = int(p.get("n_layer", 2)), int(p.get("n_head", 4))
+    d, ff, context = int(p.get("d_model", 128)), int(p.get("d_ff", 512)), int(p.get("context", 256))
+    tokens = shape[0] if shape else 1
+    params = (vocab + context) * d + layers * (4 * d * d + 2 * d * ff)
+    per_block = tokens * (7 * d + 2 * ff) + heads * tokens * tokens
+    return Size(params, 2 * tokens * d + layers * per_block + tokens * vocab)
+
+
 ESTIMATORS: dict[str, Estimator] = {
+    "gpt": _gpt,
     "mlp": _mlp,
     "mnist1d_mlp": lambda s, c, p: _mlp(s, c, p, depth=2),
     "lenet5": _lenet,

@@ -40,9 +40,9 @@ class Classification:
         """Each seed's count of correct labels (seeds-first, as `seed_losses`)."""
         return (logits.argmax(2) == y).flatten(1).sum(1)
 
-    def labels_per_example(self, y: Tensor) -> int:
-        """What an accuracy divides by, per example."""
-        return int(y[0].numel())
+    def scored_labels(self, y: Tensor) -> int:
+        """What a split's accuracy divides by: its labels (per pixel for segmentation)."""
+        return int(y.numel())
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, x: Tensor, y: Tensor, prefix: str = "val",
@@ -97,9 +97,61 @@ class Segmentation(Classification):
         return {f"{prefix}_miou": mean_iou(confusion)} if confusion is not None else {}
 
 
+# Labels a language-model dataset scores no prediction at (F.cross_entropy's default).
+IGNORE = -100
+
+
+class LanguageModel(Classification):
+    """Next-token prediction; logits N x T x V, labels N x T (IGNORE where nothing is
+    scored, e.g. the prompt of a modular-arithmetic example). Loss: mean cross-entropy per
+    scored token, in nats; accuracy and top-5 per scored token; perplexity = exp(loss)."""
+
+    name = "language_model"
+
+    def loss(self, logits: Tensor, y: Tensor) -> Tensor:
+        return F.cross_entropy(logits.float().flatten(0, -2), y.flatten(), ignore_index=IGNORE)
+
+    def seed_losses(self, logits: Tensor, y: Tensor) -> Tensor:
+        if logits.shape[0] == 1:
+            return self.loss(logits[0], y[0]).unsqueeze(0)
+        seeds = logits.shape[0]
+        per_token = F.cross_entropy(logits.float().flatten(0, -2), y.flatten(),
+                                    ignore_index=IGNORE, reduction="none").reshape(seeds, -1)
+        scored = (y != IGNORE).reshape(seeds, -1)
+        return per_token.sum(1) / scored.sum(1).clamp(min=1)
+
+    def correct(self, logits: Tensor, y: Tensor) -> Tensor:
+        return (logits.argmax(-1) == y).flatten(1).sum(1)
+
+    def scored_labels(self, y: Tensor) -> int:
+        return int((y != IGNORE).sum().item())
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, x: Tensor, y: Tensor, prefix: str = "val",
+                 batch_size: int = 1024) -> dict[str, float]:
+        model.eval()
+        loss_sum, correct, top5 = 0.0, 0, 0
+        scored = int((y != IGNORE).sum().item())
+        for i in range(0, len(x), batch_size):
+            logits = model(x[i:i + batch_size]).float().flatten(0, -2)
+            target = y[i:i + batch_size].flatten()
+            keep = target != IGNORE
+            logits, target = logits[keep], target[keep]
+            loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
+            correct += (logits.argmax(1) == target).sum().item()
+            k = min(5, logits.shape[1])
+            top5 += (logits.topk(k, dim=1).indices == target.unsqueeze(1)).any(1).sum().item()
+        model.train()
+        loss = loss_sum / max(1, scored)
+        return {f"{prefix}_loss": loss, f"{prefix}_accuracy": correct / max(1, scored),
+                f"{prefix}_top5": top5 / max(1, scored),
+                f"{prefix}_perplexity": math.exp(min(loss, 700.0))}
+
+
 OBJECTIVES: dict[str, type[Classification]] = {
     Classification.name: Classification,
     Segmentation.name: Segmentation,
+    LanguageModel.name: LanguageModel,
 }
 
 

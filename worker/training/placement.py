@@ -26,17 +26,21 @@ _LAYER_KINDS: tuple[tuple[tuple[type[nn.Module], ...], str], ...] = (
 
 
 def slots(model: nn.Module) -> list[dict[str, str]]:
-    """Each activation slot of `model` in forward order: its name (module path) and the kind
-    of the last layer before it."""
+    """Each activation slot of `model` in forward order: its name (module path) and its kind:
+    the kind its parent module declares (`slot_kind`: a transformer's `ffn`), else the kind
+    of the last layer before it (`after_linear`, ...)."""
     outer = {path for path, _ in activation_modules(model)}
+    modules = dict(model.named_modules())
     out, kind = [], "input"
-    for path, module in model.named_modules():
+    for path, module in modules.items():
         for types, name in _LAYER_KINDS:
             if isinstance(module, types):
                 kind = name
                 break
         if path in outer:
-            out.append({"name": path, "kind": f"after_{kind}"})
+            parent = modules.get(path.rpartition(".")[0])
+            declared = getattr(parent, "slot_kind", None)
+            out.append({"name": path, "kind": declared or f"after_{kind}"})
     return out
 
 

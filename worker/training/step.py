@@ -167,6 +167,7 @@ class _Epoch:
                          f"{step + 1} of {self.steps}")
 
     def results(self, n: int, labels: int) -> list[SeedEpoch]:
+        """Each seed's mean batch loss over the epoch and its accuracy over `labels`."""
         losses, correct = self.loss_sum.tolist(), self.correct.tolist()
         return [e if e is not None else SeedEpoch(
             {"train_loss": losses[i] / n, "train_accuracy": correct[i] / labels})
@@ -207,8 +208,8 @@ def train_epoch(engine: Engine, members: Sequence[Member], epoch: int,
         book.loss_sum += losses.detach() * idx.shape[1]
         book.correct += objective.correct(logits.detach(), yb)
     engine.finish(book.alive)
-    # Per example, or per pixel where the labels are masks (segmentation).
-    return book.results(n, n * objective.labels_per_example(prep.train_y))
+    # Per example, per pixel for masks (segmentation), per scored token (language models).
+    return book.results(n, objective.scored_labels(prep.train_y))
 
 
 def _batch(members: Sequence[Member], idx: Tensor) -> tuple[Tensor, Tensor]:

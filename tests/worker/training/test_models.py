@@ -19,10 +19,14 @@ CASES = {
     "mnist1d_cnn": ((1, 40), {}),
     "mnist1d_mlp": ((1, 40), {}),
     "unet": ((1, 16, 16), {"width": 4}),
+    "gpt": ((6,), {"n_layer": 2, "d_model": 16, "n_head": 2, "d_ff": 24}),
 }
-# Segmentation models answer per pixel; U-Net's up blocks have a third slot (post).
-OUTPUTS = {"unet": (4, 10, 16, 16)}
-POSITIONS = {"unet": (1, 2, 3)}
+# Segmentation models answer per pixel, language models per token; U-Net's up blocks have a
+# third slot (post), a transformer block one (its FFN's).
+OUTPUTS = {"unet": (4, 10, 16, 16), "gpt": (4, 6, 10)}
+POSITIONS = {"unet": (1, 2, 3), "gpt": (1,)}
+# Models that read token ids (0 .. classes - 1), not values.
+TOKENS = {"gpt"}
 
 
 def count(model: torch.nn.Module) -> int:
@@ -39,7 +43,7 @@ def test_every_model_is_covered() -> None:
 def test_forward_backward_and_labelled_slots(name: str, act: str, policy: str) -> None:
     shape, params = CASES[name]
     model = build_model(name, {**params, "width_policy": policy}, shape, 10, ActFactory(act))
-    x = torch.randn(4, *shape)
+    x = torch.randint(0, 10, (4, *shape)) if name in TOKENS else torch.randn(4, *shape)
     y = model(x)
     assert y.shape == OUTPUTS.get(name, (4, 10))
     y.sum().backward()

@@ -21,7 +21,11 @@ CASES: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
     ("resnet_v2", {"depth": 32}, (3, 32, 32)),
     ("wide_resnet", {}, (3, 32, 32)), ("wide_resnet", {"depth": 22, "widen": 2}, (3, 32, 32)),
     ("unet", {}, (1, 32, 32)), ("unet", {"levels": 4, "width": 32}, (3, 64, 64)),
+    ("gpt", {}, (4,)), ("gpt", {"n_layer": 4, "d_model": 256, "d_ff": 1024, "context": 128},
+                        (128,)),
 ]
+# Models whose inputs are token ids, not values.
+TOKENS = {"gpt"}
 
 
 def test_every_zoo_model_has_an_estimate() -> None:
@@ -29,7 +33,8 @@ def test_every_zoo_model_has_an_estimate() -> None:
     assert {name for name, _, _ in CASES} == set(model_names())
 
 
-def _output_elements(model: torch.nn.Module, shape: tuple[int, ...]) -> int:
+def _output_elements(model: torch.nn.Module, shape: tuple[int, ...],
+                     dtype: torch.dtype = torch.float32) -> int:
     total = 0
 
     def count(_m: torch.nn.Module, _i: object, out: object) -> None:
@@ -40,7 +45,7 @@ def _output_elements(model: torch.nn.Module, shape: tuple[int, ...]) -> int:
     leaves = [m for m in model.modules() if not list(m.children())]
     hooks = [m.register_forward_hook(count) for m in leaves]
     with torch.no_grad():
-        model.eval()(torch.zeros(1, *shape))
+        model.eval()(torch.zeros(1, *shape, dtype=dtype))
     for hook in hooks:
         hook.remove()
     return total
@@ -55,6 +60,6 @@ def test_estimate_is_within_a_factor_of_two(name: str, params: dict[str, Any],
     assert size is not None
     real = sum(p.numel() for p in model.parameters())
     assert 0.5 <= size.params / real <= 2.0, (size.params, real)
-    elements = _output_elements(model, shape)
+    elements = _output_elements(model, shape, torch.long if name in TOKENS else torch.float32)
     assert 0.5 <= size.elements_per_sample / elements <= 2.0, (size.elements_per_sample,
                                                                  elements)

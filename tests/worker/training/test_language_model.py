@@ -1,0 +1,102 @@
+"""The zoo's transformer (`gpt`) on a sequence task that needs no download (`modular`): the
+dataset is every equation once, split by a fixed partition; the language-model objective
+scores only the answer token, per token; the FFN activations are slots of kind `ffn`; the
+seeds of a group train vmapped and agree with the seeds alone."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from core.spec import TrainingSettings
+from worker.training import TrainConfig, train
+from worker.training.batched import unbatchable
+from worker.training.loop import SeedTrainer, train_group
+from worker.training.models import ActFactory, build_model
+from worker.training.objectives import IGNORE, LanguageModel
+from worker.training.placement import slots
+from worker.training.sequences import load_modular, modular_pairs
+
+SMALL = {"n_layer": 1, "n_head": 2, "d_model": 32, "d_ff": 64, "context": 8}
+CONFIG = TrainConfig(activation="relu", model="gpt", model_params=SMALL, dataset="modular",
+                     dataset_params={"p": 11, "operation": "add", "train_fraction": 0.5},
+                     training=TrainingSettings(epochs=2, batch_size=16, optimizer="adamw",
+                                               lr=3e-3, weight_decay=0.1))
+
+
+@pytest.mark.parametrize("operation,count", [("add", 121), ("sub", 121), ("div", 110)])
+def test_modular_is_every_equation_once_in_a_fixed_partition(tmp_path: Path, operation: str,
+                                                              count: int) -> None:
+    splits = load_modular(tmp_path, p=11, operation=operation, train_fraction=0.5)
+    xs = [splits.train_x, splits.val_x, splits.test_x]
+    ys = [splits.train_y, splits.val_y, splits.test_y]
+    assert len(xs[0]) == round(count / 2) and abs(len(xs[1]) - len(xs[2])) <= 1
+    seen = {tuple(row[[0, 2]].tolist()) for x in xs for row in x}
+    assert len(seen) == count  # every pair once, in exactly one split
+    for x, y in zip(xs, ys, strict=True):
+        assert (x[:, 1] == 11).all() and (x[:, 3] == 12).all()  # the ∘ and = tokens
+        assert (y[:, :3] == IGNORE).all()
+        for row, label in zip(x, y[:, 3], strict=True):
+            a, b = int(row[0]), int(row[2])
+            want = {"add": (a + b) % 11, "sub": (a - b) % 11,
+                    "div": a * pow(b, -1, 11) % 11 if b else -1}[operation]
+            assert int(label) == want
+    again = load_modular(tmp_path, p=11, operation=operation, train_fraction=0.5)
+    assert torch.equal(again.train_x, splits.train_x)  # fixed, whatever the run's seed
+    assert splits.num_classes == 13
+    assert len(modular_pairs(12, "div")) == 12 * 4  # only the b invertible mod 12
+
+
+def test_the_objective_scores_the_answer_token_only() -> None:
+    objective = LanguageModel()
+    logits = torch.randn(3, 4, 13)
+    y = torch.full((3, 4), IGNORE)
+    y[:, 3] = torch.tensor([1, 5, 7])
+    want = F.cross_entropy(logits[:, 3], y[:, 3])
+    assert torch.allclose(objective.loss(logits, y), want)
+    stacked = torch.stack([logits, logits.flip(0)])
+    losses = objective.seed_losses(stacked, torch.stack([y, y.flip(0)]))
+    assert torch.allclose(losses, torch.stack([want, want]))
+    assert objective.scored_labels(y) == 3
+    assert objective.correct(logits.unsqueeze(0), y.unsqueeze(0)).item() == \
+        int((logits[:, 3].argmax(1) == y[:, 3]).sum())
+
+
+def test_the_ffn_activations_are_the_slots() -> None:
+    model = build_model("gpt", {"n_layer": 3, "d_model": 16, "n_head": 2, "d_ff": 24}, (6,), 9,
+                        ActFactory("prelu"))
+    assert slots(model) == [{"name": f"block{i}.ffn.act", "kind": "ffn"} for i in range(3)]
+    assert model(torch.zeros(2, 6, dtype=torch.long)).shape == (2, 6, 9)
+    # the output projection is the token embedding
+    assert not any(p.shape == (9, 16) and p is not model.tokens.weight
+                   for p in model.parameters())
+
+
+def test_a_transformer_trains_per_token_with_perplexity(tmp_path: Path) -> None:
+    result = train(CONFIG, data_root=tmp_path)
+    assert result.status == "completed" and len(result.history) == 2
+    for epoch in result.history:
+        assert epoch["val_perplexity"] == pytest.approx(math.exp(epoch["val_loss"]))
+        assert epoch["test_perplexity"] == pytest.approx(math.exp(epoch["test_loss"]))
+        assert 0.0 <= epoch["train_accuracy"] <= 1.0
+    # 60 training equations, one scored token each: an accuracy is a count over 60
+    assert (result.history[-1]["train_accuracy"] * 60) == pytest.approx(
+        round(result.history[-1]["train_accuracy"] * 60))
+    assert {r.layer for r in result.responses} == {"block0.ffn.act"}
+
+
+def test_seeds_of_a_transformer_train_vmapped_as_alone(tmp_path: Path) -> None:
+    trainers = [SeedTrainer(replace(CONFIG, seed=s), "cpu", tmp_path, None, member=str(s))
+                for s in (1, 2)]
+    assert unbatchable(trainers) is None
+    train_group(trainers, vmapped=True)
+    for trainer, seed in zip(trainers, (1, 2), strict=True):
+        alone = train(replace(CONFIG, seed=seed), data_root=tmp_path)
+        for got, want in zip(trainer.history, alone.history, strict=True):
+            for key in ("train_loss", "val_loss", "test_loss"):
+                assert got[key] == pytest.approx(want[key], rel=2e-3), key

@@ -1,0 +1,125 @@
+"""Transformers of the zoo: `gpt`, a decoder-only language model (nanoGPT-like: token and
+position embeddings, pre-LayerNorm blocks of causal self-attention and a feed-forward
+network, the output projection tied to the token embedding).
+
+The activation slots are the FFNs' (`block{i}.ffn.act`, slot kind `ffn`), so placement,
+parameter recording, distributions, response regions and search work on them as on any
+model. No dropout: the seeds of a group can train as one vmapped model.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from core.params import ParamInfo
+from worker.training.models import WIDTH_POLICY, ActFactory, ModelInfo, register_model
+
+
+class FeedForward(nn.Module):
+    """d_model -> d_ff -> activation -> d_model. The activation sees (tokens, d_ff), so a
+    per-channel parameter is one per FFN unit."""
+
+    slot_kind = "ffn"  # the kind placement.slots gives the activation in it
+
+    def __init__(self, d_model: int, d_ff: int, act: ActFactory, block: int,
+                 width_policy: str = "keep_filters") -> None:
+        super().__init__()
+        units = act.filters(d_ff, width_policy)
+        self.up = nn.Linear(d_model, units)
+        self.act = act(units, block, 1)
+        self.down = nn.Linear(units * act.multiplier, d_model)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.act(self.up(x).flatten(0, -2))
+        return self.down(h.view(*x.shape[:-1], -1))  # type: ignore[no-any-return]
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, d_model: int, n_head: int, causal: bool) -> None:
+        super().__init__()
+        if d_model % n_head:
+            raise ValueError(f"d_model {d_model} is not a multiple of n_head {n_head}")
+        self.n_head, self.causal = n_head, causal
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.proj = nn.Linear(d_model, d_model)
+
+    def forward(self, x: Tensor) -> Tensor:
+        batch, tokens, width = x.shape
+        q, k, v = (t.view(batch, tokens, self.n_head, -1).transpose(1, 2)
+                   for t in self.qkv(x).split(width, dim=2))
+        # Written out rather than F.scaled_dot_product_attention: under torch.func.vmap (a
+        # group's seeds as one model) the fused kernel has no batching rule and falls back
+        # to a loop over the seeds.
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+        if self.causal:
+            future = torch.ones(tokens, tokens, dtype=torch.bool, device=x.device).triu(1)
+            scores = scores.masked_fill(future, float("-inf"))
+        y = scores.softmax(dim=-1) @ v
+        return self.proj(y.transpose(1, 2).reshape(batch, tokens, width))  # type: ignore[no-any-return]
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm: x + attention(norm(x)), then x + ffn(norm(x))."""
+
+    def __init__(self, d_model: int, n_head: int, d_ff: int, act: ActFactory, block: int,
+                 causal: bool, width_policy: str = "keep_filters") -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d_model)
+        self.attn = SelfAttention(d_model, n_head, causal)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.ffn = FeedForward(d_model, d_ff, act, block, width_policy)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.ffn(self.norm2(x))  # type: ignore[no-any-return]
+
+
+class GPT(nn.Module):
+    """Token ids N x T in, next-token logits N x T x vocab out (vocab: the dataset's
+    `num_classes`)."""
+
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, act: ActFactory,
+                 n_layer: int = 2, n_head: int = 4, d_model: int = 128, d_ff: int = 512,
+                 context: int = 256, width_policy: str = "keep_filters") -> None:
+        super().__init__()
+        if len(input_shape) != 1 or input_shape[0] > context:
+            raise ValueError(f"gpt takes token sequences of at most `context` ({context}) "
+                             f"tokens, got examples of shape {input_shape}")
+        self.tokens = nn.Embedding(num_classes, d_model)
+        self.positions = nn.Embedding(context, d_model)
+        for i in range(n_layer):  # direct attributes: the slots are block{i}.ffn.act
+            self.add_module(f"block{i}", Block(d_model, n_head, d_ff, act, i + 1, causal=True,
+                                               width_policy=width_policy))
+        self.n_layer = n_layer
+        self.norm = nn.LayerNorm(d_model)
+        nn.init.normal_(self.tokens.weight, std=0.02)
+        nn.init.normal_(self.positions.weight, std=0.02)
+
+    def forward(self, x: Tensor) -> Tensor:
+        positions = torch.arange(x.shape[-1], device=x.device)
+        h = self.tokens(x) + self.positions(positions)
+        for i in range(self.n_layer):
+            h = getattr(self, f"block{i}")(h)
+        # The output projection is the token embedding (tied), as in GPT-2.
+        return F.linear(self.norm(h), self.tokens.weight)
+
+
+register_model(ModelInfo(
+    name="gpt", builder=GPT, input_kinds=("tokens",), tasks=("language_model",),
+    description="Decoder-only transformer (nanoGPT-like): token and position embeddings, "
+                "pre-LayerNorm blocks of causal self-attention and an FFN whose activation "
+                "is the slot, tied output embedding",
+    reference="Radford et al. 2019 (GPT-2); Karpathy's nanoGPT",
+    params=(ParamInfo("n_layer", 2, kind="int", min=1, max=48, doc="transformer blocks"),
+            ParamInfo("n_head", 4, kind="int", min=1, max=64, doc="attention heads"),
+            ParamInfo("d_model", 128, kind="int", min=8, max=8192,
+                      doc="model width (a multiple of n_head)"),
+            ParamInfo("d_ff", 512, kind="int", min=1, max=65536, doc="FFN width"),
+            ParamInfo("context", 256, kind="int", min=1, max=8192,
+                      doc="longest sequence (position embeddings)"),
+            WIDTH_POLICY),
+))
