@@ -58,6 +58,10 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return F.softplus(x, beta, threshold)
 
 
+def squared_relu(x: Tensor) -> Tensor:
+    return torch.square(torch.relu(x))
+
+
 def softsign(x: Tensor) -> Tensor:
     return F.softsign(x)
 
@@ -117,6 +121,9 @@ register_stateless("identity", identity, r"f(x) = x", "Linear (no activation)",
                    aliases=("linear",))
 register_stateless("relu", relu, r"f(x) = \max(0, x)",
                    "Nair & Hinton 2010, Rectified linear units improve RBMs")
+register_stateless("squared_relu", squared_relu, r"f(x) = \max(0, x)^2",
+                   "So et al. 2021, Primer: searching for efficient transformers for language "
+                   "modeling", aliases=("relu2", "relu_squared"))
 register_stateless("leaky_relu", leaky_relu, r"f(x) = x \text{ if } x \ge 0 \text{ else } s x",
                    "Maas et al. 2013, Rectifier nonlinearities improve neural network "
                    "acoustic models",

@@ -174,14 +174,31 @@ class _SweepRef(ComponentRef):
 
 
 def without_empty_slots(data: dict[str, Any]) -> dict[str, Any]:
-    """A dumped activation without an empty placement: a spec without one keeps the form
-    (and recipe hash) it always had."""
+    """A dumped activation without an empty placement and without the gate's defaults: a
+    spec without them keeps the form (and recipe hash) it always had."""
     if not data.get("slots"):
         data.pop("slots", None)
+    if not data.get("gated"):
+        data.pop("gated", None)
+        data.pop("match_params", None)
+    elif data.get("match_params", True):
+        data.pop("match_params", None)
     return data
 
 
-class SweepActivation(_SweepRef):
+GATED_DOC = ("gate the FFN: act(x W) * (x V) (GLU variants, Shazeer 2020); FFN slots only "
+             "(kind ffn: transformers)")
+MATCH_PARAMS_DOC = "with gated: scale d_ff by 2/3 so the FFN keeps its parameter count"
+
+
+class _Gate(BaseModel):
+    """An activation's gate: `gated` turns each FFN slot into act(x W) * (x V)."""
+
+    gated: bool = Field(False, description=GATED_DOC)
+    match_params: bool = Field(True, description=MATCH_PARAMS_DOC)
+
+
+class SweepActivation(_SweepRef, _Gate):
     kind = "activations"
 
     # A placement, as an experiment's activation has (ActivationRef.slots): checked per cell,
@@ -194,7 +211,8 @@ class SweepActivation(_SweepRef):
 
     def label(self) -> str:
         placed = ", ".join(f"{p}={a.name}" for p, a in self.slots.items())
-        return f"{self.name} [{placed}]" if placed else self.name
+        name = f"{self.name} (gated)" if self.gated else self.name
+        return f"{name} [{placed}]" if placed else name
 
 
 class SweepModel(_SweepRef):
@@ -229,6 +247,9 @@ def _catalog_schema(schema: dict[str, Any], cls: type[_CatalogRef]) -> None:
                 "propertyNames": {"pattern": SLOT_PATTERN},
                 "additionalProperties": {"type": "object", "required": ["name"], "properties": {
                     "name": {"type": "string"}, "params": {"type": "object"}}}}
+        if "gated" in cls.model_fields:
+            properties["gated"] = {"type": "boolean", "description": GATED_DOC}
+            properties["match_params"] = {"type": "boolean", "description": MATCH_PARAMS_DOC}
         variants.append({"title": canonical, "type": "object", "required": ["name"],
                          "additionalProperties": False, "properties": properties})
     schema.clear()
@@ -271,7 +292,7 @@ class PlacedActivation(_CatalogRef):
     noun = "activation"
 
 
-class ActivationRef(_CatalogRef):
+class ActivationRef(_CatalogRef, _Gate):
     kind = "activations"
     noun = "activation"
 
@@ -390,6 +411,7 @@ class ExperimentSpec(BaseModel):
                            f"{MIN_SAMPLES_PER_CLASS} per class to split into train, validation "
                            f"and test; use at least {MIN_SAMPLES_PER_CLASS * classes} samples"))
         errors += self._placement(model)
+        errors += _gate_errors(self, model)
         if self.kind == RunKind.lr_range and self.training.lr_min >= self.training.lr_max:
             errors.append((("training", "lr_max"), "value_error",
                            f"lr_max ({self.training.lr_max}) must be above lr_min "
@@ -397,6 +419,22 @@ class ExperimentSpec(BaseModel):
         if errors:
             raise _invalid("ExperimentSpec", errors)
         return self
+
+
+def _gate_errors(spec: ExperimentSpec,
+                 model: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str, str]]:
+    """A gate needs FFN slots: refused, naming the models that have them, elsewhere."""
+    if not spec.activation.gated:
+        return []
+    slots = model.get("slots", [])
+    if any(slot["kind"] == "ffn" for slot in slots):
+        return []
+    takers = sorted(m["name"] for m in catalog.entries("models").values()
+                    if any(slot["kind"] == "ffn" for slot in m.get("slots", [])))
+    listed = ", ".join(f"{x['name']} ({x['kind']})" for x in slots) or "no slots"
+    return [(("activation", "gated"), "value_error",
+             f"a gated activation goes in FFN slots (kind ffn), which {', '.join(takers)} "
+             f"have; model {model['name']!r} has {listed}")]
 
 
 def _placement_errors(spec: ExperimentSpec,

@@ -112,10 +112,14 @@ def context_of(recipe: dict[str, Any]) -> str:
 
 
 def activation_label(activation: str, spec: dict[str, Any]) -> str:
-    """`name` or `name(param=value, ...)` for parameters that differ from the defaults, then
-    the placement if any: `dual_line [stage3.*=relu, up*.post=identity]`."""
+    """`name` or `name(param=value, ...)` for parameters that differ from the defaults, the
+    gate if any (`relu (gated)`: ReGLU), then the placement if any:
+    `dual_line [stage3.*=relu, up*.post=identity]`."""
     slots = spec.get("activation", {}).get("slots") or {}
     label = _one_label(activation, spec.get("activation", {}).get("params", {}))
+    if spec.get("activation", {}).get("gated"):  # a GLU variant (Shazeer 2020)
+        kept = spec["activation"].get("match_params", True) is False
+        label += " (gated, d_ff kept)" if kept else " (gated)"
     if not slots:
         return label
     placed = ", ".join(f"{p}={_one_label(a['name'], a.get('params', {}))}"

@@ -71,6 +71,7 @@ F = Callable[[float], float]
 CASES: dict[str, list[tuple[dict[str, Any], F]]] = {
     "identity": [({}, lambda x: x)],
     "relu": [({}, lambda x: max(0.0, x))],
+    "squared_relu": [({}, lambda x: max(0.0, x) ** 2)],
     "leaky_relu": [({}, lambda x: leaky(x, 0.01)),
                    ({"negative_slope": 0.2}, lambda x: leaky(x, 0.2))],
     "relu6": [({}, lambda x: min(max(0.0, x), 6.0))],

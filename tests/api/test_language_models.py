@@ -40,3 +40,42 @@ def test_a_transformer_takes_token_datasets_only(client: TestClient) -> None:
     assert "tokens" in refused.text and "gpt" in refused.text
     refused = client.post("/api/v1/experiments", json={**SPEC, "model": {"name": "mlp"}})
     assert refused.status_code == 422 and "modular" in refused.text
+
+
+def test_a_gate_is_part_of_the_recipe_and_ffn_slots_only(client: TestClient) -> None:
+    from core.spec import ExperimentSpec, spec_hash
+
+    plain = ExperimentSpec.model_validate(SPEC)
+    same = ExperimentSpec.model_validate(
+        {**SPEC, "activation": {"name": "relu", "gated": False, "match_params": True}})
+    assert spec_hash(same) == spec_hash(plain)  # an ungated spec keeps its recipe
+    assert "gated" not in plain.model_dump(mode="json")["activation"]
+    gated = ExperimentSpec.model_validate({**SPEC, "activation": {"name": "relu",
+                                                                  "gated": True}})
+    assert spec_hash(gated) != spec_hash(plain)
+    refused = client.post("/api/v1/experiments", json={
+        "activation": {"name": "relu", "gated": True}, "model": {"name": "mlp"}})
+    assert refused.status_code == 422
+    detail = refused.json()["detail"]
+    assert [d["field"] for d in detail] == ["activation.gated"]
+    assert "FFN slots" in detail[0]["msg"] and "gpt" in detail[0]["msg"]
+
+
+def test_the_glu_variants_as_one_sweep(client: TestClient) -> None:
+    """Shazeer's table as a sweep: each variant a gated activation, labelled as such."""
+    variants = [{"name": "relu"}, {"name": "squared_relu"}, {"name": "sigmoid", "gated": True},
+                {"name": "identity", "gated": True}, {"name": "silu", "gated": True}]
+    created = client.post("/api/v1/sweeps", json={
+        "activations": variants, "models": [SPEC["model"]], "datasets": [SPEC["dataset"]],
+        "seeds": [0], "training": SPEC["training"]})
+    assert created.status_code == 202, created.text
+    sweep = client.get(f"/api/v1/sweeps/{created.json()['id']}").json()
+    names = sorted(e["name"] for e in sweep["experiments"])
+    assert len(names) == 5
+    for run in [r for e in sweep["experiments"]
+                for r in client.get(f"/api/v1/experiments/{e['id']}").json()["runs"]]:
+        assert execute_run(uuid.UUID(run["id"])) == "succeeded"
+    board = client.get("/api/v1/leaderboard", params={"model": "gpt",
+                                                      "dataset": "modular"}).json()
+    assert sorted(e["label"] for e in board["entries"]) == [
+        "identity (gated)", "relu", "sigmoid (gated)", "silu (gated)", "squared_relu"]

@@ -19,6 +19,9 @@ class TrainConfig:
     activation_params: dict[str, Any] = field(default_factory=dict)
     # Slot pattern -> {"name", "params"} of the activation placed there (placement.py).
     activation_slots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The FFN gate (transformers): act(x W) * (x V), d_ff scaled by 2/3 with match_params.
+    gated: bool = False
+    match_params: bool = True
     model: str = "mlp"
     model_params: dict[str, Any] = field(default_factory=dict)
     dataset: str = "digits"
@@ -35,6 +38,7 @@ class TrainConfig:
         return cls(activation=spec.activation.name, activation_params=dict(spec.activation.params),
                    activation_slots={p: a.model_dump(mode="json")
                                      for p, a in spec.activation.slots.items()},
+                   gated=spec.activation.gated, match_params=spec.activation.match_params,
                    model=spec.model.name, model_params=dict(spec.model.params),
                    dataset=spec.dataset.name, dataset_params=dict(spec.dataset.params),
                    seed=seed, kind=spec.kind, training=spec.training, checked=True)
@@ -46,6 +50,8 @@ class TrainConfig:
         return cls(activation=spec["activation"]["name"],
                    activation_params=dict(spec["activation"].get("params", {})),
                    activation_slots=dict(spec["activation"].get("slots", {})),
+                   gated=bool(spec["activation"].get("gated", False)),
+                   match_params=bool(spec["activation"].get("match_params", True)),
                    model=spec["model"]["name"], model_params=dict(spec["model"].get("params", {})),
                    dataset=spec["dataset"]["name"],
                    dataset_params=dict(spec["dataset"].get("params", {})),
@@ -56,6 +62,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return {"activation": self.activation, "activation_params": self.activation_params,
                 **({"activation_slots": self.activation_slots} if self.activation_slots else {}),
+                **({"gated": True, "match_params": self.match_params} if self.gated else {}),
                 "model": self.model, "model_params": self.model_params,
                 "dataset": self.dataset, "dataset_params": self.dataset_params,
                 "seed": self.seed, "kind": self.kind.value,

@@ -29,9 +29,12 @@ class ActFactory:
     params are checked once here, not once per slot."""
 
     def __init__(self, name: str, params: dict[str, Any] | None = None, *,
-                 checked: bool = False) -> None:
+                 checked: bool = False, gated: bool = False, match_params: bool = True) -> None:
         info = activations.get_info(name)
         self.name = info.name
+        # Read by FFN slots only (worker/training/transformers.py); the spec refuses a gate
+        # for a model without them.
+        self.gated, self.match_params = gated, match_params
         # checked: params from a validated spec, complete and canonical.
         self.params = dict(params or {}) if checked else \
             activations.resolve_params(name, params or {})

@@ -98,7 +98,8 @@ def prepare(config: TrainConfig, device: str | torch.device = "cpu",
     def place(x: Tensor) -> Tensor:
         return x.to(device).contiguous(memory_format=fmt)
 
-    act = ActFactory(config.activation, config.activation_params, checked=config.checked)
+    act = ActFactory(config.activation, config.activation_params, checked=config.checked,
+                     gated=config.gated, match_params=config.match_params)
     model = build_model(config.model, config.model_params, data.input_shape, data.num_classes,
                         act, checked=config.checked)
     # Every slot's activation; a placement puts others in some (before the model moves).

@@ -21,21 +21,28 @@ from worker.training.models import WIDTH_POLICY, ActFactory, ModelInfo, register
 
 class FeedForward(nn.Module):
     """d_model -> d_ff -> activation -> d_model. The activation sees (tokens, d_ff), so a
-    per-channel parameter is one per FFN unit."""
+    per-channel parameter is one per FFN unit. Gated (Shazeer 2020, "GLU variants"):
+    act(x W) * (x V) -> d_model, with d_ff scaled by 2/3 when `match_params` so the FFN
+    keeps the parameter count of the ungated one."""
 
     slot_kind = "ffn"  # the kind placement.slots gives the activation in it
 
     def __init__(self, d_model: int, d_ff: int, act: ActFactory, block: int,
                  width_policy: str = "keep_filters") -> None:
         super().__init__()
+        if act.gated and act.match_params:
+            d_ff = max(1, round(d_ff * 2 / 3))
         units = act.filters(d_ff, width_policy)
         self.up = nn.Linear(d_model, units)
         self.act = act(units, block, 1)
+        self.gate = nn.Linear(d_model, units * act.multiplier) if act.gated else None
         self.down = nn.Linear(units * act.multiplier, d_model)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.act(self.up(x).flatten(0, -2))
-        return self.down(h.view(*x.shape[:-1], -1))  # type: ignore[no-any-return]
+        h = self.act(self.up(x).flatten(0, -2)).view(*x.shape[:-1], -1)
+        if self.gate is not None:
+            h = h * self.gate(x)
+        return self.down(h)  # type: ignore[no-any-return]
 
 
 class SelfAttention(nn.Module):

@@ -100,3 +100,28 @@ def test_seeds_of_a_transformer_train_vmapped_as_alone(tmp_path: Path) -> None:
         for got, want in zip(trainer.history, alone.history, strict=True):
             for key in ("train_loss", "val_loss", "test_loss"):
                 assert got[key] == pytest.approx(want[key], rel=2e-3), key
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "identity", "relu", "gelu", "silu"])
+def test_gated_ffns_keep_the_parameter_count(name: str) -> None:
+    """GLU, Bilinear, ReGLU, GEGLU, SwiGLU: act(x W) * (x V) with d_ff scaled by 2/3 keeps
+    the FFN's weights within a row of the ungated one; match_params false keeps d_ff."""
+    def ffn_weights(act: ActFactory) -> int:
+        model = build_model("gpt", {"d_model": 48, "d_ff": 192, "n_head": 2}, (6,), 9, act)
+        return sum(p.numel() for n, p in model.named_parameters()
+                   if ".ffn." in n and n.endswith("weight"))
+
+    plain = ffn_weights(ActFactory(name))
+    gated = ffn_weights(ActFactory(name, gated=True))
+    assert gated == 2 * 3 * 48 * 128 and plain == 2 * 2 * 48 * 192 and gated == plain
+    assert ffn_weights(ActFactory(name, gated=True, match_params=False)) == plain * 3 // 2
+
+
+def test_a_gated_activation_trains_with_its_gate(tmp_path: Path) -> None:
+    config = replace(CONFIG, activation="prelu", gated=True)
+    result = train(config, data_root=tmp_path)
+    assert result.status == "completed"
+    trainer = SeedTrainer(config, "cpu", tmp_path, None)
+    gate = trainer.prep.model.block0.ffn.gate  # type: ignore[union-attr]
+    assert gate is not None and gate.out_features == round(64 * 2 / 3)
+    assert trainer.prep.model.block0.ffn.act.channels == round(64 * 2 / 3)  # type: ignore[union-attr]
