@@ -27,6 +27,17 @@ class Progress(BaseModel):
     fraction: float
 
 
+class SparsityRow(BaseModel):
+    """One activation slot's outputs on the validation split at the end of one epoch."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    epoch: int
+    layer: str
+    zero_fraction: float = Field(description="exactly zero")
+    small_fraction: float = Field(description="below 1e-6 in magnitude")
+
+
 class ParameterRow(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

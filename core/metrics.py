@@ -44,6 +44,9 @@ METRIC_TABLE: tuple[Metric, ...] = (
     Metric("test_perplexity", "test", False,
            doc="exp of the mean per-token cross-entropy, on the test split "
                "(language-model datasets)"),
+    Metric("val_sparsity", "validation", True,
+           doc="fraction of the activation slots' outputs that are exactly zero on the "
+               "validation split, averaged over slots (per slot: GET /runs/{id}/sparsity)"),
     Metric("lr", "none", False, doc="learning rate at the end of the epoch"),
     Metric("epoch_seconds", "none", False, averaged=True,
            doc="wall time of the epoch, evaluation included"),
@@ -60,6 +63,10 @@ SELECTION_METRICS: tuple[str, ...] = tuple(m.name for m in METRIC_TABLE
                                            if m.split == "validation")
 DEFAULT_SELECTION = "val_accuracy"
 DEFAULT_LEADERBOARD_METRIC = "test_accuracy"
+
+# Per activation slot, the sparsity table's second fraction counts outputs below this in
+# magnitude (zero for inference that skips them: "ReLU strikes back", Mirzadeh et al. 2023).
+SMALL_MAGNITUDE = 1e-6
 
 # A finished run's headline numbers, stored in its final metrics beside the last epoch's:
 # what a paper reports, read at the best epoch by DEFAULT_SELECTION (the worker's

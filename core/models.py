@@ -336,7 +336,23 @@ class InputSpacePicture(Base):
     picture: Mapped[dict[str, Any]]
 
 
+class SlotSparsity(Base):
+    """One activation slot's outputs on the validation split at the end of one epoch: the
+    fraction exactly zero (what inference can skip) and the fraction below SMALL in
+    magnitude. Their mean over slots is the epoch's `val_sparsity`."""
+
+    __tablename__ = "slot_sparsity"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    epoch: Mapped[int] = mapped_column(primary_key=True)
+    layer: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    zero_fraction: Mapped[float]
+    small_fraction: Mapped[float]
+
+
 # What a run wrote while training, row by row: copied when a result is reused, cleared when a
 # run is retried.
 RUN_RESULT_TABLES: tuple[type[Base], ...] = (EpochMetric, ActivationParam, ResponseCurve,
-                                             InputSpacePicture)
+                                             InputSpacePicture, SlotSparsity)

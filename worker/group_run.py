@@ -24,7 +24,7 @@ from core.artifacts import checkpoint_key, get_store
 from core.db import in_transaction
 from core.lifecycle import group_in_use, touch
 from core.metrics import METRICS
-from core.models import ActivationParam, EpochMetric, InputSpacePicture
+from core.models import ActivationParam, EpochMetric, InputSpacePicture, SlotSparsity
 from core.settings import Settings
 from core.status import RunStatus, TrainStatus
 from core.upsert import upsert
@@ -291,8 +291,8 @@ class GroupRun:
 
 
 def _upsert_epoch(session: Session, run_id: uuid.UUID, report: EpochReport) -> None:
-    """One seed's epoch: its metrics row, its parameter snapshots and, at picture epochs,
-    its input-space picture (the run's fixed header at epoch 0)."""
+    """One seed's epoch: its metrics row, its parameter snapshots, each slot's sparsity and,
+    at picture epochs, its input-space picture (the run's fixed header at epoch 0)."""
     upsert(session, EpochMetric.__table__, [{
         "run_id": run_id, "epoch": report.epoch,
         **{k: finite(report.metrics.get(k)) for k in METRICS}}], keys=("run_id", "epoch"))
@@ -300,6 +300,10 @@ def _upsert_epoch(session: Session, run_id: uuid.UUID, report: EpochReport) -> N
         {"run_id": run_id, "epoch": report.epoch, "layer": p.layer, "block": p.block,
          "position": p.position, "name": p.name, "values": p.values}
         for p in report.parameters], keys=("run_id", "epoch", "layer", "name"))
+    upsert(session, SlotSparsity.__table__, [
+        {"run_id": run_id, "epoch": report.epoch, "layer": slot.layer,
+         "zero_fraction": slot.zero_fraction, "small_fraction": slot.small_fraction}
+        for slot in report.sparsity], keys=("run_id", "epoch", "layer"))
     if report.input_space is not None:
         picture = dict(report.input_space)
         header = picture.pop("header", None)

@@ -1,4 +1,5 @@
-"""/api/v1/runs: one run's state, per-epoch metrics and parameter snapshots; cancel, retry."""
+"""/api/v1/runs: one run's state, per-epoch metrics, parameter snapshots and activation
+sparsity; cancel, retry."""
 
 from __future__ import annotations
 
@@ -15,11 +16,18 @@ from api.deps import RunDep, SessionDep, SettingsDep
 from api.dispatch import notify
 from api.errors import ErrorBody, responses
 from api.quotas import enforce_quotas, hold_key
-from api.schemas import InputSpacePublic, MetricRow, ParameterPage, ParameterRow, RunPublic
+from api.schemas import (
+    InputSpacePublic,
+    MetricRow,
+    ParameterPage,
+    ParameterRow,
+    RunPublic,
+    SparsityRow,
+)
 from core import catalog, creation
 from core.artifacts import ArtifactMissing, get_store, weights_key
 from core.lifecycle import cancel_run
-from core.models import ActivationParam, EpochMetric, InputSpacePicture
+from core.models import ActivationParam, EpochMetric, InputSpacePicture, SlotSparsity
 from core.status import RunStatus
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -48,6 +56,15 @@ def get_metrics(run: RunDep, session: SessionDep) -> list[MetricRow]:
     rows = session.scalars(select(EpochMetric).where(EpochMetric.run_id == run.id)
                            .order_by(EpochMetric.epoch))
     return [MetricRow.model_validate(r) for r in rows]
+
+
+@router.get("/{run_id}/sparsity", response_model=list[SparsityRow], responses=responses(404))
+def get_sparsity(run: RunDep, session: SessionDep) -> list[SparsityRow]:
+    """Per epoch and activation slot, the fraction of its outputs on the validation split that
+    are exactly zero and below 1e-6 in magnitude (their mean over slots: `val_sparsity`)."""
+    rows = session.scalars(select(SlotSparsity).where(SlotSparsity.run_id == run.id)
+                           .order_by(SlotSparsity.epoch, SlotSparsity.layer))
+    return [SparsityRow.model_validate(r) for r in rows]
 
 
 @router.get("/{run_id}/parameters", response_model=ParameterPage, responses=responses(404))

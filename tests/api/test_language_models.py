@@ -32,6 +32,16 @@ def test_a_transformer_trains_through_the_service(client: TestClient) -> None:
         "model": "gpt", "dataset": "modular", "metric": "test_perplexity"}).json()
     assert [e["label"] for e in board["entries"]] == ["relu"]
     assert board["higher_is_better"] is False
+    # the FFN's sparsity: per slot and epoch, and its mean over slots as a metric
+    sparsity = client.get(f"/api/v1/runs/{run_id}/sparsity").json()
+    assert [(r["epoch"], r["layer"]) for r in sparsity] == [(1, "block0.ffn.act"),
+                                                           (2, "block0.ffn.act")]
+    for row, metrics in zip(sparsity, rows, strict=True):
+        assert 0 < row["zero_fraction"] <= row["small_fraction"] < 1
+        assert metrics["val_sparsity"] == row["zero_fraction"]  # one slot: its mean
+    board = client.get("/api/v1/leaderboard", params={
+        "model": "gpt", "dataset": "modular", "metric": "val_sparsity"}).json()
+    assert board["entries"][0]["mean"] == rows[-1]["val_sparsity"]
 
 
 def test_a_transformer_takes_token_datasets_only(client: TestClient) -> None:

@@ -30,10 +30,13 @@ from worker.training.datasets import DataSplits
 from worker.training.input_space import InputSpace, applies, picture_epochs
 from worker.training.measure import (
     ResponseSample,
+    SlotSparsity,
+    SparsityProbe,
     best_epoch,
     count_macs,
     final_metrics,
     learned_responses,
+    mean_sparsity,
     peak_memory,
 )
 from worker.training.objectives import objective_for
@@ -51,6 +54,8 @@ class EpochReport:
     # 2-D datasets at picture epochs: {"epoch": ..., "classes": ..., "layers": ...}, and on
     # the first one the run's fixed "header" (bounds, training points); input_space.py.
     input_space: dict[str, Any] | None = None
+    # Each activation slot's zero and near-zero fractions on the validation split.
+    sparsity: list[SlotSparsity] = field(default_factory=list)
 
 
 @dataclass
@@ -149,9 +154,12 @@ class SeedTrainer:
         prep, epoch = self.prep, self.epoch + 1
         started = time.perf_counter()
         with prep.autocast:
-            metrics |= self.objective.evaluate(prep.model, prep.val_x, prep.val_y)
+            with SparsityProbe(prep.model) as probe:
+                metrics |= self.objective.evaluate(prep.model, prep.val_x, prep.val_y)
             metrics |= self.objective.evaluate(prep.model, prep.test_x, prep.test_y,
                                                prefix="test")
+        sparsity = probe.result()
+        metrics["val_sparsity"] = mean_sparsity(sparsity)
         metrics["lr"] = prep.optimizer.param_groups[0]["lr"]
         metrics["epoch_seconds"] = train_seconds + time.perf_counter() - started
         metrics["samples_per_second"] = self.n / train_seconds
@@ -166,7 +174,7 @@ class SeedTrainer:
         if epoch == self.epochs:
             self.status = TrainStatus.completed
         return EpochReport(epoch, self.epochs, metrics, activation_parameters(prep.model),
-                           self._picture(epoch))
+                           self._picture(epoch), sparsity)
 
     def _picture(self, epoch: int) -> dict[str, Any] | None:
         if self.space is None or epoch not in self.picture_at:

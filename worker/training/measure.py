@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import resource
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -15,6 +16,7 @@ from core.metrics import (
     BEST_VAL_ACCURACY,
     DEFAULT_SELECTION,
     HIGHER_IS_BETTER,
+    SMALL_MAGNITUDE,
     TEST_ACCURACY_AT_BEST,
 )
 
@@ -46,6 +48,51 @@ def count_macs(model: nn.Module, sample: Tensor) -> tuple[int, int]:
         model.train(was_training)
     act = activation_macs(model, sample[:1])
     return int(counter.get_total_flops() // 2) + act, act
+
+
+@dataclass(frozen=True)
+class SlotSparsity:
+    layer: str
+    zero_fraction: float
+    small_fraction: float  # |output| < core.metrics.SMALL_MAGNITUDE
+
+
+class SparsityProbe:
+    """While entered, counts every activation slot's outputs that are exactly zero and
+    below SMALL_MAGNITUDE (forward hooks; the counts stay on the device until read)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.slots = activation_modules(model)
+        self.counts: dict[str, list[Any]] = {path: [0, 0, 0] for path, _ in self.slots}
+        self.hooks: list[Any] = []
+
+    def __enter__(self) -> SparsityProbe:
+        for path, module in self.slots:
+            self.hooks.append(module.register_forward_hook(self._counter(path)))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for hook in self.hooks:
+            hook.remove()
+        self.hooks.clear()
+
+    def _counter(self, path: str) -> Any:
+        def count(_module: nn.Module, _inputs: object, out: object) -> None:
+            if isinstance(out, Tensor):
+                tally = self.counts[path]
+                tally[0] = tally[0] + (out == 0).sum()
+                tally[1] = tally[1] + (out.abs() < SMALL_MAGNITUDE).sum()
+                tally[2] += out.numel()
+        return count
+
+    def result(self) -> list[SlotSparsity]:
+        return [SlotSparsity(path, int(zero) / total, int(small) / total)
+                for path, (zero, small, total) in self.counts.items() if total]
+
+
+def mean_sparsity(slots: list[SlotSparsity]) -> float:
+    """The epoch's val_sparsity: the zero fraction averaged over slots (NaN without slots)."""
+    return sum(s.zero_fraction for s in slots) / len(slots) if slots else math.nan
 
 
 def peak_memory(device: torch.device) -> int:

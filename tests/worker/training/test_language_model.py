@@ -125,3 +125,33 @@ def test_a_gated_activation_trains_with_its_gate(tmp_path: Path) -> None:
     gate = trainer.prep.model.block0.ffn.gate  # type: ignore[union-attr]
     assert gate is not None and gate.out_features == round(64 * 2 / 3)
     assert trainer.prep.model.block0.ffn.act.channels == round(64 * 2 / 3)  # type: ignore[union-attr]
+
+
+def test_sparsity_counts_each_slot_s_zero_outputs() -> None:
+    from worker.training.measure import SparsityProbe, mean_sparsity
+
+    model = build_model("mlp", {"hidden": 4, "depth": 2}, (3,), 2, ActFactory("relu"))
+    with torch.no_grad():
+        first = model.net[1]  # type: ignore[index]
+        first.weight.zero_()
+        first.bias.copy_(torch.tensor([1.0, -1.0, 1e-8, 0.0]))
+    with SparsityProbe(model) as probe:
+        model(torch.randn(5, 3))
+    model(torch.randn(5, 3))  # after the probe: not counted
+    slots = probe.result()
+    assert [s.layer for s in slots] == ["net.2", "net.4"]
+    # relu(1), relu(-1) = 0, relu(1e-8) small but not zero, relu(0) = 0
+    assert slots[0].zero_fraction == 0.5 and slots[0].small_fraction == 0.75
+    assert mean_sparsity(slots) == pytest.approx((0.5 + slots[1].zero_fraction) / 2)
+
+
+def test_every_epoch_records_sparsity_per_slot(tmp_path: Path) -> None:
+    reports = []
+    relu = train(replace(CONFIG, model_params={**SMALL, "n_layer": 2}), data_root=tmp_path,
+                 on_epoch=reports.append)
+    assert all(0 < h["val_sparsity"] < 1 for h in relu.history)
+    assert [s.layer for s in reports[0].sparsity] == ["block0.ffn.act", "block1.ffn.act"]
+    assert reports[-1].metrics["val_sparsity"] == pytest.approx(
+        sum(s.zero_fraction for s in reports[-1].sparsity) / 2)
+    smooth = train(replace(CONFIG, activation="gelu"), data_root=tmp_path)
+    assert all(h["val_sparsity"] == 0.0 for h in smooth.history)
