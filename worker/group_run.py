@@ -73,6 +73,8 @@ def plan(members: list[Claimed], trainers: list[SeedTrainer], device: torch.devi
                         .training.precision)
     if trainers:  # which activation fills each slot (a spec's placement shows here)
         origin["slots"] = trainers[0].prep.slots
+        if trainers[0].prep.data.source is not None:  # e.g. a text corpus's hash
+            origin["data"] = trainers[0].prep.data.source
     if len(members) == 1:
         return Plan(False, origin)
     # "batched" as the contract names it: one process; "vmap", the seeds as one model,

@@ -89,3 +89,15 @@ def test_the_glu_variants_as_one_sweep(client: TestClient) -> None:
                                                       "dataset": "modular"}).json()
     assert sorted(e["label"] for e in board["entries"]) == [
         "identity (gated)", "relu", "sigmoid (gated)", "silu (gated)", "squared_relu"]
+
+
+def test_a_corpus_s_hash_is_in_the_run_s_provenance(client: TestClient) -> None:
+    created = client.post("/api/v1/experiments", json={
+        **SPEC, "dataset": {"name": "chars", "params": {"context": 8, "max_chars": 3000}},
+        "training": {"epochs": 1, "batch_size": 32}})
+    assert created.status_code == 202, created.text
+    run_id = uuid.UUID(created.json()["runs"][0]["id"])
+    assert execute_run(run_id) == "succeeded"
+    data = client.get(f"/api/v1/runs/{run_id}").json()["provenance"]["data"]
+    assert data["corpus"] == "python" and len(data["sha256"]) == 64
+    assert data["characters"] == 3000

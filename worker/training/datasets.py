@@ -46,6 +46,9 @@ class DataSplits:
     # The dataset's declared task (DatasetInfo.task; worker/training/objectives.py). None, for
     # splits built by hand: told by the labels (per pixel: segmentation).
     task: str | None = None
+    # What identifies data that is not fixed by the dataset's name and params (a text
+    # corpus's hash): recorded in each run's provenance as `data`.
+    source: dict[str, Any] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -155,3 +155,55 @@ def test_every_epoch_records_sparsity_per_slot(tmp_path: Path) -> None:
         sum(s.zero_fraction for s in reports[-1].sparsity) / 2)
     smooth = train(replace(CONFIG, activation="gelu"), data_root=tmp_path)
     assert all(h["val_sparsity"] == 0.0 for h in smooth.history)
+
+
+def test_recall_asks_for_the_value_of_a_shown_key(tmp_path: Path) -> None:
+    from worker.training.sequences import load_recall
+
+    splits = load_recall(tmp_path, pairs=3, keys=6, values=5, samples=200)
+    assert splits.num_classes == 6 + 5 + 1 and splits.train_x.shape[1] == 8
+    assert [len(splits.train_x), len(splits.val_x), len(splits.test_x)] == [160, 20, 20]
+    for x, y in zip(splits.train_x, splits.train_y, strict=True):
+        pairs = dict(zip(x[0:6:2].tolist(), x[1:6:2].tolist(), strict=True))
+        assert len(pairs) == 3 and x[6] == 11  # distinct keys, then the query marker
+        assert int(y[7]) == pairs[int(x[7])] and (y[:7] == IGNORE).all()
+
+
+def test_chars_predicts_every_next_character(tmp_path: Path) -> None:
+    from worker.training.sequences import load_chars
+
+    (tmp_path / "tinyshakespeare").mkdir()
+    text = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, " \
+           "speak.\n" * 20
+    (tmp_path / "tinyshakespeare" / "input.txt").write_text(text)
+    splits = load_chars(tmp_path, corpus="tinyshakespeare", context=8, max_chars=len(text))
+    alphabet = sorted(set(text))
+    assert splits.num_classes == len(alphabet)
+    decode = "".join
+    first = decode(alphabet[i] for i in splits.train_x[0].tolist())
+    assert first == text[:8]
+    assert decode(alphabet[i] for i in splits.train_y[0].tolist()) == text[1:9]
+    assert (splits.train_y != IGNORE).all()  # every position is scored
+    assert splits.source is not None and splits.source["characters"] == len(text)
+    assert len(splits.val_x) > 0 and len(splits.test_x) > 0
+    python = load_chars(tmp_path, corpus="python", context=32, max_chars=20_000)
+    assert python.source is not None and python.source["corpus"] == "python"
+    assert python.source["sha256"] != splits.source["sha256"]
+
+
+def test_a_missing_corpus_file_says_where_it_goes(tmp_path: Path) -> None:
+    from worker.training.files import DatasetFileError
+    from worker.training.sequences import load_chars
+
+    with pytest.raises(DatasetFileError, match="tinyshakespeare/input.txt is missing"):
+        load_chars(tmp_path, corpus="tinyshakespeare")
+
+
+def test_a_transformer_trains_on_recall_and_chars(tmp_path: Path) -> None:
+    for dataset, params in (("recall", {"pairs": 2, "keys": 4, "values": 4, "samples": 300}),
+                            ("chars", {"context": 16, "max_chars": 6000})):
+        config = replace(CONFIG, dataset=dataset, dataset_params=params,
+                         model_params={**SMALL, "context": 16})
+        result = train(config, data_root=tmp_path)
+        assert result.status == "completed", dataset
+        assert all(math.isfinite(h["val_perplexity"]) for h in result.history), dataset
