@@ -43,6 +43,7 @@ bench: install
 	$(BIN)/python -m bench.activations
 	$(BIN)/python -m bench.formula
 	$(BIN)/python -m bench.trainer
+	$(BIN)/python -m bench.transformer
 	$(BIN)/python -m bench.bookkeeping
 	$(BIN)/python -m bench.first_run
 	$(BIN)/python -m bench.submit

@@ -29,7 +29,7 @@ import torch
 from core.params import ParamInfo
 from worker.training.datasets import SPLIT_SEED, DatasetInfo, DataSplits, register_dataset
 from worker.training.files import DatasetFileError
-from worker.training.objectives import IGNORE
+from worker.training.objectives import IGNORE, LanguageModel
 
 OPERATIONS = ("add", "sub", "div")
 
@@ -67,7 +67,7 @@ def load_modular(root: Path, p: int = 97, operation: str = "div",
     n_val = (len(pairs) - n_train) // 2
     cut = (n_train, n_train + n_val)
     return DataSplits(x[:cut[0]], y[:cut[0]], x[cut[0]:cut[1]], y[cut[0]:cut[1]],
-                      x[cut[1]:], y[cut[1]:], num_classes=p + 2)
+                      x[cut[1]:], y[cut[1]:], num_classes=p + 2, task=LanguageModel.name)
 
 
 register_dataset(DatasetInfo(
@@ -147,7 +147,8 @@ def load_chars(root: Path, corpus: str = "python", context: int = 64,
         raise ValueError(f"{len(text)} characters leave a split without one window of "
                          f"{context + 1}: lower `context` or raise `max_chars`")
     (tx, ty), (vx, vy), (sx, sy) = parts
-    splits = DataSplits(tx, ty, vx, vy, sx, sy, num_classes=len(alphabet))
+    splits = DataSplits(tx, ty, vx, vy, sx, sy, num_classes=len(alphabet),
+                        task=LanguageModel.name)
     splits.source = {"corpus": corpus, "characters": len(text),
                      "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
     return splits
@@ -165,7 +166,7 @@ def _by_share(x: torch.Tensor, y: torch.Tensor, classes: int,
               shares: tuple[float, float]) -> DataSplits:
     cut = (int(len(x) * shares[0]), int(len(x) * (shares[0] + shares[1])))
     return DataSplits(x[:cut[0]], y[:cut[0]], x[cut[0]:cut[1]], y[cut[0]:cut[1]],
-                      x[cut[1]:], y[cut[1]:], num_classes=classes)
+                      x[cut[1]:], y[cut[1]:], num_classes=classes, task=LanguageModel.name)
 
 
 register_dataset(DatasetInfo(
