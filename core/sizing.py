@@ -114,8 +114,22 @@ def _gpt(shape: Shape, vocab: int, p: Mapping[str, Any]) -> Size:
     return Size(params, 2 * tokens * d + layers * per_block + tokens * vocab)
 
 
+def _vit(shape: Shape, classes: int, p: Mapping[str, Any]) -> Size:
+    """The patch embedding, class token and positions, the blocks as in `_gpt` over the
+    patches and the class token, a linear head."""
+    channels, height, width = (shape + (1, 1))[:3]
+    patch, layers = int(p.get("patch", 4)), int(p.get("n_layer", 2))
+    d, ff, heads = int(p.get("d_model", 128)), int(p.get("d_ff", 512)), int(p.get("n_head", 4))
+    tokens = (height // patch) * (width // patch) + 1
+    params = channels * patch * patch * d + tokens * d + layers * (4 * d * d + 2 * d * ff) \
+        + d * classes
+    per_block = tokens * (7 * d + 2 * ff) + heads * tokens * tokens
+    return Size(params, tokens * d + layers * per_block + classes)
+
+
 ESTIMATORS: dict[str, Estimator] = {
     "gpt": _gpt,
+    "vit": _vit,
     "mlp": _mlp,
     "mnist1d_mlp": lambda s, c, p: _mlp(s, c, p, depth=2),
     "lenet5": _lenet,

@@ -338,7 +338,9 @@ class TrainingSettings(BaseModel):
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     lr: float = Field(1e-3, gt=0, le=10, description="peak learning rate")
     weight_decay: float = Field(0.0, ge=0, le=1, description="not applied to activation params")
-    schedule: Literal["constant", "step", "cosine", "onecycle"] = "constant"
+    schedule: Literal["constant", "step", "cosine", "onecycle", "warmup_cosine"] = Field(
+        "constant", description="warmup_cosine: a linear warm-up over the first 5 % of the "
+                                "steps, then cosine to 0 (the transformer recipe)")
     momentum: float = Field(0.9, ge=0, lt=1, description="sgd only")
     nesterov: bool = False
     grad_clip: float | None = Field(None, gt=0, description="max global gradient norm")

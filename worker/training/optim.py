@@ -11,13 +11,18 @@ from activations import activation_parameter_ids
 from core.spec import TrainingSettings
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("constant", "step", "cosine", "onecycle")
+SCHEDULES = ("constant", "step", "cosine", "onecycle", "warmup_cosine")
+WARMUP = 0.05  # warmup_cosine: the share of the steps the lr rises linearly
 
 
 def make_optimizer(model: nn.Module, settings: TrainingSettings) -> torch.optim.Optimizer:
     # Weight decay pulls learnable activation parameters (slopes, shifts) towards 0, which
-    # changes the activation itself, so they get none.
-    act_ids = activation_parameter_ids(model)
+    # changes the activation itself, so they get none; nor do what a model exempts (the
+    # transformers' recipe: norms, embeddings and biases).
+    act_ids = set(activation_parameter_ids(model))
+    exempt = getattr(model, "no_weight_decay", None)
+    if callable(exempt):
+        act_ids |= {id(p) for p in exempt()}
     params = [p for p in model.parameters() if p.requires_grad]
     decayed = [p for p in params if id(p) not in act_ids]
     groups = [
@@ -49,4 +54,10 @@ def make_schedule(optimizer: torch.optim.Optimizer, settings: TrainingSettings,
     if settings.schedule == "cosine":
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
+    if settings.schedule == "warmup_cosine":  # the transformer recipe (GPT-2, nanoGPT)
+        warm = max(1, round(WARMUP * total))
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: (step + 1) / warm
+                                                 if step < warm else 0.5 * (1 + math.cos(
+                                                     math.pi * min(step - warm, total - warm)
+                                                     / max(1, total - warm))))
     raise ValueError(f"unknown schedule {settings.schedule!r}; valid: {', '.join(SCHEDULES)}")

@@ -1,6 +1,7 @@
 """Transformers of the zoo: `gpt`, a decoder-only language model (nanoGPT-like: token and
 position embeddings, pre-LayerNorm blocks of causal self-attention and a feed-forward
-network, the output projection tied to the token embedding).
+network, the output projection tied to the token embedding), and `vit`, a small vision
+transformer (patch embedding, a class token, the same blocks without the causal mask).
 
 The activation slots are the FFNs' (`block{i}.ffn.act`, slot kind `ffn`), so placement,
 parameter recording, distributions, response regions and search work on them as on any
@@ -106,6 +107,11 @@ class GPT(nn.Module):
         nn.init.normal_(self.tokens.weight, std=0.02)
         nn.init.normal_(self.positions.weight, std=0.02)
 
+    def no_weight_decay(self) -> list[nn.Parameter]:
+        """The transformer recipe's exemptions from weight decay: norms, embeddings, biases
+        (worker/training/optim.py)."""
+        return _exempt(self)
+
     def forward(self, x: Tensor) -> Tensor:
         positions = torch.arange(x.shape[-1], device=x.device)
         h = self.tokens(x) + self.positions(positions)
@@ -113,6 +119,50 @@ class GPT(nn.Module):
             h = getattr(self, f"block{i}")(h)
         # The output projection is the token embedding (tied), as in GPT-2.
         return F.linear(self.norm(h), self.tokens.weight)
+
+
+class ViT(nn.Module):
+    """Images N x C x H x W in, logits N x classes out: non-overlapping `patch` x `patch`
+    patches embedded by one strided convolution, a class token, learned positions, blocks
+    without the causal mask, the class token's final state to a linear head."""
+
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, act: ActFactory,
+                 patch: int = 4, n_layer: int = 2, n_head: int = 4, d_model: int = 128,
+                 d_ff: int = 512, width_policy: str = "keep_filters") -> None:
+        super().__init__()
+        if len(input_shape) != 3 or input_shape[1] % patch or input_shape[2] % patch:
+            raise ValueError(f"vit takes images whose sides are multiples of `patch` ({patch}), "
+                             f"got examples of shape {input_shape}")
+        channels, height, width = input_shape
+        self.patches = nn.Conv2d(channels, d_model, patch, stride=patch)
+        count = (height // patch) * (width // patch)
+        self.cls = nn.Parameter(torch.zeros(1, 1, d_model))
+        self.positions = nn.Parameter(torch.randn(1, count + 1, d_model) * 0.02)
+        for i in range(n_layer):
+            self.add_module(f"block{i}", Block(d_model, n_head, d_ff, act, i + 1, causal=False,
+                                               width_policy=width_policy))
+        self.n_layer = n_layer
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, num_classes)
+
+    def no_weight_decay(self) -> list[nn.Parameter]:
+        return [*_exempt(self), self.cls, self.positions]
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.patches(x).flatten(2).transpose(1, 2)
+        h = torch.cat([self.cls.expand(h.shape[0], -1, -1), h], dim=1) + self.positions
+        for i in range(self.n_layer):
+            h = getattr(self, f"block{i}")(h)
+        return self.head(self.norm(h[:, 0]))  # type: ignore[no-any-return]
+
+
+def _exempt(model: nn.Module) -> list[nn.Parameter]:
+    """Norms' and embeddings' parameters and every bias."""
+    out = [p for m in model.modules() if isinstance(m, nn.LayerNorm | nn.Embedding)
+           for p in m.parameters(recurse=False)]
+    seen = {id(p) for p in out}
+    return out + [p for name, p in model.named_parameters()
+                  if name.endswith("bias") and id(p) not in seen]
 
 
 register_model(ModelInfo(
@@ -128,5 +178,18 @@ register_model(ModelInfo(
             ParamInfo("d_ff", 512, kind="int", min=1, max=65536, doc="FFN width"),
             ParamInfo("context", 256, kind="int", min=1, max=8192,
                       doc="longest sequence (position embeddings)"),
+            WIDTH_POLICY),
+))
+register_model(ModelInfo(
+    name="vit", builder=ViT, input_kinds=("image",),
+    description="Vision transformer: patch embedding, a class token, pre-LayerNorm blocks of "
+                "self-attention and an FFN whose activation is the slot, a linear head",
+    reference="Dosovitskiy et al. 2021, An image is worth 16x16 words",
+    params=(ParamInfo("patch", 4, kind="int", min=1, max=64, doc="patch side (pixels)"),
+            ParamInfo("n_layer", 2, kind="int", min=1, max=48, doc="transformer blocks"),
+            ParamInfo("n_head", 4, kind="int", min=1, max=64, doc="attention heads"),
+            ParamInfo("d_model", 128, kind="int", min=8, max=8192,
+                      doc="model width (a multiple of n_head)"),
+            ParamInfo("d_ff", 512, kind="int", min=1, max=65536, doc="FFN width"),
             WIDTH_POLICY),
 ))

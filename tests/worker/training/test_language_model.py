@@ -1,7 +1,9 @@
-"""The zoo's transformer (`gpt`) on a sequence task that needs no download (`modular`): the
-dataset is every equation once, split by a fixed partition; the language-model objective
-scores only the answer token, per token; the FFN activations are slots of kind `ffn`; the
-seeds of a group train vmapped and agree with the seeds alone."""
+"""The zoo's transformers (`gpt`, `vit`) and the sequence tasks that need no download
+(`modular`, `recall`, `chars`): each dataset's examples and fixed splits; the language-model
+objective scores per token (the answer token only where the prompt is unscored); the FFN
+activations are slots of kind `ffn`, gated or not; sparsity per slot; the transformer
+recipe (no weight decay on norms, embeddings and biases; warm-up then cosine); the seeds of
+a group train vmapped and agree with the seeds alone."""
 
 from __future__ import annotations
 
@@ -207,3 +209,51 @@ def test_a_transformer_trains_on_recall_and_chars(tmp_path: Path) -> None:
         result = train(config, data_root=tmp_path)
         assert result.status == "completed", dataset
         assert all(math.isfinite(h["val_perplexity"]) for h in result.history), dataset
+
+
+def test_a_vision_transformer_trains_on_images(tmp_path: Path) -> None:
+    config = TrainConfig(activation="relu", model="vit",
+                         model_params={"patch": 2, "n_layer": 2, "d_model": 32, "n_head": 2,
+                                       "d_ff": 64},
+                         training=TrainingSettings(epochs=2, batch_size=64, optimizer="adamw",
+                                                   schedule="warmup_cosine"))
+    trainers = [SeedTrainer(replace(config, seed=s), "cpu", tmp_path, None, member=str(s))
+                for s in (1, 2)]
+    assert [s["name"] for s in slots(trainers[0].prep.model)] == \
+        ["block0.ffn.act", "block1.ffn.act"]
+    assert unbatchable(trainers) is None
+    train_group(trainers, vmapped=True)
+    alone = train(replace(config, seed=1), data_root=tmp_path)
+    assert trainers[0].history[0]["val_loss"] == pytest.approx(alone.history[0]["val_loss"],
+                                                               rel=2e-3)
+    assert 0 < alone.history[-1]["val_sparsity"] < 1
+
+
+def test_the_transformer_recipe_exempts_norms_embeddings_and_biases() -> None:
+    from worker.training.optim import make_optimizer
+
+    model = build_model("gpt", SMALL, (4,), 13, ActFactory("prelu"))
+    optimizer = make_optimizer(model, TrainingSettings(optimizer="adamw", weight_decay=0.1))
+    decayed = {id(p) for g in optimizer.param_groups if g["weight_decay"] > 0
+               for p in g["params"]}
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert sorted(names[i] for i in decayed) == [
+        "block0.attn.proj.weight", "block0.attn.qkv.weight", "block0.ffn.down.weight",
+        "block0.ffn.up.weight"]  # not norms, embeddings, biases or PReLU's slope
+
+
+def test_warmup_then_cosine() -> None:
+    from worker.training.optim import make_optimizer, make_schedule
+
+    model = torch.nn.Linear(2, 2)
+    settings = TrainingSettings(lr=1.0, schedule="warmup_cosine")
+    optimizer = make_optimizer(model, settings)
+    schedule = make_schedule(optimizer, settings, 200)
+    lrs = []
+    for _ in range(200):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)  # 10 warm-up steps
+    assert lrs[:10] == sorted(lrs[:10]) and lrs[10:] == sorted(lrs[10:], reverse=True)
+    assert lrs[-1] < 1e-3

@@ -20,11 +20,12 @@ CASES = {
     "mnist1d_mlp": ((1, 40), {}),
     "unet": ((1, 16, 16), {"width": 4}),
     "gpt": ((6,), {"n_layer": 2, "d_model": 16, "n_head": 2, "d_ff": 24}),
+    "vit": ((3, 16, 16), {"n_layer": 2, "d_model": 16, "n_head": 2, "d_ff": 24}),
 }
 # Segmentation models answer per pixel, language models per token; U-Net's up blocks have a
 # third slot (post), a transformer block one (its FFN's).
 OUTPUTS = {"unet": (4, 10, 16, 16), "gpt": (4, 6, 10)}
-POSITIONS = {"unet": (1, 2, 3), "gpt": (1,)}
+POSITIONS = {"unet": (1, 2, 3), "gpt": (1,), "vit": (1,)}
 # Models that read token ids (0 .. classes - 1), not values.
 TOKENS = {"gpt"}
 

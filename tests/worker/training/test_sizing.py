@@ -23,6 +23,7 @@ CASES: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
     ("unet", {}, (1, 32, 32)), ("unet", {"levels": 4, "width": 32}, (3, 64, 64)),
     ("gpt", {}, (4,)), ("gpt", {"n_layer": 4, "d_model": 256, "d_ff": 1024, "context": 128},
                         (128,)),
+    ("vit", {}, (3, 32, 32)), ("vit", {"patch": 2, "d_model": 64, "d_ff": 256}, (1, 8, 8)),
 ]
 # Models whose inputs are token ids, not values.
 TOKENS = {"gpt"}
