@@ -14,14 +14,14 @@ runs). Writes bench/results/transformer-<device>.md.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from bench.service import write_results
+from bench.trainer import alternate
 from core.spec import TrainingSettings
 from worker.training import TrainConfig, train
 from worker.training.datasets import DataSplits
@@ -72,17 +72,10 @@ def ours(data: DataSplits, act: str, device: torch.device) -> float:
 
 
 def _row(label: str, act: str, data: DataSplits, device: torch.device, trials: int) -> str:
-    bare_loop(data, act, device)  # warm-up
-    bares = [bare_loop(data, act, device)]
-    mine: list[float] = []
-    ratios: list[float] = []
-    for _ in range(trials):
-        mine.append(ours(data, act, device))
-        bares.append(bare_loop(data, act, device))
-        ratios.append(mine[-1] / ((bares[-1] + bares[-2]) / 2))
-    ratio = statistics.median(ratios)
-    return (f"| {label} | {statistics.median(bares):,.0f} | {statistics.median(mine):,.0f} | "
-            f"{ratio:.3f} | {'met' if ratio >= 0.97 else 'NOT met'} |")
+    bare, mine, ratio = alternate(lambda: bare_loop(data, act, device),
+                                  lambda: ours(data, act, device), trials)
+    return (f"| {label} | {bare:,.0f} | {mine:,.0f} | {ratio:.3f} | "
+            f"{'met' if ratio >= 0.97 else 'NOT met'} |")
 
 
 def main() -> None:
@@ -100,11 +93,7 @@ def main() -> None:
     for label, act in CASES.items():
         lines.append(_row(label, act, data, device, args.trials))
         print(lines[-1], flush=True)
-    text = "\n".join(lines)
-    out = Path(__file__).parent / "results" / f"transformer-{device.type}.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(text + "\n")
-    print(text)
+    write_results(f"transformer-{device.type}.md", lines)
 
 
 if __name__ == "__main__":

@@ -91,6 +91,15 @@ def plan(members: list[Claimed], trainers: list[SeedTrainer], device: torch.devi
     return Plan(vmapped, origin)
 
 
+def device_for(settings: Settings) -> torch.device:
+    """The device runs train on here, with the CUDA determinism switch set from settings."""
+    from worker.training import pick_device
+    from worker.training.setup import set_cuda_determinism
+
+    set_cuda_determinism(settings.cuda_deterministic)
+    return pick_device(settings.device)
+
+
 def _group_key(member: Claimed) -> str | None:
     """The checkpoint a seed resumes from: its last group's, or (None) its own."""
     group = (member.origin or {}).get("group")
@@ -125,13 +134,11 @@ class GroupRun:
 
     def build(self) -> None:
         """The device, the checkpoint and a trainer per seed; a failure is the group's."""
-        from worker.training import TrainConfig, pick_device
+        from worker.training import TrainConfig
         from worker.training.checkpoint import Checkpointer
         from worker.training.loop import SeedTrainer
-        from worker.training.setup import set_cuda_determinism
 
-        set_cuda_determinism(self.settings.cuda_deterministic)
-        self.device = pick_device(self.settings.device)
+        self.device = device_for(self.settings)
         self.checkpoint: Checkpointer = Checkpointer(
             get_store(), checkpoint_key(self.leader.run_id), self.settings.checkpoint_seconds,
             also=tuple(checkpoint_key(g) for g in self.older))

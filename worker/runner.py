@@ -14,7 +14,6 @@ import os
 import socket
 import traceback
 import uuid
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -24,23 +23,11 @@ from core.models import Experiment
 from core.settings import Settings, get_settings
 from core.status import RunKind, RunStatus
 from worker.claims import Claimed, claim, run_kind
-from worker.group_run import LOST, train_group_of
+from worker.group_run import LOST, device_for, train_group_of
 from worker.heartbeat import Heartbeat
 from worker.outcomes import Outcome, record_end
 
-if TYPE_CHECKING:
-    import torch
-
 log = logging.getLogger("actlab.runner")
-
-
-def _device(settings: Settings) -> torch.device:
-    """The device runs train on here, with the CUDA determinism switch set from settings."""
-    from worker.training import pick_device
-    from worker.training.setup import set_cuda_determinism
-
-    set_cuda_determinism(settings.cuda_deterministic)
-    return pick_device(settings.device)
 
 
 def _lr_range(member: Claimed, settings: Settings) -> str:
@@ -49,7 +36,7 @@ def _lr_range(member: Claimed, settings: Settings) -> str:
     from worker.training.provenance import provenance
 
     run_id, token, patience = member.run_id, member.token, settings.db_retry_seconds
-    device = _device(settings)
+    device = device_for(settings)
     config = TrainConfig.from_stored(member.spec, member.seed)
     origin = provenance(device, config.training.precision)
     in_transaction(lambda session: touch(session, run_id, token, device=str(device),

@@ -64,10 +64,7 @@ def load_modular(root: Path, p: int = 97, operation: str = "div",
     y = torch.full_like(x, IGNORE)
     y[:, -1] = pairs[:, 2]
     n_train = min(len(pairs) - 2, max(1, round(train_fraction * len(pairs))))
-    n_val = (len(pairs) - n_train) // 2
-    cut = (n_train, n_train + n_val)
-    return DataSplits(x[:cut[0]], y[:cut[0]], x[cut[0]:cut[1]], y[cut[0]:cut[1]],
-                      x[cut[1]:], y[cut[1]:], num_classes=p + 2, task=LanguageModel.name)
+    return _cut(x, y, p + 2, n_train, n_train + (len(pairs) - n_train) // 2)
 
 
 register_dataset(DatasetInfo(
@@ -164,9 +161,14 @@ def _windows(ids: torch.Tensor, context: int) -> tuple[torch.Tensor, torch.Tenso
 
 def _by_share(x: torch.Tensor, y: torch.Tensor, classes: int,
               shares: tuple[float, float]) -> DataSplits:
-    cut = (int(len(x) * shares[0]), int(len(x) * (shares[0] + shares[1])))
-    return DataSplits(x[:cut[0]], y[:cut[0]], x[cut[0]:cut[1]], y[cut[0]:cut[1]],
-                      x[cut[1]:], y[cut[1]:], num_classes=classes, task=LanguageModel.name)
+    return _cut(x, y, classes, int(len(x) * shares[0]), int(len(x) * sum(shares)))
+
+
+def _cut(x: torch.Tensor, y: torch.Tensor, classes: int, train_end: int,
+         val_end: int) -> DataSplits:
+    """Train, validation and test as three consecutive stretches of the examples."""
+    return DataSplits(x[:train_end], y[:train_end], x[train_end:val_end], y[train_end:val_end],
+                      x[val_end:], y[val_end:], num_classes=classes, task=LanguageModel.name)
 
 
 register_dataset(DatasetInfo(
