@@ -142,6 +142,22 @@ ESTIMATORS: dict[str, Estimator] = {
 }
 
 
+# The token datasets whose sequence length follows from their params (the catalog lists each
+# dataset's shape at its default params); tests/worker/training/test_sizing.py holds these to
+# the loaders.
+SEQUENCE_LENGTHS: dict[str, Callable[[Mapping[str, Any]], int]] = {
+    "chars": lambda p: int(p.get("context", 64)),
+    "recall": lambda p: 2 * int(p.get("pairs", 8)) + 2,
+    "modular": lambda p: 4,
+}
+
+
+def input_shape(dataset: Mapping[str, Any], params: Mapping[str, Any]) -> Shape:
+    """The shape of one sample of a catalog dataset (`dataset`, its entry) with `params`."""
+    length = SEQUENCE_LENGTHS.get(dataset["name"])
+    return tuple(dataset["input_shape"]) if length is None else (length(params),)
+
+
 def estimate(model: str, params: Mapping[str, Any], input_shape: Shape,
              num_classes: int) -> Size | None:
     """The estimate for a zoo model, or None for a model without one (a plugin's)."""

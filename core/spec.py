@@ -414,6 +414,7 @@ class ExperimentSpec(BaseModel):
                            f"and test; use at least {MIN_SAMPLES_PER_CLASS * classes} samples"))
         errors += self._placement(model)
         errors += _gate_errors(self, model)
+        errors += _context_errors(self, model, dataset)
         if self.kind == RunKind.lr_range and self.training.lr_min >= self.training.lr_max:
             errors.append((("training", "lr_max"), "value_error",
                            f"lr_max ({self.training.lr_max}) must be above lr_min "
@@ -421,6 +422,22 @@ class ExperimentSpec(BaseModel):
         if errors:
             raise _invalid("ExperimentSpec", errors)
         return self
+
+
+def _context_errors(spec: ExperimentSpec, model: Mapping[str, Any],
+                    dataset: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str, str]]:
+    """A model that attends over at most `context` tokens cannot take longer sequences."""
+    defaults = {p["name"]: p["default"] for p in model["params"]}
+    if "context" not in defaults or dataset["input_kind"] != "tokens":
+        return []
+    context = spec.model.params.get("context", defaults["context"])
+    length = sizing.input_shape(dataset, spec.dataset.params)[0]
+    if not isinstance(context, int) or length <= context:
+        return []
+    return [(("model", "params", "context"), "value_error",
+             f"model {model['name']!r} attends over at most {context} tokens (context), but "
+             f"dataset {dataset['name']!r} with these params has sequences of {length}: raise "
+             f"the model's context to at least {length} or shorten the dataset's sequences")]
 
 
 def _gate_errors(spec: ExperimentSpec,
@@ -503,8 +520,8 @@ def _size_errors(spec: ExperimentSpec, settings: Settings) -> list[dict[str, Any
     if dataset is None:
         return []
     classes = int(spec.dataset.params.get("classes", dataset["num_classes"]))
-    size = sizing.estimate(spec.model.name, spec.model.params, tuple(dataset["input_shape"]),
-                           classes)
+    size = sizing.estimate(spec.model.name, spec.model.params,
+                           sizing.input_shape(dataset, spec.dataset.params), classes)
     if size is None:
         return []
     errors = []

@@ -52,6 +52,23 @@ def test_a_transformer_takes_token_datasets_only(client: TestClient) -> None:
     assert refused.status_code == 422 and "modular" in refused.text
 
 
+def test_a_sequence_longer_than_the_context_is_refused(client: TestClient) -> None:
+    refused = client.post("/api/v1/experiments", json={
+        **SPEC, "model": {"name": "gpt", "params": {"context": 16}},
+        "dataset": {"name": "chars", "params": {"context": 32}}})
+    assert refused.status_code == 422
+    detail = refused.json()["detail"]
+    assert [d["field"] for d in detail] == ["model.params.context"]
+    assert "at most 16 tokens" in detail[0]["msg"] and "sequences of 32" in detail[0]["msg"]
+    recall = {"name": "recall", "params": {"pairs": 10}}  # 2 x 10 + 2 tokens
+    assert client.post("/api/v1/experiments", json={
+        **SPEC, "model": {"name": "gpt", "params": {"context": 21}},
+        "dataset": recall}).status_code == 422
+    fits = client.post("/api/v1/experiments", json={
+        **SPEC, "model": {"name": "gpt", "params": {"context": 22}}, "dataset": recall})
+    assert fits.status_code == 202, fits.text
+
+
 def test_a_gate_is_part_of_the_recipe_and_ffn_slots_only(client: TestClient) -> None:
     from core.spec import ExperimentSpec, spec_hash
 

@@ -4,12 +4,15 @@ per sample within a factor of 2 of a forward pass that counts them."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
-from core.sizing import ESTIMATORS, estimate
+from core import catalog
+from core.sizing import ESTIMATORS, SEQUENCE_LENGTHS, estimate, input_shape
+from worker.training.datasets import load_dataset
 from worker.training.models import ActFactory, build_model, model_names, resolve_model_params
 
 CASES: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
@@ -64,3 +67,14 @@ def test_estimate_is_within_a_factor_of_two(name: str, params: dict[str, Any],
     elements = _output_elements(model, shape, torch.long if name in TOKENS else torch.float32)
     assert 0.5 <= size.elements_per_sample / elements <= 2.0, (size.elements_per_sample,
                                                                  elements)
+
+
+@pytest.mark.parametrize("name,params", [
+    ("chars", {"context": 24, "max_chars": 2000}), ("recall", {"pairs": 5, "samples": 60}),
+    ("modular", {"p": 11})])
+def test_sequence_lengths_at_submit_are_the_loaders(name: str, params: dict[str, Any],
+                                                    tmp_path: Path) -> None:
+    assert set(SEQUENCE_LENGTHS) == {d for d, e in catalog.entries("datasets").items()
+                                     if e["input_kind"] == "tokens"}
+    data = load_dataset(name, params, tmp_path)
+    assert input_shape(catalog.entries("datasets")[name], params) == data.input_shape
