@@ -67,6 +67,7 @@ def plan(members: list[Claimed], trainers: list[SeedTrainer], device: torch.devi
     (worker/training/batched.py says why not), else in lockstep."""
     from worker.training import TrainConfig, batched
     from worker.training.provenance import provenance
+    from worker.training.setup import ungated_param_count
 
     leader = members[0]
     origin = provenance(device, TrainConfig.from_stored(leader.spec, leader.seed)
@@ -75,6 +76,10 @@ def plan(members: list[Claimed], trainers: list[SeedTrainer], device: torch.devi
         origin["slots"] = trainers[0].prep.slots
         if trainers[0].prep.data.source is not None:  # e.g. a text corpus's hash
             origin["data"] = trainers[0].prep.data.source
+        if trainers[0].config.gated:  # both counts, so "parameter-matched" shows on the run
+            origin["parameters"] = {"built": trainers[0].num_params,
+                                    "ungated": ungated_param_count(trainers[0].config,
+                                                                   trainers[0].prep.data)}
     if len(members) == 1:
         return Plan(False, origin)
     # "batched" as the contract names it: one process; "vmap", the seeds as one model,

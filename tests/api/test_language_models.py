@@ -99,9 +99,17 @@ def test_the_glu_variants_as_one_sweep(client: TestClient) -> None:
     sweep = client.get(f"/api/v1/sweeps/{created.json()['id']}").json()
     names = sorted(e["name"] for e in sweep["experiments"])
     assert len(names) == 5
-    for run in [r for e in sweep["experiments"]
-                for r in client.get(f"/api/v1/experiments/{e['id']}").json()["runs"]]:
+    for experiment in [client.get(f"/api/v1/experiments/{e['id']}").json()
+                       for e in sweep["experiments"]]:
+        run = experiment["runs"][0]
         assert execute_run(uuid.UUID(run["id"])) == "succeeded"
+        recorded = client.get(f"/api/v1/runs/{run['id']}").json()
+        counts = recorded["provenance"].get("parameters")
+        if experiment["spec"]["activation"].get("gated"):  # d_ff x 2/3: the counts match
+            assert counts["built"] == recorded["num_params"]
+            assert abs(counts["built"] - counts["ungated"]) <= 0.01 * counts["ungated"]
+        else:
+            assert counts is None
     board = client.get("/api/v1/leaderboard", params={"model": "gpt",
                                                       "dataset": "modular"}).json()
     assert sorted(e["label"] for e in board["entries"]) == [

@@ -115,3 +115,14 @@ def prepare(config: TrainConfig, device: str | torch.device = "cpu",
         shuffle=torch.Generator().manual_seed(config.seed),
         augment=torch.Generator(device=device).manual_seed(config.seed + 1),
         precision=config.training.precision)
+
+
+def ungated_param_count(config: TrainConfig, data: DataSplits) -> int:
+    """The parameter count of the same model with its activation ungated (built on the meta
+    device: shapes only), which a gated run records beside its own."""
+    act = ActFactory(config.activation, config.activation_params, checked=config.checked)
+    with torch.device("meta"):
+        model = build_model(config.model, config.model_params, data.input_shape,
+                            data.num_classes, act, checked=config.checked)
+        place_activations(model, act, config.activation_slots, checked=config.checked)
+    return sum(p.numel() for p in model.parameters())
