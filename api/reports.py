@@ -146,6 +146,10 @@ class BoardEntry(Described):
     cohens_d: float | None
     verdict: str
     best_epoch_mean: float | None
+    val_loss: float | None = Field(None, description="the runs' mean last-epoch val_loss")
+    val_sparsity: float | None = Field(
+        None, description="the runs' mean last-epoch val_sparsity: the fraction of "
+                          "activation outputs that are exactly zero on the validation split")
     num_params: int | None
     macs: int | None
     activation_macs: int | None

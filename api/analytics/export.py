@@ -30,6 +30,10 @@ def _pm(row: dict[str, Any], digits: int) -> str:
         else f"{row['mean']:.{digits}f}"
 
 
+def _number(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
 def _g(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
 
@@ -56,15 +60,19 @@ def leaderboard_markdown(board: dict[str, Any], digits: int = 4) -> str:
     metric = board["metric"]
     with_recipe = bool(board.get("differs_by"))
     recipe_head, recipe_rule = (" recipe |", "---|") if with_recipe else ("", "")
+    # the loss and the sparsity beside the ranked metric, where the runs recorded them
+    extra = [c for c in ("val_loss", "val_sparsity")
+             if c != metric and any(row.get(c) is not None for row in board["entries"])]
     lines = [f"| rank | activation |{recipe_head} {metric} (mean ± std) | n | p (Holm) | d "
-             f"| verdict |",
-             f"|---:|---|{recipe_rule}---|---:|---:|---:|---|"]
+             f"| verdict |{''.join(f' {c} |' for c in extra)}",
+             f"|---:|---|{recipe_rule}---|---:|---:|---:|---|{'---:|' * len(extra)}"]
     for row in board["entries"]:
         p = f"{row['p_holm']:.3g}" if row.get("p_holm") is not None else ""
         d = f"{row['cohens_d']:.2f}" if row.get("cohens_d") is not None else ""
         recipe = f" {row.get('recipe') or ''} |" if with_recipe else ""
+        more = "".join(f" {_number(row.get(c), digits)} |" for c in extra)
         lines.append(f"| {row['rank']:g} | {row['label']} |{recipe} {_pm(row, digits)} | "
-                     f"{row['n']} | {p} | {d} | {row.get('verdict') or ''} |")
+                     f"{row['n']} | {p} | {d} | {row.get('verdict') or ''} |{more}")
     return "\n".join(lines) + "\n"
 
 

@@ -177,6 +177,9 @@ class Entry:
     best_epoch_mean: float | None
     train_loss: float | None
     val_loss: float | None
+    # The activations' zero fraction on the validation split (core/metrics.py), shown beside
+    # the loss: the sparsity-against-loss trade-off of ReLU, ReLU² and SwiGLU.
+    val_sparsity: float | None
     epoch_seconds: float | None
     best_value: float
     provenance: dict[str, str | None]
@@ -227,6 +230,7 @@ def _entry(spec_hash: str, runs: list[Any], spec: dict[str, Any], q: Query) -> E
         best_epoch_mean=_mean_or_none([r.best_epoch for r in runs]),
         train_loss=_mean_or_none([r.final_train_loss for r in runs]),
         val_loss=_mean_or_none([r.final_val_loss for r in runs]),
+        val_sparsity=_mean_or_none([r.final_val_sparsity for r in runs]),
         epoch_seconds=_mean_or_none([r.best_epoch_seconds for r in runs]),
         best_value=(max if HIGHER_IS_BETTER[q.metric] else min)(values.values()),
         provenance=_provenance(runs))
@@ -365,6 +369,7 @@ def _row(e: Entry, base: Entry | None, result: TestResult | None, p_holm: float 
         if compared and base is not None else None,
         "verdict": _verdict(e, base, result, p_holm, q),
         "best_epoch_mean": e.best_epoch_mean,
+        "val_loss": e.val_loss, "val_sparsity": e.val_sparsity,
         "num_params": e.num_params, "macs": e.macs, "activation_macs": e.activation_macs,
         "metric_per_mmac": (d.mean / (e.macs / 1e6)) if e.macs and d.mean else None,
         **e.provenance, **(e.target if q.target is not None else {}),

@@ -42,6 +42,14 @@ def test_a_transformer_trains_through_the_service(client: TestClient) -> None:
     board = client.get("/api/v1/leaderboard", params={
         "model": "gpt", "dataset": "modular", "metric": "val_sparsity"}).json()
     assert board["entries"][0]["mean"] == rows[-1]["val_sparsity"]
+    # ranked by perplexity, the loss and the sparsity beside it (JSON and markdown)
+    query = {"model": "gpt", "dataset": "modular", "metric": "test_perplexity"}
+    (entry,) = client.get("/api/v1/leaderboard", params=query).json()["entries"]
+    assert (entry["val_loss"], entry["val_sparsity"]) == (rows[-1]["val_loss"],
+                                                          rows[-1]["val_sparsity"])
+    markdown = client.get("/api/v1/leaderboard", params={**query, "format": "markdown"}).text
+    assert "| verdict | val_loss | val_sparsity |" in markdown
+    assert f"| {rows[-1]['val_sparsity']:.4f} |" in markdown
 
 
 def test_a_transformer_takes_token_datasets_only(client: TestClient) -> None:

@@ -118,6 +118,7 @@ def test_the_leaderboard_page(ui_service: tuple[Service, str], browser: object) 
     assert _until(browser, "return window.actlabCharts.ci") == 2
     text = browser.execute_script("return document.querySelector('main').innerText")  # type: ignore[attr-defined]
     assert "dual_line" in text and "baseline" in text
+    assert "val sparsity" in text and "val loss" in text  # beside the ranked metric
     _shot(browser, "leaderboard")
 
 
