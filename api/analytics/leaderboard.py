@@ -21,7 +21,6 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, and_, or_, select, true
 from sqlalchemy.orm import Session
 
-from api.analytics import result_rows
 from api.analytics.stats import (
     TestResult,
     average_ranks,
@@ -39,6 +38,7 @@ from api.experiment_rows import has_tag
 from core.catalog import entries
 from core.metrics import DEFAULT_SELECTION, HIGHER_IS_BETTER
 from core.models import Experiment, Run
+from core.results import final_rows
 
 TESTS = ("welch", "mannwhitney", "paired")
 DEFAULT_BASELINE = "relu"
@@ -388,7 +388,7 @@ def task_board(session: Session, model: str, dataset: str, q: Query,
                items: list[Entry] | None = None) -> dict[str, Any]:
     """`items` lets the cross-task board pass what it already fetched."""
     if items is None:
-        rows = result_rows.final_rows(session, and_(Experiment.model == model,
+        rows = final_rows(session, and_(Experiment.model == model,
                                                 Experiment.dataset == dataset,
                                                 q.filters.clause(session)), q.select_by)
         items = _entries(session, rows, q)
@@ -471,7 +471,7 @@ def cross_task_board(session: Session, q: Query) -> dict[str, Any]:
     (the same recipe but for the activation) are ranked against each other; a group of one
     ranks nothing. `tasks` counts the distinct (model, dataset) pairs an activation was
     ranked on."""
-    rows = result_rows.final_rows(session, q.filters.clause(session), q.select_by)
+    rows = final_rows(session, q.filters.clause(session), q.select_by)
     by_task: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for r in rows:
         by_task[(r.model, r.dataset)].append(r)

@@ -12,6 +12,7 @@ from api.analytics import result_rows
 from api.analytics.stats import describe
 from core.metrics import AVERAGED, BY_NAME, DEFAULT_SELECTION, METRICS
 from core.models import Run
+from core.results import final_rows
 
 
 def experiment_summary(session: Session, experiment_id: uuid.UUID,
@@ -20,7 +21,7 @@ def experiment_summary(session: Session, experiment_id: uuid.UUID,
     validation metric; time metrics: `mean_over_epochs`), each described over the seeds;
     mean and std curves per epoch."""
     counts = result_rows.status_counts(session, experiment_id)
-    rows = result_rows.final_rows(session, Run.experiment_id == experiment_id, select_by)
+    rows = final_rows(session, Run.experiment_id == experiment_id, select_by)
     metrics: dict[str, Any] = {}
     for m in METRICS:
         finals = [getattr(r, f"final_{m}") for r in rows if getattr(r, f"final_{m}") is not None]

@@ -104,7 +104,7 @@ def peak_memory(device: torch.device) -> int:
 def best_epoch(history: list[dict[str, float]], select_by: str = DEFAULT_SELECTION) -> int | None:
     """The epoch (1-based) with the best `select_by` (a validation metric, never the test
     split), the earliest on ties; epochs without the metric are skipped. The same rule the
-    dashboards rank by in SQL (api/analytics/result_rows.py::best_epochs)."""
+    dashboards rank by in SQL (core/results.py::best_epochs)."""
     sign = 1.0 if HIGHER_IS_BETTER[select_by] else -1.0
     scored = [(sign * h[select_by], -i) for i, h in enumerate(history)
               if h.get(select_by) is not None and not math.isnan(h[select_by])]
