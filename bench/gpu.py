@@ -12,8 +12,10 @@ actlab's activation and training code (no database, broker or Celery), in under 
 3. seed batching: 5 seeds of a small model as one vmapped model (the worker's engine,
    worker/training/batched.py) against one seed and against 5 seeds one after another
    (target: 5 seeds in at most 1.5x one);
-4. several small runs sharing the GPU: N processes training at once against one alone;
-5. determinism: the same run twice with ACTLAB_CUDA_DETERMINISTIC's switch on and off, and
+4. the transformer case of bench/transformer.py: tokens/s of `train()` against a bare
+   nanoGPT-style loop, plain and SwiGLU (target: at least 0.97);
+5. several small runs sharing the GPU: N processes training at once against one alone;
+6. determinism: the same run twice with ACTLAB_CUDA_DETERMINISTIC's switch on and off, and
    against the CPU, as the largest parameter difference after training.
 
 Every table names the device. `--checks` first runs tests/cuda's checks without pytest.
@@ -38,6 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import activations
+from bench import transformer
 from bench.activations import measure
 from bench.trainer import fake_data
 from core.spec import TrainingSettings
@@ -345,6 +348,8 @@ def main() -> None:
                              2 if quick else 5),
         *seed_batching_table(device, "mnist1d_cnn", (1, 40), 5, 500 if quick else 4000,
                              2 if quick else 5)])
+    section("Transformer: train() against a bare nanoGPT-style loop (tokens/s)",
+            lambda: transformer.table(device, 1 if quick else 3))
     section("Small runs sharing one device",
             lambda: sharing_table(device, [1, 2] if quick else [1, 4, 8], 1 if quick else 5))
     section("Determinism", lambda: determinism_table(device, 1 if quick else 3))

@@ -78,22 +78,27 @@ def _row(label: str, act: str, data: DataSplits, device: torch.device, trials: i
             f"{'met' if ratio >= 0.97 else 'NOT met'} |")
 
 
+def table(device: torch.device, trials: int) -> list[str]:
+    """Both cases' rows on `device` (bench/gpu.py runs it on CUDA)."""
+    data = load_chars(DATA_ROOT, **DATA)
+    lines = [f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+             f"`python -m bench.transformer --device {device.type} --trials {trials}`; "
+             f"{len(data.train_x):,} training windows of {CONTEXT} characters, batch {BATCH}, "
+             "AdamW", "", "| case | bare loop tokens/s | train() tokens/s | ratio (median) | "
+             "target >= 0.97 |", "|---|---:|---:|---:|---|"]
+    for label, act in CASES.items():
+        lines.append(_row(label, act, data, device, trials))
+        print(lines[-1], flush=True)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--trials", type=int, default=3)
     args: Any = parser.parse_args()
     device = torch.device(args.device)
-    data = load_chars(DATA_ROOT, **DATA)
-    lines = [f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-             f"`python -m bench.transformer --trials {args.trials}`; {len(data.train_x):,} "
-             f"training windows of {CONTEXT} characters, batch {BATCH}, AdamW",
-             "", "| case | bare loop tokens/s | train() tokens/s | ratio (median) | "
-             "target >= 0.97 |", "|---|---:|---:|---:|---|"]
-    for label, act in CASES.items():
-        lines.append(_row(label, act, data, device, args.trials))
-        print(lines[-1], flush=True)
-    write_results(f"transformer-{device.type}.md", lines)
+    write_results(f"transformer-{device.type}.md", table(device, args.trials))
 
 
 if __name__ == "__main__":
