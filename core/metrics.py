@@ -63,6 +63,10 @@ SELECTION_METRICS: tuple[str, ...] = tuple(m.name for m in METRIC_TABLE
                                            if m.split == "validation")
 DEFAULT_SELECTION = "val_accuracy"
 DEFAULT_LEADERBOARD_METRIC = "test_accuracy"
+# What a leaderboard and a race compare against unless told.
+DEFAULT_BASELINE = "relu"
+# A run's value of a metric: at its last epoch, or at its best-validation epoch.
+STATS = ("final", "best")
 
 # Per activation slot, the sparsity table's second fraction counts outputs below this in
 # magnitude (zero for inference that skips them: "ReLU strikes back", Mirzadeh et al. 2023).

@@ -36,13 +36,11 @@ from api.analytics.time_to_target import Target, km_median, logrank, times
 from api.analytics.verdicts import Verdict, decide
 from api.experiment_rows import has_tag
 from core.catalog import entries
-from core.metrics import DEFAULT_SELECTION, HIGHER_IS_BETTER
+from core.metrics import DEFAULT_BASELINE, DEFAULT_SELECTION, HIGHER_IS_BETTER
 from core.models import Experiment, Run
 from core.results import final_rows
 
 TESTS = ("welch", "mannwhitney", "paired")
-DEFAULT_BASELINE = "relu"
-STATS = ("final", "best")
 # Spec fields that are not part of the recipe.
 NOT_RECIPE = ("name", "tags", "priority", "seeds")
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.analytics.leaderboard import DEFAULT_BASELINE
 from api.reports import Defaults, MetricInfo, StatusSets, Vocabulary
 from core.catalog import load_catalog
 from core.metrics import (
+    DEFAULT_BASELINE,
     DEFAULT_LEADERBOARD_METRIC,
     DEFAULT_SELECTION,
     METRIC_TABLE,

@@ -10,14 +10,20 @@ from fastapi.responses import PlainTextResponse
 
 from api.analytics import learning_rates as analytics_lr
 from api.analytics.export import leaderboard_latex, leaderboard_markdown, to_csv
-from api.analytics.leaderboard import DEFAULT_BASELINE, Filters, cross_task_board, task_board
+from api.analytics.leaderboard import Filters, cross_task_board, task_board
 from api.analytics.leaderboard import Query as BoardQuery
 from api.analytics.time_to_target import Target
 from api.deps import SessionDep
 from api.errors import validation_error
 from api.reports import CrossTaskBoard, LearningRates, TaskBoard
 from core import catalog
-from core.metrics import DEFAULT_LEADERBOARD_METRIC, DEFAULT_SELECTION, METRICS, SELECTION_METRICS
+from core.metrics import (
+    DEFAULT_BASELINE,
+    DEFAULT_LEADERBOARD_METRIC,
+    DEFAULT_SELECTION,
+    METRICS,
+    SELECTION_METRICS,
+)
 
 router = APIRouter(prefix="/leaderboard", tags=["leaderboard"])
 
