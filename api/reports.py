@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -171,6 +171,10 @@ class BoardEntry(Described):
     median_seconds_high: float | None = None
     target_epochs: dict[int, int | None] | None = None
     versions: str | None = Field(None, description="actlab and torch versions")
+    # On the board of an adaptive sweep (sweep=...): the entry's race decision.
+    decision: str | None = Field(None, description="better, worse, no_difference, undecided "
+                                                   "or baseline (an adaptive sweep's race)")
+    decided_round: int | None = None
 
 
 class TaskBoard(Report):
@@ -275,6 +279,43 @@ class SweepProgress(Report):
     epochs_total: int
 
 
+class RaceRound(BaseModel):
+    n: int = Field(description="seeds up to this round")
+    mean: float | None
+    low: float | None = Field(description="95 % t-interval of the mean")
+    high: float | None
+
+
+class RaceEntry(BaseModel):
+    label: str
+    experiment_id: uuid.UUID
+    decision: Literal["better", "worse", "no_difference", "undecided", "baseline"]
+    decided_round: int | None = Field(description="1-based; None while undecided")
+    seeds: int = Field(description="seeds spent (queued or trained)")
+    fixed_design_seeds: int | None = Field(
+        description="seeds per entry a fixed Welch design at alpha / entries would need for "
+                    "80 % power at the difference and scatter observed (None: not yet "
+                    "measurable, or more than 10,000)")
+    rounds: list[RaceRound] = Field(description="the entry's mean and interval after each "
+                                                "round it took part in")
+
+
+class RaceReport(BaseModel):
+    round: int = Field(description="rounds started")
+    finished: bool
+    note: str | None = Field(description="why the race stopped early (a run that failed)")
+    baseline: str
+    metric: str
+    stat: str
+    alpha: float
+    per_round: int
+    max_rounds: int
+    rounds_decided: int = Field(description="rounds whose results have been tested")
+    seeds_spent: int
+    seeds_max: int = Field(description="entries x per_round x max_rounds")
+    entries: list[RaceEntry]
+
+
 class SweepPublic(Report):
     id: uuid.UUID
     name: str
@@ -282,6 +323,7 @@ class SweepPublic(Report):
     created_at: datetime
     experiments: list[ExperimentBrief]
     progress: SweepProgress
+    race: RaceReport | None = Field(None, description="an adaptive sweep's race")
 
 
 class SearchCreated(Report):

@@ -13,7 +13,7 @@ from api.auth import Principal
 from api.experiment_rows import brief, experiment_rows
 from api.quotas import enforce_quotas, hold_key
 from api.reports import SkippedCell, SweepCell, SweepCreated, SweepPublic
-from core import creation
+from core import creation, race
 from core.models import Experiment, Run, Sweep
 from core.settings import Settings
 from core.spec import (
@@ -23,6 +23,7 @@ from core.spec import (
     SweepSpec,
     check_limits,
     count_cells,
+    planned_seeds,
     sweep_cells,
 )
 from core.status import RunStatus
@@ -35,11 +36,11 @@ def _cell_specs(body: SweepSpec, settings: Settings) -> tuple[list[ExperimentSpe
     """Every cell validated; cells whose model cannot take the dataset (lenet5 on mnist1d)
     are skipped. Any other problem in any cell refuses the whole sweep, listing the problems
     of the first MAX_REFUSED_CELLS cells refused."""
-    cells = count_cells(body)
-    if cells * len(body.seeds) > settings.max_runs_per_sweep:  # refused before expanding
+    cells, seeds = count_cells(body), planned_seeds(body)
+    if cells * seeds > settings.max_runs_per_sweep:  # refused before expanding
         raise SpecError([{"loc": ("grid",), "type": "value_error",
-                          "msg": f"the sweep expands to {cells} cells x {len(body.seeds)} "
-                                 f"seeds = {cells * len(body.seeds)} runs; at most "
+                          "msg": f"the sweep expands to {cells} cells x {seeds} "
+                                 f"seeds = {cells * seeds} runs; at most "
                                  f"{settings.max_runs_per_sweep} per sweep "
                                  "(ACTLAB_MAX_RUNS_PER_SWEEP)"}])
     specs: list[ExperimentSpec] = []
@@ -69,7 +70,7 @@ def _cell_specs(body: SweepSpec, settings: Settings) -> tuple[list[ExperimentSpe
         specs.append(spec)
     if errors:
         raise SpecError(errors)
-    runs = len(specs) * len(body.seeds)
+    runs = len(specs) * seeds
     if not specs or runs > settings.max_runs_per_sweep:
         msg = "no cell left to run" if not specs else \
             f"{runs} runs; at most {settings.max_runs_per_sweep} per sweep " \
@@ -85,7 +86,8 @@ def create_sweep(session: Session, body: SweepSpec, settings: Settings,
     specs, skipped = _cell_specs(body, settings)
     hold_key(session, principal)
     sweep = Sweep(name=body.name or "sweep", spec=body.model_dump(mode="json"),
-                  owner_key_id=principal.key_id)
+                  owner_key_id=principal.key_id,
+                  race_round=1 if body.adaptive is not None else None)
     session.add(sweep)
     session.flush()
     created = [creation.create_experiment(session, spec, settings, force=body.force,
@@ -95,6 +97,8 @@ def create_sweep(session: Session, body: SweepSpec, settings: Settings,
     enforce_quotas(session, principal, settings)
     session.commit()
     queued = [run_id for c in created for run_id in c.to_queue]
+    if body.adaptive is not None:  # a first round of reused results is decided at once
+        queued += race.advance(session, sweep.id, settings)
     return SweepCreated(
         id=sweep.id,
         experiments=[SweepCell(id=c.experiment.id, name=c.experiment.name,
@@ -121,7 +125,7 @@ def sweep_progress(session: Session, sweep: Sweep) -> SweepPublic:
         .where(Experiment.sweep_id == sweep.id)).one()
     return SweepPublic.model_validate({
         "id": sweep.id, "name": sweep.name, "spec": sweep.spec, "created_at": sweep.created_at,
-        "experiments": experiments,
+        "experiments": experiments, "race": race.report(session, sweep),
         "progress": {"runs": total, "finished": finished, "counts": totals,
                      "fraction": finished / total if total else 0.0,
                      "epochs_done": int(epochs[0]), "epochs_total": int(epochs[1])}})

@@ -110,6 +110,12 @@ class Sweep(Base):
     # The key that created it (NULL: created with auth off).
     owner_key_id: Mapped[uuid.UUID | None] = mapped_column(
         sa.ForeignKey("api_keys.id", ondelete="SET NULL"), index=True)
+    # An adaptive sweep's race (core/race.py): the rounds started (NULL: not a race), whether
+    # it has ended, and why it ended early (a run that failed). Its decisions are not stored:
+    # they are replayed from the runs' values.
+    race_round: Mapped[int | None]
+    race_finished: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    race_note: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class Search(Base):

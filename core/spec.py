@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from core import catalog, sizing
+from core.metrics import DEFAULT_BASELINE, DEFAULT_LEADERBOARD_METRIC, METRICS
 from core.params import ParamError, resolve
 from core.settings import Settings
 from core.status import RunKind
@@ -557,6 +558,41 @@ MAX_GRID_VALUES = 10_000
 GRID_PREFIXES = ("activation.params.", "model.params.", "dataset.params.", "training.")
 
 
+# Metrics a race may compare by: a run's results, not its timing or schedule.
+RACE_METRICS = tuple(m for m in METRICS if m not in ("lr", "epoch_seconds",
+                                                     "samples_per_second"))
+
+
+class Adaptive(BaseModel):
+    """Seeds until decided (core/race.py): rounds of `per_round` seeds, every entry tested
+    against the baseline after each round (AdaStop, core/adastop.py), only undecided entries
+    topped up, at most `max_rounds` rounds."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    baseline: str = Field(DEFAULT_BASELINE, min_length=1, max_length=100,
+                          description="the activation every entry is compared with; it joins "
+                                      "the race when the sweep does not list it")
+    metric: str = Field(DEFAULT_LEADERBOARD_METRIC, description="compared as the leaderboard "
+                                                                "takes it (RACE_METRICS)")
+    stat: Literal["final", "best"] = Field("final", description="final: the last epoch's "
+                                           "value; best: the value at the best-validation epoch")
+    per_round: int = Field(5, ge=2, le=50, description="seeds per entry and round")
+    max_rounds: int = Field(6, ge=1, le=20)
+    alpha: float = Field(0.05, gt=0, le=0.5, description="family-wise error over all rounds "
+                                                         "and entries")
+    beta: float = Field(0.0, ge=0, lt=1, description="power spent on deciding 'no difference' "
+                                                     "before the last round (0: never)")
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, metric: str) -> str:
+        if metric not in RACE_METRICS:
+            raise ValueError(f"unknown metric {metric!r}; a race compares by one of "
+                             f"{', '.join(RACE_METRICS)}")
+        return metric
+
+
 class SweepSpec(BaseModel):
     """POST /sweeps: one experiment per cell of activations x models x datasets x grid."""
 
@@ -577,11 +613,44 @@ class SweepSpec(BaseModel):
     tags: list[str] = Field(default_factory=list, max_length=32, json_schema_extra=TAGS)
     priority: int = Field(0, ge=-10, le=10)
     force: bool = False
+    # Seeds until decided, in place of `seeds` (its first round's seeds fill `seeds`).
+    adaptive: Adaptive | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _storable(cls, data: Any) -> Any:
         return check_storable(data)
+
+    @model_validator(mode="after")
+    def _race(self, info: ValidationInfo) -> Self:
+        """An adaptive sweep races activations on one task: no seeds of its own, one model,
+        one dataset, no grid; its baseline is one of its entries."""
+        if self.adaptive is None or _trusted(info):
+            return self
+        errors: list[tuple[tuple[str | int, ...], str, str]] = []
+        if "seeds" in self.model_fields_set:
+            errors.append((("seeds",), "value_error", "an adaptive sweep chooses its seeds "
+                           "(adaptive.per_round per round): give seeds or adaptive, not both"))
+        for field, items in (("models", self.models), ("datasets", self.datasets)):
+            if len(items) != 1:
+                errors.append(((field,), "value_error", f"an adaptive sweep races activations "
+                               f"on one task: give one of {field}, not {len(items)}"))
+        if self.grid:
+            errors.append((("grid",), "value_error", "an adaptive sweep races activations on "
+                           "one recipe: no grid (one sweep per grid value)"))
+        if self.kind != RunKind.train:
+            errors.append((("kind",), "value_error", "an adaptive sweep trains (kind train)"))
+        if errors:
+            raise _invalid("SweepSpec", errors)
+        self.seeds = list(range(self.adaptive.per_round))
+        labels = [a.label() for a in _unique(self.activations)]
+        if self.adaptive.baseline not in labels:
+            self.activations = [*self.activations, SweepActivation(name=self.adaptive.baseline)]
+        elif labels.count(self.adaptive.baseline) > 1:
+            raise _invalid("SweepSpec", [(("activations",), "value_error",
+                                          f"the baseline {self.adaptive.baseline!r} is listed "
+                                          "with several params: list it once")])
+        return self
 
     @field_validator("grid")
     @classmethod
@@ -642,6 +711,12 @@ def _distinct(values: list[Any]) -> list[Any]:
             0.0 in values and any(v == 0.0 and math.copysign(1.0, v) < 0 for v in values))):
         return list(dict.fromkeys(values))
     return list({_identity(v): v for v in values}.values())
+
+
+def planned_seeds(sweep: SweepSpec) -> int:
+    """Seeds per cell at most: the list's, or every round of a race."""
+    race = sweep.adaptive
+    return len(sweep.seeds) if race is None else race.per_round * race.max_rounds
 
 
 def count_cells(sweep: SweepSpec) -> int:

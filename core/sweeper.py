@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from core import race
 from core.db import session_scope
 from core.lifecycle import SweepOutcome, searches_to_step, sweep
 from core.queue import send_run_notices, send_search_notices
@@ -23,6 +24,11 @@ def sweep_once(settings: Settings | None = None) -> SweepOutcome:
         # Recovery only (the runner steps a search as its runs end): as patient as the
         # re-sending of a queued run's lost notice.
         searches = searches_to_step(session, settings.requeue_after_seconds)
+        # a race whose round ended while no worker was there to start the next (a restart)
+        raced = [run_id for sweep_id in race.active_races(session)
+                 for run_id in race.advance(session, sweep_id, settings)]
+    if raced:
+        send_run_notices(raced, settings)
     if outcome.resend:
         send_run_notices(outcome.resend, settings)
     if searches:

@@ -84,7 +84,24 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
         return _lr_range(leader, settings)
     status = train_group_of(members, settings)[leader.run_id]
     _step_search(leader.experiment_id, settings)
+    _step_race(leader.experiment_id, settings)
     return status
+
+
+def _step_race(experiment_id: uuid.UUID, settings: Settings) -> None:
+    """A raced sweep's run ended: start its next round now if this one is complete."""
+    from core import race
+    from core.queue import send_run_notices
+
+    try:
+        with session_scope() as session:
+            sweep_id = session.scalar(select(Experiment.sweep_id)
+                                      .where(Experiment.id == experiment_id))
+            queued = race.advance(session, sweep_id, settings) if sweep_id else []
+        if queued:
+            send_run_notices(queued, settings)
+    except Exception:  # the sweeper advances it later
+        log.exception("race of experiment %s: step after run failed", experiment_id)
 
 
 def _step_search(experiment_id: uuid.UUID, settings: Settings) -> None:

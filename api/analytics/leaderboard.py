@@ -35,9 +35,11 @@ from api.analytics.stats import (
 from api.analytics.time_to_target import Target, km_median, logrank, times
 from api.analytics.verdicts import Verdict, decide
 from api.experiment_rows import has_tag
+from core import race
 from core.catalog import entries
+from core.labels import activation_label
 from core.metrics import DEFAULT_BASELINE, DEFAULT_SELECTION, HIGHER_IS_BETTER
-from core.models import Experiment, Run
+from core.models import Experiment, Run, Sweep
 from core.results import final_rows
 
 TESTS = ("welch", "mannwhitney", "paired")
@@ -107,36 +109,6 @@ def context_of(recipe: dict[str, Any]) -> str:
     rest = {k: v for k, v in recipe.items()
             if k != "activation" and not k.startswith("activation.")}
     return hashlib.sha256(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-def activation_label(activation: str, spec: dict[str, Any]) -> str:
-    """`name` or `name(param=value, ...)` for parameters that differ from the defaults, the
-    gate if any (`relu (gated)`: ReGLU), then the placement if any:
-    `dual_line [stage3.*=relu, up*.post=identity]`."""
-    slots = spec.get("activation", {}).get("slots") or {}
-    label = _one_label(activation, spec.get("activation", {}).get("params", {}))
-    if spec.get("activation", {}).get("gated"):  # a GLU variant (Shazeer 2020)
-        kept = spec["activation"].get("match_params", True) is False
-        label += " (gated, d_ff kept)" if kept else " (gated)"
-    if not slots:
-        return label
-    placed = ", ".join(f"{p}={_one_label(a['name'], a.get('params', {}))}"
-                       for p, a in slots.items())
-    return f"{label} [{placed}]"
-
-
-def _one_label(activation: str, params: dict[str, Any]) -> str:
-    entry = entries("activations").get(activation)
-    if activation == "formula":
-        # The canonical expression is the name; initial values and per-channel follow.
-        inits = ", ".join(f"{k}={v}" for k, v in sorted(params.get("parameters", {}).items()))
-        scalar = "" if params.get("per_channel", True) else ", scalar"
-        return f"formula({params.get('expression', 'x')}{'; ' + inits if inits else ''}{scalar})"
-    defaults = {p["name"]: p["default"] for p in entry["params"]} if entry else {}
-    changed = {k: v for k, v in sorted(params.items()) if defaults.get(k) != v}
-    if not changed:
-        return activation
-    return f"{activation}({', '.join(f'{k}={v}' for k, v in changed.items())})"
 
 
 def _fmt(value: Any) -> str:
@@ -401,6 +373,7 @@ def task_board(session: Session, model: str, dataset: str, q: Query,
     board = [_row(e, bases.get(e.context), res, p_adj, rank, q)
              for e, res, p_adj, rank in zip(items, results, adjusted, ranks, strict=True)]
     board.sort(key=lambda item: (item["rank"], item["label"], item["recipe"]))
+    _race_decisions(session, q.filters.sweep, board)
     return {"model": model, "dataset": dataset, "metric": q.metric, "stat": q.stat,
             "select": q.select_by, "higher_is_better": HIGHER_IS_BETTER[q.metric],
             "baseline": q.baseline, "baseline_found": bool(bases),
@@ -412,6 +385,21 @@ def task_board(session: Session, model: str, dataset: str, q: Query,
             "alpha": q.alpha, "correction": "holm",
             "family_size": sum(p is not None for p in adjusted),
             "filters": q.filters.to_dict(), "entries": board}
+
+
+def _race_decisions(session: Session, sweep_id: uuid.UUID | None,
+                    board: list[dict[str, Any]]) -> None:
+    """A raced sweep's board: each row with its entry's decision and the round of it."""
+    sweep = session.get(Sweep, sweep_id) if sweep_id is not None else None
+    raced = race.report(session, sweep) if sweep is not None else None
+    if raced is None:
+        return
+    by_experiment = {e["experiment_id"]: e for e in raced["entries"]}
+    for row in board:
+        entry = next((by_experiment[i] for i in row["experiment_ids"] if i in by_experiment),
+                     None)
+        if entry is not None:
+            row["decision"], row["decided_round"] = entry["decision"], entry["decided_round"]
 
 
 RANK_COLUMNS = {  # column -> (entry field, higher is better; None: the metric's own)

@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response
 from sqlalchemy import func, select
 
-from api.analytics.leaderboard import activation_label
 from api.auth import PrincipalDep, require_owner
 from api.convert import run_public
 from api.deps import RunDep, SessionDep, SettingsDep
@@ -26,6 +25,7 @@ from api.schemas import (
 )
 from core import catalog, creation
 from core.artifacts import ArtifactMissing, get_store, weights_key
+from core.labels import activation_label
 from core.lifecycle import cancel_run
 from core.models import ActivationParam, EpochMetric, InputSpacePicture, SlotSparsity
 from core.status import RunStatus
