@@ -279,6 +279,32 @@ class SweepProgress(Report):
     epochs_total: int
 
 
+class PowerPoint(BaseModel):
+    seeds: int
+    power: float
+
+
+class Plan(Report):
+    experiment_id: uuid.UUID
+    metric: str
+    stat: str
+    pilot_seeds: int = Field(description="the experiment's finished seeds the scatter is from")
+    mean: float
+    sd: float = Field(description="the metric's standard deviation across the pilot's seeds")
+    sd_cautious: float = Field(description="the upper bound of a one-sided 80 % interval of "
+                                           "sd: what a few seeds may have underestimated")
+    difference: float
+    power: float
+    alpha: float
+    comparisons: int
+    alpha_per_test: float = Field(description="alpha / comparisons (Bonferroni)")
+    seeds_per_entry: int | None = Field(
+        description="seeds per entry a fixed design needs (Welch's test, equal scatter); "
+                    "None: more than 10,000")
+    seeds_per_entry_cautious: int | None = Field(description="the same at sd_cautious")
+    curve: list[PowerPoint] = Field(description="the power at other seed counts")
+
+
 class RaceRound(BaseModel):
     n: int = Field(description="seeds up to this round")
     mean: float | None

@@ -7,13 +7,16 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
+from api.analytics import planning
 from api.analytics.distributions import parameter_distributions, response_region
 from api.analytics.export import to_csv
 from api.analytics.summary import experiment_summary, summary_table
 from api.deps import ExperimentDep, SessionDep
 from api.errors import responses
-from api.reports import ParameterDistributions, ResponseRegion, Summary
-from core.metrics import DEFAULT_SELECTION, SELECTION_METRICS
+from api.reports import ParameterDistributions, Plan, ResponseRegion, Summary
+from core.lifecycle import IllegalTransition
+from core.metrics import DEFAULT_LEADERBOARD_METRIC, DEFAULT_SELECTION, SELECTION_METRICS
+from core.spec import RACE_METRICS
 
 router = APIRouter(prefix="/experiments", tags=["dashboards"])
 TableFormat = Annotated[Literal["json", "csv"], Query(description="json, or csv for tables")]
@@ -37,6 +40,28 @@ def summary(experiment: ExperimentDep, session: SessionDep,
     if format == "csv":
         return _csv(summary_table(data))
     return data
+
+
+@router.get("/{experiment_id}/plan", response_model=Plan, responses=responses(404, 409))
+def plan(experiment: ExperimentDep, session: SessionDep,
+         difference: Annotated[float, Query(gt=0, allow_inf_nan=False, description=(
+             "the smallest difference of means worth detecting, in the metric's units"))],
+         metric: Annotated[Literal[RACE_METRICS], Query()]  # type: ignore[valid-type]
+         = DEFAULT_LEADERBOARD_METRIC,
+         stat: Annotated[Literal["final", "best"], Query()] = "final",
+         power: Annotated[float, Query(gt=0, lt=1)] = 0.8,
+         alpha: Annotated[float, Query(gt=0, le=0.5)] = 0.05,
+         comparisons: Annotated[int, Query(ge=1, le=1000, description=(
+             "entries compared with the baseline: alpha is split between them"))] = 1,
+         ) -> dict[str, Any]:
+    """Planning from a pilot: from this experiment's finished seeds (the metric's scatter),
+    the seeds per entry a fixed design needs to detect `difference` with Welch's test at
+    `power`, and the power curve; 409 when fewer than 2 seeds have finished."""
+    try:
+        return planning.plan(session, experiment.id, metric, stat, difference, power, alpha,
+                             comparisons)
+    except planning.PilotTooSmall as exc:
+        raise IllegalTransition(str(exc)) from None
 
 
 @router.get("/{experiment_id}/parameters", response_model=ParameterDistributions,

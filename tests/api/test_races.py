@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -110,3 +111,34 @@ def test_a_race_stops_what_is_decided_and_tops_up_the_rest(client: TestClient) -
     rows = {e["label"]: e for e in board["entries"]}
     assert (rows["formula(0.0 * x)"]["decision"], rows["formula(0.0 * x)"]["n"]) == ("worse", 5)
     assert rows["relu"]["decision"] == "baseline"
+
+
+def test_a_pilot_plans_a_fixed_design(client: TestClient) -> None:
+    created = client.post("/api/v1/experiments", json={
+        "activation": {"name": "relu"}, "model": {"name": "mlp", "params": {"hidden": 16}},
+        "dataset": {"name": "digits"}, "seeds": [0, 1, 2, 3],
+        "training": {"epochs": 1, "batch_size": 64}})
+    experiment_id = created.json()["id"]
+    early = client.get(f"/api/v1/experiments/{experiment_id}/plan",
+                       params={"difference": 0.01})
+    assert early.status_code == 409 and "at least 2 finished seeds" in early.text
+    for run in created.json()["runs"]:
+        execute_run(uuid.UUID(run["id"]))
+    values = [r["final_metrics"]["test_accuracy"]
+              for r in client.get(f"/api/v1/experiments/{experiment_id}").json()["runs"]]
+    sd = float(np.std(values, ddof=1))
+    small = client.get(f"/api/v1/experiments/{experiment_id}/plan",
+                       params={"difference": sd, "comparisons": 1}).json()
+    assert small["pilot_seeds"] == 4 and small["sd"] == pytest.approx(sd)
+    # one standard deviation at 80 % power and alpha 0.05: Student's 17 seeds (statsmodels)
+    assert small["seeds_per_entry"] in (17, 18)
+    assert small["seeds_per_entry_cautious"] > small["seeds_per_entry"]
+    assert [p["seeds"] for p in small["curve"]][:3] == [2, 3, 5]
+    powers = [p["power"] for p in small["curve"]]
+    assert powers == sorted(powers)
+    split = client.get(f"/api/v1/experiments/{experiment_id}/plan",
+                       params={"difference": sd, "comparisons": 10}).json()
+    assert split["alpha_per_test"] == 0.005 and split["seeds_per_entry"] > 17
+    refused = client.get(f"/api/v1/experiments/{experiment_id}/plan",
+                         params={"difference": 0.01, "metric": "lr"})
+    assert refused.status_code == 422
