@@ -7,8 +7,14 @@ decides each comparison as soon as it can; only undecided comparisons need more 
 This is the procedure of the `adastop` package's `MultipleAgentsComparator` (0.1.3) with
 `comparisons=[(0, 1), (0, 2), ...]`, vectorised, with its random permutations drawn in the
 same order from the same seeded generator, so that the same values give the same decisions
-(tests/core/test_adastop.py holds the two to each other). It is replayed from the stored
-values every time (`replay`): a race's state is its values, never a process's memory.
+(tests/core/test_adastop.py holds the two to each other), but for one line: the package
+takes the permutation distribution of the largest *signed* difference as the reference for
+the largest *absolute* one, which doubles the error of its two-sided test (0.10 at alpha 0.05
+for one comparison, bench/adaptive.py); the service uses the absolute one, as the paper
+defines it, and sums the observed statistic as the permutations' are (`Design.package`;
+True gives the package's decisions exactly). It is replayed
+from the stored values every time (`replay`): a race's state is its values, never a
+process's memory.
 
 The package itself is not a dependency of the service: it needs pandas and matplotlib, and
 its per-permutation Python loops make the thousands of races of bench/adaptive.py take hours.
@@ -37,6 +43,15 @@ class Design:
     beta: float = 0.0  # power spent on deciding "equal" early (0: never before the last round)
     permutations: int = 10_000  # B
     seed: int = 0
+    # False (the service): the permutation distribution of the largest |difference|, the
+    # statistic the test compares with it (the paper's), and the observed statistic summed
+    # block by block as the permutations' are, so that it ties with its own permutation
+    # exactly. True: the package's arithmetic, decision for decision: the largest *signed*
+    # difference as the reference, which lets the two-sided test spend alpha in each tail,
+    # and the observed statistic from the overall means, which rounding puts above its own
+    # permutation's value about half the time from the second round on. bench/adaptive.py
+    # measures both: a family-wise error near 2 alpha for the package's.
+    package: bool = False
 
 
 @dataclass
@@ -91,6 +106,7 @@ class _Comparator:
         self.boundaries: list[tuple[float, float]] = []
         self.level_spent = self.power_spent = 0.0
         self.comparisons = {i: Comparison() for i in range(1, entries)}
+        self.observed: dict[int, float] = {}
         self.k = 0
 
     def _random_perms(self, count: int, size: int) -> np.ndarray:
@@ -134,20 +150,33 @@ class _Comparator:
                 self.diffs[i] = before[i][:len(chosen)] + chosen - others
 
     def _statistic(self, z: list[np.ndarray], i: int) -> float:
+        """The baseline's mean minus entry i's, times the rounds: as the package computes it,
+        or as the unpermuted path of the permutation sums (see Design.package)."""
+        if not self.d.package:
+            return self.observed[i]
         upto = (self.k + 1) * self.d.per_round
         return float((self.k + 1) * (np.mean(z[0][:upto]) - np.mean(z[i][:upto])))
+
+    def _observe(self, z: list[np.ndarray]) -> None:
+        n, k = self.d.per_round, self.k
+        for i in self.current:
+            block = (np.mean(z[0][k * n:(k + 1) * n]), np.mean(z[i][k * n:(k + 1) * n]))
+            self.observed[i] = float(block[0] - block[1]) if k == 0 else \
+                float(self.observed[i] + block[0] - block[1])
 
     def play(self, z: list[np.ndarray]) -> None:
         """One interim look (the package's partial_compare)."""
         d, k = self.d, self.k
         clevel, dlevel = d.alpha * (k + 1) / d.max_rounds, d.beta * (k + 1) / d.max_rounds
         self._permutation_sums(z)
+        self._observe(z)
         open_ = list(self.current)
         level_to_add = power_to_add = 0.0
         bk_inf, bk_sup = -np.inf, np.inf
         for _ in range(len(self.current)):
             open_ = [i for i in self.current if self.comparisons[i].decision == CONTINUE]
-            values = np.sort(np.max(np.stack([self.diffs[i] for i in open_]), axis=0))
+            sums = np.stack([self.diffs[i] for i in open_])
+            values = np.sort(np.max(sums if d.package else np.abs(sums), axis=0))
             above = np.arange(len(values))[::-1] / self.normalization
             ok = self.level_spent + above <= clevel
             bk_sup, level_to_add = (values[ok][0], above[ok][0]) if ok.any() else (np.inf, 0.0)

@@ -64,7 +64,7 @@ def test_decisions_are_the_package_s(effects: list[float], n: int, rounds: int, 
     values = [rng.normal(0.0, 1.0, n * rounds)] + \
         [rng.normal(e, 1.0, n * rounds) for e in effects]
     design = Design(per_round=n, max_rounds=rounds, alpha=0.05, beta=beta,
-                    permutations=2_000, seed=draw)
+                    permutations=2_000, seed=draw, package=True)
     ours, theirs = _ours(values, design), _package(values, design)
     assert [r["decisions"] for r in ours] == [r["decisions"] for r in theirs]
     assert [r["level"] for r in ours] == pytest.approx([r["level"] for r in theirs])
@@ -91,3 +91,19 @@ def test_a_round_is_played_only_when_every_compared_entry_has_it() -> None:
     assert race.needs_more(0) and race.needs_more(1) and race.needs_more(2)
     again = replay(values, Design(per_round=5, max_rounds=6, alpha=0.05))
     assert again == race  # values alone decide
+
+
+def test_the_service_s_test_keeps_alpha_where_the_package_s_spends_it_twice() -> None:
+    """One look, one comparison, 1,000 null races (fixed draws): the share declared
+    different. The package's reference (the largest signed difference) for a two-sided
+    statistic rejects about 2 alpha; the service's about alpha (bench/adaptive.py measures
+    whole races)."""
+    rng = np.random.default_rng(5)
+    draws = [[rng.normal(0, 1, 5), rng.normal(0, 1, 5)] for _ in range(1000)]
+
+    def rate(package: bool) -> float:
+        design = Design(per_round=5, max_rounds=1, alpha=0.05, package=package)
+        return float(np.mean([replay(v, design).comparisons[0].decision in (LARGER, SMALLER)
+                              for v in draws]))
+
+    assert rate(False) < 0.06 < 0.08 < rate(package=True)
