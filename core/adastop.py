@@ -213,7 +213,7 @@ class _Comparator:
         self.diffs = {i: self.diffs[i] for i in open_}
 
 
-def replay(values: Sequence[Sequence[float]], design: Design) -> Race:
+def replay(values: Sequence[Sequence[float] | np.ndarray], design: Design) -> Race:
     """The race so far: `values[0]` the baseline's values and `values[i]` entry i's, each in
     the order its seeds were drawn (round by round). Plays every round for which the baseline
     and each entry still compared have all their values; a race is finished when every
