@@ -405,6 +405,11 @@ class ConfirmationRow(Report):
     p_value: float | None = Field(description="paired t-test by seed against the baseline")
     p_holm: float | None = Field(description="Holm-corrected over candidates x baselines")
     verdict: str
+    # Against the first baseline: the confirmation's race (seeds.confirm_rounds).
+    race_decision: str | None = Field(None, description="better, worse, no_difference or "
+                                                        "undecided (AdaStop over the rounds)")
+    decided_round: int | None = None
+    seeds: int | None = Field(None, description="confirmation seeds it trained")
 
 
 class SurrogateRecord(Report):

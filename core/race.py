@@ -26,13 +26,13 @@ from sqlalchemy.orm import Session
 from core import creation
 from core.adastop import CONTINUE, EQUAL, LARGER, Design, Race, replay
 from core.labels import activation_label
-from core.metrics import HIGHER_IS_BETTER
-from core.models import Experiment, Sweep
+from core.metrics import HIGHER_IS_BETTER, TEST_ACCURACY_AT_BEST
+from core.models import Experiment, Run, SearchCandidate, Sweep
 from core.power import seeds_needed
 from core.results import final_rows
 from core.settings import Settings
 from core.spec import Adaptive, stored_spec
-from core.status import RunStatus
+from core.status import CandidateRole, RunStatus
 
 # What an entry's comparison with the baseline says, in the contract's words.
 BETTER, WORSE, NO_DIFFERENCE, UNDECIDED, BASELINE = (
@@ -145,7 +145,7 @@ def _next_round(session: Session, sweep: Sweep, racers: list[Entry], race: Race,
     return queued
 
 
-def _decision(comparison_decision: str, forced: bool, higher_is_better: bool) -> str:
+def decision_of(comparison_decision: str, forced: bool, higher_is_better: bool) -> str:
     """The package's words (the baseline is larger, smaller or equal) as the entry's."""
     if comparison_decision == CONTINUE or forced:
         return UNDECIDED
@@ -188,7 +188,7 @@ def report(session: Session, sweep: Sweep) -> dict[str, Any] | None:
             row |= {"decision": BASELINE, "fixed_design_seeds": None}
         else:
             comparison = race.comparisons[i - 1]
-            row |= {"decision": _decision(comparison.decision, comparison.forced, higher),
+            row |= {"decision": decision_of(comparison.decision, comparison.forced, higher),
                     "decided_round": comparison.decided_round,
                     "fixed_design_seeds": _fixed(entry.values, base.values if base else [],
                                                  level)}
@@ -225,3 +225,25 @@ def active_races(session: Session) -> list[uuid.UUID]:
     """Sweeps whose race has not ended (the sweeper advances them after a restart)."""
     return list(session.scalars(select(Sweep.id).where(Sweep.race_round.is_not(None),
                                                         Sweep.race_finished.is_(False))))
+
+
+def confirmation_values(session: Session, rows: list[SearchCandidate]) -> tuple[
+        list[SearchCandidate], list[list[float]], list[int]]:
+    """A search's confirmation as a race (worker/search/driver.py): its entries (the first
+    baseline, then the confirmed candidates), each one's values in seed order (test
+    accuracy at the best epoch of its succeeded runs) and how many runs it has."""
+    baselines = [c for c in rows if c.role == CandidateRole.baseline and c.confirm_experiment_id]
+    confirmed = [c for c in rows
+                 if c.role == CandidateRole.candidate and c.confirm_experiment_id]
+    if not baselines or not confirmed:
+        return [], [], []
+    racers = [baselines[0], *confirmed]
+    values, trained = [], []
+    for c in racers:
+        runs = list(session.scalars(select(Run).where(Run.experiment_id == c.confirm_experiment_id)
+                                    .order_by(Run.seed)))
+        values.append([float(v) for r in runs if r.status == RunStatus.succeeded
+                       and isinstance(v := (r.final_metrics or {}).get(TEST_ACCURACY_AT_BEST),
+                                      int | float)])
+        trained.append(len(runs))
+    return racers, values, trained

@@ -13,6 +13,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from core import catalog, formula
+from core.adastop import Design
 from core.search_space import (
     DEFAULT_BINARY,
     DEFAULT_UNARY,
@@ -137,9 +138,22 @@ class SearchSeeds(BaseModel):
     screen: int = Field(1, ge=1, le=10, description="seeds per candidate while screening")
     confirm: int = Field(5, ge=2, le=20, description="fresh seeds in the confirmation round")
     confirm_top: int = Field(3, ge=1, le=20, description="candidates confirmed")
+    confirm_rounds: int = Field(
+        1, ge=1, le=10, description="rounds of `confirm` seeds at most: after each, AdaStop "
+                                    "against the first baseline decides what it can (as an "
+                                    "adaptive sweep does) and only undecided candidates, with "
+                                    "the baselines, get the next round")
 
 
 CONFIRM_SEED_BASE = 1000  # confirmation seeds: 1000, 1001, ... (screening: 0, 1, ...)
+# The family-wise error of the confirmation (its race, and the paired tests on its report).
+CONFIRM_ALPHA = 0.05
+
+
+def confirmation_design(spec: SearchSpec) -> Design:
+    """The confirmation's race: rounds of `confirm` seeds, permutations seeded by the search."""
+    return Design(per_round=spec.seeds.confirm, max_rounds=spec.seeds.confirm_rounds,
+                  alpha=CONFIRM_ALPHA, seed=spec.seed)
 
 
 class SearchSpec(BaseModel):
@@ -191,14 +205,19 @@ class SearchSpec(BaseModel):
         if self.screen_epochs is not None and self.screen_epochs > self.task.training.epochs:
             raise ValueError(f"screen_epochs ({self.screen_epochs}) must not exceed the task's "
                              f"epochs ({self.task.training.epochs})")
-        least = len(self.baselines) * self.seeds.confirm + \
-            self.seeds.confirm_top * self.seeds.confirm
+        least = self.confirmation_trainings()
         if self.budget.trainings < least + self.seeds.screen:
             raise ValueError(f"a budget of {self.budget.trainings} trainings cannot hold one "
-                             f"screen ({self.seeds.screen}) and the confirmation round "
+                             f"screen ({self.seeds.screen}) and the confirmation "
                              f"({least}: {self.seeds.confirm_top} candidates and "
-                             f"{len(self.baselines)} baselines x {self.seeds.confirm} seeds)")
+                             f"{len(self.baselines)} baselines x {self.seeds.confirm} seeds x "
+                             f"{self.seeds.confirm_rounds} round(s) at most)")
         return self
+
+    def confirmation_trainings(self) -> int:
+        """What the confirmation may spend at most (reserved from the budget)."""
+        return (self.seeds.confirm_top + len(self.baselines)) * self.seeds.confirm \
+            * self.seeds.confirm_rounds
 
     def trial(self, name: str, activation: dict[str, Any], *, screening: bool,
               tags: list[str]) -> dict[str, Any]:

@@ -17,9 +17,12 @@ from sqlalchemy.orm import Session
 
 from api.analytics.stats import holm, paired
 from api.analytics.verdicts import Verdict, decide
+from core import race
+from core.adastop import replay
 from core.lifecycle import search_trainings
 from core.metrics import TEST_ACCURACY_AT_BEST
 from core.models import Run, Search, SearchCandidate, SearchDecision
+from core.search_spec import SearchSpec, confirmation_design
 from core.status import CandidateRole, CandidateStatus, RunStatus
 
 ALPHA = 0.05
@@ -38,10 +41,12 @@ def _by_seed(session: Session, experiment_id: uuid.UUID | None) -> dict[int, flo
             if r.final_metrics and isinstance(r.final_metrics.get(CONFIRM_METRIC), int | float)}
 
 
-def _confirmation(session: Session, rows: list[SearchCandidate]) -> list[dict[str, Any]]:
+def _confirmation(session: Session, rows: list[SearchCandidate],
+                  spec: SearchSpec) -> list[dict[str, Any]]:
     confirmed = [c for c in rows if c.role == CandidateRole.candidate and c.confirm_experiment_id]
     baselines = [c for c in rows if c.role == CandidateRole.baseline and c.confirm_experiment_id]
     scores = {c.key: _by_seed(session, c.confirm_experiment_id) for c in confirmed + baselines}
+    raced = _race(session, rows, spec)
     out = [_baseline_row(b, scores[b.key]) for b in baselines]
     tests = [_paired_test(c, b, scores[c.key], scores[b.key])
              for c in confirmed for b in baselines]
@@ -51,8 +56,24 @@ def _confirmation(session: Session, rows: list[SearchCandidate]) -> list[dict[st
                     "baseline": b.expression,
                     "test_mean": statistics.fmean(mine) if mine else None, "n": len(mine),
                     "p_value": p, "p_holm": p_holm,
-                    "verdict": _verdict(mine, theirs, p_holm)})
+                    "verdict": _verdict(mine, theirs, p_holm),
+                    **(raced.get(c.key, {}) if b is baselines[0] else {})})
     return out
+
+
+def _race(session: Session, rows: list[SearchCandidate],
+          spec: SearchSpec) -> dict[str, dict[str, Any]]:
+    """Each confirmed candidate's race against the first baseline (core/race.py): its
+    decision, the round of it, and its confirmation seeds."""
+    racers, values, _ = race.confirmation_values(session, rows)
+    if not racers:
+        return {}
+    outcome = replay(values, confirmation_design(spec))
+    return {c.key: {"race_decision": race.decision_of(comparison.decision, comparison.forced,
+                                                      True),
+                    "decided_round": comparison.decided_round, "seeds": len(v)}
+            for c, comparison, v in zip(racers[1:], outcome.comparisons, values[1:],
+                                        strict=True)}
 
 
 def _paired_test(c: SearchCandidate, b: SearchCandidate, a: dict[int, float],
@@ -155,7 +176,7 @@ def search_report(session: Session, search: Search) -> dict[str, Any]:
         "filtered": [{"expression": c.expression, "reason": c.reason or ""}
                      for c in rows if c.status == CandidateStatus.filtered],
         "best_so_far": _best_so_far(session, done, realised),
-        "confirmation": _confirmation(session, rows),
+        "confirmation": _confirmation(session, rows, SearchSpec.model_validate(search.spec)),
         "surrogate": _surrogate(decisions, realised),
         "pareto": _pareto(done),
         "steps": len(decisions), "curve_xs": CURVE_XS,

@@ -131,3 +131,36 @@ def test_fisher_features_are_measured_once_per_task_and_seed(
         features = {c.search_id: c.features for c in s.scalars(
             select(SearchCandidate).where(SearchCandidate.expression == "tanh(x)"))}
     assert features[first] == features[second] and len(features[first]) > 41
+
+
+def test_a_confirmation_in_rounds_races_the_candidates_against_the_baseline(
+        backend: Backend) -> None:
+    """seeds.confirm_rounds: the confirmation is a race (core/adastop.py). With 2 seeds a
+    round nothing can be decided before the last (6 permutations), so every round is played:
+    each one started only when the previous has ended, with fresh seeds, and logged."""
+    spec = {**SPEC, "space": {"candidates": ["tanh(x)", "silu(x)"]}, "budget": {"trainings": 14},
+            "seeds": {"screen": 1, "confirm": 2, "confirm_top": 1, "confirm_rounds": 3}}
+    search_id = _submit(spec)
+    _drive(search_id)
+    with session_scope() as s:
+        search = s.get(Search, search_id)
+        assert search is not None and search.status == "succeeded", search.error
+        confirmed = [c for c in s.scalars(select(SearchCandidate).where(
+            SearchCandidate.search_id == search_id)) if c.confirm_experiment_id]
+        for c in confirmed:
+            seeds = s.scalars(select(Run.seed).where(
+                Run.experiment_id == c.confirm_experiment_id)).all()
+            assert sorted(seeds) == [CONFIRM_SEED_BASE + i for i in range(6)]
+    decisions = _decisions(search_id)
+    rounds = [d for d in decisions if d["rule"] == "confirm_round"]
+    assert [(d["round"], d["seeds"]) for d in rounds] == [
+        (2, [CONFIRM_SEED_BASE + 2, CONFIRM_SEED_BASE + 3]),
+        (3, [CONFIRM_SEED_BASE + 4, CONFIRM_SEED_BASE + 5])]
+    assert all(len(d["topped_up"]) == 2 and d["decided"] == {} for d in rounds)
+    with session_scope() as s:
+        from api.analytics.search import search_report
+
+        report = search_report(s, s.get_one(Search, search_id))
+    (row,) = [r for r in report["confirmation"] if r["role"] == "candidate"]
+    assert (row["seeds"], row["n"]) == (6, 6)
+    assert row["decided_round"] == (None if row["race_decision"] == "undecided" else 3)

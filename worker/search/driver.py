@@ -36,7 +36,8 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import creation
+from core import creation, race
+from core.adastop import replay
 from core.db import session_scope
 from core.lifecycle import (
     cancel_search_runs,
@@ -48,9 +49,9 @@ from core.metrics import BEST_VAL_ACCURACY, TEST_ACCURACY_AT_BEST
 from core.models import Experiment, Run, Search, SearchCandidate, SearchDecision
 from core.queue import send_run_notices
 from core.search_space import canonical_or_reason, parse_schema
-from core.search_spec import CONFIRM_SEED_BASE, MAX_POOL, SearchSpec
+from core.search_spec import CONFIRM_SEED_BASE, MAX_POOL, SearchSpec, confirmation_design
 from core.settings import Settings, get_settings
-from core.spec import ExperimentSpec
+from core.spec import ExperimentSpec, stored_spec
 from core.status import CandidateRole, CandidateStatus, RunStatus, SearchPhase, SearchStatus
 from core.timeutil import utcnow
 from worker.search.functions import Candidate, Function, group
@@ -117,7 +118,7 @@ def _step(s: Session, search: Search, to_queue: list[uuid.UUID]) -> str:
     if search.phase == SearchPhase.screen:
         return _screen(s, search, spec, rows, to_queue)
     if search.phase == SearchPhase.confirm:
-        return _confirm(s, search, rows)
+        return _confirm(s, search, spec, rows, to_queue)
     return "finished"
 
 
@@ -133,20 +134,61 @@ def _screen(s: Session, search: Search, spec: SearchSpec, rows: list[SearchCandi
     return "confirming"
 
 
-def _confirm(s: Session, search: Search, rows: list[SearchCandidate]) -> str:
-    """Wait for the confirmation's runs; the search succeeds once all have finished."""
+def _confirm(s: Session, search: Search, spec: SearchSpec, rows: list[SearchCandidate],
+             to_queue: list[uuid.UUID]) -> str:
+    """Wait for the confirmation's round; start the next if its race is undecided; the
+    search succeeds once all have finished."""
     experiments = [c.confirm_experiment_id for c in rows if c.confirm_experiment_id]
     unfinished = s.scalar(select(func.count()).select_from(Run).where(
         Run.experiment_id.in_(experiments),
         Run.status.in_([RunStatus.queued, RunStatus.running]))) if experiments else 0
     if unfinished:
         return "waiting"
+    if _next_confirmation_round(s, search, spec, rows, to_queue):
+        return "confirming"
     for c in rows:
         if c.role == BASELINE:
             c.status = CandidateStatus.done
     search.phase, search.status = SearchPhase.done, SearchStatus.succeeded
     search.finished_at = utcnow()
     return "succeeded"
+
+
+def _next_confirmation_round(s: Session, search: Search, spec: SearchSpec,
+                             rows: list[SearchCandidate], to_queue: list[uuid.UUID]) -> bool:
+    """The confirmation as a race (core/adastop.py, as adaptive sweeps run it): the
+    confirmed candidates against the first baseline; the undecided ones and the baselines
+    get the next round's fresh seeds. False when it is over (decided, at its last round, or
+    a round came back without every value)."""
+    if spec.seeds.confirm_rounds == 1:
+        return False
+    racers, values, trained = race.confirmation_values(s, rows)
+    n = spec.seeds.confirm
+    if not racers or any(len(v) < t for v, t in zip(values, trained, strict=True)):
+        return False  # a run ended without its value: the race cannot be tested
+    started = trained[0] // n
+    outcome = replay(values, confirmation_design(spec))
+    if outcome.finished or started >= spec.seeds.confirm_rounds:
+        return False
+    seeds = list(range(CONFIRM_SEED_BASE + started * n, CONFIRM_SEED_BASE + (started + 1) * n))
+    topped = [c for i, c in enumerate(racers) if outcome.needs_more(i)]
+    topped += [c for c in rows if c.role == BASELINE and c not in racers]
+    for c in topped:
+        experiment = s.get_one(Experiment, c.confirm_experiment_id)
+        out = creation.Created(experiment)
+        creation.add_runs(s, experiment, stored_spec({**experiment.spec, "seeds": seeds}),
+                          seeds, False, out, get_settings())
+        experiment.spec = {**experiment.spec,
+                           "seeds": sorted({r.seed for r in experiment.runs} | set(seeds))}
+        to_queue.extend(out.to_queue)
+    search.steps += 1
+    s.add(SearchDecision(search_id=search.id, step=search.steps, decision={
+        "rule": "confirm_round", "round": started + 1, "seeds": seeds,
+        "topped_up": [c.key for c in topped],
+        "decided": {c.key: comparison.decision for c, comparison
+                    in zip(racers[1:], outcome.comparisons, strict=True)
+                    if comparison.decided_round is not None}}))
+    return True
 
 
 def _build_pool(s: Session, search: Search, spec: SearchSpec) -> None:
@@ -312,7 +354,7 @@ def _score(runs: list[Run]) -> dict[str, Any]:
 
 
 def _reserve(spec: SearchSpec) -> int:
-    return (spec.seeds.confirm_top + len(spec.baselines)) * spec.seeds.confirm
+    return spec.confirmation_trainings()
 
 
 def _strategy(spec: SearchSpec, pool_size: int) -> Strategy:
