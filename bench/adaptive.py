@@ -5,6 +5,7 @@ beside it the fixed design a user would otherwise run: every entry and the basel
 seeds, Welch's test against the baseline, Holm's correction.
 
     python -m bench.adaptive [--races 2000] [--entries 5] [--per-round 5] [--max-rounds 6]
+                             [--alpha 0.05] [--beta 0]
 
 Reports (bench/results/adaptive-simulation.md):
 1. the family-wise error under the null (every entry equal to the baseline): how often a
@@ -115,8 +116,11 @@ def main() -> None:
     parser.add_argument("--per-round", type=int, default=5)
     parser.add_argument("--max-rounds", type=int, default=6)
     parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument("--beta", type=float, default=0.0,
+                        help="power spent on deciding 'no difference' early (adaptive.beta)")
     args = parser.parse_args()
-    design = Design(per_round=args.per_round, max_rounds=args.max_rounds, alpha=args.alpha)
+    design = Design(per_round=args.per_round, max_rounds=args.max_rounds, alpha=args.alpha,
+                    beta=args.beta)
     rng = np.random.default_rng(20261205)
     started = time.monotonic()
     null = race_outcomes(_shifts(args.entries, 0.0), design, args.races, rng)
@@ -128,7 +132,8 @@ def main() -> None:
     cap = (args.entries + 1) * args.per_round * args.max_rounds
     lines = [f"Measured {datetime.now(UTC):%Y-%m-%d} on {os.cpu_count()} CPU cores: `python -m "
              f"bench.adaptive --races {args.races} --entries {args.entries} --per-round "
-             f"{args.per_round} --max-rounds {args.max_rounds} --alpha {args.alpha}` "
+             f"{args.per_round} --max-rounds {args.max_rounds} --alpha {args.alpha} --beta "
+             f"{args.beta}` "
              "(normal values, sd 1; every race's permutations seeded by its number).", "",
              "Family-wise error under the null (every entry equal to the baseline):", "",
              "| design | races with any difference declared | rate | 95 % interval | alpha |",
@@ -163,7 +168,7 @@ def main() -> None:
                      f"{fixed_seeds or ''} | {ratio} |")
         print(lines[-1], flush=True)
     lines += ["", f"({time.monotonic() - started:.0f} s)"]
-    write_results("adaptive-simulation.md", lines)
+    write_results(f"adaptive-simulation{'-beta' if args.beta else ''}.md", lines)
 
 
 if __name__ == "__main__":

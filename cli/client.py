@@ -247,23 +247,31 @@ class Client:
 
     def wait_sweep(self, sweep_id: str, progress: bool = True, poll: float = 1.0,
                    timeout: float | None = None) -> dict[str, Any]:
-        """Poll until every run of the sweep has finished; with `progress`, one bar of
-        epochs over the whole sweep. Returns the final progress."""
+        """Poll until every run of the sweep has finished (an adaptive sweep: until its race
+        has ended); with `progress`, one bar of epochs over the whole sweep, and a line per
+        race round as it is decided. Returns the final progress."""
         from tqdm import tqdm
 
         deadline = None if timeout is None else time.monotonic() + timeout
         bar = None
+        told = 0  # race rounds already printed
         try:
             while True:
                 state = self.sweep_progress(sweep_id)
-                p = state["progress"]
+                p, race = state["progress"], state.get("race")
                 if progress:
                     if bar is None:
                         bar = tqdm(total=p["epochs_total"], desc="sweep", unit="epoch")
+                    bar.total = max(bar.total or 0, p["epochs_total"])  # a race grows
                     bar.n = p["epochs_done"]
-                    bar.set_postfix_str(f"runs {p['finished']}/{p['runs']}", refresh=False)
+                    bar.set_postfix_str(f"runs {p['finished']}/{p['runs']}" + (
+                        f", round {race['round']}/{race['max_rounds']}" if race else ""),
+                        refresh=False)
                     bar.refresh()
-                if p["finished"] == p["runs"]:
+                    if race and race["rounds_decided"] > told:
+                        told = race["rounds_decided"]
+                        tqdm.write(race_round_line(race))
+                if p["finished"] == p["runs"] and (race is None or race["finished"]):
                     return state
                 if deadline is not None and time.monotonic() > deadline:
                     raise ActlabError(0, f"sweep {sweep_id} not finished after {timeout} s")
@@ -385,3 +393,14 @@ def _update_bar(bars: dict[str, Any], run: dict[str, Any]) -> None:
     bar.set_postfix_str(run["status"] + (f" val_loss {loss:.4f}" if loss else ""),
                         refresh=False)
     bar.refresh()
+
+
+def race_round_line(race: dict[str, Any]) -> str:
+    """One line per race round: what is decided so far and the seeds spent."""
+    counts: dict[str, int] = {}
+    for e in race["entries"]:
+        counts[e["decision"]] = counts.get(e["decision"], 0) + 1
+    decided = ", ".join(f"{n} {d.replace('_', ' ')}" for d, n in sorted(counts.items())
+                        if d != "baseline")
+    return (f"race round {race['rounds_decided']}/{race['max_rounds']}: {decided}; "
+            f"{race['seeds_spent']} of at most {race['seeds_max']} seeds")

@@ -181,10 +181,26 @@ def _submit_sweep(client: Client, spec: dict[str, Any], args: argparse.Namespace
         return 0
     state = client.wait_sweep(created["id"], poll=args.poll)
     print()
+    if state.get("race"):
+        print_race(state["race"])
+        return 0 if state["race"]["note"] is None else 1
     print(f"{'status':<10} {'runs':>5}  name")
     for e in state["experiments"]:
         print(f"{e['status']:<10} {sum(e['counts'].values()):>5}  {e['name']}")
     return 0 if all(e["status"] == "succeeded" for e in state["experiments"]) else 1
+
+
+def print_race(race: dict[str, Any]) -> None:
+    """An adaptive sweep's outcome: per entry its decision, round and seeds."""
+    print(f"race against {race['baseline']} on {race['metric']} ({race['stat']}), alpha "
+          f"{race['alpha']}: {race['seeds_spent']} of at most {race['seeds_max']} seeds")
+    if race["note"]:
+        print(race["note"])
+    print(f"{'decision':<14} {'round':>5} {'seeds':>5} {'fixed':>6}  activation")
+    for e in race["entries"]:
+        fixed = "" if e["fixed_design_seeds"] is None else e["fixed_design_seeds"]
+        print(f"{e['decision']:<14} {e['decided_round'] or '':>5} {e['seeds']:>5} "
+              f"{fixed:>6}  {e['label']}")
 
 
 def cmd_search(args: argparse.Namespace) -> int:

@@ -98,6 +98,28 @@ def test_a_sweep_from_the_command_line(service: Service, tmp_path: Path) -> None
     assert done.stdout.count("succeeded") == 2
 
 
+def test_an_adaptive_sweep_from_the_command_line_shows_its_rounds(
+        service: Service, tmp_path: Path) -> None:  # noqa: F811
+    """A race through real workers: each round started by the worker that ends the one
+    before; the command prints each round as it is decided, then the decisions."""
+    spec = tmp_path / "race.json"
+    spec.write_text(json.dumps({
+        "name": "cli race", "activations": [{"name": "relu"}, {"name": "tanh"},
+                                            {"name": "formula",
+                                             "params": {"expression": "0 * x"}}],
+        "models": [{"name": "mlp", "params": {"hidden": 16}}],
+        "training": {"epochs": 2, "batch_size": 64},
+        "adaptive": {"per_round": 5, "max_rounds": 2}}))
+    done = _cli(service, "submit", str(spec), "--wait", "--poll", "0.3", timeout=300)
+    assert done.returncode == 0, done.stderr + service.log_text()[-2000:]
+    assert "race round 1/2:" in done.stdout
+    rows = {line[35:]: (line[:14].strip(), line[15:20].strip(), line[21:26].strip())
+            for line in done.stdout.splitlines()
+            if line.startswith(("worse", "better", "baseline", "undecided", "no_difference"))}
+    assert rows["formula(0.0 * x)"] == ("worse", "1", "5")  # decided after its first round
+    assert rows["relu"][0] == "baseline"
+
+
 def test_ctrl_c_while_waiting_is_clean(service: Service, tmp_path: Path) -> None:  # noqa: F811
     spec = tmp_path / "long.json"
     spec.write_text(json.dumps({**SPEC, "seeds": [7], "training": {"epochs": 500}}))
