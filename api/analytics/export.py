@@ -30,8 +30,10 @@ def _pm(row: dict[str, Any], digits: int) -> str:
         else f"{row['mean']:.{digits}f}"
 
 
-def _number(value: float | None, digits: int) -> str:
-    return "" if value is None else f"{value:.{digits}f}"
+def _number(value: float | str | None, digits: int) -> str:
+    if value is None or isinstance(value, str | int):
+        return "" if value is None else str(value)
+    return f"{value:.{digits}f}"
 
 
 def _g(value: float | None) -> str:
@@ -61,7 +63,8 @@ def leaderboard_markdown(board: dict[str, Any], digits: int = 4) -> str:
     with_recipe = bool(board.get("differs_by"))
     recipe_head, recipe_rule = (" recipe |", "---|") if with_recipe else ("", "")
     # the loss and the sparsity beside the ranked metric, where the runs recorded them
-    extra = [c for c in ("val_loss", "val_sparsity")
+    # and a raced sweep's decisions
+    extra = [c for c in ("val_loss", "val_sparsity", "decision", "decided_round")
              if c != metric and any(row.get(c) is not None for row in board["entries"])]
     lines = [f"| rank | activation |{recipe_head} {metric} (mean ± std) | n | p (Holm) | d "
              f"| verdict |{''.join(f' {c} |' for c in extra)}",

@@ -111,6 +111,9 @@ def test_a_race_stops_what_is_decided_and_tops_up_the_rest(client: TestClient) -
     rows = {e["label"]: e for e in board["entries"]}
     assert (rows["formula(0.0 * x)"]["decision"], rows["formula(0.0 * x)"]["n"]) == ("worse", 5)
     assert rows["relu"]["decision"] == "baseline"
+    markdown = client.get("/api/v1/leaderboard", params={
+        "model": "mlp", "dataset": "digits", "sweep": sweep_id, "format": "markdown"}).text
+    assert "| decision | decided_round |" in markdown and "| worse | 1 |" in markdown
 
 
 def test_a_pilot_plans_a_fixed_design(client: TestClient) -> None:

@@ -162,6 +162,31 @@ def test_a_sweep_page_shows_its_progress(ui_service: tuple[Service, str],
     _shot(browser, "sweep")
 
 
+def test_a_raced_sweep_draws_its_rounds(ui_service: tuple[Service, str],
+                                       browser: object) -> None:
+    """An adaptive sweep's page: the race's table and its intervals per round, live until
+    the race has ended (a dead activation decided worse after round 1)."""
+    svc, _ = ui_service
+    sweep = Client(url=svc.url).sweep({
+        "activations": [{"name": "relu"}, {"name": "formula", "params": {"expression": "0*x"}}],
+        "models": [{"name": "mlp", "params": {"hidden": 16}}],
+        "training": {"epochs": 2, "batch_size": 64}, "tags": ["ui-race"],
+        "adaptive": {"per_round": 5, "max_rounds": 2}})
+    _open(browser, f"{svc.url}/ui#/sweep/{sweep['id']}", f"/sweep/{sweep['id']}")
+    try:
+        _until(browser, "return document.getElementById('race-section') && document"
+                        ".getElementById('race-section').innerText.includes('finished')",
+               timeout=180)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nservice log: {svc.log_text()[-3000:]}") from None
+    text = str(browser.execute_script(  # type: ignore[attr-defined]
+        "return document.getElementById('race-section').innerText"))
+    assert "Race against relu" in text
+    assert "worse" in text and "10 of at most 20 seeds" in text
+    assert _until(browser, "return window.actlabCharts.race") == 2  # one round each
+    _shot(browser, "race")
+
+
 def test_input_space_pictures_of_three_activations_side_by_side(
         ui_service: tuple[Service, str], browser: object) -> None:
     """Spirals: decision regions with the training points and each hidden layer's bent

@@ -56,6 +56,41 @@ export function drawIntervals(canvas, entries) {
   window.actlabCharts.ci = entries.filter((e) => e.mean !== null).length;
 }
 
+// A race of seeds: per entry, its mean and 95 % interval after each round it took part in
+// (one line per round, downwards), narrowing as seeds are added; coloured by its decision.
+const DECIDED = { better: "#12b76a", worse: "#e4572e", no_difference: "#667085",
+  undecided: "#2f6fde", baseline: "#1d2330" };
+
+export function drawRace(canvas, race) {
+  const g = canvas.getContext("2d"), left = 330, right = canvas.width - 30;
+  const rounds = race.entries.flatMap((e) => e.rounds);
+  const vals = rounds.flatMap((r) => [r.low ?? r.mean, r.high ?? r.mean])
+    .filter((v) => v !== null);
+  const lo = Math.min(...vals), hi = Math.max(...vals);
+  const X = (v) => left + ((v - lo) / (hi - lo || 1)) * (right - left);
+  const step = 8 * race.max_rounds + 14;
+  g.font = "12px system-ui";
+  race.entries.forEach((e, i) => {
+    const top = 24 + i * step, colour = DECIDED[e.decision] || "#2f6fde";
+    const when = e.decided_round ? ` (round ${e.decided_round})` : "";
+    g.fillStyle = "#1d2330";
+    g.fillText(`${e.label.slice(0, 30)}: ${e.decision.replace("_", " ")}${when}`, 8, top + 4);
+    e.rounds.forEach((r, k) => {
+      const y = top + k * 8;
+      g.strokeStyle = colour; g.globalAlpha = 0.35 + 0.65 * ((k + 1) / e.rounds.length);
+      g.beginPath(); g.moveTo(X(r.low ?? r.mean), y); g.lineTo(X(r.high ?? r.mean), y);
+      g.stroke(); g.fillStyle = colour; g.beginPath(); g.arc(X(r.mean), y, 2.5, 0, 7); g.fill();
+    });
+    g.globalAlpha = 1;
+  });
+  g.fillStyle = "#667085";
+  if (vals.length) {
+    g.fillText(fmt(lo, 3), left, canvas.height - 6);
+    g.fillText(fmt(hi, 3), right - 40, canvas.height - 6);
+  }
+  window.actlabCharts.race = rounds.length;
+}
+
 export function sparkline(curve) {
   const c = h("canvas", { width: 120, height: 40 });
   if (!curve) return c;

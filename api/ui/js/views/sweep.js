@@ -1,6 +1,26 @@
 // One sweep: overall progress and its experiments, live until every run has finished.
 import { api, planeDatasets } from "../api.js";
+import { drawRace } from "../charts.js";
 import { badge, h, progress, runCount, table } from "../dom.js";
+
+// An adaptive sweep's race: what is decided, when, at what cost, and the intervals narrowing.
+function raceSection(race) {
+  const canvas = h("canvas", { id: "race", width: 900,
+    height: 40 + race.entries.length * (8 * race.max_rounds + 14) });
+  const rows = race.entries.map((e) => h("tr", {}, h("td", {}, e.label),
+    h("td", {}, e.decision.replace("_", " ")), h("td", { class: "num" }, e.decided_round ?? ""),
+    h("td", { class: "num" }, e.seeds), h("td", { class: "num" }, e.fixed_design_seeds ?? "")));
+  const section = h("div", { id: "race-section" },
+    h("h2", {}, `Race against ${race.baseline}`),
+    h("p", { class: "muted" }, `${race.metric} (${race.stat}), alpha ${race.alpha}; round ` +
+      `${race.round} of at most ${race.max_rounds}` + (race.finished ? ", finished" : "") +
+      `; ${race.seeds_spent} of at most ${race.seeds_max} seeds`),
+    race.note ? h("p", { class: "error" }, race.note) : "",
+    table(["activation", "decision", "decided in round", "seeds", "fixed design seeds"], rows),
+    h("div", { class: "card" }, canvas));
+  drawRace(canvas, race);
+  return section;
+}
 
 export async function sweepView(ctx, id) {
   const body = h("div");
@@ -22,8 +42,9 @@ export async function sweepView(ctx, id) {
         s.experiments.map((e) => h("tr", { "data-id": e.id },
           h("td", {}, h("a", { href: `#/experiment/${e.id}` }, e.name)),
           h("td", {}, badge(e.status)), h("td", { class: "num" }, runCount(e.counts)),
-          h("td", {}, e.activation), h("td", {}, e.model), h("td", {}, e.dataset)))));
-    return p.finished === p.runs;
+          h("td", {}, e.activation), h("td", {}, e.model), h("td", {}, e.dataset)))),
+      s.race ? raceSection(s.race) : "");
+    return p.finished === p.runs && (!s.race || s.race.finished);
   }
   if (!(await refresh())) ctx.poll(refresh);
 }
