@@ -40,7 +40,9 @@ class Design:
     per_round: int  # seeds per entry per round (the package's n)
     max_rounds: int  # K
     alpha: float
-    beta: float = 0.0  # power spent on deciding "equal" early (0: never before the last round)
+    # Power spent on deciding "equal" early (0: never before the last round). The service
+    # keeps it at 0: bench/adaptive.py --beta measures a family-wise error above alpha.
+    beta: float = 0.0
     permutations: int = 10_000  # B
     seed: int = 0
     # False (the service): the permutation distribution of the largest |difference|, the

@@ -59,8 +59,7 @@ def adaptive_of(sweep: Sweep) -> Adaptive | None:
 def design_of(sweep: Sweep, adaptive: Adaptive) -> Design:
     # The permutations' generator is seeded by the sweep, so a replay draws the same ones.
     return Design(per_round=adaptive.per_round, max_rounds=adaptive.max_rounds,
-                  alpha=adaptive.alpha, beta=adaptive.beta,
-                  seed=zlib.crc32(sweep.id.bytes) & 0x7FFFFFFF)
+                  alpha=adaptive.alpha, seed=zlib.crc32(sweep.id.bytes) & 0x7FFFFFFF)
 
 
 def entries(session: Session, sweep: Sweep, adaptive: Adaptive) -> list[Entry]:
