@@ -31,7 +31,7 @@ from core.models import Experiment, Run, SearchCandidate, Sweep
 from core.power import seeds_needed
 from core.results import final_rows
 from core.settings import Settings
-from core.spec import Adaptive, stored_spec
+from core.spec import Adaptive, SpecError, stored_spec
 from core.status import CandidateRole, RunStatus
 
 # What an entry's comparison with the baseline says, in the contract's words.
@@ -110,7 +110,12 @@ def advance(session: Session, sweep_id: uuid.UUID, settings: Settings) -> list[u
         if failed:  # a round without all its values cannot be tested: the race ends here
             note = f"stopped after round {current}: " + "; ".join(failed[:5])
         elif not race.finished:
-            queued = _next_round(session, sweep, racers, race, adaptive, settings)
+            try:
+                queued = _next_round(session, sweep, racers, race, adaptive, settings)
+            except SpecError as exc:  # the deployment's limits changed since the sweep
+                session.rollback()
+                queued, note = [], f"stopped after round {current}: round {current + 1} " \
+                                   f"is beyond the deployment's limits: {exc}"
         moved = session.execute(
             update(Sweep).where(Sweep.id == sweep.id, Sweep.race_round == current,
                                 Sweep.race_finished.is_(False))

@@ -31,7 +31,8 @@ PACKAGES = ("api", "cli", "core", "worker")
 # creation.retry, which does too.
 ALLOWED: dict[str, set[str]] = {
     "Run": {"core/creation.py:add_runs"},
-    "add_runs": {"core/creation.py:create_experiment", "core/creation.py:add_seeds"},
+    "add_runs": {"core/creation.py:create_experiment", "core/creation.py:add_seeds",
+                 "core/race.py:_next_round", "worker/search/driver.py:_next_confirmation_round"},
     "retry_run": {"core/creation.py:retry"},
     "create_experiment": {"api/routes/experiments.py:create_experiment",
                           "api/sweeps.py:create_sweep", "worker/search/driver.py:_experiment"},
@@ -194,3 +195,50 @@ def test_a_confirmation_applies_the_limits_of_now(backend: Backend,
         assert s.scalar(select(func.count()).select_from(Experiment)
                         .where(Experiment.name.contains("[confirm]"))) == 0
         assert (s.scalar(select(func.count()).select_from(Run)) or 0) > 0
+
+
+def test_a_race_s_next_round_applies_the_limits_of_now(client: TestClient,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """An adaptive sweep's round 2 is created when round 1 ends: under the limits of then. A
+    round they refuse ends the race, saying why; nothing of it is stored."""
+    created = client.post("/api/v1/sweeps", json={
+        "activations": [{"name": "relu"}, {"name": "tanh"}],
+        "models": [{"name": "mlp", "params": {"hidden": 8}}], "training": {"epochs": 2},
+        "adaptive": {"per_round": 2, "max_rounds": 3}}).json()
+    _limit_epochs(monkeypatch, 1)  # lowered after the sweep was accepted
+    with session_scope() as s:
+        queued = s.scalars(select(Run.id).where(Run.status == RunStatus.queued)).all()
+    for run_id in queued:
+        execute_run(run_id, worker="t")
+    race = client.get(f"/api/v1/sweeps/{created['id']}").json()["race"]
+    assert race["finished"] and race["round"] == 1
+    assert "round 2 is beyond the deployment's limits" in race["note"]
+    assert "ACTLAB_MAX_EPOCHS" in race["note"]
+    assert _runs() == 4
+
+
+def test_a_confirmation_round_applies_the_limits_of_now(backend: Backend,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A confirmation in rounds: round 2 is created when round 1 ends, under the limits of
+    then; refused, the search fails saying why, with nothing of round 2 stored."""
+    spec = {**SEARCH, "budget": {"trainings": 10},
+            "seeds": {"screen": 1, "confirm": 2, "confirm_top": 1, "confirm_rounds": 2}}
+    search_id = _stored_search(spec)
+    for _ in range(20):
+        advance(search_id)
+        with session_scope() as s:
+            queued = s.scalars(select(Run.id).where(Run.status == RunStatus.queued)).all()
+            confirming = s.scalar(select(func.count()).select_from(Experiment).where(
+                Experiment.name.contains("[confirm]"))) or 0
+        if confirming:  # round 1 of the confirmation is queued: lower the limits now
+            _limit_epochs(monkeypatch, 1)
+        for run_id in queued:
+            execute_run(run_id, worker="t")
+        if _search_state(search_id)[0] == "failed":
+            break
+    status, error = _search_state(search_id)
+    assert status == "failed" and error is not None and "ACTLAB_MAX_EPOCHS" in error, error
+    with session_scope() as s:  # round 1's two seeds per entry, never round 2's
+        seeds = s.scalars(select(Run.seed).join(Experiment).where(
+            Experiment.name.contains("[confirm]"))).all()
+        assert sorted(set(seeds)) == [1000, 1001]
