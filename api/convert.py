@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from api.schemas import Progress, RunPublic
 from core.models import Run
+from core.status import RunStatus
+from core.workers import waiting_for
 
 
-def run_public(run: Run) -> RunPublic:
+def run_public(run: Run, live: set[str] | None = None) -> RunPublic:
+    """`live`: the devices live workers serve (core/workers.py), to say why a queued run
+    waits; None leaves `waiting_for` out."""
     total = max(run.epochs_total, 0)
     duration = None
     if run.started_at and run.finished_at:
@@ -22,4 +26,6 @@ def run_public(run: Run) -> RunPublic:
         num_params=run.num_params, macs=run.macs, activation_macs=run.activation_macs,
         peak_memory_bytes=run.peak_memory_bytes, result=run.result, reused_from=run.reused_from,
         provenance=run.provenance,
+        waiting_for=waiting_for(run.experiment.device, live)
+        if live is not None and run.status == RunStatus.queued else None,
     )

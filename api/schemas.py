@@ -80,6 +80,9 @@ class RunPublic(BaseModel):
         None, description="actlab and torch versions, device and device_name, precision, "
                           "mode (single), kernels (native or fallback); null for runs "
                           "trained before it was recorded")
+    waiting_for: str | None = Field(
+        None, description="a queued run that no live worker can serve: what it waits for "
+                          "(\"a cuda worker\", or \"a worker\" when none is alive)")
     parameters: list[ParameterRow] | None = Field(
         None, description="GET /runs/{id} only: the learned activation parameters at the "
                           "last recorded epoch (every epoch: /runs/{id}/parameters)")

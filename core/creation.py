@@ -108,7 +108,8 @@ def create_experiment(session: Session, spec: ExperimentSpec, settings: Settings
         name=spec.name or f"{spec.activation.name} / {spec.model.name} / {spec.dataset.name}",
         kind=spec.kind, spec=spec.model_dump(mode="json"), spec_hash=spec_hash(spec),
         activation=spec.activation.name, model=spec.model.name, dataset=spec.dataset.name,
-        tags=spec.tags, priority=spec.priority, created_at=utcnow(), sweep_id=sweep_id,
+        tags=spec.tags, priority=spec.priority, device=spec.resources.device,
+        created_at=utcnow(), sweep_id=sweep_id,
         owner_key_id=owner_key_id)
     session.add(experiment)
     session.flush()

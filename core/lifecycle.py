@@ -9,7 +9,7 @@ another process got there first, and the caller learns it from the return value.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -21,18 +21,25 @@ from core.models import RUN_RESULT_TABLES, Experiment, Run, Search
 from core.status import RunStatus, SearchStatus
 from core.timeutil import utcnow
 
+# A worker that does not say what it serves claims every run.
+ANY_DEVICE = ("any", "cpu", "cuda")
+
 
 class IllegalTransition(Exception):
     """The run is not in a state that allows the change (HTTP 409)."""
 
 
-def claim_run(session: Session, run_id: uuid.UUID, token: str) -> bool:
-    """queued -> running for `token`. False means a duplicate delivery or a cancelled run."""
+def claim_run(session: Session, run_id: uuid.UUID, token: str,
+              devices: Sequence[str] = ANY_DEVICE) -> bool:
+    """queued -> running for `token`, if the run needs one of `devices` (resources.device).
+    False means a duplicate delivery, a cancelled run or one this worker cannot serve."""
     now = utcnow()
     result = session.execute(
         update(Run)
         .where(Run.id == run_id, Run.status == RunStatus.queued,
-               Run.cancel_requested.is_(False))
+               Run.cancel_requested.is_(False),
+               Run.experiment_id.in_(select(Experiment.id)
+                                     .where(Experiment.device.in_(devices))))
         .values(status=RunStatus.running, attempt=Run.attempt + 1, claimed_by=token,
                 heartbeat_at=now, started_at=now, error=None)
         .execution_options(synchronize_session=False)
@@ -40,19 +47,23 @@ def claim_run(session: Session, run_id: uuid.UUID, token: str) -> bool:
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-def claim_next(session: Session, token: str, attempts: int = 8) -> uuid.UUID | None:
-    """Claim the queued run that should start next: the highest experiment priority, then
-    the longest queued, then the lowest seed. A notice only wakes a worker, whichever run it
+def claim_next(session: Session, token: str, attempts: int = 8,
+               devices: Sequence[str] = ANY_DEVICE) -> uuid.UUID | None:
+    """Claim the queued run that should start next among those this worker can serve
+    (`devices`: what resources.device may ask): the highest experiment priority, then the
+    longest queued, then the lowest seed. A notice only wakes a worker, whichever run it
     names, so priority orders the work on every broker (the embedded one has no priorities
-    of its own). None when nothing is left to claim."""
+    of its own), and routing by hardware is this query, not broker queues. None when
+    nothing is left to claim."""
     for _ in range(attempts):  # another worker may claim the same run first: take the next
         run_id = session.scalar(
             select(Run.id).join(Experiment, Experiment.id == Run.experiment_id)
-            .where(Run.status == RunStatus.queued, Run.cancel_requested.is_(False))
+            .where(Run.status == RunStatus.queued, Run.cancel_requested.is_(False),
+                   Experiment.device.in_(devices))
             .order_by(Experiment.priority.desc(), Run.queued_at, Run.seed).limit(1))
         if run_id is None:
             return None
-        if claim_run(session, run_id, token):
+        if claim_run(session, run_id, token, devices):
             return run_id
     return None
 

@@ -118,6 +118,18 @@ class Sweep(Base):
     race_note: Mapped[str | None] = mapped_column(sa.Text)
 
 
+class Worker(Base):
+    """A worker process that trains runs, and the devices it serves (resources.device): what
+    the API reads to say why a queued run waits ("waiting for a cuda worker")."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(sa.String(200), primary_key=True)  # host:pid
+    devices: Mapped[list[str]] = mapped_column(sa.JSON)  # e.g. ["cuda", "any"]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class Search(Base):
     """An activation search (core/search_spec.py); its driver (worker/search/driver.py) holds
     all its state here and in search_candidates / search_decisions."""
@@ -203,6 +215,8 @@ class Experiment(Base):
     dataset: Mapped[str] = mapped_column(sa.String(64), index=True)
     tags: Mapped[list[Any]] = mapped_column(default=list)
     priority: Mapped[int] = mapped_column(default=0)
+    # spec.resources.device, where the claim reads it: cuda, cpu or any.
+    device: Mapped[str] = mapped_column(sa.String(8), default="any", server_default="any")
     sweep_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("sweeps.id"), index=True)
     # Set when an activation search created it (a candidate's or a baseline's training).
     search_id: Mapped[uuid.UUID | None] = mapped_column(

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     # Import torch and the trainer in each worker child when it starts, not at its first run.
     warm_workers: bool = True
     device: str = "auto"
+    # The kinds of runs (resources.device) this worker claims besides its own device's and
+    # "any": e.g. "cpu" lets a GPU worker take CPU-only runs too (trained on its CPU).
+    worker_serves: str = ""
     # Deterministic CUDA kernels (slower); CPU runs are always deterministic.
     cuda_deterministic: bool = False
 

@@ -354,6 +354,17 @@ class TrainingSettings(BaseModel):
                             "precision")
 
 
+class Resources(BaseModel):
+    """What a run needs of the worker that trains it: part of the record, not of the recipe
+    (the same recipe on a CPU and a GPU is one recipe)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    device: Literal["cuda", "cpu", "any"] = Field(
+        "any", description="cuda: only a worker with a GPU claims it; cpu: only a worker that "
+                           "serves CPU runs (kept off the GPUs); any: every worker")
+
+
 class ExperimentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
@@ -366,6 +377,7 @@ class ExperimentSpec(BaseModel):
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     tags: list[str] = Field(default_factory=list, max_length=32, json_schema_extra=TAGS)
     priority: int = Field(0, ge=-10, le=10)
+    resources: Resources = Field(default_factory=Resources)
 
     @model_validator(mode="before")
     @classmethod
@@ -542,8 +554,10 @@ def _size_errors(spec: ExperimentSpec, settings: Settings) -> list[dict[str, Any
 
 
 def spec_hash(spec: ExperimentSpec) -> str:
-    """Identity of the training recipe: everything but name, tags, priority and seeds."""
-    recipe = spec.model_dump(mode="json", exclude={"name", "tags", "priority", "seeds"})
+    """Identity of the training recipe: everything but name, tags, priority, seeds and
+    resources."""
+    recipe = spec.model_dump(mode="json", exclude={"name", "tags", "priority", "seeds",
+                                                   "resources"})
     if recipe["training"]["precision"] == "fp32":
         # the default, left out so that recipes from before the field keep their identity
         del recipe["training"]["precision"]
@@ -613,6 +627,7 @@ class SweepSpec(BaseModel):
     tags: list[str] = Field(default_factory=list, max_length=32, json_schema_extra=TAGS)
     priority: int = Field(0, ge=-10, le=10)
     force: bool = False
+    resources: Resources = Field(default_factory=Resources)
     # Seeds until decided, in place of `seeds` (its first round's seeds fill `seeds`).
     adaptive: Adaptive | None = None
 
@@ -762,7 +777,7 @@ def sweep_cells(sweep: SweepSpec) -> Iterator[dict[str, Any]]:
                 "kind": sweep.kind, "activation": act.model_dump(), "model": model.model_dump(),
                 "dataset": dataset.model_dump(), "seeds": list(sweep.seeds),
                 "training": dict(sweep.training), "tags": list(sweep.tags),
-                "priority": sweep.priority}
+                "priority": sweep.priority, "resources": sweep.resources.model_dump()}
             applied = []
             for key, value in zip(keys, combo, strict=True):
                 path, _, leaf = key.rpartition(".")

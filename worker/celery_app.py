@@ -27,6 +27,9 @@ def _child_init(**_: Any) -> None:
         import torch
 
         torch.set_num_threads(settings.torch_threads)
+    from worker.devices import register_in_background
+
+    register_in_background(settings)
     if settings.warm_workers:
         from worker.warmup import warm_up_in_background
 

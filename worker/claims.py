@@ -5,13 +5,14 @@ own token, then what the runner needs of each claimed run."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from core.db import in_transaction
-from core.lifecycle import claim_group, claim_next, claim_run
+from core.lifecycle import ANY_DEVICE, claim_group, claim_next, claim_run
 from core.models import Experiment, Run
 from core.status import RunKind
 
@@ -44,23 +45,26 @@ def read_claimed(run_ids: list[uuid.UUID], tokens: dict[uuid.UUID, str],
 
 
 def claim(run_id: uuid.UUID, base: str, patience: float, by_priority: bool,
-           group_seeds: int) -> list[Claimed]:
+           group_seeds: int, devices: Sequence[str] = ANY_DEVICE) -> list[Claimed]:
     """Claim `run_id`, or with `by_priority` the queued run that should start next, then the
-    runs of the same experiment that train with it (at most `group_seeds` in all). The
-    leader comes first; empty when nothing could be claimed."""
+    runs of the same experiment that train with it (at most `group_seeds` in all), among the
+    runs whose resources.device is one of `devices`. The leader comes first; empty when
+    nothing could be claimed."""
     tokens: dict[uuid.UUID, str] = {}
 
     def token_for(rid: uuid.UUID) -> str:
         return tokens.setdefault(rid, f"{base}:{uuid.uuid4().hex[:8]}")
 
     if by_priority:
-        claimed_id = in_transaction(lambda session: claim_next(session, token_for(run_id)),
+        claimed_id = in_transaction(lambda session: claim_next(session, token_for(run_id),
+                                                               devices=devices),
                                     patience=patience, what=f"claim (notice for run {run_id})")
         if claimed_id is None:
             return []
         tokens[claimed_id] = tokens.pop(run_id)
         run_id = claimed_id
-    elif not in_transaction(lambda session: claim_run(session, run_id, token_for(run_id)),
+    elif not in_transaction(lambda session: claim_run(session, run_id, token_for(run_id),
+                                                      devices),
                             patience=patience, what=f"claim of run {run_id}"):
         return []
     leader = read_claimed([run_id], tokens, patience)[0]

@@ -96,13 +96,15 @@ def plan(members: list[Claimed], trainers: list[SeedTrainer], device: torch.devi
     return Plan(vmapped, origin)
 
 
-def device_for(settings: Settings) -> torch.device:
-    """The device runs train on here, with the CUDA determinism switch set from settings."""
+def device_for(settings: Settings, spec: dict[str, Any]) -> torch.device:
+    """The device a run trains on here (the CPU when its resources ask for one), with the
+    CUDA determinism switch set from settings."""
+    from worker.devices import device_for_run
     from worker.training import pick_device
     from worker.training.setup import set_cuda_determinism
 
     set_cuda_determinism(settings.cuda_deterministic)
-    return pick_device(settings.device)
+    return pick_device(device_for_run(settings, spec))
 
 
 def _group_key(member: Claimed) -> str | None:
@@ -143,7 +145,7 @@ class GroupRun:
         from worker.training.checkpoint import Checkpointer
         from worker.training.loop import SeedTrainer
 
-        self.device = device_for(self.settings)
+        self.device = device_for(self.settings, self.leader.spec)
         self.checkpoint: Checkpointer = Checkpointer(
             get_store(), checkpoint_key(self.leader.run_id), self.settings.checkpoint_seconds,
             also=tuple(checkpoint_key(g) for g in self.older))

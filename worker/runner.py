@@ -19,10 +19,11 @@ from sqlalchemy import select
 
 from core.db import in_transaction, session_scope
 from core.lifecycle import touch
-from core.models import Experiment
+from core.models import Experiment, Run
 from core.settings import Settings, get_settings
 from core.status import RunKind, RunStatus
 from worker.claims import Claimed, claim, run_kind
+from worker.devices import served
 from worker.group_run import LOST, device_for, train_group_of
 from worker.heartbeat import Heartbeat
 from worker.outcomes import Outcome, record_end
@@ -36,7 +37,7 @@ def _lr_range(member: Claimed, settings: Settings) -> str:
     from worker.training.provenance import provenance
 
     run_id, token, patience = member.run_id, member.token, settings.db_retry_seconds
-    device = device_for(settings)
+    device = device_for(settings, member.spec)
     config = TrainConfig.from_stored(member.spec, member.seed)
     origin = provenance(device, config.training.precision)
     in_transaction(lambda session: touch(session, run_id, token, device=str(device),
@@ -67,11 +68,14 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
     status, "duplicate" (nothing claimable) or "lost" (another worker took it over)."""
     settings = settings or get_settings()
     base = f"{worker or socket.gethostname()}:{os.getpid()}"
+    devices = served(settings)
     members = claim(run_id, base, settings.db_retry_seconds, by_priority,
-                     settings.group_seeds)
+                    settings.group_seeds, devices)
     if not members:
-        log.info("run %s not claimable (duplicate delivery or not queued, and no other run "
-                 "waiting): skipped by %s", run_id, base)
+        log.info("run %s not claimable here (duplicate delivery, not queued, or needing a "
+                 "device this worker does not serve, and no other run waiting): skipped by "
+                 "%s", run_id, base)
+        _pass_on(run_id, devices, settings)
         return "duplicate"
     leader = members[0]
     if leader.run_id != run_id:
@@ -102,6 +106,22 @@ def _step_race(experiment_id: uuid.UUID, settings: Settings) -> None:
             send_run_notices(queued, settings)
     except Exception:  # the sweeper advances it later
         log.exception("race of experiment %s: step after run failed", experiment_id)
+
+
+def _pass_on(run_id: uuid.UUID, devices: list[str], settings: Settings) -> None:
+    """A notice for a queued run this worker cannot serve: sent again for a worker that
+    can, if one is alive (else the run waits, and its experiment says for what)."""
+    from core.queue import send_run_notices
+    from core.workers import live_devices, serves
+
+    with session_scope() as session:
+        needed = session.scalar(select(Experiment.device).join(Run).where(
+            Run.id == run_id, Run.status == RunStatus.queued))
+        live = live_devices(session, settings.stale_after_seconds)
+    if needed is None or serves(devices, needed) or not serves(sorted(live), needed):
+        return
+    log.info("run %s needs a %s worker: its notice is passed on", run_id, needed)
+    send_run_notices([run_id], settings)
 
 
 def _step_search(experiment_id: uuid.UUID, settings: Settings) -> None:

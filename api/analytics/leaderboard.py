@@ -44,7 +44,7 @@ from core.results import final_rows
 
 TESTS = ("welch", "mannwhitney", "paired")
 # Spec fields that are not part of the recipe.
-NOT_RECIPE = ("name", "tags", "priority", "seeds")
+NOT_RECIPE = ("name", "tags", "priority", "seeds", "resources")
 
 
 

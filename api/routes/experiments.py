@@ -34,6 +34,7 @@ from core.lifecycle import IllegalTransition, cancel_run
 from core.models import Experiment, Run
 from core.spec import ExperimentSpec
 from core.status import ExperimentStatus, RunStatus, count_statuses, experiment_status
+from core.workers import live_devices
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 log = logging.getLogger("actlab.api")
@@ -113,16 +114,20 @@ def _key_id(text: str) -> uuid.UUID:
 
 
 @router.get("/{experiment_id}", response_model=ExperimentPublic, responses=responses(404))
-def get_experiment(experiment: ExperimentDep) -> ExperimentPublic:
-    """The spec, every run with its progress, and counts by status."""
+def get_experiment(experiment: ExperimentDep, session: SessionDep,
+                   settings: SettingsDep) -> ExperimentPublic:
+    """The spec, every run with its progress (a queued run no live worker can serve says
+    what it waits for), and counts by status."""
     # Status and counts from the very run rows this response lists: a run that finishes
     # between two queries must not leave "running" beside a list of finished runs.
     counts = count_statuses(r.status for r in experiment.runs)
+    live = live_devices(session, settings.stale_after_seconds) \
+        if counts.get(RunStatus.queued.value) else set()
     summary = brief_of(experiment, counts, experiment_status(counts).value)
     return ExperimentPublic(**summary, spec=experiment.spec, spec_hash=experiment.spec_hash,
                             recipe_version=experiment.recipe_version,
                             sweep_id=experiment.sweep_id,
-                            runs=[run_public(r) for r in experiment.runs])
+                            runs=[run_public(r, live) for r in experiment.runs])
 
 
 @router.get("/{experiment_id}/events", response_class=events.EventStream, responses={
