@@ -68,6 +68,19 @@ def claim_next(session: Session, token: str, attempts: int = 8,
     return None
 
 
+def hand_over(session: Session, run_id: uuid.UUID, token: str) -> bool:
+    """running -> queued at once, for a worker that stops (SIGTERM, a SLURM time limit): the
+    next claim resumes it from its checkpoint, and the attempt is not counted (a hand-over is
+    not a failure). False when the claim is no longer ours."""
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.claimed_by == token, Run.status == RunStatus.running)
+        .values(status=RunStatus.queued, claimed_by=None, enqueued_at=utcnow(),
+                heartbeat_at=None, attempt=Run.attempt - 1)
+        .execution_options(synchronize_session=False))
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
 def claim_group(session: Session, leader_id: uuid.UUID, token_for: Callable[[uuid.UUID], str],
                 limit: int) -> list[uuid.UUID]:
     """Claim up to `limit` more queued runs of the leader's experiment to train together with

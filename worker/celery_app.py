@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready, worker_shutting_down
 
 from core.db import reset_engines
 from core.queue import make_celery
@@ -34,3 +34,22 @@ def _child_init(**_: Any) -> None:
         from worker.warmup import warm_up_in_background
 
         warm_up_in_background()
+
+
+@worker_ready.connect
+def _main_init(**_: Any) -> None:
+    # SLURM's early warning (`sbatch --signal=USR2@120`) to the main process starts the
+    # same warm shutdown as SIGTERM.
+    import os
+    import signal
+
+    signal.signal(signal.SIGUSR2, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
+
+
+@worker_shutting_down.connect
+def _shutting_down(**_: Any) -> None:
+    # A warm shutdown waits for the tasks in flight: tell their children to hand over, so
+    # it takes one training step, not the rest of a run (worker/handover.py).
+    from worker.handover import pass_to_children
+
+    pass_to_children()

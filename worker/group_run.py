@@ -22,12 +22,13 @@ from sqlalchemy.orm import Session
 
 from core.artifacts import checkpoint_key, get_store
 from core.db import in_transaction
-from core.lifecycle import group_in_use, touch
+from core.lifecycle import group_in_use, hand_over, touch
 from core.metrics import METRICS
 from core.models import ActivationParam, EpochMetric, InputSpacePicture, SlotSparsity
 from core.settings import Settings
 from core.status import RunStatus, TrainStatus
 from core.upsert import upsert
+from worker import handover
 from worker.background_writes import BackgroundWrites
 from worker.claims import Claimed
 from worker.heartbeat import Heartbeat
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("actlab.runner")
 
 LOST = "lost"  # what a seed's end reads when another worker took its claim over
+HANDED_OVER = "handed over"  # queued again because this worker is stopping
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ class GroupRun:
         self.trainers: list[SeedTrainer] = []
         self.error: str | None = None  # why the group failed, once it has
         self.statuses: dict[uuid.UUID, str] = {}  # each run's final status, or LOST
+        self.handed_over: list[uuid.UUID] = []  # runs given back to the queue (SIGTERM)
         # A group's checkpoint is keyed by its leader: a seed that resumes reads its last
         # group's (or its own) and writes the new one.
         self.older = sorted({g for m in members if (g := _group_key(m)) is not None
@@ -217,7 +220,8 @@ class GroupRun:
         self._stop_requested(self.trainers)
 
     def should_stop(self, trainer: SeedTrainer) -> bool:
-        return self.beat.should_stop(self.by_member[trainer.member].run_id)
+        return handover.requested.is_set() or \
+            self.beat.should_stop(self.by_member[trainer.member].run_id)
 
     def _stop_requested(self, among: list[SeedTrainer]) -> None:
         """End the seeds whose cancel was requested or whose claim was lost."""
@@ -240,12 +244,30 @@ class GroupRun:
                       traceback.format_exc())
             trainer, error = None, f"{type(exc).__name__}: {exc}"
         self.beat.release(member.run_id)
+        if self._handing_over(member, trainer):
+            return
         outcome = self._outcome(trainer, member.run_id, error)
         if outcome is None:
             log.warning("run %s was taken over; leaving it to its new owner", member.run_id)
             self.statuses[member.run_id] = LOST
         else:
             self.statuses[member.run_id] = record_end(member, outcome, self.settings)
+
+    def _handing_over(self, member: Claimed, trainer: SeedTrainer | None) -> bool:
+        """A seed stopped because this worker is stopping (not cancelled, not taken over):
+        its run goes back to the queue now, to resume from its checkpoint elsewhere."""
+        if not (handover.requested.is_set() and trainer is not None
+                and trainer.status == TrainStatus.stopped
+                and member.run_id not in self.beat.cancelled | self.beat.lost):
+            return False
+        given = in_transaction(lambda session: hand_over(session, member.run_id, member.token),
+                               patience=self.patience, what=f"hand-over of run {member.run_id}")
+        self.statuses[member.run_id] = HANDED_OVER if given else LOST
+        if given:
+            self.handed_over.append(member.run_id)
+            log.warning("run %s handed over: queued again, to resume from its checkpoint",
+                        member.run_id)
+        return True
 
     def _outcome(self, trainer: SeedTrainer | None, run_id: uuid.UUID,
                  error: str | None) -> Outcome | None:
@@ -295,6 +317,8 @@ class GroupRun:
     def finish(self) -> dict[uuid.UUID, str]:
         """Delete the checkpoints no queued or running run counts on any more (a seed taken
         over by another worker resumes from its group's); each run's final status."""
+        if self.handed_over:  # they resume from these checkpoints; their next worker cleans
+            return self.statuses
         keys = [self.checkpoint.key, *self.checkpoint.also]
         groups = [str(self.leader.run_id), *self.older]
         for key, group in zip(keys, groups, strict=True):
@@ -336,4 +360,9 @@ def train_group_of(members: list[Claimed], settings: Settings) -> dict[uuid.UUID
     run.build()
     run.start()
     run.train()
-    return run.finish()
+    statuses = run.finish()
+    if run.handed_over:  # for a worker that is not stopping
+        from core.queue import send_run_notices
+
+        send_run_notices(run.handed_over, settings)
+    return statuses

@@ -22,9 +22,10 @@ from core.lifecycle import touch
 from core.models import Experiment, Run
 from core.settings import Settings, get_settings
 from core.status import RunKind, RunStatus
+from worker import handover
 from worker.claims import Claimed, claim, run_kind
 from worker.devices import served
-from worker.group_run import LOST, device_for, train_group_of
+from worker.group_run import HANDED_OVER, LOST, device_for, train_group_of
 from worker.heartbeat import Heartbeat
 from worker.outcomes import Outcome, record_end
 
@@ -67,6 +68,11 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
     experiment that can join it (`ACTLAB_GROUP_SEEDS`). Returns the claimed run's final
     status, "duplicate" (nothing claimable) or "lost" (another worker took it over)."""
     settings = settings or get_settings()
+    if handover.requested.is_set():  # this worker is stopping: the notice is for another
+        from core.queue import send_run_notices
+
+        send_run_notices([run_id], settings)
+        return HANDED_OVER
     base = f"{worker or socket.gethostname()}:{os.getpid()}"
     devices = served(settings)
     members = claim(run_id, base, settings.db_retry_seconds, by_priority,

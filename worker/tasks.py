@@ -8,7 +8,7 @@ import uuid
 from celery import Task
 
 from core.queue import SEARCH_TASK, TRAIN_TASK
-from worker import warmup
+from worker import handover, warmup
 from worker.celery_app import app
 from worker.runner import execute_run
 
@@ -19,6 +19,9 @@ log = logging.getLogger("actlab.tasks")
           ignore_result=True)
 def train_run(self: Task, run_id: str) -> str:
     log.info("train_run %s (delivery %s)", run_id, self.request.id)
+    # Here, not at the child's start: billiard resets a child's signals after its
+    # initializer (worker_process_init), and a child idle until now has nothing to hand over.
+    handover.install_in_child()
     warmup.wait()  # never import torch from two threads at once
     # A notice wakes a worker; it trains whichever queued run should start next (priority).
     return execute_run(uuid.UUID(run_id), worker=self.request.hostname, by_priority=True)
