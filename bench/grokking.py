@@ -4,7 +4,7 @@ activation the epochs until the training accuracy reaches 0.99 (it fits) and unt
 validation accuracy does (it groks), as two time-to-target boards: Kaplan-Meier medians with
 runs that never reach the target kept as censored, the log-rank test against ReLU.
 
-    python -m bench.grokking [--seeds 3] [--epochs 300] [--operation add]
+    python -m bench.grokking [--seeds 3] [--epochs 200] [--operation add]
 
 Starts `actlab serve` (the embedded default) in a scratch data directory. Writes
 bench/results/grokking.md.
@@ -24,7 +24,7 @@ from bench.glu_variants import VARIANTS, _label
 from bench.service import embedded_service, write_results
 from cli.client import Client
 
-KEPT = ("ReLU", "GELU", "Swish", "ReLU²", "SwiGLU")
+KEPT = ("ReLU", "GELU", "ReLU²", "SwiGLU")
 MODEL = {"name": "gpt", "params": {"n_layer": 2, "n_head": 4, "d_model": 128, "d_ff": 512,
                                    "context": 4}}
 TARGET = 0.99
@@ -45,7 +45,7 @@ def _epochs(entry: dict[str, Any] | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=300)
+    parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--operation", default="add", choices=["add", "sub", "div"])
     args = parser.parse_args()
     dataset = {"name": "modular", "params": {"p": 97, "operation": args.operation,
