@@ -37,7 +37,9 @@ COPY core ./core
 COPY worker ./worker
 COPY cli ./cli
 COPY migrations ./migrations
-RUN pip install --no-cache-dir . \
+# The command line's client is the notebook client's distribution (clients/python).
+COPY clients/python ./clients/python
+RUN pip install --no-cache-dir . ./clients/python \
     && useradd --create-home --uid 1000 actlab \
     && mkdir -p /data \
     && chown actlab:actlab /data

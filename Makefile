@@ -11,11 +11,12 @@ run: install
 install: $(VENV)/.installed
 
 # torch is pinned to the CPU build first so nothing pulls a multi-GB CUDA build on a laptop.
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e clients/python
 	touch $@
 
 # eslint for the dashboard's ES modules, from the npm registry at the versions package-lock.json
@@ -28,7 +29,7 @@ lint: install node_modules/.installed
 	node_modules/.bin/eslint api/ui/js
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/vulture activations api core worker cli bench --min-confidence 80
+	$(BIN)/vulture activations api core worker cli bench clients/python/actlab --min-confidence 80
 
 typecheck: install
 	$(BIN)/mypy

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from actlab.commands import add_read_only, print_catalog, print_runs, remote
+
 from cli.client import ActlabError, Client
 from core import __version__
 from core.settings import get_settings
@@ -167,7 +169,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return 0
     exp = submitted.wait(poll=args.poll)
     print()
-    _print_runs(exp)
+    print_runs(exp)
     return 0 if exp["status"] == ExperimentStatus.succeeded else 1
 
 
@@ -240,42 +242,6 @@ def print_search(state: dict[str, Any], top: int = 10) -> None:
                   f"(n {row['n']}), p (Holm) {p_holm}: {row['verdict']}")
 
 
-def _print_runs(exp: dict[str, Any]) -> None:
-    print(f"{exp['name']} [{exp['status']}]  {exp['id']}")
-    print(f"  {'seed':>6} {'status':<10} {'epoch':>9} {'val_acc':>8} {'test_acc':>8}  run")
-    for run in exp["runs"]:
-        p, final = run["progress"], run.get("final_metrics") or {}
-
-        def num(key: str, final: dict[str, Any] = final) -> str:
-            value = final.get(key)
-            return f"{value:.4f}" if isinstance(value, float) else "-"
-
-        print(f"  {run['seed']:>6} {run['status']:<10} {p['epoch']:>4}/{p['epochs']:<4} "
-              f"{num('val_accuracy'):>8} {num('test_accuracy'):>8}  {run['id']}"
-              f"{'  ' + run['error'] if run['error'] else ''}")
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    client = _client(args)
-    _print_runs(client.experiment(client.resolve(args.id)))
-    return 0
-
-
-def cmd_list(args: argparse.Namespace) -> int:
-    page = _client(args).experiments(status=args.status, activation=args.activation,
-                                     model=args.model, dataset=args.dataset, tag=args.tag,
-                                     limit=args.limit, offset=args.offset)
-    print(f"{'id':<10} {'status':<10} {'runs':>5}  {'activation':<16} {'model':<12} "
-          f"{'dataset':<10} name")
-    for e in page["items"]:
-        print(f"{e['id'][:8]:<10} {e['status']:<10} {sum(e['counts'].values()):>5}  "
-              f"{e['activation']:<16} {e['model']:<12} {e['dataset']:<10} {e['name']}")
-    shown = page["offset"] + len(page["items"])
-    print(f"{len(page['items'])} of {page['total']} shown"
-          + (f" (next: --offset {shown})" if shown < page["total"] else ""))
-    return 0
-
-
 def cmd_cancel(args: argparse.Namespace) -> int:
     client = _client(args)
     out = client.cancel(client.resolve(args.id))
@@ -287,31 +253,6 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     run = _client(args).retry(args.run_id)
     print(f"run {run['id']} queued again (seed {run['seed']})")
-    return 0
-
-
-def cmd_leaderboard(args: argparse.Namespace) -> int:
-    params = {"model": args.model, "dataset": args.dataset, "metric": args.metric,
-              "stat": args.stat, "baseline": args.baseline, "tag": args.tag,
-              "sweep": args.sweep, "target": args.target}
-    client = _client(args)
-    if args.model and args.dataset:
-        text = client.request("GET", "/api/v1/leaderboard", params={
-            **{k: v for k, v in params.items() if v is not None}, "format": "markdown"}).text
-        print(text)
-        return 0
-    board = client.leaderboard(**params)
-    print(f"{'activation':<28} {'tasks':>5} {'groups':>6} {'avg rank':>8}  win/tie/loss")
-    for e in board["entries"]:
-        rank = e["avg_rank_mean_accuracy"]
-        print(f"{e['label']:<28} {e['tasks']:>5} {e['groups']:>6} "
-              f"{rank if rank is None else f'{rank:.2f}':>8}  {e['win']}/{e['tie']}/{e['loss']}")
-    return 0
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    client = _client(args)
-    sys.stdout.write(client.export(client.resolve(args.id), args.format).rstrip("\n") + "\n")
     return 0
 
 
@@ -335,10 +276,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     if args.generated:
         sys.stdout.write(render_catalog())
         return 0
-    for entry in _client(args).catalog(args.kind):
-        origin = f"  [plugin {entry['plugin']}]" if entry.get("plugin") else ""
-        print(f"{entry['name']:<20} {entry.get('formula') or entry.get('description', '')}"
-              f"{origin}")
+    print_catalog(_client(args), args.kind)
     return 0
 
 
@@ -386,13 +324,6 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, description=help, formatter_class=fmt)
 
-    def remote(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--url", default=None,
-                       help="the service (default: ACTLAB_URL, else url in "
-                            "~/.config/actlab/config.toml, else http://127.0.0.1:8000)")
-        p.add_argument("--key", default=None,
-                       help="API key (default: ACTLAB_API_KEY, else key in the config file)")
-
     p = command("serve", "embedded default: API + worker + sweeper on SQLite")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=8000, help="port to listen on")
@@ -438,18 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     remote(p)
     p.set_defaults(func=cmd_submit)
 
-    p = command("list", "experiments, newest first")
-    for name in ("status", "activation", "model", "dataset", "tag"):
-        p.add_argument(f"--{name}", default=None, help=f"only this {name}")
-    p.add_argument("--limit", type=int, default=20, help="experiments per page")
-    p.add_argument("--offset", type=int, default=0, help="skip this many")
-    remote(p)
-    p.set_defaults(func=cmd_list)
-
-    p = command("status", "an experiment's runs and their progress")
-    p.add_argument("id", help="experiment id, or a unique prefix of one")
-    remote(p)
-    p.set_defaults(func=cmd_status)
+    add_read_only(command)  # list, status, leaderboard, export (shared with actlab-client)
 
     p = command("cancel", "cancel an experiment's queued and running runs")
     p.add_argument("id", help="experiment id, or a unique prefix of one")
@@ -460,28 +380,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_id", help="the run's id (actlab status shows it)")
     remote(p)
     p.set_defaults(func=cmd_retry)
-
-    p = command("leaderboard", "rank activations (one task: --model and --dataset)")
-    p.add_argument("--model", default=None, help="the task's model")
-    p.add_argument("--dataset", default=None, help="the task's dataset")
-    p.add_argument("--metric", default=None, help="metric to rank by (server default: "
-                                                  "test_accuracy)")
-    p.add_argument("--stat", default=None, help="final or best")
-    p.add_argument("--baseline", default=None, help="activation tested against (server "
-                                                    "default: relu)")
-    p.add_argument("--tag", default=None, help="only experiments with this tag")
-    p.add_argument("--sweep", default=None, help="only this sweep's experiments")
-    p.add_argument("--target", default=None, help="rank by epochs to reach it, e.g. "
-                                                   "'train_error<=0.25' (needs a task)")
-    remote(p)
-    p.set_defaults(func=cmd_leaderboard)
-
-    p = command("export", "an experiment's summary (json, csv) or its leaderboard row (md)")
-    p.add_argument("id", help="experiment id, or a unique prefix of one")
-    p.add_argument("--format", choices=("json", "csv", "md"), default="json",
-                   help="output format")
-    remote(p)
-    p.set_defaults(func=cmd_export)
 
     p = command("keys", "create, list or revoke API keys (in the service's database)")
     keys = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from api.deps import SessionDep, SettingsDep
+from core import API_VERSION, __version__
 from core.queue import broker_reachable
 
 router = APIRouter(tags=["health"])
@@ -21,6 +22,8 @@ class Health(BaseModel):
     database: State
     broker: State
     mode: Literal["embedded", "production"]
+    api_version: int = Field(API_VERSION, description="the HTTP API's version (/api/v1)")
+    version: str = Field(__version__, description="actlab's release")
 
 
 @router.get("/health", response_model=Health,
