@@ -16,6 +16,7 @@ from typing import Any
 
 from actlab.commands import add_read_only, print_catalog, print_runs, remote
 
+from cli import slurm
 from cli.client import ActlabError, Client
 from core import __version__
 from core.settings import get_settings
@@ -68,6 +69,8 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    if args.until_empty:  # read by the worker's main process (worker/until_empty.py)
+        os.environ["ACTLAB_UNTIL_EMPTY"] = "true"
     os.execv(sys.executable, _worker_command(args.queues, args.concurrency))
 
 
@@ -338,7 +341,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("worker", "a Celery worker (one per GPU)")
     p.add_argument("--queues", default=None, help="queues to consume (default: ACTLAB_QUEUE)")
     p.add_argument("--concurrency", type=int, default=1, help="runs trained at once")
+    p.add_argument("--until-empty", action="store_true",
+                   help="exit once nothing this worker can serve is queued")
     p.set_defaults(func=cmd_worker)
+
+    slurm.add_parser(command)
 
     p = command("migrate", "upgrade the database to the newest schema")
     p.set_defaults(func=cmd_migrate)

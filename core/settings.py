@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # The kinds of runs (resources.device) this worker claims besides its own device's and
     # "any": e.g. "cpu" lets a GPU worker take CPU-only runs too (trained on its CPU).
     worker_serves: str = ""
+    # Exit once nothing this worker serves is queued and it trains nothing (a SLURM job's
+    # worker: `actlab worker --until-empty`).
+    until_empty: bool = False
     # Deterministic CUDA kernels (slower); CPU runs are always deterministic.
     cuda_deterministic: bool = False
 

@@ -37,13 +37,18 @@ def _child_init(**_: Any) -> None:
 
 
 @worker_ready.connect
-def _main_init(**_: Any) -> None:
-    # SLURM's early warning (`sbatch --signal=USR2@120`) to the main process starts the
+def _main_init(sender: Any = None, **_: Any) -> None:
+    # SLURM's early warning (`sbatch --signal=B:USR2@120`) to the main process starts the
     # same warm shutdown as SIGTERM.
     import os
     import signal
 
     signal.signal(signal.SIGUSR2, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
+    settings = get_settings()
+    if settings.until_empty and sender is not None:
+        from worker.until_empty import watch
+
+        watch(sender.hostname, settings)
 
 
 @worker_shutting_down.connect
