@@ -162,6 +162,18 @@ def test_a_sweep_page_shows_its_progress(ui_service: tuple[Service, str],
     _shot(browser, "sweep")
 
 
+def test_a_run_waiting_for_a_gpu_says_so(ui_service: tuple[Service, str],
+                                         browser: object) -> None:
+    svc, _ = ui_service
+    exp = Client(url=svc.url).submit({
+        "activation": {"name": "relu"}, "model": {"name": "mlp", "params": {"hidden": 8}},
+        "seeds": [77], "tags": ["ui-gpu"], "resources": {"device": "cuda"}})
+    _open(browser, f"{svc.url}/ui#/experiment/{exp.id}", f"/experiment/{exp.id}")
+    assert _until(browser, "const w = document.querySelector('.waiting'); "
+                           "return w && w.innerText") == " waiting for a cuda worker"
+    Client(url=svc.url).cancel(exp.id)
+
+
 def test_a_raced_sweep_draws_its_rounds(ui_service: tuple[Service, str],
                                        browser: object) -> None:
     """An adaptive sweep's page: the race's table and its intervals per round, live until

@@ -46,7 +46,9 @@ export async function experimentView(ctx, id) {
 function drawRuns(el, exp) {
   el.replaceChildren(table(["seed", "status", "epoch", "val acc", "test acc", "error"],
     exp.runs.map((r) => h("tr", { "data-run": r.id }, h("td", {}, r.seed),
-      h("td", {}, badge(r.status)),
+      // a queued run no live worker can serve says what it waits for (resources.device)
+      h("td", {}, badge(r.status), r.waiting_for
+        ? h("span", { class: "muted waiting" }, ` waiting for ${r.waiting_for}`) : ""),
       h("td", { class: "epoch" }, `${r.progress.epoch}/${r.progress.epochs}`),
       h("td", { class: "num" }, fmt((r.final_metrics || {}).val_accuracy)),
       h("td", { class: "num" }, fmt((r.final_metrics || {}).test_accuracy)),
