@@ -74,6 +74,7 @@ def _until(what: Any, timeout: float, why: Any) -> Any:
     return found
 
 
+@pytest.mark.parametrize("lab", [BACKENDS[-1]], indirect=True)  # SLURM is the subject
 def test_a_queued_run_is_trained_by_a_slurm_job(lab: dict[str, Any]) -> None:
     http = httpx.Client(base_url=lab["url"])
     created = http.post("/api/v1/experiments", json={
@@ -87,16 +88,16 @@ def test_a_queued_run_is_trained_by_a_slurm_job(lab: dict[str, Any]) -> None:
     _until(lambda: job not in jobs(lab["slurm"]), 90, lambda: _job_log(lab)[-3000:])
 
 
-@pytest.mark.parametrize("lab", [BACKENDS[-1]], indirect=True)  # minutes: one backend
+@pytest.mark.parametrize("lab", [BACKENDS[-1]], indirect=True)
 def test_a_job_at_its_time_limit_hands_its_run_over(lab: dict[str, Any]) -> None:
     http = httpx.Client(base_url=lab["url"])
-    epochs = 600  # about 70 s of training: more than the first job's 30 s
+    epochs = 300  # about 35 s of training: more than the first job's 10 s
     created = http.post("/api/v1/experiments", json={
         "activation": {"name": "dual_line"}, "model": {"name": "lenet5"}, "seeds": [0],
         "training": {"epochs": epochs, "batch_size": 32}}).json()
     run_id = created["runs"][0]["id"]
-    # a one-minute limit, warned 30 s before: the worker hands over at about 30 s
-    first = _submit_workers(lab, "--time", "1", "--warning", "30")
+    # a one-minute limit, warned 50 s before: the worker hands over at about 10 s
+    first = _submit_workers(lab, "--time", "1", "--warning", "50")
     _until(lambda: http.get(f"/api/v1/runs/{run_id}").json()["progress"]["epoch"] >= 2, 120,
            lambda: _job_log(lab)[-3000:])
     run = _until(lambda: (r := http.get(f"/api/v1/runs/{run_id}").json())["status"] == "queued"
