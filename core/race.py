@@ -82,8 +82,11 @@ def entries(session: Session, sweep: Sweep, adaptive: Adaptive) -> list[Entry]:
             seeds=[r.seed for r in runs],
             values=[float(values[r.id]) for r in runs if not _missing(values.get(r.id))],
             unfinished=sum(not r.status.finished for r in runs), failed=failed))
-    out.sort(key=lambda e: e.label != adaptive.baseline)  # stable: the rest keep their order
-    return out
+    # the baseline first (the sweep lists it once, ungated; its label may carry its params),
+    # the rest in their order
+    base = next((i for i, x in enumerate(experiments) if x.activation == adaptive.baseline
+                 and not (x.spec.get("activation") or {}).get("gated")), None)
+    return out if base is None else [out[base], *out[:base], *out[base + 1:]]
 
 
 def _missing(value: Any) -> bool:
@@ -181,7 +184,7 @@ def report(session: Session, sweep: Sweep) -> dict[str, Any] | None:
     racers = entries(session, sweep, adaptive)
     race = replay([e.values for e in racers], design_of(sweep, adaptive))
     higher = HIGHER_IS_BETTER[adaptive.metric]
-    base = racers[0] if racers and racers[0].label == adaptive.baseline else None
+    base = racers[0] if racers else None
     # a fixed design tests every entry once at the maximum, Holm's first step at alpha / m
     level = adaptive.alpha / max(1, len(racers) - 1)
     rows = []

@@ -658,6 +658,13 @@ class SweepSpec(BaseModel):
         if errors:
             raise _invalid("SweepSpec", errors)
         self.seeds = list(range(self.adaptive.per_round))
+        known = catalog.entries("activations")
+        if self.adaptive.baseline not in known:
+            raise _invalid("SweepSpec", [(("adaptive", "baseline"), "unknown_name",
+                                          f"unknown baseline activation "
+                                          f"{self.adaptive.baseline!r}; valid names: "
+                                          f"{', '.join(catalog.canonical_names('activations'))}")])
+        self.adaptive.baseline = known[self.adaptive.baseline]["name"]  # aliases: its name
         labels = [a.label() for a in _unique(self.activations)]
         if self.adaptive.baseline not in labels:
             self.activations = [*self.activations, SweepActivation(name=self.adaptive.baseline)]

@@ -33,6 +33,7 @@ BODY: dict[str, Any] = {
     ({"grid": {"training.lr": [0.1, 0.01]}}, "grid", "no grid"),
     ({"adaptive": {"metric": "epoch_seconds"}}, "adaptive.metric", "a race compares by"),
     ({"adaptive": {"per_round": 1}}, "adaptive.per_round", "greater than or equal to 2"),
+    ({"adaptive": {"baseline": "relux"}}, "adaptive.baseline", "unknown baseline"),
 ])
 def test_a_race_s_shape_is_checked(client: TestClient, change: dict[str, Any], field: str,
                                    words: str) -> None:
