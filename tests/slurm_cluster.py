@@ -99,14 +99,15 @@ def slurm_cluster(where: Path) -> Iterator[dict[str, str]]:
             daemon.terminate()
         for daemon in daemons:
             try:
-                daemon.wait(20)
+                daemon.wait(3)  # a test cluster's state need not be saved
             except subprocess.TimeoutExpired:
                 daemon.kill()
                 daemon.wait()
 
 
 def jobs(slurm_env: dict[str, str]) -> list[str]:
-    """Job ids still pending or running."""
-    out = subprocess.run(["squeue", "-h", "-o", "%i %T"], env={**os.environ, **slurm_env},
+    """Job ids (an array's own id for its tasks, as sbatch prints it) still pending or
+    running."""
+    out = subprocess.run(["squeue", "-h", "-o", "%F %T"], env={**os.environ, **slurm_env},
                          capture_output=True, text=True).stdout
     return [line.split()[0] for line in out.splitlines() if line.strip()]

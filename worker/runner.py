@@ -68,7 +68,7 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
     experiment that can join it (`ACTLAB_GROUP_SEEDS`). Returns the claimed run's final
     status, "duplicate" (nothing claimable) or "lost" (another worker took it over)."""
     settings = settings or get_settings()
-    if handover.requested.is_set():  # this worker is stopping: the notice is for another
+    if handover.requested.is_set():  # this child is leaving: the notice is for another
         from core.queue import send_run_notices
 
         send_run_notices([run_id], settings)

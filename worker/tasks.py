@@ -24,7 +24,11 @@ def train_run(self: Task, run_id: str) -> str:
     handover.install_in_child()
     warmup.wait()  # never import torch from two threads at once
     # A notice wakes a worker; it trains whichever queued run should start next (priority).
-    return execute_run(uuid.UUID(run_id), worker=self.request.hostname, by_priority=True)
+    try:
+        return execute_run(uuid.UUID(run_id), worker=self.request.hostname, by_priority=True)
+    finally:
+        if handover.requested.is_set():
+            handover.leave_soon()
 
 
 @app.task(name=SEARCH_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,

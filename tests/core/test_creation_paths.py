@@ -32,7 +32,7 @@ PACKAGES = ("api", "cli", "core", "worker")
 ALLOWED: dict[str, set[str]] = {
     "Run": {"core/creation.py:add_runs"},
     "add_runs": {"core/creation.py:create_experiment", "core/creation.py:add_seeds",
-                 "core/race.py:_next_round", "worker/search/driver.py:_next_confirmation_round"},
+                 "core/race.py:_next_round", "worker/search/driver.py:_top_up"},
     "retry_run": {"core/creation.py:retry"},
     "create_experiment": {"api/routes/experiments.py:create_experiment",
                           "api/sweeps.py:create_sweep", "worker/search/driver.py:_experiment"},

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,15 +23,18 @@ pytestmark = pytest.mark.integration
 MISSING = slurm_missing()
 
 
-@pytest.fixture(params=BACKENDS)
-def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """The API (no worker of its own) and a SLURM cluster whose jobs will be the workers."""
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The API (no worker of its own) on the production backend (the embedded one where
+    that is not configured) and a SLURM cluster whose jobs will be the workers; one for
+    the module's tests, which take minutes of SLURM time."""
     if MISSING:
         pytest.skip(f"a real SLURM is needed ({MISSING}); .ci/run installs it")
     from core.migrate import upgrade_head
     from tests.conftest import _activate, _reset_caches
 
-    with make_backend(request.param, tmp_path / "data") as backend, \
+    tmp_path = tmp_path_factory.mktemp("slurm-lab")
+    with make_backend(BACKENDS[-1], tmp_path / "data") as backend, \
             pytest.MonkeyPatch.context() as mp, slurm_cluster(tmp_path / "slurm") as slurm:
         _activate(backend, mp)
         upgrade_head()
@@ -74,7 +76,6 @@ def _until(what: Any, timeout: float, why: Any) -> Any:
     return found
 
 
-@pytest.mark.parametrize("lab", [BACKENDS[-1]], indirect=True)  # SLURM is the subject
 def test_a_queued_run_is_trained_by_a_slurm_job(lab: dict[str, Any]) -> None:
     http = httpx.Client(base_url=lab["url"])
     created = http.post("/api/v1/experiments", json={
@@ -88,7 +89,6 @@ def test_a_queued_run_is_trained_by_a_slurm_job(lab: dict[str, Any]) -> None:
     _until(lambda: job not in jobs(lab["slurm"]), 90, lambda: _job_log(lab)[-3000:])
 
 
-@pytest.mark.parametrize("lab", [BACKENDS[-1]], indirect=True)
 def test_a_job_at_its_time_limit_hands_its_run_over(lab: dict[str, Any]) -> None:
     http = httpx.Client(base_url=lab["url"])
     epochs = 300  # about 35 s of training: more than the first job's 10 s

@@ -37,7 +37,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import creation, race
-from core.adastop import replay
+from core.adastop import Race, replay
 from core.db import session_scope
 from core.lifecycle import (
     cancel_search_runs,
@@ -160,27 +160,16 @@ def _next_confirmation_round(s: Session, search: Search, spec: SearchSpec,
     confirmed candidates against the first baseline; the undecided ones and the baselines
     get the next round's fresh seeds. False when it is over (decided, at its last round, or
     a round came back without every value)."""
-    if spec.seeds.confirm_rounds == 1:
+    state = _confirmation_race(s, spec, rows)
+    if state is None:
         return False
-    racers, values, trained = race.confirmation_values(s, rows)
+    racers, outcome, started = state
     n = spec.seeds.confirm
-    if not racers or any(len(v) < t for v, t in zip(values, trained, strict=True)):
-        return False  # a run ended without its value: the race cannot be tested
-    started = trained[0] // n
-    outcome = replay(values, confirmation_design(spec))
-    if outcome.finished or started >= spec.seeds.confirm_rounds:
-        return False
     seeds = list(range(CONFIRM_SEED_BASE + started * n, CONFIRM_SEED_BASE + (started + 1) * n))
     topped = [c for i, c in enumerate(racers) if outcome.needs_more(i)]
     topped += [c for c in rows if c.role == BASELINE and c not in racers]
     for c in topped:
-        experiment = s.get_one(Experiment, c.confirm_experiment_id)
-        out = creation.Created(experiment)
-        creation.add_runs(s, experiment, stored_spec({**experiment.spec, "seeds": seeds}),
-                          seeds, False, out, get_settings())
-        experiment.spec = {**experiment.spec,
-                           "seeds": sorted({r.seed for r in experiment.runs} | set(seeds))}
-        to_queue.extend(out.to_queue)
+        to_queue.extend(_top_up(s, c, seeds))
     search.steps += 1
     s.add(SearchDecision(search_id=search.id, step=search.steps, decision={
         "rule": "confirm_round", "round": started + 1, "seeds": seeds,
@@ -189,6 +178,34 @@ def _next_confirmation_round(s: Session, search: Search, spec: SearchSpec,
                     in zip(racers[1:], outcome.comparisons, strict=True)
                     if comparison.decided_round is not None}}))
     return True
+
+
+def _confirmation_race(s: Session, spec: SearchSpec, rows: list[SearchCandidate]) -> tuple[
+        list[SearchCandidate], Race, int] | None:
+    """The confirmation's race so far and the rounds started; None when it has no next
+    round (one round asked for, every value in and decided or at the cap, or a run that
+    ended without its value)."""
+    if spec.seeds.confirm_rounds == 1:
+        return None
+    racers, values, trained = race.confirmation_values(s, rows)
+    if not racers or any(len(v) < t for v, t in zip(values, trained, strict=True)):
+        return None
+    started = trained[0] // spec.seeds.confirm
+    outcome = replay(values, confirmation_design(spec))
+    if outcome.finished or started >= spec.seeds.confirm_rounds:
+        return None
+    return racers, outcome, started
+
+
+def _top_up(s: Session, c: SearchCandidate, seeds: list[int]) -> list[uuid.UUID]:
+    """One confirmation round's seeds for a candidate or baseline; the runs to queue."""
+    experiment = s.get_one(Experiment, c.confirm_experiment_id)
+    out = creation.Created(experiment)
+    creation.add_runs(s, experiment, stored_spec({**experiment.spec, "seeds": seeds}),
+                      seeds, False, out, get_settings())
+    experiment.spec = {**experiment.spec,
+                       "seeds": sorted({r.seed for r in experiment.runs} | set(seeds))}
+    return out.to_queue
 
 
 def _build_pool(s: Session, search: Search, spec: SearchSpec) -> None:
