@@ -118,6 +118,20 @@ def create_experiment(session: Session, spec: ExperimentSpec, settings: Settings
     return out
 
 
+def top_up(session: Session, experiment: Experiment, seeds: list[int], settings: Settings,
+           *, force: bool = False) -> Created:
+    """A run per new seed of `experiment` (or a reused result), flushed, not committed: a
+    seed top-up, a race's next round, a confirmation's next round."""
+    out = Created(experiment)
+    add_runs(session, experiment, stored_spec({**experiment.spec, "seeds": seeds}), seeds,
+             force, out, settings)
+    # The stored spec lists every seed the experiment has, so a re-submission of it (or an
+    # export) describes what was trained. A new dict: JSON columns track assignment.
+    experiment.spec = {**experiment.spec,
+                       "seeds": sorted({r.seed for r in experiment.runs} | set(seeds))}
+    return out
+
+
 def add_seeds(session: Session, experiment: Experiment, seeds: list[int], settings: Settings,
               *, force: bool = False, before_commit: Callable[[], None] = lambda: None) -> Created:
     """Top `experiment` up with `seeds` (one new run each, or a reused result) and commit.
@@ -128,17 +142,11 @@ def add_seeds(session: Session, experiment: Experiment, seeds: list[int], settin
             f"experiment {experiment.id} was trained before the validation split existed "
             f"(recipe version {experiment.recipe_version}); new seeds would train on other "
             f"data. Submit the spec again as a new experiment")
-    spec = stored_spec({**experiment.spec, "seeds": seeds})
     existing = sorted({r.seed for r in experiment.runs} & set(seeds))
     if existing:  # a conflict with what exists, not a malformed request
         raise IllegalTransition(f"seeds already in experiment {experiment.id}: {existing}")
-    out = Created(experiment)
     try:
-        add_runs(session, experiment, spec, seeds, force, out, settings)
-        # The stored spec lists every seed the experiment has, so a re-submission of it (or
-        # an export) describes what was trained. A new dict: JSON columns track assignment.
-        experiment.spec = {**experiment.spec,
-                           "seeds": sorted({r.seed for r in experiment.runs} | set(seeds))}
+        out = top_up(session, experiment, seeds, settings, force=force)
         before_commit()
         session.commit()
     except IntegrityError:  # a concurrent request added one of these seeds first

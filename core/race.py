@@ -31,7 +31,7 @@ from core.models import Experiment, Run, SearchCandidate, Sweep
 from core.power import seeds_needed
 from core.results import final_rows
 from core.settings import Settings
-from core.spec import Adaptive, SpecError, stored_spec
+from core.spec import Adaptive, SpecError
 from core.status import CandidateRole, RunStatus
 
 # What an entry's comparison with the baseline says, in the contract's words.
@@ -144,11 +144,7 @@ def _next_round(session: Session, sweep: Sweep, racers: list[Entry], race: Race,
         if not race.needs_more(i):
             continue
         experiment = session.get_one(Experiment, entry.experiment_id)
-        spec = stored_spec({**experiment.spec, "seeds": seeds})
-        out = creation.Created(experiment)
-        creation.add_runs(session, experiment, spec, seeds, False, out, settings)
-        experiment.spec = {**experiment.spec, "seeds": sorted({*entry.seeds, *seeds})}
-        queued += out.to_queue
+        queued += creation.top_up(session, experiment, seeds, settings).to_queue
     return queued
 
 

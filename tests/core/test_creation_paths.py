@@ -31,8 +31,9 @@ PACKAGES = ("api", "cli", "core", "worker")
 # creation.retry, which does too.
 ALLOWED: dict[str, set[str]] = {
     "Run": {"core/creation.py:add_runs"},
-    "add_runs": {"core/creation.py:create_experiment", "core/creation.py:add_seeds",
-                 "core/race.py:_next_round", "worker/search/driver.py:_top_up"},
+    "add_runs": {"core/creation.py:create_experiment", "core/creation.py:top_up"},
+    "top_up": {"core/creation.py:add_seeds", "core/race.py:_next_round",
+               "worker/search/driver.py:_next_confirmation_round"},
     "retry_run": {"core/creation.py:retry"},
     "create_experiment": {"api/routes/experiments.py:create_experiment",
                           "api/sweeps.py:create_sweep", "worker/search/driver.py:_experiment"},

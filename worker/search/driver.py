@@ -51,7 +51,7 @@ from core.queue import send_run_notices
 from core.search_space import canonical_or_reason, parse_schema
 from core.search_spec import CONFIRM_SEED_BASE, MAX_POOL, SearchSpec, confirmation_design
 from core.settings import Settings, get_settings
-from core.spec import ExperimentSpec, stored_spec
+from core.spec import ExperimentSpec
 from core.status import CandidateRole, CandidateStatus, RunStatus, SearchPhase, SearchStatus
 from core.timeutil import utcnow
 from worker.search.functions import Candidate, Function, group
@@ -169,7 +169,8 @@ def _next_confirmation_round(s: Session, search: Search, spec: SearchSpec,
     topped = [c for i, c in enumerate(racers) if outcome.needs_more(i)]
     topped += [c for c in rows if c.role == BASELINE and c not in racers]
     for c in topped:
-        to_queue.extend(_top_up(s, c, seeds))
+        experiment = s.get_one(Experiment, c.confirm_experiment_id)
+        to_queue.extend(creation.top_up(s, experiment, seeds, get_settings()).to_queue)
     search.steps += 1
     s.add(SearchDecision(search_id=search.id, step=search.steps, decision={
         "rule": "confirm_round", "round": started + 1, "seeds": seeds,
@@ -195,17 +196,6 @@ def _confirmation_race(s: Session, spec: SearchSpec, rows: list[SearchCandidate]
     if outcome.finished or started >= spec.seeds.confirm_rounds:
         return None
     return racers, outcome, started
-
-
-def _top_up(s: Session, c: SearchCandidate, seeds: list[int]) -> list[uuid.UUID]:
-    """One confirmation round's seeds for a candidate or baseline; the runs to queue."""
-    experiment = s.get_one(Experiment, c.confirm_experiment_id)
-    out = creation.Created(experiment)
-    creation.add_runs(s, experiment, stored_spec({**experiment.spec, "seeds": seeds}),
-                      seeds, False, out, get_settings())
-    experiment.spec = {**experiment.spec,
-                       "seeds": sorted({r.seed for r in experiment.runs} | set(seeds))}
-    return out.to_queue
 
 
 def _build_pool(s: Session, search: Search, spec: SearchSpec) -> None:
