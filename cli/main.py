@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from actlab.commands import add_read_only, print_catalog, print_runs, remote
+from actlab.commands import add_read_only, print_catalog, print_runs, remote, run
 
 from cli import slurm
-from cli.client import ActlabError, Client
+from cli.client import Client
 from core import __version__
 from core.settings import get_settings
 from core.status import ExperimentStatus
@@ -422,16 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        result: int = args.func(args)
-    except ActlabError as exc:  # an expected error: the message, never a traceback
-        print(f"actlab: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    return result
+    return run(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

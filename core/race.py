@@ -14,6 +14,7 @@ ends, the sweeper to recover) and exactly one of them starts each round.
 from __future__ import annotations
 
 import math
+import statistics
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -162,11 +163,10 @@ def _interval(values: list[float]) -> dict[str, float | int | None]:
     from scipy import stats
 
     n = len(values)
-    mean = sum(values) / n if n else None
-    if n < 2 or mean is None:
-        return {"n": n, "mean": mean, "low": None, "high": None}
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    if n < 2:
+        return {"n": n, "mean": values[0] if values else None, "low": None, "high": None}
+    mean = statistics.fmean(values)
+    half = float(stats.t.ppf(0.975, n - 1)) * statistics.stdev(values) / math.sqrt(n)
     return {"n": n, "mean": mean, "low": mean - half, "high": mean + half}
 
 
@@ -180,21 +180,20 @@ def report(session: Session, sweep: Sweep) -> dict[str, Any] | None:
     racers = entries(session, sweep, adaptive)
     race = replay([e.values for e in racers], design_of(sweep, adaptive))
     higher = HIGHER_IS_BETTER[adaptive.metric]
-    base = racers[0] if racers else None
+    base = racers[0].values if racers else []
     # a fixed design tests every entry once at the maximum, Holm's first step at alpha / m
     level = adaptive.alpha / max(1, len(racers) - 1)
     rows = []
     for i, entry in enumerate(racers):
         row: dict[str, Any] = {"label": entry.label, "experiment_id": str(entry.experiment_id),
                                "seeds": len(entry.seeds), "decided_round": None}
-        if i == 0 and base is not None:
+        if i == 0:
             row |= {"decision": BASELINE, "fixed_design_seeds": None}
         else:
             comparison = race.comparisons[i - 1]
             row |= {"decision": decision_of(comparison.decision, comparison.forced, higher),
                     "decided_round": comparison.decided_round,
-                    "fixed_design_seeds": _fixed(entry.values, base.values if base else [],
-                                                 level)}
+                    "fixed_design_seeds": _fixed(entry.values, base, level)}
         row["rounds"] = [_interval(entry.values[:r * adaptive.per_round])
                          for r in range(1, race.rounds + 1)
                          if len(entry.values) >= r * adaptive.per_round]
@@ -213,15 +212,9 @@ def _fixed(values: list[float], baseline: list[float], alpha: float) -> int | No
     and scatter observed (None: not measurable yet, or beyond reach)."""
     if len(values) < 2 or len(baseline) < 2:
         return None
-    a, b = _interval(values), _interval(baseline)
-    sd_a = _sd(values, float(a["mean"] or 0.0))
-    sd_b = _sd(baseline, float(b["mean"] or 0.0))
-    return seeds_needed(float(a["mean"] or 0.0) - float(b["mean"] or 0.0), sd_a, sd_b, alpha,
+    return seeds_needed(statistics.fmean(values) - statistics.fmean(baseline),
+                        statistics.stdev(values), statistics.stdev(baseline), alpha,
                         FIXED_DESIGN_POWER)
-
-
-def _sd(values: list[float], mean: float) -> float:
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 def active_races(session: Session) -> list[uuid.UUID]:

@@ -6,8 +6,7 @@ import argparse
 import sys
 
 from actlab import __version__
-from actlab.client import ActlabError
-from actlab.commands import add_read_only, client_of, print_catalog, remote
+from actlab.commands import add_read_only, client_of, print_catalog, remote, run
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
@@ -34,17 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        result: int = args.func(args)
-    except ActlabError as exc:  # an expected error: the message, never a traceback
-        print(f"actlab: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    return result
-
+    return run(build_parser().parse_args(argv))
 
 if __name__ == "__main__":
     sys.exit(main())

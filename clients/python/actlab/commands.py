@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from actlab.client import Client
+from actlab.client import ActlabError, Client
 
 Command = Callable[[str, str], argparse.ArgumentParser]
 
@@ -92,6 +92,20 @@ def print_catalog(client: Client, kind: str) -> None:
         origin = f"  [plugin {entry['plugin']}]" if entry.get("plugin") else ""
         print(f"{entry['name']:<20} {entry.get('formula') or entry.get('description', '')}"
               f"{origin}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """A parsed command run: its exit status; an expected error is a message, never a
+    traceback (exit 1), Ctrl-C exits 130."""
+    try:
+        result: int = args.func(args)
+    except ActlabError as exc:
+        print(f"actlab: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    return result
 
 
 def add_read_only(command: Command) -> None:
