@@ -34,8 +34,12 @@ lint: install node_modules/.installed
 typecheck: install
 	$(BIN)/mypy
 
+# Two test processes (pytest-xdist): most of the suite waits on service processes, so two
+# share the 2 cores of a small CI machine; each test has its own database and queue names.
+TEST_WORKERS ?= 2
+
 test: lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 # Every CPU benchmark, one after another (never two at once: they compare timings), then
 # their sections of bench/BENCHMARKS.md rewritten from bench/results/. The dashboards, load

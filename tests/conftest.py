@@ -6,12 +6,45 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.backends import BACKENDS, PRODUCTION, Backend, make_backend
 from tests.s3 import S3Server, s3_server
+
+# Modules whose tests share no module fixture and each run for minutes: under `make test`'s
+# parallel workers each test is its own unit of work, so they run side by side.
+SPREAD = frozenset({"tests/integration/test_openapi_fuzz.py"})
+
+
+def _scope(nodeid: str) -> str:
+    """The unit a parallel worker takes whole: the module (its module-scoped services
+    start once), or the test itself for SPREAD modules."""
+    module = nodeid.split("::", 1)[0]
+    return nodeid if module in SPREAD else module
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Modules with integration tests first (stable otherwise): they take minutes, so the
+    parallel workers start them at once and the quick unit tests fill in behind them."""
+    slow = {i.nodeid.split("::", 1)[0] for i in items if i.get_closest_marker("integration")}
+    items.sort(key=lambda i: i.nodeid.split("::", 1)[0] not in slow)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Work handed out by module (or by test for SPREAD), in collection order: the slow
+    modules first (xdist would otherwise order modules by their number of tests)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):  # type: ignore[misc]  # xdist ships no types
+        def _split_scope(self, nodeid: str) -> str:
+            return _scope(nodeid)
+
+    config.option.loadscopereorder = False
+    return ByModule(config, log)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -126,10 +126,17 @@ def test_ctrl_c_while_waiting_is_clean(service: Service, tmp_path: Path) -> None
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACTLAB_")}
     proc = subprocess.Popen([sys.executable, "-m", "cli", "submit", str(spec), "--wait",
                              "--url", service.url], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-    time.sleep(4)
+                            stderr=subprocess.PIPE, text=True,
+                            env={**env, "PYTHONUNBUFFERED": "1"})
+    assert proc.stdout is not None
+    # Interrupt once it waits (its first line says the experiment exists), however long
+    # the command took to start.
+    first = proc.stdout.readline()
+    assert first.startswith("experiment "), (first, proc.stderr and proc.stderr.read())
+    time.sleep(1)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
+    out = first + out
     assert proc.returncode == 130, (out, err)
     assert "interrupted" in err and "Traceback" not in err
     experiment_id = out.split()[1].rstrip(":")

@@ -42,7 +42,7 @@ def test_sigterm_hands_the_run_over_at_once(slow_sweeper: tuple[Service, dict[st
                                            tmp_path: Path) -> None:
     service, env = slow_sweeper
     first = service.procs[1]  # `actlab worker`
-    epochs = 10
+    epochs = 40  # about 5 s of training: the signal lands well before the end
     with service.client() as c:
         created = c.post("/api/v1/experiments", json={
             "activation": {"name": "dual_line"}, "model": {"name": "lenet5"}, "seeds": [0],
