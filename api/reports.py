@@ -143,8 +143,21 @@ class BoardEntry(Described):
     statistic: float | None
     p_value: float | None
     p_holm: float | None
+    test: str | None = Field(None, description="the test that ran against the baseline: "
+                                               "welch, mannwhitney, paired; "
+                                               "mannwhitney_exact where a seed of either "
+                                               "diverged (ranked worst, a permutation p); "
+                                               "logrank, or logrank_exact below 10 runs an "
+                                               "arm; None: not compared")
+    diverged: int = Field(0, description="seeds that diverged: ranked worst, never dropped "
+                                         "(n counts the seeds that finished)")
+    failed: int = Field(0, description="seeds that failed (errors, not results): counted")
     cohens_d: float | None
     verdict: str
+    p_equivalence: float | None = Field(
+        None, description="TOST's Holm-corrected p that the entry is within +-margin of its "
+                          "baseline (with a `margin` only)")
+    equivalent: bool | None = Field(None, description="p_equivalence below alpha")
     best_epoch_mean: float | None
     val_loss: float | None = Field(None, description="the runs' mean last-epoch val_loss")
     val_sparsity: float | None = Field(
@@ -192,6 +205,7 @@ class TaskBoard(Report):
     target: str | None = Field(None, description="the target ranked by, if any")
     alpha: float
     correction: str
+    margin: float | None = Field(None, description="the equivalence margin asked for")
     family_size: int = Field(description="tests corrected together (Holm)")
     filters: BoardFilters
     entries: list[BoardEntry]
@@ -215,8 +229,12 @@ class CrossTaskEntry(Report):
     avg_rank_val_loss: float | None
     avg_rank_time: float | None
     win: int
-    tie: int
+    tie: int = Field(description="comparisons not significant (the same as not_significant; "
+                                 "kept for compatibility): not evidence of equality")
     loss: int
+    not_significant: int = Field(0, description="comparisons without a significant difference")
+    equivalent: int = Field(0, description="comparisons TOST puts within the `margin` asked "
+                                           "for (0 without one)")
 
 
 class CrossTaskBoard(Report):
@@ -226,6 +244,7 @@ class CrossTaskBoard(Report):
     baseline: str
     test: str
     alpha: float
+    margin: float | None = None
     filters: BoardFilters
     tasks: list[TaskSeen]
     entries: list[CrossTaskEntry]

@@ -65,3 +65,18 @@ def final_rows(session: Session, where: Any, select_by: str = DEFAULT_SELECTION)
         .where(where)
     )
     return list(session.execute(stmt).all())
+
+
+def ended_rows(session: Session, where: Any) -> list[Any]:
+    """One row per training run matching `where` that diverged or failed: what a board needs
+    to count it (and to rank a diverged seed worst) instead of dropping it, with the
+    experiment's grouping fields as in `final_rows`."""
+    stmt = (
+        select(Run.id.label("run_id"), Run.seed, Run.status, Run.epochs_done,
+               Experiment.id.label("experiment_id"), Experiment.spec_hash,
+               Experiment.recipe_version, Experiment.activation, Experiment.model,
+               Experiment.dataset)
+        .join(Experiment, Experiment.id == Run.experiment_id)
+        .where(Run.status.in_((RunStatus.diverged, RunStatus.failed)),
+               Experiment.kind == RunKind.train, where))
+    return list(session.execute(stmt).all())

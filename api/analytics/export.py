@@ -54,6 +54,14 @@ def _time_markdown(board: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _extra_columns(rows: list[dict[str, Any]], metric: str) -> list[str]:
+    """The loss and the sparsity beside the ranked metric where the runs recorded them, a
+    raced sweep's decisions, and the seeds that diverged or failed wherever any did."""
+    extra = [c for c in ("val_loss", "val_sparsity", "decision", "decided_round")
+             if c != metric and any(row.get(c) is not None for row in rows)]
+    return extra + [c for c in ("diverged", "failed") if any(row.get(c) for row in rows)]
+
+
 def leaderboard_markdown(board: dict[str, Any], digits: int = 4) -> str:
     """The ranked table; a `recipe` column appears when entries differ in more than the
     activation (only entries with the same recipe are tested against each other)."""
@@ -62,10 +70,7 @@ def leaderboard_markdown(board: dict[str, Any], digits: int = 4) -> str:
     metric = board["metric"]
     with_recipe = bool(board.get("differs_by"))
     recipe_head, recipe_rule = (" recipe |", "---|") if with_recipe else ("", "")
-    # the loss and the sparsity beside the ranked metric, where the runs recorded them
-    # and a raced sweep's decisions
-    extra = [c for c in ("val_loss", "val_sparsity", "decision", "decided_round")
-             if c != metric and any(row.get(c) is not None for row in board["entries"])]
+    extra = _extra_columns(board["entries"], metric)
     lines = [f"| rank | activation |{recipe_head} {metric} (mean ± std) | n | p (Holm) | d "
              f"| verdict |{''.join(f' {c} |' for c in extra)}",
              f"|---:|---|{recipe_rule}---|---:|---:|---:|---|{'---:|' * len(extra)}"]

@@ -28,8 +28,10 @@ from api.analytics.stats import (
     describe,
     holm,
     mann_whitney,
+    mann_whitney_exact,
     mean,
     paired,
+    tost,
     welch,
 )
 from api.analytics.time_to_target import Target, km_median, logrank, times
@@ -40,7 +42,8 @@ from core.catalog import entries
 from core.labels import activation_label
 from core.metrics import DEFAULT_BASELINE, DEFAULT_SELECTION, HIGHER_IS_BETTER
 from core.models import Experiment, Run, Sweep
-from core.results import final_rows
+from core.results import ended_rows, final_rows
+from core.status import RunStatus
 
 TESTS = ("welch", "mannwhitney", "paired")
 # Spec fields that are not part of the recipe.
@@ -87,6 +90,9 @@ class Query:
     filters: Filters = field(default_factory=Filters)
     # Rank by epochs to reach this instead (api/analytics/time_to_target.py).
     target: Target | None = None
+    # Equivalence margin in the metric's units: with it, each entry is also tested for a
+    # difference within +-margin of its baseline (TOST, Holm-corrected like the p-values).
+    margin: float | None = None
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -151,8 +157,11 @@ class Entry:
     # the loss: the sparsity-against-loss trade-off of ReLU, ReLU² and SwiGLU.
     val_sparsity: float | None
     epoch_seconds: float | None
-    best_value: float
+    best_value: float | None
     provenance: dict[str, str | None]
+    # Seeds that diverged (seed -> run: ranked worst, never dropped) and that failed (counted).
+    diverged: dict[int, uuid.UUID] = field(default_factory=dict)
+    failed: int = 0
     # Filled by the board: the recipe keys that differ between its entries.
     recipe_diff: dict[str, Any] = field(default_factory=dict)
     recipe_text: str = ""
@@ -161,49 +170,70 @@ class Entry:
     target: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def mean(self) -> float:
-        return mean(list(self.values.values()))
+    def mean(self) -> float | None:
+        """The mean over the seeds that finished; None where every seed diverged."""
+        return mean(list(self.values.values())) if self.values else None
 
     def column(self, name: str) -> float | None:
         """A value the cross-task board ranks by (RANK_COLUMNS)."""
         return self.mean if name == "mean" else cast(float | None, getattr(self, name))
 
 
-def _entries(session: Session, rows: list[Any], q: Query) -> list[Entry]:
-    """Group runs by recipe (spec hash): one leaderboard entry per recipe."""
+def _entries(session: Session, rows: list[Any], q: Query,
+             ended: list[Any] | None = None) -> list[Entry]:
+    """Group runs by recipe (spec hash): one leaderboard entry per recipe. `ended` (runs that
+    diverged or failed, core/results.py::ended_rows) are counted on their recipe's entry; a
+    recipe whose every seed diverged still has one (nothing is dropped)."""
+    ended = ended or []
+    hashes = {r.spec_hash for r in rows} | {r.spec_hash for r in ended}
     specs: dict[str, Any] = {}
-    if rows:
+    if hashes:
         specs = {h: s for h, s in session.execute(
             select(Experiment.spec_hash, Experiment.spec).where(
-                Experiment.spec_hash.in_({r.spec_hash for r in rows}))).all()}
+                Experiment.spec_hash.in_(hashes))).all()}
     groups: dict[str, list[Any]] = defaultdict(list)
     for r in rows:
         if getattr(r, f"{q.stat}_{q.metric}") is not None:
             groups[r.spec_hash].append(r)
-    out = [_entry(spec_hash, runs, specs.get(spec_hash, {}), q)
-           for spec_hash, runs in groups.items()]
+    stopped: dict[str, list[Any]] = defaultdict(list)
+    for r in ended:
+        stopped[r.spec_hash].append(r)
+    listed = set(groups) | {h for h, runs in stopped.items()
+                            if any(r.status == RunStatus.diverged for r in runs)}
+    out = [_entry(spec_hash, groups.get(spec_hash, []), stopped.get(spec_hash, []),
+                  specs.get(spec_hash, {}), q) for spec_hash in listed]
     out.sort(key=lambda e: (e.label, e.spec_hash))
     return out
 
 
-def _entry(spec_hash: str, runs: list[Any], spec: dict[str, Any], q: Query) -> Entry:
+def _entry(spec_hash: str, runs: list[Any], ended: list[Any], spec: dict[str, Any],
+           q: Query) -> Entry:
     values = {r.seed: getattr(r, f"{q.stat}_{q.metric}") for r in runs}
-    recipe = recipe_of(spec, runs[0].recipe_version)
+    first = (runs or ended)[0]
+    recipe = recipe_of(spec, first.recipe_version)
+    better = max if HIGHER_IS_BETTER[q.metric] else min
     return Entry(
-        label=activation_label(runs[0].activation, spec), activation=runs[0].activation,
+        label=activation_label(first.activation, spec), activation=first.activation,
         spec_hash=spec_hash, recipe=recipe, context=context_of(recipe),
-        experiment_ids=sorted({str(r.experiment_id) for r in runs}),
+        experiment_ids=sorted({str(r.experiment_id) for r in [*runs, *ended]}),
         values=values, run_ids={r.seed: r.run_id for r in runs},
-        num_params=_rounded_mean([r.num_params or None for r in runs]),
-        macs=_rounded_mean([r.macs or None for r in runs]),
-        activation_macs=_rounded_mean([r.activation_macs for r in runs]),
-        best_epoch_mean=_mean_or_none([r.best_epoch for r in runs]),
-        train_loss=_mean_or_none([r.final_train_loss for r in runs]),
-        val_loss=_mean_or_none([r.final_val_loss for r in runs]),
-        val_sparsity=_mean_or_none([r.final_val_sparsity for r in runs]),
-        epoch_seconds=_mean_or_none([r.best_epoch_seconds for r in runs]),
-        best_value=(max if HIGHER_IS_BETTER[q.metric] else min)(values.values()),
-        provenance=_provenance(runs))
+        diverged={r.seed: r.run_id for r in ended if r.status == RunStatus.diverged},
+        failed=sum(r.status == RunStatus.failed for r in ended),
+        best_value=better(values.values()) if values else None,
+        provenance=_provenance(runs), **_averages(runs))
+
+
+def _averages(runs: list[Any]) -> dict[str, Any]:
+    """What an entry shows of its finished runs beside the metric: their means."""
+    return {
+        "num_params": _rounded_mean([r.num_params or None for r in runs]),
+        "macs": _rounded_mean([r.macs or None for r in runs]),
+        "activation_macs": _rounded_mean([r.activation_macs for r in runs]),
+        "best_epoch_mean": _mean_or_none([r.best_epoch for r in runs]),
+        "train_loss": _mean_or_none([r.final_train_loss for r in runs]),
+        "val_loss": _mean_or_none([r.final_val_loss for r in runs]),
+        "val_sparsity": _mean_or_none([r.final_val_sparsity for r in runs]),
+        "epoch_seconds": _mean_or_none([r.best_epoch_seconds for r in runs])}
 
 
 PROVENANCE_COLUMNS = ("devices", "precision", "modes", "kernels", "versions")
@@ -236,9 +266,12 @@ def _or_inf(value: float | None) -> float:
 def _time_to(session: Session, items: list[Entry], target: Target) -> None:
     """Each entry's runs' epochs and seconds to `target` (censored when never reached) and
     the Kaplan-Meier medians."""
-    found = times(session, [r for e in items for r in e.run_ids.values()], target)
+    found = times(session, [r for e in items for r in [*e.run_ids.values(),
+                                                       *e.diverged.values()]], target)
     for e in items:
-        mine = {seed: found[r] for seed, r in e.run_ids.items() if r in found}
+        # a diverged run never reaches the target: censored at its last epoch
+        mine = {seed: found[r] for seed, r in {**e.run_ids, **e.diverged}.items()
+                if r in found}
         reached = [t.reached for t in mine.values()]
         epochs = km_median([float(t.epochs) for t in mine.values()], reached)
         seconds = km_median([t.seconds for t in mine.values()], reached)
@@ -261,19 +294,37 @@ def _rounded_mean(values: list[int | None]) -> int | None:
     return round(average) if average is not None else None
 
 
-def _compare(entry: Entry, base: Entry, q: Query) -> TestResult | None:
-    """The entry against its baseline: the log-rank test of the epochs to a target, or
-    `q.test` on the metric's values."""
+def _compare(entry: Entry, base: Entry, q: Query) -> tuple[TestResult | None, str]:
+    """The entry against its baseline, and the name of the test that ran: the log-rank test
+    of the epochs to a target (`logrank_exact` where it is a permutation p, small samples),
+    or `q.test` on the metric's values."""
     if q.target is not None:
         result = logrank(entry.times, base.times)
-        return TestResult(*result) if result is not None else None
+        if result is None:
+            return None, "logrank"
+        return (TestResult(result.statistic, result.p_value),
+                "logrank_exact" if result.exact else "logrank")
     a, b = list(entry.values.values()), list(base.values.values())
+    if entry.diverged or base.diverged:  # diverged seeds ranked worst, the test exact
+        worst = -math.inf if HIGHER_IS_BETTER[q.metric] else math.inf
+        return (mann_whitney_exact([*a, *[worst] * len(entry.diverged)],
+                                   [*b, *[worst] * len(base.diverged)]), "mannwhitney_exact")
     if q.test == "welch":
-        return welch(a, b)
+        return welch(a, b), q.test
     if q.test == "mannwhitney":
-        return mann_whitney(a, b)
+        return mann_whitney(a, b), q.test
     common = sorted(set(entry.values) & set(base.values))
-    return paired([entry.values[s] for s in common], [base.values[s] for s in common])
+    return paired([entry.values[s] for s in common], [base.values[s] for s in common]), q.test
+
+
+def _equivalence(entry: Entry, base: Entry | None, q: Query) -> float | None:
+    """TOST's p that the entry is within +-margin of its baseline on the metric; None
+    without a margin, without a baseline, on a time-to-target board (no equivalence test of
+    survival data here), where a seed of either diverged, or below two seeds a side."""
+    if q.margin is None or q.target is not None or base is None or entry is base \
+            or entry.diverged or base.diverged:  # a diverged seed is no evidence of equality
+        return None
+    return tost(list(entry.values.values()), list(base.values.values()), q.margin)
 
 
 def _baselines(items: list[Entry], baseline: str) -> dict[str, Entry]:
@@ -291,15 +342,20 @@ def _baselines(items: list[Entry], baseline: str) -> dict[str, Entry]:
     return out
 
 
-def _ahead(e: Entry, base: Entry, q: Query) -> bool:
+def _ahead(e: Entry, base: Entry, q: Query, result: TestResult) -> bool:
     """Whether the entry is ahead of its baseline: reaches the target sooner (more runs
-    reaching it breaks ties), or has the better mean."""
+    reaching it breaks ties), ranks higher where diverged seeds count as worst (its U above
+    the null's centre), or has the better mean."""
     if q.target is not None:
         def when(x: Entry) -> tuple[float, float]:
             return (_or_inf(x.target["median_epochs"]),
                     -x.target["target_reached"] / x.target["target_runs"])
         return when(e) < when(base)
-    diff = e.mean - base.mean
+    if (e.diverged or base.diverged) and result.statistic is not None:
+        centre = (len(e.values) + len(e.diverged)) * (len(base.values) + len(base.diverged)) / 2
+        return result.statistic > centre if HIGHER_IS_BETTER[q.metric] \
+            else result.statistic < centre
+    diff = cast(float, e.mean) - cast(float, base.mean)
     return diff > 0 if HIGHER_IS_BETTER[q.metric] else diff < 0
 
 
@@ -314,9 +370,9 @@ def _verdict(e: Entry, base: Entry | None, result: TestResult | None,
     if p_holm is None:
         return Verdict.undefined
     if q.target is not None:
-        return decide(p_holm, q.alpha, _ahead(e, base, q), yes=Verdict.sooner,
+        return decide(p_holm, q.alpha, _ahead(e, base, q, result), yes=Verdict.sooner,
                       no=Verdict.later)
-    return decide(p_holm, q.alpha, _ahead(e, base, q))
+    return decide(p_holm, q.alpha, _ahead(e, base, q, result))
 
 
 def _row(e: Entry, base: Entry | None, result: TestResult | None, p_holm: float | None,
@@ -332,6 +388,7 @@ def _row(e: Entry, base: Entry | None, result: TestResult | None, p_holm: float 
         "baseline_spec_hash": base.spec_hash if base is not None else None,
         **asdict(d),
         "seeds": sorted(e.values),
+        "diverged": len(e.diverged), "failed": e.failed,
         "statistic": result.statistic if result is not None else None,
         "p_value": result.p_value if result is not None else None,
         "p_holm": p_holm,
@@ -351,27 +408,39 @@ def _ranks(items: list[Entry], q: Query) -> list[float]:
     better; never reached ranks last)."""
     if q.target is not None:
         return average_ranks([_or_inf(e.target["median_epochs"]) for e in items], False)
-    return average_ranks([e.mean for e in items], HIGHER_IS_BETTER[q.metric])
+    higher = HIGHER_IS_BETTER[q.metric]
+    worst = -math.inf if higher else math.inf  # every seed diverged: last
+    return average_ranks([m if (m := e.mean) is not None else worst for e in items], higher)
+
+
+def _rows(items: list[Entry], bases: dict[str, Entry], q: Query) -> list[dict[str, Any]]:
+    """Each entry tested against its context's baseline (Holm over the board), with the
+    test that ran and, with a margin, its equivalence p (Holm too)."""
+    compared = [_compare(e, base, q) if (base := bases.get(e.context)) is not None
+                and e is not base else (None, None) for e in items]
+    adjusted = holm([r.p_value if r is not None else None for r, _ in compared])
+    equivalence = holm([_equivalence(e, bases.get(e.context), q) for e in items])
+    return [_row(e, bases.get(e.context), res, p_adj, rank, q)
+            | {"test": test, "p_equivalence": p_eq,
+               "equivalent": None if p_eq is None else p_eq < q.alpha}
+            for e, (res, test), p_adj, rank, p_eq in zip(items, compared, adjusted,
+                                                         _ranks(items, q), equivalence,
+                                                         strict=True)]
 
 
 def task_board(session: Session, model: str, dataset: str, q: Query,
                items: list[Entry] | None = None) -> dict[str, Any]:
     """`items` lets the cross-task board pass what it already fetched."""
     if items is None:
-        rows = final_rows(session, and_(Experiment.model == model,
-                                                Experiment.dataset == dataset,
-                                                q.filters.clause(session)), q.select_by)
-        items = _entries(session, rows, q)
+        where = and_(Experiment.model == model, Experiment.dataset == dataset,
+                     q.filters.clause(session))
+        items = _entries(session, final_rows(session, where, q.select_by), q,
+                         ended_rows(session, where))
     varying = _describe_differences(items)
     bases = _baselines(items, q.baseline)
     if q.target is not None:
         _time_to(session, items, q.target)
-    results = [_compare(e, base, q) if (base := bases.get(e.context)) is not None
-               and e is not base else None for e in items]
-    adjusted = holm([r.p_value if r is not None else None for r in results])
-    ranks = _ranks(items, q)
-    board = [_row(e, bases.get(e.context), res, p_adj, rank, q)
-             for e, res, p_adj, rank in zip(items, results, adjusted, ranks, strict=True)]
+    board = _rows(items, bases, q)
     board.sort(key=lambda item: (item["rank"], item["label"], item["recipe"]))
     _race_decisions(session, q.filters.sweep, board)
     return {"model": model, "dataset": dataset, "metric": q.metric, "stat": q.stat,
@@ -382,8 +451,8 @@ def task_board(session: Session, model: str, dataset: str, q: Query,
                           for ctx, b in sorted(bases.items())],
             "differs_by": varying, "test": "logrank" if q.target is not None else q.test,
             "target": str(q.target) if q.target is not None else None,
-            "alpha": q.alpha, "correction": "holm",
-            "family_size": sum(p is not None for p in adjusted),
+            "alpha": q.alpha, "correction": "holm", "margin": q.margin,
+            "family_size": sum(row["p_holm"] is not None for row in board),
             "filters": q.filters.to_dict(), "entries": board}
 
 
@@ -409,7 +478,10 @@ RANK_COLUMNS = {  # column -> (entry field, higher is better; None: the metric's
     "val_loss": ("val_loss", False),
     "time": ("epoch_seconds", False),
 }
-NO_RECORD = {"win": 0, "tie": 0, "loss": 0}
+# tie is "not significant" (kept under its old name); not_significant counts the same
+# comparisons; equivalent counts those TOST puts within the request's margin (never without
+# one): absence of evidence of a difference is not evidence of equivalence.
+NO_RECORD = {"win": 0, "tie": 0, "loss": 0, "not_significant": 0, "equivalent": 0}
 
 
 class _CrossTask:
@@ -436,19 +508,25 @@ class _CrossTask:
     def count(self, board: dict[str, Any]) -> None:
         for entry in board["entries"]:
             outcome = Verdict(entry["verdict"]).outcome
+            record = self.record[entry["label"]]
             if outcome:
-                self.record[entry["label"]][outcome] += 1
+                record[outcome] += 1
+            if outcome == "tie":
+                record["not_significant"] += 1
+            if entry.get("equivalent"):
+                record["equivalent"] += 1
 
     def table(self) -> list[dict[str, Any]]:
         table = []
-        for label, columns in self.ranks.items():
+        for label in self.tasks_of:  # an activation whose every seed diverged is listed too
+            columns = self.ranks[label]
             row: dict[str, Any] = {"label": label, "tasks": len(self.tasks_of[label]),
                                    "groups": len(columns["mean_accuracy"])}
             for column in RANK_COLUMNS:
                 row[f"avg_rank_{column}"] = mean(columns[column]) if columns[column] else None
             row.update(self.record.get(label, NO_RECORD))
             table.append(row)
-        table.sort(key=lambda r: (r["avg_rank_mean_accuracy"], r["label"]))
+        table.sort(key=lambda r: (_or_inf(r["avg_rank_mean_accuracy"]), r["label"]))
         return table
 
 
@@ -461,10 +539,15 @@ def cross_task_board(session: Session, q: Query) -> dict[str, Any]:
     by_task: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for r in rows:
         by_task[(r.model, r.dataset)].append(r)
+    ended: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for r in ended_rows(session, q.filters.clause(session)):
+        ended[(r.model, r.dataset)].append(r)
+    for task in ended:  # a task where every seed diverged is still a task
+        by_task.setdefault(task, [])
     tally = _CrossTask(q.metric)
     tasks = []
     for (model, dataset), task_rows in sorted(by_task.items()):
-        items = _entries(session, task_rows, q)
+        items = _entries(session, task_rows, q, ended.get((model, dataset), []))
         groups: dict[str, list[Entry]] = defaultdict(list)
         for e in items:
             groups[e.context].append(e)
@@ -477,5 +560,5 @@ def cross_task_board(session: Session, q: Query) -> dict[str, Any]:
                       "comparison_groups": len(ranked),
                       "baseline_found": board["baseline_found"]})
     return {"metric": q.metric, "stat": q.stat, "select": q.select_by,
-            "baseline": q.baseline, "test": q.test, "alpha": q.alpha,
+            "baseline": q.baseline, "test": q.test, "alpha": q.alpha, "margin": q.margin,
             "filters": q.filters.to_dict(), "tasks": tasks, "entries": tally.table()}

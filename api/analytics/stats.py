@@ -1,14 +1,16 @@
 """Statistics for seeds-as-replicates, computed by scipy.stats.
 
 The tests (Welch's and the paired t-test, Mann-Whitney U with scipy's own choice of exact or
-asymptotic method) and the t intervals are scipy's; what this module adds is the rule for
-samples too small to test (None, never a made-up number) and Holm's step-down correction,
-which scipy does not ship (tests/api/test_stats.py holds it to statsmodels'). Variances are
-two-pass (numpy), and seeds that agree give a std of exactly 0 (and no effect size).
+asymptotic method, and TOST's two one-sided Welch tests) and the t intervals are scipy's;
+what this module adds is the rule for samples too small to test (None, never a made-up
+number) and Holm's step-down correction, which scipy does not ship (tests/api/test_stats.py
+holds it, and TOST, to statsmodels'). Variances are two-pass (numpy), and seeds that agree
+give a std of exactly 0 (and no effect size).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -103,6 +105,62 @@ def mann_whitney(a: Sequence[float], b: Sequence[float]) -> TestResult | None:
     if len(a) == 0 or len(b) == 0:
         return None
     return _result(stats.mannwhitneyu(a, b, alternative="two-sided"))
+
+
+# Exact permutation tests enumerate every relabelling up to this many, else draw this many.
+PERMUTATIONS = 20_000
+
+
+def mann_whitney_exact(a: Sequence[float], b: Sequence[float]) -> TestResult | None:
+    """Two-sided Mann-Whitney U by permutation (U of sample a, midranks for ties): every
+    relabelling of the pooled values (or PERMUTATIONS drawn with a fixed seed), so it stays
+    exact with ties and with infinite values (a diverged seed ranked worst), where scipy's
+    default falls back to the normal approximation. None with an empty sample."""
+    if len(a) == 0 or len(b) == 0:
+        return None
+    pooled = np.array([*a, *b], dtype=float)
+    ranks = stats.rankdata(pooled)  # inf ranks like any value: last (or first for -inf)
+    n, k = len(pooled), len(a)
+    labels = relabellings(n, k)
+    # U of the first sample for each labelling: its rank sum less k(k + 1)/2
+    u = labels @ ranks - k * (k + 1) / 2
+    observed = float(ranks[:k].sum()) - k * (k + 1) / 2
+    below, above, total = int((u <= observed + 1e-9).sum()), int((u >= observed - 1e-9).sum()), \
+        len(labels)
+    if math.comb(n, k) > PERMUTATIONS:  # drawn: the observed labelling counts once more
+        below, above, total = below + 1, above + 1, total + 1
+    # two-sided as scipy's permutation_test and exact mannwhitneyu: twice the smaller tail
+    return TestResult(observed, min(1.0, 2 * min(below, above) / total))
+
+
+def relabellings(n: int, k: int) -> np.ndarray:
+    """Rows of 0/1 labels with k ones among n: all of them, or PERMUTATIONS drawn."""
+    count = math.comb(n, k)
+    if count <= PERMUTATIONS:
+        rows = np.zeros((count, n))
+        for i, chosen in enumerate(itertools.combinations(range(n), k)):
+            rows[i, list(chosen)] = 1.0
+        return rows
+    rng = np.random.default_rng(0)
+    order = np.argsort(rng.random((PERMUTATIONS, n)), axis=1)
+    rows = np.zeros((PERMUTATIONS, n))
+    np.put_along_axis(rows, order[:, :k], 1.0, axis=1)
+    return rows
+
+
+def tost(a: Sequence[float], b: Sequence[float], margin: float) -> float | None:
+    """Two one-sided Welch t-tests of equivalence (Schuirmann's TOST): the p-value of "the
+    means differ by at least `margin`" (the larger of the two one-sided p's); below alpha,
+    the difference is within +-margin. None below two values per sample, or where a test is
+    undefined (no variance in either sample). Held to statsmodels' ttost_ind."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    shifted_up = [x + margin for x in a]
+    shifted_down = [x - margin for x in a]
+    above = stats.ttest_ind(shifted_up, b, equal_var=False, alternative="greater").pvalue
+    below = stats.ttest_ind(shifted_down, b, equal_var=False, alternative="less").pvalue
+    p = max(float(above), float(below))
+    return None if math.isnan(p) else p
 
 
 def holm(p_values: Sequence[float | None]) -> list[float | None]:

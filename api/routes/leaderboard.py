@@ -96,6 +96,11 @@ def leaderboard(
         description="rank by epochs (and seconds) to reach METRIC<=V or METRIC>=V, e.g. "
                     "train_error<=0.25 or val_accuracy>=0.9: runs that never reach it are "
                     "censored; the test is then a log-rank test", max_length=100)] = None,
+    margin: Annotated[float | None, Query(
+        gt=0, description="equivalence margin in the metric's units: an entry within "
+                          "+-margin of its baseline by TOST (two one-sided Welch tests, "
+                          "Holm-corrected) is `equivalent`; without a margin nothing is")]
+    = None,
     format: Literal["json", "csv", "markdown", "latex"] = "json",
 ) -> dict[str, Any] | PlainTextResponse:
     """With model and dataset: one entry per recipe, ranked; each tested against the
@@ -106,7 +111,7 @@ def leaderboard(
     goal = _target(target, model)
     q = BoardQuery(metric=metric, stat=stat, select_by=select, baseline=baseline, test=test,
                    alpha=alpha, filters=Filters(sweep, tag, tuple(experiment or ()), device),
-                   target=goal)
+                   target=goal, margin=margin)
     if model is None or dataset is None:
         if format in ("markdown", "latex"):
             raise validation_error([{"loc": ("format",), "type": "value_error",

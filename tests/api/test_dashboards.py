@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 
 import numpy as np
 import pytest
@@ -135,6 +136,36 @@ def test_cross_task_average_ranks_and_win_tie_loss(client: TestClient) -> None:
     assert by["relu"]["tasks"] == 2
     assert {"avg_rank_accuracy", "avg_rank_train_loss", "avg_rank_val_loss",
             "avg_rank_time"} <= set(by["relu"])
+    # "tie" is "not significant", never "equal": without a margin nothing is equivalent
+    assert (by["dual_line"]["not_significant"], by["dual_line"]["equivalent"]) == (1, 0)
+    assert board["margin"] is None
+    wide = {e["label"]: e for e in client.get("/api/v1/leaderboard?margin=0.2").json()[
+        "entries"]}
+    narrow = {e["label"]: e for e in client.get("/api/v1/leaderboard?margin=0.001").json()[
+        "entries"]}
+    assert narrow["dual_line"]["equivalent"] == 0 and narrow["prelu"]["equivalent"] == 0
+    assert wide["dual_line"]["equivalent"] >= 1  # within 0.2 of ReLU on both tasks
+    assert wide["dual_line"]["tie"] == by["dual_line"]["tie"]  # the margin changes no tie
+
+
+def test_equivalence_on_a_task_board_is_tost_against_the_baseline(client: TestClient) -> None:
+    from statsmodels.stats.weightstats import ttost_ind
+
+    seed_task()
+    board = client.get("/api/v1/leaderboard?model=mlp&dataset=digits&margin=0.05").json()
+    assert board["margin"] == 0.05
+    rows = {e["label"]: e for e in board["entries"]}
+    assert rows["relu"]["p_equivalence"] is None and rows["relu"]["equivalent"] is None
+    family = [e for e in board["entries"] if e["p_equivalence"] is not None]
+    assert len(family) == 2 and rows["prelu"]["equivalent"]  # 0.004 apart, sd 0.01
+    relu = [float(v) for v in RELU]
+    for e in family:
+        values = {"dual_line": DUAL, "prelu": PRELU}[e["label"]]
+        raw = ttost_ind(np.array(values), np.array(relu), -0.05, 0.05, usevar="unequal")[0]
+        assert e["p_equivalence"] >= raw - 1e-12  # Holm never lowers a p
+        assert e["equivalent"] == (e["p_equivalence"] < 0.05)
+    bad = client.get("/api/v1/leaderboard?model=mlp&dataset=digits&margin=-1")
+    assert bad.status_code == 422 and "margin" in bad.text
 
 
 def test_leaderboard_exports(client: TestClient) -> None:
@@ -336,3 +367,45 @@ def test_boards_filter_by_device(client: TestClient) -> None:
     one = client.get("/api/v1/leaderboard?model=mlp&dataset=digits&device=cuda:1").json()
     assert [e["label"] for e in one["entries"]] == ["dual_line"]
     assert client.get("/api/v1/leaderboard?device=tpu").status_code == 422
+
+
+def test_diverged_seeds_are_counted_ranked_worst_and_tested_exactly(
+        client: TestClient) -> None:
+    ids = seed_task(results={"relu": RELU, "prelu": PRELU})
+    # tanh: one seed finished very well, four diverged: not better than ReLU, worse
+    tanh, _ = make_experiment(seeds=(), activation={"name": "tanh"})
+    add_finished_run(tanh, 0, [0.9, 0.99])
+    for seed in range(1, 5):
+        add_finished_run(tanh, seed, [0.3], status="diverged")
+    # elu: every seed diverged; still on the board, ranked last
+    elu, _ = make_experiment(seeds=(), activation={"name": "elu"})
+    for seed in range(3):
+        add_finished_run(elu, seed, [0.2], status="diverged")
+    add_finished_run(ids["prelu"], 9, [0.5], status="failed")  # counted, not ranked
+    board = client.get("/api/v1/leaderboard?model=mlp&dataset=digits&test=welch").json()
+    rows = {e["label"]: e for e in board["entries"]}
+    assert set(rows) == {"relu", "prelu", "tanh", "elu"}
+    assert (rows["tanh"]["n"], rows["tanh"]["diverged"], rows["tanh"]["failed"]) == (1, 4, 0)
+    assert (rows["elu"]["n"], rows["elu"]["diverged"], rows["elu"]["mean"]) == (0, 3, None)
+    assert (rows["prelu"]["n"], rows["prelu"]["diverged"], rows["prelu"]["failed"]) == (5, 0, 1)
+    assert rows["elu"]["rank"] == 4.0  # last
+    worst = -math.inf
+    for label, values in (("tanh", [0.99, *[worst] * 4]), ("elu", [worst] * 3)):
+        exact = sp.permutation_test(
+            ([v if v > worst else -1.0 for v in values], RELU),
+            lambda x, y, axis: sp.mannwhitneyu(x, y, axis=axis, method="asymptotic").statistic,
+            permutation_type="independent", n_resamples=np.inf, vectorized=True)
+        assert rows[label]["test"] == "mannwhitney_exact"
+        assert rows[label]["p_value"] == pytest.approx(float(exact.pvalue), abs=1e-12)
+        assert rows[label]["statistic"] == pytest.approx(float(exact.statistic))
+    # the verdict follows the ranks (diverged worst), not the one good seed's mean
+    assert rows["tanh"]["verdict"] in ("worse", "no significant difference")
+    assert rows["elu"]["verdict"] in ("worse", "no significant difference")
+    assert rows["prelu"]["test"] == "welch"  # no seed diverged on either side
+    csv_text = client.get("/api/v1/leaderboard?model=mlp&dataset=digits&format=csv").text
+    header = next(csv.reader(io.StringIO(csv_text)))
+    assert {"n", "diverged", "failed", "test"} <= set(header)
+    markdown = client.get("/api/v1/leaderboard?model=mlp&dataset=digits&format=markdown").text
+    assert markdown.splitlines()[0].endswith("| diverged | failed |")
+    cross = client.get("/api/v1/leaderboard").json()["entries"]
+    assert cross[-1]["label"] == "elu" and cross[-1]["avg_rank_mean_accuracy"] is None

@@ -151,3 +151,45 @@ def test_equal_values_have_std_exactly_zero_and_no_effect_size(value: float, n: 
     assert stats.cohens_d([value] * n, [value] * n) is None
     assert stats.cohens_d([value] * n, [value + 0.01] * n) is None
     assert stats.cohens_d([value] * n, [value, value + 0.01] * n) is not None
+
+
+@pytest.mark.parametrize(("a", "b"), SAMPLES[:8])
+@pytest.mark.parametrize("margin", [0.01, 0.5, 2.0])
+def test_tost_equals_statsmodels(a: list[float], b: list[float], margin: float) -> None:
+    from statsmodels.stats.weightstats import ttost_ind
+
+    ours = stats.tost(a, b, margin)
+    reference = ttost_ind(np.array(a), np.array(b), -margin, margin, usevar="unequal")[0]
+    _same(ours, float(reference))
+
+
+def test_tost_needs_two_values_a_side() -> None:
+    assert stats.tost([0.9], [0.9, 0.91], 0.1) is None
+
+
+def _u_statistic(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    return sp.mannwhitneyu(x, y, axis=axis, method="asymptotic").statistic
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ([0.91, 0.93, 0.92], [0.89, 0.90, 0.88]),  # 3 vs 3, apart: the smallest p, 0.1
+    ([0.5, 0.5, 0.6, 0.7], [0.5, 0.6, 0.6, 0.9]),  # ties
+    ([0.9, -math.inf, 0.8, 0.85], [0.7, 0.75, 0.8]),  # a diverged seed ranked worst
+    ([0.9, 0.91, 0.92, 0.93, 0.9], [-math.inf, -math.inf, 0.91, 0.9, 0.88]),
+    (list(RNG.normal(0, 1, 9)), list(RNG.normal(0.5, 1, 8))),  # 24,310: drawn
+])
+def test_exact_mann_whitney_equals_scipys_permutation_test(a: list[float],
+                                                           b: list[float]) -> None:
+    ours = stats.mann_whitney_exact(a, b)
+    assert ours is not None and ours.p_value is not None
+    finite = [x if math.isfinite(x) else -1e9 for x in a], \
+        [x if math.isfinite(x) else -1e9 for x in b]
+    reference = sp.permutation_test(finite, _u_statistic, permutation_type="independent",
+                                    alternative="two-sided", n_resamples=20_000,
+                                    random_state=np.random.default_rng(1), vectorized=True)
+    assert ours.statistic == pytest.approx(float(reference.statistic))
+    drawn = math.comb(len(a) + len(b), len(a)) > stats.PERMUTATIONS
+    assert ours.p_value == pytest.approx(float(reference.pvalue), abs=0.01 if drawn else 1e-9)
+    if len(a) == len(b) == 3:
+        assert ours.p_value == pytest.approx(0.1)
+        assert sp.mannwhitneyu(a, b).pvalue == pytest.approx(0.1)  # scipy's exact agrees
