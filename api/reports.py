@@ -235,6 +235,25 @@ class CrossTaskEntry(Report):
     not_significant: int = Field(0, description="comparisons without a significant difference")
     equivalent: int = Field(0, description="comparisons TOST puts within the `margin` asked "
                                            "for (0 without one)")
+    profile_score: float | None = Field(
+        None, description="the performance profile's integral over [1, tau_max] / "
+                          "(tau_max - 1): 1 if best in every comparison group")
+
+
+class Profile(Report):
+    label: str
+    tau: list[float] = Field(description="breakpoints of the step function, 1 to tau_max")
+    rho: list[float] = Field(description="fraction of groups within tau of the best, held "
+                                         "until the next breakpoint")
+    score: float
+
+
+class Profiles(Report):
+    cost: str = Field(description="the lower-is-better cost: error (1 - accuracy), a loss, "
+                                  "perplexity, ...")
+    tau_max: float
+    problems: int = Field(description="comparison groups (a task's entries of one recipe)")
+    entries: list[Profile]
 
 
 class CrossTaskBoard(Report):
@@ -247,6 +266,8 @@ class CrossTaskBoard(Report):
     margin: float | None = None
     filters: BoardFilters
     tasks: list[TaskSeen]
+    profiles: Profiles | None = Field(
+        None, description="performance profiles (Dolan & Moré) and their scores (AlgoPerf)")
     entries: list[CrossTaskEntry]
 
 

@@ -352,6 +352,45 @@ class TrainingSettings(BaseModel):
         "fp32", description="fp32: float32 throughout; bf16: bfloat16 autocast (CUDA's, or the "
                             "CPU's), faster on GPUs; results are reused only at the same "
                             "precision")
+    # The published grokking recipes (Power et al. 2022, Nanda et al. 2023) need these three.
+    betas: list[float] = Field(
+        default_factory=lambda: [0.9, 0.999], min_length=2, max_length=2,
+        description="adam and adamw: the moment decays (beta1, beta2), each in [0, 1)")
+    warmup_steps: int = Field(
+        0, ge=0, le=1_000_000, description="a linear warm-up of the lr over the first steps, "
+                                           "on top of the schedule (not with onecycle, which "
+                                           "has its own)")
+    decay_all: bool = Field(
+        False, description="weight decay on every weight, norms, embeddings and biases too "
+                           "(activation parameters are never decayed: decay would change the "
+                           "activation); false: the transformer recipe's exemptions")
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, betas: list[float]) -> list[float]:
+        if not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"betas must each be in [0, 1), got {betas}")
+        return betas
+
+    @model_validator(mode="after")
+    def _warmup(self) -> TrainingSettings:
+        if self.warmup_steps and self.schedule == "onecycle":
+            raise ValueError("warmup_steps cannot be used with the onecycle schedule, which "
+                             "has its own warm-up")
+        return self
+
+
+# Training settings added after recipes were first stored, with their defaults: a recipe at
+# the default leaves the key out of its hash and its board recipe, so recipes stored before
+# the setting existed keep their identity and still meet their baselines.
+LATER_DEFAULTS: dict[str, Any] = {"precision": "fp32", "betas": [0.9, 0.999],
+                                  "warmup_steps": 0, "decay_all": False}
+
+
+def without_later_defaults(training: Mapping[str, Any]) -> dict[str, Any]:
+    """Stored training settings less the LATER_DEFAULTS keys at their defaults."""
+    return {k: v for k, v in training.items()
+            if k not in LATER_DEFAULTS or v != LATER_DEFAULTS[k]}
 
 
 class Resources(BaseModel):
@@ -558,9 +597,7 @@ def spec_hash(spec: ExperimentSpec) -> str:
     resources."""
     recipe = spec.model_dump(mode="json", exclude={"name", "tags", "priority", "seeds",
                                                    "resources"})
-    if recipe["training"]["precision"] == "fp32":
-        # the default, left out so that recipes from before the field keep their identity
-        del recipe["training"]["precision"]
+    recipe["training"] = without_later_defaults(recipe["training"])
     recipe["recipe_version"] = RECIPE_VERSION
     canonical = json.dumps(recipe, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -21,6 +21,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, and_, or_, select, true
 from sqlalchemy.orm import Session
 
+from api.analytics.profiles import TAU_MAX, cost, cost_name, profiles
 from api.analytics.stats import (
     TestResult,
     average_ranks,
@@ -43,6 +44,7 @@ from core.labels import activation_label
 from core.metrics import DEFAULT_BASELINE, DEFAULT_SELECTION, HIGHER_IS_BETTER
 from core.models import Experiment, Run, Sweep
 from core.results import ended_rows, final_rows
+from core.spec import without_later_defaults
 from core.status import RunStatus
 
 TESTS = ("welch", "mannwhitney", "paired")
@@ -105,8 +107,11 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def recipe_of(spec: dict[str, Any], recipe_version: int) -> dict[str, Any]:
-    """The recipe as flat `path: value` pairs (activation included)."""
+    """The recipe as flat `path: value` pairs (activation included); training settings
+    added later are left out at their defaults, as the recipe hash leaves them out."""
     rest = {k: v for k, v in spec.items() if k not in NOT_RECIPE}
+    if isinstance(rest.get("training"), dict):
+        rest["training"] = without_later_defaults(rest["training"])
     return {**_flatten(rest), "recipe_version": recipe_version}
 
 
@@ -489,7 +494,10 @@ class _CrossTask:
     tasks it was ranked on, and its win/tie/loss record against the baseline."""
 
     def __init__(self, metric: str) -> None:
+        self.metric = metric
         self.higher = HIGHER_IS_BETTER[metric]
+        # per comparison group, each label's cost (api/analytics/profiles.py)
+        self.problems: list[dict[str, float]] = []
         self.ranks: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
         self.tasks_of: dict[str, set[tuple[str, str]]] = defaultdict(set)
         self.record: dict[str, dict[str, int]] = defaultdict(lambda: dict(NO_RECORD))
@@ -504,6 +512,15 @@ class _CrossTask:
                 self.ranks[e.label][column].append(rank)
         for e in group:
             self.tasks_of[e.label].add(task)
+        costs: dict[str, float] = {}
+        for e in group:
+            costs[e.label] = min(costs.get(e.label, math.inf), cost(self.metric, e.mean))
+        self.problems.append(costs)
+
+    def profiles(self) -> dict[str, Any]:
+        return {"cost": cost_name(self.metric), "tau_max": TAU_MAX,
+                "problems": len(self.problems),
+                "entries": profiles(self.problems, sorted(self.tasks_of))}
 
     def count(self, board: dict[str, Any]) -> None:
         for entry in board["entries"]:
@@ -517,6 +534,7 @@ class _CrossTask:
                 record["equivalent"] += 1
 
     def table(self) -> list[dict[str, Any]]:
+        scores = {p["label"]: p["score"] for p in self.profiles()["entries"]}
         table = []
         for label in self.tasks_of:  # an activation whose every seed diverged is listed too
             columns = self.ranks[label]
@@ -525,6 +543,7 @@ class _CrossTask:
             for column in RANK_COLUMNS:
                 row[f"avg_rank_{column}"] = mean(columns[column]) if columns[column] else None
             row.update(self.record.get(label, NO_RECORD))
+            row["profile_score"] = scores.get(label)
             table.append(row)
         table.sort(key=lambda r: (_or_inf(r["avg_rank_mean_accuracy"]), r["label"]))
         return table
@@ -561,4 +580,5 @@ def cross_task_board(session: Session, q: Query) -> dict[str, Any]:
                       "baseline_found": board["baseline_found"]})
     return {"metric": q.metric, "stat": q.stat, "select": q.select_by,
             "baseline": q.baseline, "test": q.test, "alpha": q.alpha, "margin": q.margin,
-            "filters": q.filters.to_dict(), "tasks": tasks, "entries": tally.table()}
+            "filters": q.filters.to_dict(), "tasks": tasks, "entries": tally.table(),
+            "profiles": tally.profiles()}

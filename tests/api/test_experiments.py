@@ -64,6 +64,30 @@ def test_defaults_fill_in_and_equal_recipes_hash_equal(client: TestClient) -> No
     assert ha == hb
 
 
+def test_later_settings_at_their_defaults_keep_the_recipe_hash(client: TestClient) -> None:
+    import hashlib
+    import json
+
+    from core.spec import RECIPE_VERSION, ExperimentSpec, spec_hash
+
+    plain = ExperimentSpec.model_validate({"activation": {"name": "relu"}})
+    explicit = ExperimentSpec.model_validate({"activation": {"name": "relu"}, "training": {
+        "betas": [0.9, 0.999], "warmup_steps": 0, "decay_all": False, "precision": "fp32"}})
+    assert spec_hash(plain) == spec_hash(explicit)
+    # the hash as it was computed before these settings (and precision) existed
+    recipe = plain.model_dump(mode="json", exclude={"name", "tags", "priority", "seeds",
+                                                    "resources"})
+    for later in ("precision", "betas", "warmup_steps", "decay_all"):
+        del recipe["training"][later]
+    recipe["recipe_version"] = RECIPE_VERSION
+    old = hashlib.sha256(json.dumps(recipe, sort_keys=True, separators=(",", ":")).encode())
+    assert spec_hash(plain) == old.hexdigest()
+    for changed in ({"betas": [0.9, 0.98]}, {"warmup_steps": 10}, {"decay_all": True}):
+        other = ExperimentSpec.model_validate({"activation": {"name": "relu"},
+                                               "training": changed})
+        assert spec_hash(other) != spec_hash(plain), changed
+
+
 def _bad(**changes: Any) -> dict[str, Any]:
     spec = {k: (dict(v) if isinstance(v, dict) else v) for k, v in GOOD.items()}
     for dotted, value in changes.items():
@@ -126,6 +150,10 @@ BAD_CASES = [
          ["cannot name a parameter"]),
         ("not a string", {"expression": 3}, "expression", ["must be a string"]),
     ]],
+    ("betas out of range", _bad(training={"betas": [0.9, 1.0]}), "training.betas",
+     ["betas must each be in [0, 1)"]),
+    ("warm-up with onecycle", _bad(training={"warmup_steps": 10, "schedule": "onecycle"}),
+     "training", ["onecycle schedule, which has its own warm-up"]),
 ]
 
 

@@ -51,6 +51,7 @@ SCRIPT = textwrap.dedent('''
         "parameters": actlab.plot_parameters(lab, experiment_id, "a"),
         "leaderboard": actlab.plot_leaderboard(board),
         "response": actlab.plot_response(lab, experiment_id),
+        "profiles": actlab.plot_profiles(lab.leaderboard(tag="notebook")),
     }
     for name, fig in figures.items():
         fig.savefig(out / f"{name}.svg")
@@ -73,22 +74,24 @@ SCRIPT = textwrap.dedent('''
 def test_the_client_alone_reads_frames_and_draws_figures(
         service: Service, client_python: Path, tmp_path: Path) -> None:  # noqa: F811
     lab = Client(url=service.url)
-    exp = lab.submit({"activation": {"name": "dual_line"},
-                      "model": {"name": "mlp", "params": {"hidden": 16}},
-                      "dataset": {"name": "digits"}, "seeds": [0, 1], "tags": ["notebook"],
-                      "training": {"epochs": 2}}, force=True).wait(progress=False, poll=0.3,
-                                                                   timeout=180)
+    spec = {"model": {"name": "mlp", "params": {"hidden": 16}}, "dataset": {"name": "digits"},
+            "seeds": [0, 1], "tags": ["notebook"], "training": {"epochs": 2}}
+    # ReLU too, with the same recipe: a comparison group for the performance profiles
+    base = lab.submit({**spec, "activation": {"name": "relu"}}, force=True)
+    exp = lab.submit({**spec, "activation": {"name": "dual_line"}}, force=True).wait(
+        progress=False, poll=0.3, timeout=180)
     assert exp["status"] == "succeeded", service.log_text()[-2000:]
+    assert base.wait(progress=False, poll=0.3, timeout=180)["status"] == "succeeded"
     script = tmp_path / "notebook.py"
     script.write_text(SCRIPT)
     done = subprocess.run([str(client_python), str(script), str(tmp_path), service.url,
                            exp["id"]], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["labels"] == ["dual_line"] and result["entries"] == 1
+    assert sorted(result["labels"]) == ["dual_line", "relu"] and result["entries"] == 2
     assert "server package" in result["needs_server"]
     assert "speaks API v1" in result["mismatch"] and "this client speaks v2" in result["mismatch"]
-    for name in ("curves", "parameters", "leaderboard", "response"):
+    for name in ("curves", "parameters", "leaderboard", "response", "profiles"):
         svg = (tmp_path / f"{name}.svg").read_text()
         assert svg.startswith("<?xml") and "<svg" in svg, name
     listed = subprocess.run([str(client_python), "-m", "actlab", "status", exp["id"][:8],
@@ -98,4 +101,4 @@ def test_the_client_alone_reads_frames_and_draws_figures(
     board = subprocess.run([str(client_python), "-m", "actlab", "leaderboard", "--model",
                             "mlp", "--dataset", "digits", "--tag", "notebook", "--url",
                             service.url], capture_output=True, text=True, timeout=120)
-    assert board.returncode == 0 and "| 1 | dual_line |" in board.stdout, board.stderr
+    assert board.returncode == 0 and " | dual_line | " in board.stdout, board.stderr

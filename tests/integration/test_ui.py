@@ -119,6 +119,11 @@ def test_the_leaderboard_page(ui_service: tuple[Service, str], browser: object) 
     text = browser.execute_script("return document.querySelector('main').innerText")  # type: ignore[attr-defined]
     assert "dual_line" in text and "baseline" in text
     assert "val sparsity" in text and "val loss" in text  # beside the ranked metric
+    # across tasks: one comparison group, two activations, a step each over tau
+    points = _until(browser, "return window.actlabCharts.profiles")
+    assert points and points % 2 == 0 and points >= 4, points
+    assert "profile score" in browser.execute_script(  # type: ignore[attr-defined]
+        "return document.getElementById('profiles').parentNode.innerText")
     _shot(browser, "leaderboard")
 
 

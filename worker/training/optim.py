@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -21,7 +22,7 @@ def make_optimizer(model: nn.Module, settings: TrainingSettings) -> torch.optim.
     # transformers' recipe: norms, embeddings and biases).
     act_ids = set(activation_parameter_ids(model))
     exempt = getattr(model, "no_weight_decay", None)
-    if callable(exempt):
+    if callable(exempt) and not settings.decay_all:
         act_ids |= {id(p) for p in exempt()}
     params = [p for p in model.parameters() if p.requires_grad]
     decayed = [p for p in params if id(p) not in act_ids]
@@ -30,10 +31,11 @@ def make_optimizer(model: nn.Module, settings: TrainingSettings) -> torch.optim.
         {"params": [p for p in params if id(p) in act_ids], "weight_decay": 0.0},
     ]
     groups = [g for g in groups if g["params"]]
+    betas = (float(settings.betas[0]), float(settings.betas[1]))
     if settings.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=settings.lr)
+        return torch.optim.Adam(groups, lr=settings.lr, betas=betas)
     if settings.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=settings.lr)
+        return torch.optim.AdamW(groups, lr=settings.lr, betas=betas)
     if settings.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=settings.lr, momentum=settings.momentum,
                                nesterov=settings.nesterov and settings.momentum > 0)
@@ -42,22 +44,29 @@ def make_optimizer(model: nn.Module, settings: TrainingSettings) -> torch.optim.
 
 def make_schedule(optimizer: torch.optim.Optimizer, settings: TrainingSettings,
                   total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
-    """Stepped once per batch. `step` divides the lr by 10 at 50% and 75% of training."""
+    """Stepped once per batch. `step` divides the lr by 10 at 50% and 75% of training;
+    `warmup_steps` scales any schedule but onecycle by (step + 1) / warmup_steps until then."""
     total = max(1, total_steps)
     if settings.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings.lr, total_steps=total)
-    if settings.schedule == "constant":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    if settings.schedule == "step":
+    factor = _factor(settings.schedule, total)
+    warmup = settings.warmup_steps
+    if warmup:
         return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: 0.1 ** ((step >= total // 2) + (step >= 3 * total // 4)))
-    if settings.schedule == "cosine":
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
-    if settings.schedule == "warmup_cosine":  # the transformer recipe (GPT-2, nanoGPT)
+            optimizer, lambda step: factor(step) * min(1.0, (step + 1) / warmup))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _factor(schedule: str, total: int) -> Callable[[int], float]:
+    """The lr's multiplier at a step under `schedule` (all but onecycle)."""
+    if schedule == "constant":
+        return lambda step: 1.0
+    if schedule == "step":
+        return lambda step: 0.1 ** ((step >= total // 2) + (step >= 3 * total // 4))
+    if schedule == "cosine":
+        return lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+    if schedule == "warmup_cosine":  # the transformer recipe (GPT-2, nanoGPT)
         warm = max(1, round(WARMUP * total))
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: (step + 1) / warm
-                                                 if step < warm else 0.5 * (1 + math.cos(
-                                                     math.pi * min(step - warm, total - warm)
-                                                     / max(1, total - warm))))
-    raise ValueError(f"unknown schedule {settings.schedule!r}; valid: {', '.join(SCHEDULES)}")
+        return lambda step: (step + 1) / warm if step < warm else 0.5 * (1 + math.cos(
+            math.pi * min(step - warm, total - warm) / max(1, total - warm)))
+    raise ValueError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")

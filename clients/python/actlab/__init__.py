@@ -7,8 +7,14 @@ figures for papers (matplotlib).
 """
 
 from actlab.client import API_VERSION, ActlabError, Client, Submitted
-from actlab.plots import plot_curves, plot_leaderboard, plot_parameters, plot_response
+from actlab.plots import (
+    plot_curves,
+    plot_leaderboard,
+    plot_parameters,
+    plot_profiles,
+    plot_response,
+)
 
 __version__ = "0.1.0"
 __all__ = ["API_VERSION", "ActlabError", "Client", "Submitted", "plot_curves",
-           "plot_leaderboard", "plot_parameters", "plot_response"]
+           "plot_leaderboard", "plot_parameters", "plot_profiles", "plot_response"]

@@ -7,6 +7,7 @@ Figure (save it as SVG or PDF: `fig.savefig("curves.pdf")`). Needs matplotlib
 - `plot_parameters`: box plots of a learnable activation parameter per block (over channels
   and seeds, at each run's last epoch), the Dual Line paper's figure;
 - `plot_leaderboard`: each entry's mean with its 95 % interval, the baseline marked;
+- `plot_profiles`: the cross-task board's performance profiles, each score in the legend;
 - `plot_response`: each layer's learned activation (mean over channels and seeds) and the
   response region (the network's min-max envelope).
 """
@@ -93,6 +94,27 @@ def plot_leaderboard(board: dict[str, Any]) -> Any:
         ax.plot([e["mean"]], [y], "o", color=colour)
     ax.set_yticks(range(len(entries)), [e["label"] for e in reversed(entries)])
     ax.set_xlabel(f"{board['metric']} ({board.get('stat', 'final')}), mean and 95 % interval")
+    fig.tight_layout()
+    return fig
+
+
+def plot_profiles(board: dict[str, Any]) -> Any:
+    """The cross-task board's performance profiles (`Client.leaderboard()` without a task):
+    per activation, the fraction of comparison groups in which its cost is within a factor
+    tau of the best, as steps; the legend gives each score (the area, normalised)."""
+    plt = _pyplot()
+    profiles = board.get("profiles") or {}
+    if not profiles.get("entries"):
+        raise ActlabError(0, "the board has no performance profiles (it needs no task and "
+                             "at least one comparison group)")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for p in profiles["entries"]:
+        ax.step(p["tau"], p["rho"], where="post", label=f"{p['label']} ({p['score']:.2f})")
+    ax.set_xlim(1, profiles["tau_max"])
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel(f"tau: within this factor of the best {profiles['cost']}")
+    ax.set_ylabel(f"fraction of {profiles['problems']} comparison groups")
+    ax.legend(fontsize="small", loc="lower right")
     fig.tight_layout()
     return fig
 

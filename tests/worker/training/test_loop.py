@@ -91,6 +91,32 @@ def test_activation_parameters_get_no_weight_decay() -> None:
     assert all(decays[id(p)] == 0.0 for p in act.parameters())
 
 
+def test_the_published_grokking_settings_reach_the_optimizer() -> None:
+    from worker.training.models import ActFactory
+    from worker.training.optim import make_schedule
+    from worker.training.transformers import GPT
+
+    model = GPT((16,), 11, ActFactory("relu"), n_layer=1, d_model=16, d_ff=32, context=16)
+    exempt = {id(p) for p in model.no_weight_decay()}
+    assert exempt
+    plain = make_optimizer(model, TrainingSettings(weight_decay=1.0, optimizer="adamw"))
+    every = make_optimizer(model, TrainingSettings(weight_decay=1.0, optimizer="adamw",
+                                                   decay_all=True, betas=[0.9, 0.98]))
+    decays = {id(p): g["weight_decay"] for g in plain.param_groups for p in g["params"]}
+    assert all(decays[i] == 0.0 for i in exempt)  # the transformer recipe's exemptions
+    decays = {id(p): g["weight_decay"] for g in every.param_groups for p in g["params"]}
+    assert all(decays[i] == 1.0 for i in exempt)  # Nanda et al.: every weight decays
+    assert {g["betas"] for g in every.param_groups} == {(0.9, 0.98)}
+    assert {g["betas"] for g in plain.param_groups} == {(0.9, 0.999)}
+    schedule = make_schedule(every, TrainingSettings(lr=1e-3, warmup_steps=10), 100)
+    lrs = []
+    for _ in range(12):
+        lrs.append(every.param_groups[0]["lr"])
+        every.step()
+        schedule.step()
+    assert lrs[:3] == pytest.approx([1e-4, 2e-4, 3e-4]) and lrs[9:] == pytest.approx([1e-3] * 3)
+
+
 def test_per_run_figures(tmp_path: Path) -> None:
     result = train(FAST, device="cpu", data_root=tmp_path)
     assert result.num_params > 0 and result.macs > 0 and result.peak_memory_bytes > 0

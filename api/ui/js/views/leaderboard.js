@@ -1,6 +1,7 @@
-// The leaderboard of one task: the table, and the means with their confidence intervals.
+// The leaderboard of one task: the table, and the means with their confidence intervals;
+// then the same filters across tasks: the record and the performance profiles.
 import { api, vocabulary } from "../api.js";
-import { drawIntervals } from "../charts.js";
+import { chart, drawIntervals } from "../charts.js";
 import { fmt, formQuery, h, table } from "../dom.js";
 
 export async function leaderboardView(ctx, query) {
@@ -28,7 +29,10 @@ export async function leaderboardView(ctx, query) {
   const board = await api(`/api/v1/leaderboard?${q}`);
   const rows = board.entries.map((e) => h("tr", {}, h("td", { class: "num" }, e.rank),
     h("td", {}, e.label),
-    h("td", { class: "num" }, `${fmt(e.mean)} ± ${fmt(e.std)}`), h("td", { class: "num" }, e.n),
+    h("td", { class: "num" }, `${fmt(e.mean)} ± ${fmt(e.std)}`),
+    // seeds that diverged or failed beside the ones in the statistics: nothing dropped
+    h("td", { class: "num" }, `${e.n}${e.diverged ? ` +${e.diverged} diverged` : ""}` +
+      `${e.failed ? ` +${e.failed} failed` : ""}`),
     h("td", { class: "num" }, e.p_holm === null ? "" : Number(e.p_holm).toPrecision(3)),
     h("td", {}, e.verdict), h("td", { class: "muted" }, e.recipe),
     // the loss and the sparsity beside the ranked metric (ReLU against ReLU² and SwiGLU)
@@ -44,4 +48,33 @@ export async function leaderboardView(ctx, query) {
     out.append(h("h2", {}, "Means with 95% confidence intervals"), h("div", { class: "card" }, canvas));
     drawIntervals(canvas, board.entries);
   }
+  q.delete("model"); q.delete("dataset");
+  acrossTasks(out, await api(`/api/v1/leaderboard?${q}`));
+}
+
+// Across tasks: the record against the baseline and the performance profiles (Dolan & Moré):
+// the fraction of comparison groups where each activation is within tau of the best.
+function acrossTasks(out, board) {
+  const profiles = board.profiles;
+  if (!profiles || !profiles.entries.length || !profiles.problems) return;
+  const rows = board.entries.map((e) => h("tr", {}, h("td", {}, e.label),
+    h("td", { class: "num" }, e.tasks), h("td", { class: "num" }, e.groups),
+    h("td", { class: "num" }, `${e.win} / ${e.not_significant} / ${e.loss}`),
+    h("td", { class: "num" }, e.profile_score === null ? "" : fmt(e.profile_score))));
+  const el = h("div", { class: "card", id: "profiles" });
+  out.append(h("h2", {}, "Across tasks"), h("p", { class: "muted" },
+    `${profiles.problems} comparison groups; cost: ${profiles.cost}; score: the profile's ` +
+    `area over [1, ${profiles.tau_max}], normalised (1: best everywhere)`),
+  table(["activation", "tasks", "groups", "better / not significant / worse", "profile score"],
+    rows), el);
+  // one x axis for every step function: the union of their breakpoints
+  const xs = [...new Set(profiles.entries.flatMap((p) => p.tau))].sort((a, b) => a - b);
+  const at = (p, x) => p.rho[p.tau.filter((t) => t <= x).length - 1] ?? 0;
+  const steps = uPlot.paths.stepped({ align: 1 });
+  chart("profiles", el, {
+    title: "performance profiles", scales: { x: { time: false }, y: { range: [0, 1.02] } },
+    axes: [{ label: "tau" }, { label: "fraction of groups" }],
+    series: [{}, ...profiles.entries.map((p, i) => ({ label: `${p.label} (${fmt(p.score)})`,
+      stroke: `hsl(${(i * 67) % 360} 65% 45%)`, paths: steps }))],
+  }, [xs, ...profiles.entries.map((p) => xs.map((x) => at(p, x)))]);
 }
