@@ -58,6 +58,7 @@ bench: install
 	$(BIN)/python -m bench.relu_tanh --model lenet5 --dataset digits --epochs 30
 	$(BIN)/python -m bench.glu_variants --seeds 5 --epochs 8
 	$(BIN)/python -m bench.grokking --seeds 3 --epochs 200
+	$(BIN)/python -m bench.grokking --seeds 3 --epochs 200 --recipe power
 	$(BIN)/python -m bench.adaptive --races 2000
 	$(BIN)/python -m bench.adaptive --races 2000 --beta 0.05
 	$(BIN)/python -m bench.race

@@ -162,7 +162,11 @@ class BoardEntry(Described):
     val_loss: float | None = Field(None, description="the runs' mean last-epoch val_loss")
     val_sparsity: float | None = Field(
         None, description="the runs' mean last-epoch val_sparsity: the fraction of "
-                          "activation outputs that are exactly zero on the validation split")
+                          "activation outputs that are exactly zero on the validation split "
+                          "(null for an activation the catalog marks as never exactly zero)")
+    val_sparsity_cett: float | None = Field(
+        None, description="the runs' mean last-epoch val_sparsity_cett: CETT sparsity of the "
+                          "FFN layers (models with FFN slots), meaningful for every activation")
     num_params: int | None
     macs: int | None
     activation_macs: int | None

@@ -39,7 +39,19 @@ def load_catalog() -> dict[str, list[dict[str, Any]]]:
                     continue
                 data[kind].append({**entry, "plugin": dist})
                 taken |= names
+    for entry in data.get("activations", []):
+        entry["exact_zeros"] = _exact_zeros(entry)
     return data
+
+
+def _exact_zeros(entry: dict[str, Any]) -> bool:
+    """Whether the activation outputs exactly 0 somewhere other than at 0 (ReLU, ReLU²,
+    hardswish: an exact-zero sparsity means something) or never does (GELU, SiLU, tanh:
+    its exact-zero sparsity is 0 by construction), read off its curve at its default
+    parameters on [-4, 4]."""
+    curve = entry.get("curve") or {}
+    return any(y == 0 and x != 0 for x, y in zip(curve.get("xs", []), curve.get("ys", []),
+                                                 strict=False))
 
 
 @cache

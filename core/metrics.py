@@ -47,6 +47,12 @@ METRIC_TABLE: tuple[Metric, ...] = (
     Metric("val_sparsity", "validation", True,
            doc="fraction of the activation slots' outputs that are exactly zero on the "
                "validation split, averaged over slots (per slot: GET /runs/{id}/sparsity)"),
+    # Models with FFN slots only (null elsewhere): sparsity any activation can have.
+    Metric("val_sparsity_cett", "validation", True,
+           doc="CETT sparsity (Zhang et al. 2024): per FFN layer, the fraction of hidden "
+               "units at or below the largest magnitude whose zeroing changes the FFN's "
+               "output by at most `sparsity_cett` (0.2) of its norm, on the validation "
+               "split, averaged over layers"),
     Metric("lr", "none", False, doc="learning rate at the end of the epoch"),
     Metric("epoch_seconds", "none", False, averaged=True,
            doc="wall time of the epoch, evaluation included"),

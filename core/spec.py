@@ -364,6 +364,10 @@ class TrainingSettings(BaseModel):
         False, description="weight decay on every weight, norms, embeddings and biases too "
                            "(activation parameters are never decayed: decay would change the "
                            "activation); false: the transformer recipe's exemptions")
+    sparsity_cett: float = Field(
+        0.2, gt=0, lt=1, description="the CETT budget of val_sparsity_cett (models with FFN "
+                                     "slots): the share of the FFN output's norm that the "
+                                     "truncated units may carry (Zhang et al. 2024: 0.2)")
 
     @field_validator("betas")
     @classmethod
@@ -384,7 +388,7 @@ class TrainingSettings(BaseModel):
 # the default leaves the key out of its hash and its board recipe, so recipes stored before
 # the setting existed keep their identity and still meet their baselines.
 LATER_DEFAULTS: dict[str, Any] = {"precision": "fp32", "betas": [0.9, 0.999],
-                                  "warmup_steps": 0, "decay_all": False}
+                                  "warmup_steps": 0, "decay_all": False, "sparsity_cett": 0.2}
 
 
 def without_later_defaults(training: Mapping[str, Any]) -> dict[str, Any]:

@@ -57,7 +57,8 @@ def _time_markdown(board: dict[str, Any]) -> str:
 def _extra_columns(rows: list[dict[str, Any]], metric: str) -> list[str]:
     """The loss and the sparsity beside the ranked metric where the runs recorded them, a
     raced sweep's decisions, and the seeds that diverged or failed wherever any did."""
-    extra = [c for c in ("val_loss", "val_sparsity", "decision", "decided_round")
+    extra = [c for c in ("val_loss", "val_sparsity", "val_sparsity_cett", "decision",
+                         "decided_round")
              if c != metric and any(row.get(c) is not None for row in rows)]
     return extra + [c for c in ("diverged", "failed") if any(row.get(c) for row in rows)]
 

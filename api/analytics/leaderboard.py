@@ -161,6 +161,8 @@ class Entry:
     # The activations' zero fraction on the validation split (core/metrics.py), shown beside
     # the loss: the sparsity-against-loss trade-off of ReLU, ReLU² and SwiGLU.
     val_sparsity: float | None
+    # CETT sparsity (models with FFN slots): meaningful for every activation.
+    val_sparsity_cett: float | None
     epoch_seconds: float | None
     best_value: float | None
     provenance: dict[str, str | None]
@@ -238,6 +240,7 @@ def _averages(runs: list[Any]) -> dict[str, Any]:
         "train_loss": _mean_or_none([r.final_train_loss for r in runs]),
         "val_loss": _mean_or_none([r.final_val_loss for r in runs]),
         "val_sparsity": _mean_or_none([r.final_val_sparsity for r in runs]),
+        "val_sparsity_cett": _mean_or_none([r.final_val_sparsity_cett for r in runs]),
         "epoch_seconds": _mean_or_none([r.best_epoch_seconds for r in runs])}
 
 
@@ -401,11 +404,18 @@ def _row(e: Entry, base: Entry | None, result: TestResult | None, p_holm: float 
         if compared and base is not None else None,
         "verdict": _verdict(e, base, result, p_holm, q),
         "best_epoch_mean": e.best_epoch_mean,
-        "val_loss": e.val_loss, "val_sparsity": e.val_sparsity,
+        "val_loss": e.val_loss,
+        # exact zeros mean nothing for an activation that never outputs one (GELU, SiLU)
+        "val_sparsity": e.val_sparsity if _exact_zeros(e.activation) else None,
+        "val_sparsity_cett": e.val_sparsity_cett,
         "num_params": e.num_params, "macs": e.macs, "activation_macs": e.activation_macs,
         "metric_per_mmac": (d.mean / (e.macs / 1e6)) if e.macs and d.mean else None,
         **e.provenance, **(e.target if q.target is not None else {}),
     }
+
+
+def _exact_zeros(activation: str) -> bool:
+    return bool(entries("activations").get(activation, {}).get("exact_zeros", True))
 
 
 def _ranks(items: list[Entry], q: Query) -> list[float]:

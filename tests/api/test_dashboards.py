@@ -409,3 +409,22 @@ def test_diverged_seeds_are_counted_ranked_worst_and_tested_exactly(
     assert markdown.splitlines()[0].endswith("| diverged | failed |")
     cross = client.get("/api/v1/leaderboard").json()["entries"]
     assert cross[-1]["label"] == "elu" and cross[-1]["avg_rank_mean_accuracy"] is None
+
+
+def test_exact_zero_sparsity_is_null_where_the_activation_never_outputs_zero(
+        client: TestClient) -> None:
+    import sqlalchemy as sa
+
+    from core.db import session_scope
+    from core.models import EpochMetric
+
+    catalog = {a["name"]: a for a in client.get("/api/v1/catalog/activations").json()}
+    assert catalog["relu"]["exact_zeros"] and catalog["squared_relu"]["exact_zeros"]
+    assert not catalog["gelu"]["exact_zeros"] and not catalog["silu"]["exact_zeros"]
+    seed_task(results={"relu": RELU, "gelu": PRELU})
+    with session_scope() as s:  # what the worker records: exact zeros and CETT per epoch
+        s.execute(sa.update(EpochMetric).values(val_sparsity=0.0, val_sparsity_cett=0.3))
+    rows = {e["label"]: e for e in client.get(
+        "/api/v1/leaderboard?model=mlp&dataset=digits").json()["entries"]}
+    assert rows["gelu"]["val_sparsity"] is None and rows["gelu"]["val_sparsity_cett"] == 0.3
+    assert rows["relu"]["val_sparsity"] == 0.0 and rows["relu"]["val_sparsity_cett"] == 0.3

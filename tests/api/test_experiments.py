@@ -72,17 +72,19 @@ def test_later_settings_at_their_defaults_keep_the_recipe_hash(client: TestClien
 
     plain = ExperimentSpec.model_validate({"activation": {"name": "relu"}})
     explicit = ExperimentSpec.model_validate({"activation": {"name": "relu"}, "training": {
-        "betas": [0.9, 0.999], "warmup_steps": 0, "decay_all": False, "precision": "fp32"}})
+        "betas": [0.9, 0.999], "warmup_steps": 0, "decay_all": False, "precision": "fp32",
+        "sparsity_cett": 0.2}})
     assert spec_hash(plain) == spec_hash(explicit)
     # the hash as it was computed before these settings (and precision) existed
     recipe = plain.model_dump(mode="json", exclude={"name", "tags", "priority", "seeds",
                                                     "resources"})
-    for later in ("precision", "betas", "warmup_steps", "decay_all"):
+    for later in ("precision", "betas", "warmup_steps", "decay_all", "sparsity_cett"):
         del recipe["training"][later]
     recipe["recipe_version"] = RECIPE_VERSION
     old = hashlib.sha256(json.dumps(recipe, sort_keys=True, separators=(",", ":")).encode())
     assert spec_hash(plain) == old.hexdigest()
-    for changed in ({"betas": [0.9, 0.98]}, {"warmup_steps": 10}, {"decay_all": True}):
+    for changed in ({"betas": [0.9, 0.98]}, {"warmup_steps": 10}, {"decay_all": True},
+                    {"sparsity_cett": 0.1}):
         other = ExperimentSpec.model_validate({"activation": {"name": "relu"},
                                                "training": changed})
         assert spec_hash(other) != spec_hash(plain), changed

@@ -24,6 +24,7 @@ from activations import ParameterSnapshot, activation_parameters
 from core.artifacts import LocalStore
 from core.status import TrainStatus
 from worker.training.batched import VmappedSeeds
+from worker.training.cett import CettProbe
 from worker.training.checkpoint import SOLO, Checkpointer, load, snapshot
 from worker.training.config import TrainConfig
 from worker.training.datasets import DataSplits
@@ -154,12 +155,14 @@ class SeedTrainer:
         prep, epoch = self.prep, self.epoch + 1
         started = time.perf_counter()
         with prep.autocast:
-            with SparsityProbe(prep.model) as probe:
+            with SparsityProbe(prep.model) as probe, \
+                    CettProbe(prep.model, self.config.training.sparsity_cett) as cett_probe:
                 metrics |= self.objective.evaluate(prep.model, prep.val_x, prep.val_y)
             metrics |= self.objective.evaluate(prep.model, prep.test_x, prep.test_y,
                                                prefix="test")
         sparsity = probe.result()
         metrics["val_sparsity"] = mean_sparsity(sparsity)
+        metrics["val_sparsity_cett"] = cett_probe.result()
         metrics["lr"] = prep.optimizer.param_groups[0]["lr"]
         metrics["epoch_seconds"] = train_seconds + time.perf_counter() - started
         metrics["samples_per_second"] = self.n / train_seconds

@@ -157,6 +157,31 @@ def test_every_epoch_records_sparsity_per_slot(tmp_path: Path) -> None:
         sum(s.zero_fraction for s in reports[-1].sparsity) / 2)
     smooth = train(replace(CONFIG, activation="gelu"), data_root=tmp_path)
     assert all(h["val_sparsity"] == 0.0 for h in smooth.history)
+    # CETT sparsity: meaningful for GELU too, and for ReLU at least its exact zeros
+    assert all(0 < h["val_sparsity_cett"] < 1 for h in smooth.history)
+    assert all(h["val_sparsity"] <= h["val_sparsity_cett"] < 1 for h in relu.history)
+
+
+def test_cett_sparsity_is_the_largest_threshold_within_the_budget() -> None:
+    from worker.training.cett import cett, layer_sparsity
+
+    rng = torch.Generator().manual_seed(0)
+    h = torch.randn(300, 48, generator=rng) * torch.rand(48, generator=rng)  # units of all sizes
+    h[h.abs() < 0.05] = 0.0  # and some exact zeros
+    weight = torch.randn(16, 48, generator=rng)
+    for budget in (0.05, 0.2, 0.5):
+        # brute force: every |h| as the threshold, the largest whose CETT is within budget
+        within = [t for t in torch.unique(h.abs()).tolist() if cett(h, weight, t) <= budget]
+        expected = float((h.abs() <= max(within)).float().mean())
+        assert layer_sparsity(h, weight, budget) == pytest.approx(expected, abs=1 / h.numel())
+    assert layer_sparsity(h, weight, 0.2) >= float((h == 0).float().mean())
+    assert layer_sparsity(torch.zeros(4, 48), weight, 0.2) == 1.0
+
+
+def test_models_without_ffn_slots_have_no_cett_sparsity(tmp_path: Path) -> None:
+    result = train(replace(CONFIG, model="mlp", model_params={"hidden": 8},
+                           dataset="digits", dataset_params={}), data_root=tmp_path)
+    assert all(math.isnan(h["val_sparsity_cett"]) for h in result.history)
 
 
 def test_recall_asks_for_the_value_of_a_shown_key(tmp_path: Path) -> None:

@@ -35,14 +35,16 @@ export async function leaderboardView(ctx, query) {
       `${e.failed ? ` +${e.failed} failed` : ""}`),
     h("td", { class: "num" }, e.p_holm === null ? "" : Number(e.p_holm).toPrecision(3)),
     h("td", {}, e.verdict), h("td", { class: "muted" }, e.recipe),
-    // the loss and the sparsity beside the ranked metric (ReLU against ReLU² and SwiGLU)
+    // the loss and the sparsity beside the ranked metric (ReLU against ReLU² and SwiGLU):
+    // exact zeros (empty for an activation that never outputs one) and CETT (FFN slots)
     h("td", { class: "num" }, e.val_loss === null ? "" : fmt(e.val_loss)),
     h("td", { class: "num" }, e.val_sparsity === null ? "" : fmt(e.val_sparsity)),
+    h("td", { class: "num" }, (e.val_sparsity_cett ?? null) === null ? "" : fmt(e.val_sparsity_cett)),
     h("td", { class: "num" }, e.macs ?? "")));
   out.append(h("p", { class: "muted" }, `${board.metric} (${board.stat}); ${board.test} test ` +
     `against ${board.baseline} with the same recipe, Holm-corrected, alpha ${board.alpha}`),
   table(["rank", "activation", `${board.metric} mean ± std`, "n", "p (Holm)", "verdict",
-    "recipe differs", "val loss", "val sparsity", "MACs"], rows));
+    "recipe differs", "val loss", "val sparsity", "CETT sparsity", "MACs"], rows));
   if (board.entries.length) {
     const canvas = h("canvas", { id: "ci", width: 900, height: 50 + 30 * board.entries.length });
     out.append(h("h2", {}, "Means with 95% confidence intervals"), h("div", { class: "card" }, canvas));
