@@ -152,7 +152,13 @@ def _documented_methods(app: Any, path: str) -> list[str]:
 
 
 async def _on_http(request: Request, exc: StarletteHTTPException) -> Response:
-    """405 names every method the path takes (Starlette names only the first route's)."""
+    """405 names every method the path takes (Starlette names only the first route's); a
+    path no route matches (after percent-decoding) is a 404 that says so, not a bare "Not
+    Found"."""
+    if exc.status_code == 404 and exc.detail == "Not Found":  # the router's, not a row's
+        path = printable(str(request.scope.get("path", request.url.path)))[:300]
+        return JSONResponse(status_code=404, content={
+            "detail": f"no such path: {path} (the API is under /api/v1; /docs lists it)"})
     if exc.status_code == 405:
         methods = _documented_methods(request.app, request.url.path)
         if methods:

@@ -116,3 +116,18 @@ def test_odd_but_valid_tags_filter_cleanly(client: TestClient, tag: str) -> None
     board = client.get("/api/v1/leaderboard", params={"model": "mlp", "dataset": "digits",
                                                       "tag": tag})
     assert board.status_code == 200, board.text
+
+
+@pytest.mark.parametrize("path", ["/experiments/..%2F..", "/api/v1/nothing-here",
+                                  "/api/v1/experiments/%2e%2e/x"])
+def test_a_path_no_route_matches_says_so(client: TestClient, path: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 404
+    detail = r.json()["detail"]
+    assert detail.startswith("no such path: ") and "/api/v1" in detail, detail
+
+
+def test_a_missing_row_keeps_its_own_404(client: TestClient) -> None:
+    r = client.get("/api/v1/experiments/00000000-0000-0000-0000-000000000000")
+    assert r.status_code == 404 and "not found" in r.json()["detail"]
+    assert not r.json()["detail"].startswith("no such path")
