@@ -386,6 +386,35 @@ class RaceReport(BaseModel):
     entries: list[RaceEntry]
 
 
+class TuningTrial(BaseModel):
+    params: dict[str, float] = Field(description="the point: training settings")
+    seed: int
+    value: float | None = Field(description="the selection metric at the trial's best epoch "
+                                            "(None: not finished, diverged or failed)")
+    status: str | None
+
+
+class TuningEntry(BaseModel):
+    label: str
+    model: str
+    dataset: str
+    chosen: dict[str, float] | None = Field(description="the best trial's point (None: "
+                                                        "not yet, or no trial finished)")
+    on_edge: list[str] = Field(description="settings chosen in the outer tenth of their "
+                                           "range: the best may lie outside; widen it")
+    experiment_id: str | None = Field(description="the evaluation experiment at the choice")
+    trials: list[TuningTrial]
+
+
+class TuningReport(BaseModel):
+    finished: bool = Field(description="every trial ended and the evaluation was created")
+    select: str
+    trials: int
+    note: str | None = Field(None, description="why there is no evaluation (the "
+                                               "deployment's limits of now refused it)")
+    entries: list[TuningEntry]
+
+
 class SweepPublic(Report):
     id: uuid.UUID
     name: str
@@ -394,6 +423,8 @@ class SweepPublic(Report):
     experiments: list[ExperimentBrief]
     progress: SweepProgress
     race: RaceReport | None = Field(None, description="an adaptive sweep's race")
+    tuning: TuningReport | None = Field(None, description="a tuning budget: each entry's "
+                                                          "trials and choice")
 
 
 class SearchCreated(Report):

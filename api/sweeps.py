@@ -13,7 +13,7 @@ from api.auth import Principal
 from api.experiment_rows import brief, experiment_rows
 from api.quotas import enforce_quotas, hold_key
 from api.reports import SkippedCell, SweepCell, SweepCreated, SweepPublic
-from core import creation, race
+from core import creation, race, tuned
 from core.models import Experiment, Run, Sweep
 from core.settings import Settings
 from core.spec import (
@@ -85,19 +85,25 @@ def create_sweep(session: Session, body: SweepSpec, settings: Settings,
     Returns the response and the run ids to notify."""
     specs, skipped = _cell_specs(body, settings)
     hold_key(session, principal)
+    tuning = body.tuning is not None  # the evaluation waits for the trials (core/tuned.py)
     sweep = Sweep(name=body.name or "sweep", spec=body.model_dump(mode="json"),
                   owner_key_id=principal.key_id,
-                  race_round=1 if body.adaptive is not None else None)
+                  race_round=1 if body.adaptive is not None and not tuning else None)
     session.add(sweep)
     session.flush()
-    created = [creation.create_experiment(session, spec, settings, force=body.force,
-                                          sweep_id=sweep.id, owner_key_id=principal.key_id,
-                                          max_runs=len(body.seeds))
-               for spec in specs]
+    if tuning:
+        created = tuned.start(session, sweep, body, specs, settings)
+    else:
+        created = [creation.create_experiment(session, spec, settings, force=body.force,
+                                              sweep_id=sweep.id, owner_key_id=principal.key_id,
+                                              max_runs=len(body.seeds))
+                   for spec in specs]
     enforce_quotas(session, principal, settings)
     session.commit()
     queued = [run_id for c in created for run_id in c.to_queue]
-    if body.adaptive is not None:  # a first round of reused results is decided at once
+    if tuning:  # trials that were all reused: chosen at once
+        queued += tuned.advance(session, sweep.id, settings)
+    elif body.adaptive is not None:  # a first round of reused results is decided at once
         queued += race.advance(session, sweep.id, settings)
     return SweepCreated(
         id=sweep.id,
@@ -126,6 +132,7 @@ def sweep_progress(session: Session, sweep: Sweep) -> SweepPublic:
     return SweepPublic.model_validate({
         "id": sweep.id, "name": sweep.name, "spec": sweep.spec, "created_at": sweep.created_at,
         "experiments": experiments, "race": race.report(session, sweep),
+        "tuning": tuned.report(session, sweep),
         "progress": {"runs": total, "finished": finished, "counts": totals,
                      "fraction": finished / total if total else 0.0,
                      "epochs_done": int(epochs[0]), "epochs_total": int(epochs[1])}})

@@ -109,7 +109,7 @@ def create_experiment(session: Session, spec: ExperimentSpec, settings: Settings
         kind=spec.kind, spec=spec.model_dump(mode="json"), spec_hash=spec_hash(spec),
         activation=spec.activation.name, model=spec.model.name, dataset=spec.dataset.name,
         tags=spec.tags, priority=spec.priority, device=spec.resources.device,
-        created_at=utcnow(), sweep_id=sweep_id,
+        role=spec.role, created_at=utcnow(), sweep_id=sweep_id,
         owner_key_id=owner_key_id)
     session.add(experiment)
     session.flush()

@@ -116,6 +116,11 @@ class Sweep(Base):
     race_round: Mapped[int | None]
     race_finished: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     race_note: Mapped[str | None] = mapped_column(sa.Text)
+    # A tuning budget's state (core/tuned.py): the points, each cell's spec and trial
+    # experiments, and once every trial has ended each cell's choice (NULL: no tuning); the
+    # flag that exactly one caller turns when it creates the evaluation experiments.
+    tuning: Mapped[dict[str, Any] | None]
+    tuning_finished: Mapped[bool | None]
 
 
 class Worker(Base):
@@ -217,6 +222,9 @@ class Experiment(Base):
     priority: Mapped[int] = mapped_column(default=0)
     # spec.resources.device, where the claim reads it: cuda, cpu or any.
     device: Mapped[str] = mapped_column(sa.String(8), default="any", server_default="any")
+    # spec.role: a tuning trial (no board, race or export counts it) or an evaluation.
+    role: Mapped[str] = mapped_column(sa.String(16), default="evaluation",
+                                      server_default="evaluation")
     sweep_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("sweeps.id"), index=True)
     # Set when an activation search created it (a candidate's or a baseline's training).
     search_id: Mapped[uuid.UUID | None] = mapped_column(

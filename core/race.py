@@ -65,7 +65,8 @@ def design_of(sweep: Sweep, adaptive: Adaptive) -> Design:
 
 def entries(session: Session, sweep: Sweep, adaptive: Adaptive) -> list[Entry]:
     """The sweep's experiments as race entries, the baseline first, then in creation order."""
-    experiments = session.scalars(select(Experiment).where(Experiment.sweep_id == sweep.id)
+    experiments = session.scalars(select(Experiment).where(Experiment.sweep_id == sweep.id,
+                                                           Experiment.role == "evaluation")
                                   .order_by(Experiment.created_at, Experiment.id)).all()
     column = f"{adaptive.stat}_{adaptive.metric}"
     values = {r.run_id: getattr(r, column)

@@ -33,7 +33,13 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from core import catalog, sizing
-from core.metrics import DEFAULT_BASELINE, DEFAULT_LEADERBOARD_METRIC, METRICS
+from core.metrics import (
+    DEFAULT_BASELINE,
+    DEFAULT_LEADERBOARD_METRIC,
+    DEFAULT_SELECTION,
+    METRICS,
+    SELECTION_METRICS,
+)
 from core.params import ParamError, resolve
 from core.settings import Settings
 from core.status import RunKind
@@ -421,11 +427,26 @@ class ExperimentSpec(BaseModel):
     tags: list[str] = Field(default_factory=list, max_length=32, json_schema_extra=TAGS)
     priority: int = Field(0, ge=-10, le=10)
     resources: Resources = Field(default_factory=Resources)
+    # A sweep's tuning budget (core/tuned.py): its trials are experiments of role `trial`,
+    # which no board, race or export counts; an entry evaluated at its chosen setting names
+    # the tuned training keys (`tuned`), left out of the context that matches it to its
+    # baseline. Neither is part of the recipe.
+    role: Literal["evaluation", "trial"] = "evaluation"
+    tuned: list[str] = Field(default_factory=list, max_length=8)
 
     @model_validator(mode="before")
     @classmethod
     def _storable(cls, data: Any) -> Any:
         return check_storable(data)
+
+    @field_validator("tuned")
+    @classmethod
+    def _tuned(cls, tuned: list[str]) -> list[str]:
+        for key in tuned:
+            if key.removeprefix("training.") not in TUNABLE or not key.startswith("training."):
+                raise ValueError(f"tuned key {key!r} is not one of "
+                                 f"{', '.join(f'training.{k}' for k in TUNABLE)}")
+        return tuned
 
     @field_validator("seeds")
     @classmethod
@@ -600,7 +621,7 @@ def spec_hash(spec: ExperimentSpec) -> str:
     """Identity of the training recipe: everything but name, tags, priority, seeds and
     resources."""
     recipe = spec.model_dump(mode="json", exclude={"name", "tags", "priority", "seeds",
-                                                   "resources"})
+                                                   "resources", "role", "tuned"})
     recipe["training"] = without_later_defaults(recipe["training"])
     recipe["recipe_version"] = RECIPE_VERSION
     canonical = json.dumps(recipe, sort_keys=True, separators=(",", ":"))
@@ -648,6 +669,65 @@ class Adaptive(BaseModel):
         return metric
 
 
+# Training settings a tuning budget may search over (numbers; the rest are choices).
+TUNABLE = ("lr", "weight_decay", "momentum", "grad_clip")
+
+
+class TuningRange(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    low: float
+    high: float
+    log: bool = Field(False, description="spread the points evenly in log space (lr)")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Self:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low > 0, got {self.low}")
+        return self
+
+
+class Tuning(BaseModel):
+    """An equal tuning budget (AlgoPerf's external ruleset, DeepOBS's selection): every entry
+    gets the same `trials` quasi-random points of `space`, each trained on `seed` (one past
+    the evaluation seeds by default), and is evaluated at its best point by `select`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    trials: int = Field(5, ge=1, le=50, description="points per entry (the same for all)")
+    space: dict[str, TuningRange] = Field(min_length=1, max_length=len(TUNABLE),
+                                          description=f"ranges of {', '.join(TUNABLE)}")
+    select: str = Field(DEFAULT_SELECTION, description="the validation metric that chooses "
+                                                       "(each trial's best epoch)")
+    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="the trials' seed; "
+                                                                   "default: one past the "
+                                                                   "evaluation seeds")
+
+    @field_validator("space")
+    @classmethod
+    def _space(cls, space: dict[str, TuningRange]) -> dict[str, TuningRange]:
+        for key, bounds in space.items():
+            if key not in TUNABLE:
+                raise ValueError(f"{key!r} cannot be tuned; tunable: {', '.join(TUNABLE)}")
+            for end in (bounds.low, bounds.high):
+                try:
+                    TrainingSettings.model_validate({key: end})
+                except ValidationError as exc:
+                    raise ValueError(f"{key} = {end} is not a valid setting: "
+                                     f"{exc.errors()[0]['msg']}") from None
+        return space
+
+    @field_validator("select")
+    @classmethod
+    def _select(cls, select: str) -> str:
+        if select not in SELECTION_METRICS:
+            raise ValueError(f"unknown selection metric {select!r}; valid: "
+                             f"{', '.join(SELECTION_METRICS)}")
+        return select
+
+
 class SweepSpec(BaseModel):
     """POST /sweeps: one experiment per cell of activations x models x datasets x grid."""
 
@@ -671,6 +751,36 @@ class SweepSpec(BaseModel):
     resources: Resources = Field(default_factory=Resources)
     # Seeds until decided, in place of `seeds` (its first round's seeds fill `seeds`).
     adaptive: Adaptive | None = None
+    # An equal tuning budget before the evaluation (fixed seeds or the race).
+    tuning: Tuning | None = None
+
+    @model_validator(mode="after")
+    def _tuning(self) -> Self:
+        """Tuned settings come from the tuning only: not from `training`, nor a grid."""
+        if self.tuning is None:
+            return self
+        tuned = list(self.tuning.space)
+        errors: list[tuple[tuple[str | int, ...], str, str]] = [
+            (("training", key), "value_error",
+             f"training.{key} is tuned (tuning.space): leave it out of training")
+            for key in tuned if key in self.training]
+        errors += [(("grid", f"training.{key}"), "value_error",
+                    f"training.{key} is tuned (tuning.space): not in the grid too")
+                   for key in tuned if f"training.{key}" in self.grid]
+        if self.kind != RunKind.train:
+            errors.append((("kind",), "value_error", "a tuned sweep trains (kind train)"))
+        if errors:
+            raise _invalid("SweepSpec", errors)
+        return self
+
+    def trial_seed(self) -> int:
+        """The trials' seed: the tuning's, or one past every evaluation seed (every round of
+        a race's)."""
+        if self.tuning is not None and self.tuning.seed is not None:
+            return self.tuning.seed
+        if self.adaptive is not None:
+            return self.adaptive.per_round * self.adaptive.max_rounds
+        return max(self.seeds) + 1
 
     @model_validator(mode="before")
     @classmethod
@@ -777,9 +887,11 @@ def _distinct(values: list[Any]) -> list[Any]:
 
 
 def planned_seeds(sweep: SweepSpec) -> int:
-    """Seeds per cell at most: the list's, or every round of a race."""
+    """Runs per cell at most: the list's seeds, or every round of a race, and a tuning
+    budget's trials."""
     race = sweep.adaptive
-    return len(sweep.seeds) if race is None else race.per_round * race.max_rounds
+    seeds = len(sweep.seeds) if race is None else race.per_round * race.max_rounds
+    return seeds + (sweep.tuning.trials if sweep.tuning is not None else 0)
 
 
 def count_cells(sweep: SweepSpec) -> int:

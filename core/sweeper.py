@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from core import race
+from core import race, tuned
 from core.db import session_scope
 from core.lifecycle import SweepOutcome, searches_to_step, sweep
 from core.queue import send_run_notices, send_search_notices
@@ -27,6 +27,9 @@ def sweep_once(settings: Settings | None = None) -> SweepOutcome:
         # a race whose round ended while no worker was there to start the next (a restart)
         raced = [run_id for sweep_id in race.active_races(session)
                  for run_id in race.advance(session, sweep_id, settings)]
+        # a tuning whose last trial ended while no worker was there to choose (a restart)
+        raced += [run_id for sweep_id in tuned.active(session)
+                  for run_id in tuned.advance(session, sweep_id, settings)]
     if raced:
         send_run_notices(raced, settings)
     if outcome.resend:

@@ -99,15 +99,17 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
 
 
 def _step_race(experiment_id: uuid.UUID, settings: Settings) -> None:
-    """A raced sweep's run ended: start its next round now if this one is complete."""
-    from core import race
+    """A sweep's run ended: a tuned sweep whose trials have all ended gets its evaluation
+    now, and a raced sweep starts its next round if this one is complete."""
+    from core import race, tuned
     from core.queue import send_run_notices
 
     try:
         with session_scope() as session:
             sweep_id = session.scalar(select(Experiment.sweep_id)
                                       .where(Experiment.id == experiment_id))
-            queued = race.advance(session, sweep_id, settings) if sweep_id else []
+            queued = tuned.advance(session, sweep_id, settings) if sweep_id else []
+            queued += race.advance(session, sweep_id, settings) if sweep_id else []
         if queued:
             send_run_notices(queued, settings)
     except Exception:  # the sweeper advances it later

@@ -15,6 +15,7 @@ import json
 import math
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
@@ -49,7 +50,7 @@ from core.status import RunStatus
 
 TESTS = ("welch", "mannwhitney", "paired")
 # Spec fields that are not part of the recipe.
-NOT_RECIPE = ("name", "tags", "priority", "seeds", "resources")
+NOT_RECIPE = ("name", "tags", "priority", "seeds", "resources", "role", "tuned")
 
 
 
@@ -64,7 +65,8 @@ class Filters:
     device: str | None = None
 
     def clause(self, session: Session) -> ColumnElement[bool]:
-        parts: list[ColumnElement[bool]] = []
+        # a tuning budget's trials are how an entry was tuned, never a result of it
+        parts: list[ColumnElement[bool]] = [Experiment.role == "evaluation"]
         if self.sweep is not None:
             parts.append(Experiment.sweep_id == self.sweep)
         if self.tag is not None:
@@ -115,10 +117,12 @@ def recipe_of(spec: dict[str, Any], recipe_version: int) -> dict[str, Any]:
     return {**_flatten(rest), "recipe_version": recipe_version}
 
 
-def context_of(recipe: dict[str, Any]) -> str:
-    """Everything but the activation: entries with equal contexts differ only in activation."""
+def context_of(recipe: dict[str, Any], tuned: Sequence[str] = ()) -> str:
+    """Everything but the activation and the `tuned` keys (each entry's own choice under an
+    equal tuning budget): entries with equal contexts differ only in activation (and in what
+    their tuning chose)."""
     rest = {k: v for k, v in recipe.items()
-            if k != "activation" and not k.startswith("activation.")}
+            if k != "activation" and not k.startswith("activation.") and k not in tuned}
     return hashlib.sha256(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -221,7 +225,7 @@ def _entry(spec_hash: str, runs: list[Any], ended: list[Any], spec: dict[str, An
     better = max if HIGHER_IS_BETTER[q.metric] else min
     return Entry(
         label=activation_label(first.activation, spec), activation=first.activation,
-        spec_hash=spec_hash, recipe=recipe, context=context_of(recipe),
+        spec_hash=spec_hash, recipe=recipe, context=context_of(recipe, spec.get("tuned", ())),
         experiment_ids=sorted({str(r.experiment_id) for r in [*runs, *ended]}),
         values=values, run_ids={r.seed: r.run_id for r in runs},
         diverged={r.seed: r.run_id for r in ended if r.status == RunStatus.diverged},

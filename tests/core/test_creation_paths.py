@@ -36,7 +36,8 @@ ALLOWED: dict[str, set[str]] = {
                "worker/search/driver.py:_next_confirmation_round"},
     "retry_run": {"core/creation.py:retry"},
     "create_experiment": {"api/routes/experiments.py:create_experiment",
-                          "api/sweeps.py:create_sweep", "worker/search/driver.py:_experiment"},
+                          "api/sweeps.py:create_sweep", "worker/search/driver.py:_experiment",
+                          "core/tuned.py:start", "core/tuned.py:_evaluate"},
     "add_seeds": {"api/routes/experiments.py:add_seeds"},
     "retry": {"api/routes/runs.py:retry"},
     "check_search": {"api/routes/searches.py:create_search"},
@@ -243,3 +244,34 @@ def test_a_confirmation_round_applies_the_limits_of_now(backend: Backend,
         seeds = s.scalars(select(Run.seed).join(Experiment).where(
             Experiment.name.contains("[confirm]"))).all()
         assert sorted(set(seeds)) == [1000, 1001]
+
+
+TUNED_SWEEP: dict[str, Any] = {
+    "activations": [{"name": "relu"}, {"name": "tanh"}],
+    "models": [{"name": "mlp", "params": {"hidden": 8}}], "training": {"epochs": 2},
+    "seeds": [0, 1, 2], "tuning": {"trials": 3, "space": {"lr": {"low": 1e-3, "high": 0.1}}}}
+
+
+def test_a_tuned_sweep_counts_its_trials_at_the_door(client: TestClient,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACTLAB_MAX_RUNS_PER_SWEEP", "10")
+    get_settings.cache_clear()
+    refused = client.post("/api/v1/sweeps", json=TUNED_SWEEP)  # 2 x (3 seeds + 3 trials)
+    assert refused.status_code == 422 and "12 runs" in refused.text, refused.text
+    assert _runs() == 0
+
+
+def test_a_tuned_sweep_s_evaluation_applies_the_limits_of_now(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The evaluation is created when the last trial ends: under the limits of then; refused,
+    the tuning ends saying why, with nothing of the evaluation stored."""
+    created = client.post("/api/v1/sweeps", json=TUNED_SWEEP).json()
+    _limit_epochs(monkeypatch, 1)  # lowered after the sweep was accepted
+    with session_scope() as s:
+        queued = s.scalars(select(Run.id).where(Run.status == RunStatus.queued)).all()
+    for run_id in queued:
+        execute_run(run_id, worker="t")
+    tuning = client.get(f"/api/v1/sweeps/{created['id']}").json()["tuning"]
+    assert tuning["finished"] and "beyond the deployment's limits" in tuning["note"]
+    assert "ACTLAB_MAX_EPOCHS" in tuning["note"]
+    assert _runs() == 6  # the trials only

@@ -312,9 +312,10 @@ class Client:
 
     def wait_sweep(self, sweep_id: str, progress: bool = True, poll: float = 1.0,
                    timeout: float | None = None) -> dict[str, Any]:
-        """Poll until every run of the sweep has finished (an adaptive sweep: until its race
-        has ended); with `progress`, one bar of epochs over the whole sweep, and a line per
-        race round as it is decided. Returns the final progress."""
+        """Poll until every run of the sweep has finished (a tuned sweep: its evaluation too;
+        an adaptive sweep: until its race has ended); with `progress`, one bar of epochs over
+        the whole sweep, and a line per race round as it is decided. Returns the final
+        progress."""
         tqdm = _tqdm()
 
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -336,7 +337,10 @@ class Client:
                     if race and race["rounds_decided"] > told:
                         told = race["rounds_decided"]
                         tqdm.write(race_round_line(race))
-                if p["finished"] == p["runs"] and (race is None or race["finished"]):
+                # a tuned sweep's evaluation (and race) starts once its trials have ended
+                tuning = state.get("tuning")
+                if p["finished"] == p["runs"] and (race is None or race["finished"]) \
+                        and (tuning is None or tuning["finished"]):
                     return state
                 if deadline is not None and time.monotonic() > deadline:
                     raise ActlabError(0, f"sweep {sweep_id} not finished after {timeout} s")
