@@ -167,6 +167,27 @@ def test_a_sweep_page_shows_its_progress(ui_service: tuple[Service, str],
     _shot(browser, "sweep")
 
 
+def test_a_tuned_sweep_shows_its_trials_and_choices(ui_service: tuple[Service, str],
+                                                    browser: object) -> None:
+    svc, _ = ui_service
+    sweep = Client(url=svc.url).sweep({
+        "activations": [{"name": "relu"}, {"name": "elu"}],
+        "models": [{"name": "mlp", "params": {"hidden": 8}}], "seeds": [0],
+        "training": {"epochs": 1}, "tags": ["ui-tuning"],
+        "tuning": {"trials": 2, "space": {"lr": {"low": 1e-3, "high": 0.1, "log": True}}}})
+    _open(browser, f"{svc.url}/ui#/sweep/{sweep['id']}", f"/sweep/{sweep['id']}")
+    _until(browser, "const t = document.getElementById('tuning-section'); "
+                    "return t && t.innerText.includes('evaluated at the choices')", timeout=180)
+    # 2 x 2 trials, then an evaluation per entry at its choice
+    assert _until(browser, "return document.querySelectorAll('tr[data-id]').length "
+                           "=== 6") is True
+    text = str(browser.execute_script(  # type: ignore[attr-defined]
+        "return document.getElementById('tuning-section').innerText"))
+    assert "2 trials per entry" in text and "relu" in text and "elu" in text
+    assert text.count("lr ") >= 2 + 2 * 2  # each choice and every trial's point
+    _shot(browser, "tuning")
+
+
 def test_a_run_waiting_for_a_gpu_says_so(ui_service: tuple[Service, str],
                                          browser: object) -> None:
     svc, _ = ui_service

@@ -7,14 +7,13 @@ Cumulative Errors of Tail Truncation, CETT(eps), is that change's norm over ||y|
 over the tokens. Per FFN layer, the largest eps whose CETT stays within the budget (0.2 in
 the paper; the training setting `sparsity_cett`) is found by bisection, and the layer's
 sparsity is the fraction of its units at or below it; `val_sparsity_cett` is the mean over
-the model's FFN layers (NaN without any). The down projection's bias is no unit's and is
+the model's FFN layers (none without any). The down projection's bias is no unit's and is
 left out of y. Measured on at most MAX_TOKENS validation tokens per layer (the first
 batches'), so an epoch's evaluation stays cheap on a CPU.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -90,8 +89,9 @@ class CettProbe:
                 kept.append(rows[:MAX_TOKENS - have])
         return keep
 
-    def result(self) -> float:
-        """The mean CETT sparsity over the FFN layers; NaN where the model has none."""
+    def result(self) -> float | None:
+        """The mean CETT sparsity over the FFN layers; None where the model has none (the
+        epoch then has no such metric: null in the database)."""
         values = [layer_sparsity(torch.cat(self.kept[path]), down.weight.detach(), self.budget)
                   for path, down in self.layers if self.kept[path]]
-        return sum(values) / len(values) if values else math.nan
+        return sum(values) / len(values) if values else None

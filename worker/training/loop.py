@@ -162,7 +162,8 @@ class SeedTrainer:
                                                prefix="test")
         sparsity = probe.result()
         metrics["val_sparsity"] = mean_sparsity(sparsity)
-        metrics["val_sparsity_cett"] = cett_probe.result()
+        if (cett := cett_probe.result()) is not None:  # models with FFN slots
+            metrics["val_sparsity_cett"] = cett
         metrics["lr"] = prep.optimizer.param_groups[0]["lr"]
         metrics["epoch_seconds"] = train_seconds + time.perf_counter() - started
         metrics["samples_per_second"] = self.n / train_seconds

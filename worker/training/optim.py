@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -16,21 +17,26 @@ SCHEDULES = ("constant", "step", "cosine", "onecycle", "warmup_cosine")
 WARMUP = 0.05  # warmup_cosine: the share of the steps the lr rises linearly
 
 
-def make_optimizer(model: nn.Module, settings: TrainingSettings) -> torch.optim.Optimizer:
-    # Weight decay pulls learnable activation parameters (slopes, shifts) towards 0, which
-    # changes the activation itself, so they get none; nor do what a model exempts (the
-    # transformers' recipe: norms, embeddings and biases).
+def _groups(model: nn.Module, settings: TrainingSettings) -> list[dict[str, Any]]:
+    """The parameters with weight decay and those without. Weight decay pulls learnable
+    activation parameters (slopes, shifts) towards 0, which changes the activation itself,
+    so they get none; nor does what a model exempts (the transformers' recipe: norms,
+    embeddings and biases) unless `decay_all`."""
     act_ids = set(activation_parameter_ids(model))
     exempt = getattr(model, "no_weight_decay", None)
     if callable(exempt) and not settings.decay_all:
         act_ids |= {id(p) for p in exempt()}
     params = [p for p in model.parameters() if p.requires_grad]
-    decayed = [p for p in params if id(p) not in act_ids]
     groups = [
-        {"params": decayed, "weight_decay": settings.weight_decay},
+        {"params": [p for p in params if id(p) not in act_ids],
+         "weight_decay": settings.weight_decay},
         {"params": [p for p in params if id(p) in act_ids], "weight_decay": 0.0},
     ]
-    groups = [g for g in groups if g["params"]]
+    return [g for g in groups if g["params"]]
+
+
+def make_optimizer(model: nn.Module, settings: TrainingSettings) -> torch.optim.Optimizer:
+    groups = _groups(model, settings)
     betas = (float(settings.betas[0]), float(settings.betas[1]))
     if settings.optimizer == "adam":
         return torch.optim.Adam(groups, lr=settings.lr, betas=betas)

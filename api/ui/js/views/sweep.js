@@ -1,4 +1,5 @@
-// One sweep: overall progress and its experiments, live until every run has finished.
+// One sweep: overall progress and its experiments, its tuning and its race, live until every
+// run has finished.
 import { api, planeDatasets } from "../api.js";
 import { drawRace } from "../charts.js";
 import { badge, h, progress, runCount, table } from "../dom.js";
@@ -22,6 +23,27 @@ function raceSection(race) {
   return section;
 }
 
+// A tuning budget: each entry's trials (the same points for all), its choice, and a warning
+// where the choice lies at the edge of the space.
+function tuningSection(tuning) {
+  const show = (params) => Object.entries(params || {})
+    .map(([k, v]) => `${k} ${Number(v).toPrecision(3)}`).join(", ");
+  const rows = tuning.entries.map((e) => h("tr", {}, h("td", {}, e.label),
+    h("td", {}, e.chosen ? show(e.chosen) : "—"),
+    h("td", { class: e.on_edge.length ? "error" : "muted" },
+      e.on_edge.length ? `at the edge: ${e.on_edge.join(", ")}` : ""),
+    h("td", { class: "muted" }, e.trials.map((t) =>
+      `${show(t.params)}: ${t.value === null ? (t.status || "queued") : t.value.toFixed(4)}`)
+      .join(" · "))));
+  return h("div", { id: "tuning-section" },
+    h("h2", {}, "Tuning"),
+    h("p", { class: "muted" }, `${tuning.trials} trials per entry, the same points for every ` +
+      `entry, chosen by ${tuning.select}` + (tuning.finished ? "; evaluated at the choices"
+      : "; the evaluation starts when every trial has ended")),
+    tuning.note ? h("p", { class: "error" }, tuning.note) : "",
+    table(["activation", "chosen", "", `trials (${tuning.select})`], rows));
+}
+
 export async function sweepView(ctx, id) {
   const body = h("div");
   if (!ctx.show(h("h1", {}, "Sweep"), body)) return;
@@ -43,8 +65,10 @@ export async function sweepView(ctx, id) {
           h("td", {}, h("a", { href: `#/experiment/${e.id}` }, e.name)),
           h("td", {}, badge(e.status)), h("td", { class: "num" }, runCount(e.counts)),
           h("td", {}, e.activation), h("td", {}, e.model), h("td", {}, e.dataset)))),
+      s.tuning ? tuningSection(s.tuning) : "",
       s.race ? raceSection(s.race) : "");
-    return p.finished === p.runs && (!s.race || s.race.finished);
+    return p.finished === p.runs && (!s.race || s.race.finished) &&
+      (!s.tuning || s.tuning.finished);
   }
   if (!(await refresh())) ctx.poll(refresh);
 }
