@@ -21,17 +21,19 @@ def test_metric_columns_and_schema_are_the_metric_table() -> None:
 
 def test_the_trainer_reports_every_metric_and_no_other(tmp_path: Path) -> None:
     """Every task reports every metric but those of the other tasks (segmentation's mean
-    IoU, a language model's perplexity)."""
+    IoU, a language model's perplexity) and of other models (CETT sparsity: FFN slots)."""
     config = TrainConfig(activation="relu")
     config = replace(config, training=config.training.model_copy(update={"epochs": 1}))
     history = train(config, data_root=tmp_path).history
     segmentation_only = {m for m in METRICS if m.endswith("_miou")}
     language_only = {m for m in METRICS if m.endswith("_perplexity")}
+    ffn_only = {"val_sparsity_cett"}
     assert segmentation_only and language_only
-    assert set(history[0]) == set(METRICS) - segmentation_only - language_only
+    assert set(history[0]) == set(METRICS) - segmentation_only - language_only - ffn_only
     unet = replace(config, model="unet", model_params={"width": 2}, dataset="shapes",
                    dataset_params={"samples": 60, "size": 8})
-    assert set(train(unet, data_root=tmp_path).history[0]) == set(METRICS) - language_only
+    assert set(train(unet, data_root=tmp_path).history[0]) == \
+        set(METRICS) - language_only - ffn_only
     gpt = replace(config, model="gpt", model_params={"n_layer": 1, "d_model": 16, "d_ff": 32},
                   dataset="modular", dataset_params={"p": 7})
     assert set(train(gpt, data_root=tmp_path).history[0]) == set(METRICS) - segmentation_only
