@@ -62,7 +62,7 @@ bench: install
 	$(BIN)/python -m bench.adaptive --races 2000
 	$(BIN)/python -m bench.adaptive --races 2000 --beta 0.05
 	$(BIN)/python -m bench.race
-	$(BIN)/python -m bench.tuning
+	$(BIN)/python -m bench.tuning --seeds 10 --trials 8
 	$(BIN)/python -m bench.dashboards
 	$(BIN)/python -m bench.load
 	$(BIN)/python -m bench.hostile
