@@ -547,8 +547,8 @@ class _CrossTask:
             if entry.get("equivalent"):
                 record["equivalent"] += 1
 
-    def table(self) -> list[dict[str, Any]]:
-        scores = {p["label"]: p["score"] for p in self.profiles()["entries"]}
+    def table(self, scores: dict[str, float]) -> list[dict[str, Any]]:
+        """Each label's average ranks, record and profile score (`scores`, by label)."""
         table = []
         for label in self.tasks_of:  # an activation whose every seed diverged is listed too
             columns = self.ranks[label]
@@ -592,7 +592,9 @@ def cross_task_board(session: Session, q: Query) -> dict[str, Any]:
         tasks.append({"model": model, "dataset": dataset, "entries": len(items),
                       "comparison_groups": len(ranked),
                       "baseline_found": board["baseline_found"]})
+    profiles = tally.profiles()
+    scores = {p["label"]: p["score"] for p in profiles["entries"]}
     return {"metric": q.metric, "stat": q.stat, "select": q.select_by,
             "baseline": q.baseline, "test": q.test, "alpha": q.alpha, "margin": q.margin,
-            "filters": q.filters.to_dict(), "tasks": tasks, "entries": tally.table(),
-            "profiles": tally.profiles()}
+            "filters": q.filters.to_dict(), "tasks": tasks, "entries": tally.table(scores),
+            "profiles": profiles}

@@ -125,12 +125,19 @@ def mann_whitney_exact(a: Sequence[float], b: Sequence[float]) -> TestResult | N
     # U of the first sample for each labelling: its rank sum less k(k + 1)/2
     u = labels @ ranks - k * (k + 1) / 2
     observed = float(ranks[:k].sum()) - k * (k + 1) / 2
-    below, above, total = int((u <= observed + 1e-9).sum()), int((u >= observed - 1e-9).sum()), \
-        len(labels)
-    if math.comb(n, k) > PERMUTATIONS:  # drawn: the observed labelling counts once more
-        below, above, total = below + 1, above + 1, total + 1
+    below = share(int((u <= observed + 1e-9).sum()), n, k)
+    above = share(int((u >= observed - 1e-9).sum()), n, k)
     # two-sided as scipy's permutation_test and exact mannwhitneyu: twice the smaller tail
-    return TestResult(observed, min(1.0, 2 * min(below, above) / total))
+    return TestResult(observed, min(1.0, 2 * min(below, above)))
+
+
+def share(hits: int, n: int, k: int) -> float:
+    """The share of `relabellings(n, k)` at least as extreme as the observed one, `hits` of
+    them: where they were drawn, the observed labelling counts once more (enumerated, it is
+    among them)."""
+    count = math.comb(n, k)
+    drawn = int(count > PERMUTATIONS)
+    return (hits + drawn) / (min(count, PERMUTATIONS) + drawn)
 
 
 def relabellings(n: int, k: int) -> np.ndarray:

@@ -30,7 +30,7 @@ from scipy import stats
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.analytics.stats import PERMUTATIONS, relabellings
+from api.analytics.stats import relabellings, share
 from core.metrics import METRICS
 from core.models import EpochMetric, metric_column
 
@@ -210,9 +210,5 @@ def logrank(a: tuple[list[float], list[bool]],
     events = np.array([*a[1], *b[1]], dtype=bool)
     labels = relabellings(len(times_), len(a[0]))
     z = np.abs(np.nan_to_num(_z_scores(times_, events, labels), nan=0.0))
-    # The observed labelling is among the enumerated ones; drawn ones count it once more.
-    observed = abs(statistic) * (1 - 1e-9)
-    hits, total = int((z >= observed).sum()), len(labels)
-    if math.comb(len(times_), len(a[0])) > PERMUTATIONS:
-        hits, total = hits + 1, total + 1
-    return LogRank(statistic, hits / total, exact=True)
+    hits = int((z >= abs(statistic) * (1 - 1e-9)).sum())
+    return LogRank(statistic, share(hits, len(times_), len(a[0])), exact=True)
