@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from api.schemas import ExperimentBrief
 from core.metrics import METRICS
+from core.status import Decision
 
 
 class Report(BaseModel):
@@ -232,6 +233,9 @@ class CrossTaskEntry(Report):
     avg_rank_train_loss: float | None
     avg_rank_val_loss: float | None
     avg_rank_time: float | None
+    avg_rank_sparsity: float | None = Field(
+        None, description="by CETT sparsity where the model has FFN slots, else by the "
+                          "exact-zero fraction among activations that can output 0")
     win: int
     tie: int = Field(description="comparisons not significant (the same as not_significant; "
                                  "kept for compatibility): not evidence of equality")
@@ -359,9 +363,12 @@ class RaceRound(BaseModel):
 class RaceEntry(BaseModel):
     label: str
     experiment_id: uuid.UUID
-    decision: Literal["better", "worse", "no_difference", "undecided", "baseline"]
+    decision: Decision
     decided_round: int | None = Field(description="1-based; None while undecided")
     seeds: int = Field(description="seeds spent (queued or trained)")
+    diverged: int = Field(0, description="seeds that diverged: each tested as worse than every "
+                                         "run with a value by its round, by one spread of "
+                                         "those values")
     fixed_design_seeds: int | None = Field(
         description="seeds per entry a fixed Welch design at alpha / entries would need for "
                     "80 % power at the difference and scatter observed (None: not yet "
@@ -373,7 +380,8 @@ class RaceEntry(BaseModel):
 class RaceReport(BaseModel):
     round: int = Field(description="rounds started")
     finished: bool
-    note: str | None = Field(description="why the race stopped early (a run that failed)")
+    note: str | None = Field(description="why the race stopped early (a run that failed, or "
+                                         "every run diverged)")
     baseline: str
     metric: str
     stat: str
@@ -571,12 +579,23 @@ class Defaults(Report):
     select_by: str = Field(description="the validation metric that picks the best epoch")
 
 
+class DecisionInfo(BaseModel):
+    name: Decision
+    tone: Literal["good", "bad", "neutral", "open", "reference"] = Field(
+        description="how a display marks it")
+
+
 class Vocabulary(Report):
     """The names a client shows and filters by, from the service's own tables, so the
     dashboard writes none of them."""
 
     statuses: StatusSets
     finished: StatusSets = Field(description="the statuses that end each kind of work")
+    with_results: list[str] = Field(description="run statuses whose runs have results to "
+                                                "show (curves, pictures)")
+    decisions: list[DecisionInfo] = Field(description="what a race says of an entry")
+    verdicts: list[str] = Field(description="what a leaderboard says of an entry against its "
+                                            "baseline")
     metrics: list[MetricInfo]
     selection_metrics: list[str]
     defaults: Defaults

@@ -1,6 +1,7 @@
 """The status vocabulary: a run's status, an experiment's status, and the one rule that
-derives the second from the first. Every reader (SQL list filters, the detail endpoint, the
-creation response, the command line) goes through `experiment_status`.
+derives the second from the first; a search's and its candidates'; a race's decisions.
+Every reader of an experiment's status (SQL list filters, the detail endpoint, the creation
+response, the command line) goes through `experiment_status`.
 """
 
 from __future__ import annotations
@@ -81,6 +82,25 @@ class CandidateStatus(StrEnum):
 class CandidateRole(StrEnum):
     candidate = "candidate"  # a function of the search space
     baseline = "baseline"  # a named activation every candidate is tested against
+
+
+class Decision(StrEnum):
+    """What a race (core/race.py) says of an entry against its baseline."""
+
+    better = "better"
+    worse = "worse"
+    no_difference = "no_difference"  # equal at the race's alpha
+    undecided = "undecided"  # not yet, or still not at the last round
+    baseline = "baseline"  # the entry every other is compared with
+
+    @property
+    def tone(self) -> str:
+        """How a display marks it: good, bad, neutral, open or reference."""
+        return _TONES[self]
+
+
+_TONES = {Decision.better: "good", Decision.worse: "bad", Decision.no_difference: "neutral",
+          Decision.undecided: "open", Decision.baseline: "reference"}
 
 
 class ExperimentStatus(StrEnum):

@@ -422,6 +422,15 @@ def _exact_zeros(activation: str) -> bool:
     return bool(entries("activations").get(activation, {}).get("exact_zeros", True))
 
 
+def _sparsity(group: list[Entry]) -> list[float | None]:
+    """What a group is ranked on for sparsity: CETT sparsity where its model has FFN slots
+    (its runs recorded it), which any activation can have; elsewhere the exact-zero fraction,
+    for the activations that can output an exact zero only (GELU's 0 is no rank)."""
+    if any(e.val_sparsity_cett is not None for e in group):
+        return [e.val_sparsity_cett for e in group]
+    return [e.val_sparsity if _exact_zeros(e.activation) else None for e in group]
+
+
 def _ranks(items: list[Entry], q: Query) -> list[float]:
     """Average ranks by the metric's mean, or by the median epochs to the target (sooner is
     better; never reached ranks last)."""
@@ -496,6 +505,8 @@ RANK_COLUMNS = {  # column -> (entry field, higher is better; None: the metric's
     "train_loss": ("train_loss", False),
     "val_loss": ("val_loss", False),
     "time": ("epoch_seconds", False),
+    # CETT sparsity where the group's model has FFN slots, else exact zeros (_sparsity)
+    "sparsity": ("sparsity", True),
 }
 # tie is "not significant" (kept under its old name); not_significant counts the same
 # comparisons; equivalent counts those TOST puts within the request's margin (never without
@@ -507,9 +518,11 @@ class _CrossTask:
     """The running tallies of the cross-task board: each label's ranks per column, the
     tasks it was ranked on, and its win/tie/loss record against the baseline."""
 
-    def __init__(self, metric: str) -> None:
+    def __init__(self, metric: str, target: Target | None = None) -> None:
         self.metric = metric
         self.higher = HIGHER_IS_BETTER[metric]
+        # with a target, the profiles' cost is the median epochs to it (never: inf)
+        self.target = target
         # per comparison group, each label's cost (api/analytics/profiles.py)
         self.problems: list[dict[str, float]] = []
         self.ranks: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -519,20 +532,24 @@ class _CrossTask:
     def rank_group(self, group: list[Entry], task: tuple[str, str]) -> None:
         """Rank one comparison group (entries of one context) on every column."""
         for column, (name, higher) in RANK_COLUMNS.items():
-            present = [e for e in group if e.column(name) is not None]
-            column_ranks = average_ranks([cast(float, e.column(name)) for e in present],
+            values = _sparsity(group) if name == "sparsity" else [e.column(name) for e in group]
+            present = [(e, v) for e, v in zip(group, values, strict=True) if v is not None]
+            column_ranks = average_ranks([v for _, v in present],
                                          self.higher if higher is None else higher)
-            for e, rank in zip(present, column_ranks, strict=True):
+            for (e, _), rank in zip(present, column_ranks, strict=True):
                 self.ranks[e.label][column].append(rank)
         for e in group:
             self.tasks_of[e.label].add(task)
         costs: dict[str, float] = {}
         for e in group:
-            costs[e.label] = min(costs.get(e.label, math.inf), cost(self.metric, e.mean))
+            mine = _or_inf(e.target.get("median_epochs")) if self.target is not None \
+                else cost(self.metric, e.mean)
+            costs[e.label] = min(costs.get(e.label, math.inf), mine)
         self.problems.append(costs)
 
     def profiles(self) -> dict[str, Any]:
-        return {"cost": cost_name(self.metric), "tau_max": TAU_MAX,
+        name = f"epochs to {self.target}" if self.target is not None else cost_name(self.metric)
+        return {"cost": name, "tau_max": TAU_MAX,
                 "problems": len(self.problems),
                 "entries": profiles(self.problems, sorted(self.tasks_of))}
 
@@ -577,17 +594,18 @@ def cross_task_board(session: Session, q: Query) -> dict[str, Any]:
         ended[(r.model, r.dataset)].append(r)
     for task in ended:  # a task where every seed diverged is still a task
         by_task.setdefault(task, [])
-    tally = _CrossTask(q.metric)
+    tally = _CrossTask(q.metric, q.target)
     tasks = []
     for (model, dataset), task_rows in sorted(by_task.items()):
         items = _entries(session, task_rows, q, ended.get((model, dataset), []))
+        # the task's board first: with a target it measures each entry's time to it
+        board = task_board(session, model, dataset, q, items=items)
         groups: dict[str, list[Entry]] = defaultdict(list)
         for e in items:
             groups[e.context].append(e)
         ranked = [g for g in groups.values() if len(g) >= 2]
         for group in ranked:
             tally.rank_group(group, (model, dataset))
-        board = task_board(session, model, dataset, q, items=items)
         tally.count(board)
         tasks.append({"model": model, "dataset": dataset, "entries": len(items),
                       "comparison_groups": len(ranked),

@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.reports import Defaults, MetricInfo, StatusSets, Vocabulary
+from api.analytics.verdicts import Verdict
+from api.reports import DecisionInfo, Defaults, MetricInfo, StatusSets, Vocabulary
 from core.catalog import load_catalog
 from core.metrics import (
     DEFAULT_BASELINE,
@@ -16,7 +17,7 @@ from core.metrics import (
     SELECTION_METRICS,
 )
 from core.spec import ExperimentSpec, TrainingSettings
-from core.status import CandidateStatus, ExperimentStatus, RunStatus, SearchStatus
+from core.status import CandidateStatus, Decision, ExperimentStatus, RunStatus, SearchStatus
 
 router = APIRouter(prefix="/catalog", tags=["catalog"])
 
@@ -48,11 +49,15 @@ def _statuses(finished: bool) -> StatusSets:
 
 @router.get("/vocabulary", response_model=Vocabulary)
 def vocabulary() -> Vocabulary:
-    """Statuses (and which end the work), metrics with their split and direction, and the
-    defaults of a spec and of the leaderboard."""
+    """Statuses (and which end the work, and which have results), a race's decisions and a
+    leaderboard's verdicts, metrics with their split and direction, and the defaults of a
+    spec and of the leaderboard."""
     spec = ExperimentSpec.model_fields
     return Vocabulary(
         statuses=_statuses(False), finished=_statuses(True),
+        with_results=[RunStatus.succeeded.value],
+        decisions=[DecisionInfo(name=d, tone=d.tone) for d in Decision],
+        verdicts=[v.value for v in Verdict],
         metrics=[MetricInfo(name=m.name, split=m.split, higher_is_better=m.higher_is_better,
                             averaged=m.averaged, doc=m.doc) for m in METRIC_TABLE],
         selection_metrics=list(SELECTION_METRICS),

@@ -49,19 +49,14 @@ def _check_names(model: str | None, dataset: str | None, baseline: str | None) -
         raise validation_error(problems, prefix=("query",))
 
 
-def _target(text: str | None, model: str | None) -> Target | None:
+def _target(text: str | None) -> Target | None:
     if text is None:
         return None
     try:
-        goal = Target.parse(text)
+        return Target.parse(text)
     except ValueError as exc:
         raise validation_error([{"loc": ("target",), "type": "value_error", "msg": str(exc)}],
                                prefix=("query",)) from None
-    if model is None:
-        raise validation_error([{"loc": ("target",), "type": "value_error",
-                                 "msg": "a target needs a task (model and dataset)"}],
-                               prefix=("query",))
-    return goal
 
 
 @router.get("", response_model=TaskBoard | CrossTaskBoard, responses={200: {"content": {
@@ -95,7 +90,9 @@ def leaderboard(
     target: Annotated[str | None, Query(
         description="rank by epochs (and seconds) to reach METRIC<=V or METRIC>=V, e.g. "
                     "train_error<=0.25 or val_accuracy>=0.9: runs that never reach it are "
-                    "censored; the test is then a log-rank test", max_length=100)] = None,
+                    "censored; the test is then a log-rank test. Across tasks: the "
+                    "performance profiles' cost is the median epochs to it (never: "
+                    "never within any tau)", max_length=100)] = None,
     margin: Annotated[float | None, Query(
         gt=0, description="equivalence margin in the metric's units: an entry within "
                           "+-margin of its baseline by TOST (two one-sided Welch tests, "
@@ -108,7 +105,7 @@ def leaderboard(
     with what differs between entries, parameters and MACs. Without: the average rank of each
     activation across tasks (within groups of equal recipes) and win/tie/loss counts."""
     _check_names(model, dataset, baseline)
-    goal = _target(target, model)
+    goal = _target(target)
     q = BoardQuery(metric=metric, stat=stat, select_by=select, baseline=baseline, test=test,
                    alpha=alpha, filters=Filters(sweep, tag, tuple(experiment or ()), device),
                    target=goal, margin=margin)

@@ -428,3 +428,32 @@ def test_exact_zero_sparsity_is_null_where_the_activation_never_outputs_zero(
         "/api/v1/leaderboard?model=mlp&dataset=digits").json()["entries"]}
     assert rows["gelu"]["val_sparsity"] is None and rows["gelu"]["val_sparsity_cett"] == 0.3
     assert rows["relu"]["val_sparsity"] == 0.0 and rows["relu"]["val_sparsity_cett"] == 0.3
+
+
+def test_the_cross_task_board_ranks_sparsity_by_cett_where_there_are_ffn_slots(
+        client: TestClient) -> None:
+    import sqlalchemy as sa
+
+    from core.db import session_scope
+    from core.models import EpochMetric, Run
+
+    ids = seed_task("mlp", "digits", {"relu": RELU, "gelu": PRELU, "squared_relu": DUAL})
+    lm = seed_task("gpt", "chars", {"relu": RELU, "gelu": PRELU, "squared_relu": DUAL})
+    # without FFN slots (mlp): exact zeros, GELU's 0 ranking nothing; relu sparser
+    zeros = {"relu": 0.5, "gelu": 0.0, "squared_relu": 0.4}
+    # with them (gpt): CETT, where GELU has a value and ranks first
+    cett = {"relu": 0.3, "gelu": 0.6, "squared_relu": 0.5}
+    with session_scope() as s:
+        for name, value in zeros.items():
+            s.execute(sa.update(EpochMetric).where(EpochMetric.run_id.in_(
+                sa.select(Run.id).where(Run.experiment_id == ids[name])))
+                .values(val_sparsity=value))
+        for name, value in cett.items():
+            s.execute(sa.update(EpochMetric).where(EpochMetric.run_id.in_(
+                sa.select(Run.id).where(Run.experiment_id == lm[name])))
+                .values(val_sparsity=zeros[name], val_sparsity_cett=value))
+    by = {e["label"]: e for e in client.get("/api/v1/leaderboard").json()["entries"]}
+    # relu: 1st of 2 on mlp, 3rd on gpt; squared_relu 2nd and 2nd; gelu only ranked on gpt
+    assert by["relu"]["avg_rank_sparsity"] == pytest.approx(2.0)
+    assert by["squared_relu"]["avg_rank_sparsity"] == pytest.approx(2.0)
+    assert by["gelu"]["avg_rank_sparsity"] == pytest.approx(1.0)

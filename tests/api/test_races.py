@@ -117,6 +117,25 @@ def test_a_race_stops_what_is_decided_and_tops_up_the_rest(client: TestClient) -
     assert "| decision | decided_round |" in markdown and "| worse | 1 |" in markdown
 
 
+def test_a_diverged_seed_loses_the_race_instead_of_stopping_it(client: TestClient) -> None:
+    blowup = {"name": "formula", "params": {"expression": "exp(exp(10 * x))"}}
+    created = client.post("/api/v1/sweeps", json={
+        **BODY, "activations": [{"name": "relu"}, blowup]})
+    assert created.status_code == 202, created.text
+    _drain(client, created.json()["id"])
+    race = client.get(f"/api/v1/sweeps/{created.json()['id']}").json()["race"]
+    assert race["finished"] and race["note"] is None, race
+    baseline, entry = race["entries"]
+    assert (baseline["decision"], baseline["diverged"]) == ("baseline", 0)
+    assert (entry["diverged"], entry["seeds"]) == (5, 5)
+    assert (entry["decision"], entry["decided_round"]) == ("worse", 1)
+    # tested as one spread of the baseline's values below its lowest
+    values = [r["final_metrics"]["test_accuracy"] for r in client.get(
+        f"/api/v1/experiments/{baseline['experiment_id']}").json()["runs"]]
+    floor = max(0.0, min(values) - (max(values) - min(values)))
+    assert entry["rounds"][0]["mean"] == pytest.approx(floor)
+
+
 def test_a_pilot_plans_a_fixed_design(client: TestClient) -> None:
     created = client.post("/api/v1/experiments", json={
         "activation": {"name": "relu"}, "model": {"name": "mlp", "params": {"hidden": 16}},

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from api.analytics.verdicts import Verdict
 from core.metrics import METRICS, SELECTION_METRICS
 from core.spec import ExperimentSpec
-from core.status import ExperimentStatus, RunStatus, SearchStatus
+from core.status import Decision, ExperimentStatus, RunStatus, SearchStatus
 
 
 def test_the_vocabulary_is_the_service_s_own(client: TestClient) -> None:
@@ -26,3 +27,8 @@ def test_the_vocabulary_is_the_service_s_own(client: TestClient) -> None:
     assert (defaults["model"], defaults["dataset"], defaults["seeds"], defaults["epochs"]) == \
         (spec.model.name, spec.dataset.name, spec.seeds, spec.training.epochs)
     assert (defaults["baseline"], defaults["metric"]) == ("relu", "test_accuracy")
+    # a race's decisions (with how a display marks them) and a leaderboard's verdicts
+    assert [d["name"] for d in body["decisions"]] == [d.value for d in Decision]
+    assert {d["name"]: d["tone"] for d in body["decisions"]}["worse"] == "bad"
+    assert body["verdicts"] == [v.value for v in Verdict]
+    assert body["with_results"] == ["succeeded"]

@@ -57,11 +57,13 @@ export function drawIntervals(canvas, entries) {
 }
 
 // A race of seeds: per entry, its mean and 95 % interval after each round it took part in
-// (one line per round, downwards), narrowing as seeds are added; coloured by its decision.
-const DECIDED = { better: "#12b76a", worse: "#e4572e", no_difference: "#667085",
-  undecided: "#2f6fde", baseline: "#1d2330" };
+// (one line per round, downwards), narrowing as seeds are added; coloured by the tone the
+// vocabulary gives its decision.
+const TONES = { good: "#12b76a", bad: "#e4572e", neutral: "#667085", open: "#2f6fde",
+  reference: "#1d2330" };
 
-export function drawRace(canvas, race) {
+export function drawRace(canvas, race, decisions) {
+  const tone = Object.fromEntries(decisions.map((d) => [d.name, TONES[d.tone]]));
   const g = canvas.getContext("2d"), left = 330, right = canvas.width - 30;
   const rounds = race.entries.flatMap((e) => e.rounds);
   const vals = rounds.flatMap((r) => [r.low ?? r.mean, r.high ?? r.mean])
@@ -71,10 +73,12 @@ export function drawRace(canvas, race) {
   const step = 8 * race.max_rounds + 14;
   g.font = "12px system-ui";
   race.entries.forEach((e, i) => {
-    const top = 24 + i * step, colour = DECIDED[e.decision] || "#2f6fde";
+    const top = 24 + i * step, colour = tone[e.decision] || TONES.open;
     const when = e.decided_round ? ` (round ${e.decided_round})` : "";
+    const lost = e.diverged ? `, ${e.diverged} diverged` : "";
     g.fillStyle = "#1d2330";
-    g.fillText(`${e.label.slice(0, 30)}: ${e.decision.replace("_", " ")}${when}`, 8, top + 4);
+    g.fillText(`${e.label.slice(0, 30)}: ${e.decision.replace("_", " ")}${when}${lost}`, 8,
+      top + 4);
     e.rounds.forEach((r, k) => {
       const y = top + k * 8;
       g.strokeStyle = colour; g.globalAlpha = 0.35 + 0.65 * ((k + 1) / e.rounds.length);

@@ -134,7 +134,8 @@ def add_read_only(command: Command) -> None:
     p.add_argument("--tag", default=None, help="only experiments with this tag")
     p.add_argument("--sweep", default=None, help="only this sweep's experiments")
     p.add_argument("--target", default=None, help="rank by epochs to reach it, e.g. "
-                                                   "'train_error<=0.25' (needs a task)")
+                                                   "'train_error<=0.25'; across tasks, the "
+                                                   "profiles' cost")
     remote(p)
     p.set_defaults(func=cmd_leaderboard)
 

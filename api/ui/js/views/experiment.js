@@ -19,7 +19,7 @@ export async function experimentView(ctx, id) {
     h("details", {}, h("summary", {}, "spec"), h("pre", {}, JSON.stringify(exp.spec, null, 2))),
     h("h2", {}, "Runs"), runs, results)) return;
   if (!vocab.finished.experiment.includes(exp.status)) followRuns(ctx, exp, runs);
-  if (exp.kind === "lr_range") return lrRange(exp, results);
+  if (exp.kind === "lr_range") return lrRange(exp, results, vocab);
 
   const [summary, params, region] = await Promise.all([
     api(`/api/v1/experiments/${id}/summary`),
@@ -33,7 +33,7 @@ export async function experimentView(ctx, id) {
         h("td", { class: "num" }, s.best ? `${fmt(s.best.mean)} ± ${fmt(s.best.std)}` : "–"),
         h("td", { class: "num" }, s.final.n)))));
   await curves(results, exp, summary, vocab);
-  await inputSpace(results, exp);
+  await inputSpace(results, exp, vocab);
   if (params.final.length) {
     const boxes = h("canvas", { id: "boxes", width: 900, height: 60 + 34 * params.final.length });
     results.append(h("h2", {}, "Learned parameters per block (final epoch, over channels and seeds)"),
@@ -109,8 +109,8 @@ async function curves(results, exp, summary, vocab) {
   await draw();
 }
 
-async function inputSpace(results, exp) {
-  const run = exp.runs.find((r) => r.status === "succeeded");
+async function inputSpace(results, exp, vocab) {
+  const run = exp.runs.find((r) => vocab.with_results.includes(r.status));
   if (!run || !(await planeDatasets()).has(exp.dataset)) return;
   const el = h("div", { class: "card" });
   results.append(h("h2", {}, "Input space ",
@@ -129,10 +129,10 @@ function responseRegion(results, region) {
   [region.xs, region.envelope.min, region.envelope.max, ...region.layers.map((l) => l.mean)]);
 }
 
-function lrRange(exp, results) {
+function lrRange(exp, results, vocab) {
   const el = h("div", { class: "card", id: "lr" });
   results.append(h("h2", {}, "Learning-rate range test"), el);
-  const r = exp.runs.find((run) => run.status === "succeeded");
+  const r = exp.runs.find((run) => vocab.with_results.includes(run.status));
   if (!r) return;
   return api(`/api/v1/runs/${r.id}`).then((run) => {
     const res = run.result || {};

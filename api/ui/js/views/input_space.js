@@ -1,16 +1,17 @@
 // Input space: decision regions and bent grids, several activations side by side, the
 // epoch chosen with one slider.
-import { api } from "../api.js";
+import { api, vocabulary } from "../api.js";
 import { h } from "../dom.js";
 
 const CLASS_COLOURS = ["#2f6fde", "#e4572e", "#29a36a", "#9b59b6", "#f2a900", "#17becf", "#8c564b"];
 
 export async function inputSpaceView(ctx, query) {
   const ids = (new URLSearchParams(query).get("experiments") || "").split(",").filter(Boolean);
-  const exps = await Promise.all(ids.map((id) => api(`/api/v1/experiments/${id}`)));
+  const [vocab, ...exps] = await Promise.all([vocabulary(),
+    ...ids.map((id) => api(`/api/v1/experiments/${id}`))]);
   // One seed per experiment (the first that succeeded), all its recorded epochs.
   const pics = await Promise.all(exps.map((e) => {
-    const run = e.runs.find((r) => r.status === "succeeded");
+    const run = e.runs.find((r) => vocab.with_results.includes(r.status));
     return run ? api(`/api/v1/runs/${run.id}/input-space`) : null;
   }));
   const epochs = [...new Set(pics.flatMap((p) => (p ? p.recorded : [])))].sort((a, b) => a - b);

@@ -1,25 +1,27 @@
 // One sweep: overall progress and its experiments, its tuning and its race, live until every
 // run has finished.
-import { api, planeDatasets } from "../api.js";
+import { api, planeDatasets, vocabulary } from "../api.js";
 import { drawRace } from "../charts.js";
 import { badge, h, progress, runCount, table } from "../dom.js";
 
 // An adaptive sweep's race: what is decided, when, at what cost, and the intervals narrowing.
-function raceSection(race) {
+function raceSection(race, decisions) {
   const canvas = h("canvas", { id: "race", width: 900,
     height: 40 + race.entries.length * (8 * race.max_rounds + 14) });
   const rows = race.entries.map((e) => h("tr", {}, h("td", {}, e.label),
     h("td", {}, e.decision.replace("_", " ")), h("td", { class: "num" }, e.decided_round ?? ""),
-    h("td", { class: "num" }, e.seeds), h("td", { class: "num" }, e.fixed_design_seeds ?? "")));
+    h("td", { class: "num" }, e.seeds), h("td", { class: "num" }, e.diverged || ""),
+    h("td", { class: "num" }, e.fixed_design_seeds ?? "")));
   const section = h("div", { id: "race-section" },
     h("h2", {}, `Race against ${race.baseline}`),
     h("p", { class: "muted" }, `${race.metric} (${race.stat}), alpha ${race.alpha}; round ` +
       `${race.round} of at most ${race.max_rounds}` + (race.finished ? ", finished" : "") +
       `; ${race.seeds_spent} of at most ${race.seeds_max} seeds`),
     race.note ? h("p", { class: "error" }, race.note) : "",
-    table(["activation", "decision", "decided in round", "seeds", "fixed design seeds"], rows),
+    table(["activation", "decision", "decided in round", "seeds", "diverged",
+      "fixed design seeds"], rows),
     h("div", { class: "card" }, canvas));
-  drawRace(canvas, race);
+  drawRace(canvas, race, decisions);
   return section;
 }
 
@@ -49,7 +51,8 @@ export async function sweepView(ctx, id) {
   if (!ctx.show(h("h1", {}, "Sweep"), body)) return;
 
   async function refresh() {
-    const [s, planes] = await Promise.all([api(`/api/v1/sweeps/${id}`), planeDatasets()]);
+    const [s, planes, vocab] = await Promise.all([api(`/api/v1/sweeps/${id}`), planeDatasets(),
+      vocabulary()]);
     const p = s.progress;
     const pictured = s.experiments.filter((e) => planes.has(e.dataset));
     body.replaceChildren(
@@ -66,7 +69,7 @@ export async function sweepView(ctx, id) {
           h("td", {}, badge(e.status)), h("td", { class: "num" }, runCount(e.counts)),
           h("td", {}, e.activation), h("td", {}, e.model), h("td", {}, e.dataset)))),
       s.tuning ? tuningSection(s.tuning) : "",
-      s.race ? raceSection(s.race) : "");
+      s.race ? raceSection(s.race, vocab.decisions) : "");
     return p.finished === p.runs && (!s.race || s.race.finished) &&
       (!s.tuning || s.tuning.finished);
   }
