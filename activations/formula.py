@@ -82,22 +82,7 @@ def compile_tree(node: Node) -> Compiled:
         inner = compile_tree(node.operand)
         return lambda x, p: -inner(x, p)
     if isinstance(node, Sum | Product):
-        parts = [compile_tree(c) for c in formula.children(node)]
-        first, rest = parts[0], parts[1:]
-        if isinstance(node, Sum):
-            def add(x: Tensor, p: Mapping[str, Tensor]) -> Value:
-                out = first(x, p)
-                for part in rest:
-                    out = out + part(x, p)
-                return out
-            return add
-
-        def mul(x: Tensor, p: Mapping[str, Tensor]) -> Value:
-            out = first(x, p)
-            for part in rest:
-                out = out * part(x, p)
-            return out
-        return mul
+        return _compile_terms(node)
     if isinstance(node, Binary):
         left, right = compile_tree(node.left), compile_tree(node.right)
         if node.op == "-":
@@ -110,6 +95,29 @@ def compile_tree(node: Node) -> Compiled:
         compare = _COMPARE[node.op]
         return lambda x, p: compare(left(x, p), right(x, p))
     assert isinstance(node, Call)
+    return _compile_call(node)
+
+
+def _compile_terms(node: Sum | Product) -> Compiled:
+    parts = [compile_tree(c) for c in formula.children(node)]
+    first, rest = parts[0], parts[1:]
+    if isinstance(node, Sum):
+        def add(x: Tensor, p: Mapping[str, Tensor]) -> Value:
+            out = first(x, p)
+            for part in rest:
+                out = out + part(x, p)
+            return out
+        return add
+
+    def mul(x: Tensor, p: Mapping[str, Tensor]) -> Value:
+        out = first(x, p)
+        for part in rest:
+            out = out * part(x, p)
+        return out
+    return mul
+
+
+def _compile_call(node: Call) -> Compiled:
     args = [compile_tree(a) for a in node.args]
     if node.fn in _UNARY:
         fn, (a,) = _UNARY[node.fn], args

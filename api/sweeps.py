@@ -16,17 +16,9 @@ from api.reports import SkippedCell, SweepCell, SweepCreated, SweepPublic
 from core import creation, race, tuned
 from core.models import Experiment, Run, Sweep
 from core.settings import Settings
-from core.spec import (
-    INCOMPATIBLE_INPUT,
-    ExperimentSpec,
-    SpecError,
-    SweepSpec,
-    check_limits,
-    count_cells,
-    planned_seeds,
-    sweep_cells,
-)
+from core.spec import INCOMPATIBLE_INPUT, ExperimentSpec, SpecError, check_limits
 from core.status import RunStatus
+from core.sweep_spec import SweepSpec, count_cells, planned_seeds, sweep_cells
 
 MAX_REFUSED_CELLS = 20
 

@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import torch
+from actlab.client import Client
 
 from bench.service import embedded_service, write_results
-from cli.client import Client
 
 # label as in Shazeer's table -> the activation spec
 VARIANTS: dict[str, dict[str, Any]] = {

@@ -31,7 +31,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -304,6 +304,66 @@ def run_checks() -> list[str]:
     return lines
 
 
+@dataclass(frozen=True)
+class Sizes:
+    """How much each section measures: the full run, or --quick's check of the script."""
+
+    repeats: int  # activation timings
+    seconds: float  # the activation table's time budget
+    shape: tuple[int, ...]
+    samples: int  # ResNet-20's CIFAR-shaped samples
+    epochs: int  # ResNet-20's and the seed-batching epochs' repeats
+    lenet_samples: int
+    mnist1d_samples: int
+    batch_epochs: int
+    sharing: tuple[int, ...]
+    sharing_epochs: int
+
+
+FULL = Sizes(7, 150.0, SHAPE, 8192, 3, 5000, 4000, 5, (1, 4, 8), 5)
+QUICK = Sizes(3, 10.0, (8, 16, 14, 14), 256, 1, 500, 500, 2, (1, 2), 1)
+SEED_HEADER = ["| model | one seed, epoch ms | 5 seeds one after another / one | "
+               "5 seeds vmapped / one | target <= 1.5x |", "|---|---:|---:|---:|---|"]
+
+
+def _sections(device: torch.device, quick: bool,
+              checks: bool) -> list[tuple[str, Callable[[], list[str]]]]:
+    z = QUICK if quick else FULL
+    names = ["relu", "dual_line", "gaaf_relu", "pau"] if quick else activations.names()
+    out: list[tuple[str, Callable[[], list[str]]]] = []
+    if checks:
+        out.append(("CUDA checks (tests/cuda/test_cuda.py)", run_checks))
+    out += [
+        ("Activations: forward + backward against ReLU",
+         lambda: activation_table(device, z.repeats, names, z.seconds, z.shape)),
+        ("ResNet-20, CIFAR-shaped: train() against a bare loop",
+         lambda: resnet_table(device, z.samples, z.epochs)),
+        ("Seed batching: 5 seeds as one vmapped model", lambda: SEED_HEADER + [
+            *seed_batching_table(device, "lenet5", (1, 28, 28), 5, z.lenet_samples,
+                                 z.batch_epochs),
+            *seed_batching_table(device, "mnist1d_cnn", (1, 40), 5, z.mnist1d_samples,
+                                 z.batch_epochs)]),
+        ("Transformer: train() against a bare nanoGPT-style loop (tokens/s)",
+         lambda: transformer.table(device, z.epochs)),
+        ("Small runs sharing one device",
+         lambda: sharing_table(device, list(z.sharing), z.sharing_epochs)),
+        ("Determinism", lambda: determinism_table(device, z.epochs)),
+    ]
+    return out
+
+
+def _measure(title: str, build: Callable[[], list[str]]) -> list[str]:
+    print(f"\n## {title}", flush=True)
+    t = time.perf_counter()
+    try:
+        lines = build()
+    except Exception as exc:  # one failing section must not lose the others' figures
+        lines = [f"failed: {type(exc).__name__}: {exc}"]
+    lines.append(f"\n({time.perf_counter() - t:.0f} s)")
+    print("\n".join(lines), flush=True)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -317,47 +377,13 @@ def main() -> None:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         sys.exit("no CUDA device here: run with --device cpu --quick to check the script")
-    quick = args.quick
     started = time.perf_counter()
-    names = ["relu", "dual_line", "gaaf_relu", "pau"] if quick else activations.names()
-    sections: list[tuple[str, list[str]]] = []
-
-    def section(title: str, build: Callable[[], list[str]]) -> None:
-        print(f"\n## {title}", flush=True)
-        t = time.perf_counter()
-        try:
-            lines = build()
-        except Exception as exc:  # one failing section must not lose the others' figures
-            lines = [f"failed: {type(exc).__name__}: {exc}"]
-        lines.append(f"\n({time.perf_counter() - t:.0f} s)")
-        sections.append((title, lines))
-        print("\n".join(lines), flush=True)
-
-    if args.checks:
-        section("CUDA checks (tests/cuda/test_cuda.py)", run_checks)
-    section("Activations: forward + backward against ReLU",
-            lambda: activation_table(device, 3 if quick else 7, names,
-                                     10.0 if quick else 150.0,
-                                     (8, 16, 14, 14) if quick else SHAPE))
-    section("ResNet-20, CIFAR-shaped: train() against a bare loop",
-            lambda: resnet_table(device, 256 if quick else 8192, 1 if quick else 3))
-    header = ["| model | one seed, epoch ms | 5 seeds one after another / one | "
-              "5 seeds vmapped / one | target <= 1.5x |", "|---|---:|---:|---:|---|"]
-    section("Seed batching: 5 seeds as one vmapped model", lambda: header + [
-        *seed_batching_table(device, "lenet5", (1, 28, 28), 5, 500 if quick else 5000,
-                             2 if quick else 5),
-        *seed_batching_table(device, "mnist1d_cnn", (1, 40), 5, 500 if quick else 4000,
-                             2 if quick else 5)])
-    section("Transformer: train() against a bare nanoGPT-style loop (tokens/s)",
-            lambda: transformer.table(device, 1 if quick else 3))
-    section("Small runs sharing one device",
-            lambda: sharing_table(device, [1, 2] if quick else [1, 4, 8], 1 if quick else 5))
-    section("Determinism", lambda: determinism_table(device, 1 if quick else 3))
-
+    sections = [(title, _measure(title, build))
+                for title, build in _sections(device, args.quick, args.checks)]
     total = time.perf_counter() - started
     head = [f"Measured {time.strftime('%Y-%m-%d')} on {device_name(device)}, torch "
             f"{torch.__version__}: `python -m bench.gpu --device {args.device}"
-            f"{' --quick' if quick else ''}` ({total:.0f} s)."]
+            f"{' --quick' if args.quick else ''}` ({total:.0f} s)."]
     text = "\n".join(head + [line for title, lines in sections
                              for line in ["", f"### {title}", "", *lines]])
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import torch
+from actlab.client import Client
 
 from bench.glu_variants import VARIANTS, _label
 from bench.service import embedded_service, write_results
-from cli.client import Client
 
 KEPT = ("ReLU", "GELU", "ReLU²", "SwiGLU")
 MODEL = {"name": "gpt", "params": {"n_layer": 2, "n_head": 4, "d_model": 128, "d_ff": 512,

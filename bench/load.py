@@ -95,36 +95,73 @@ def _env(db: str, redis: str, data: Path) -> dict[str, str]:
     return env
 
 
+def _start(env: dict[str, str], log: Path, procs: list[subprocess.Popen[bytes]]) -> str:
+    """`actlab api` and two workers started (appended to `procs`); the API's URL once
+    healthy."""
+    port = 18000 + random.randrange(1000)
+    url = f"http://127.0.0.1:{port}"
+    with log.open("wb") as out:
+        procs.append(subprocess.Popen([*ACTLAB, "api", "--port", str(port)], env=env,
+                                      stdout=out, stderr=subprocess.STDOUT,
+                                      start_new_session=True))
+        for _ in range(2):
+            procs.append(subprocess.Popen([*ACTLAB, "worker"], env=env, stdout=out,
+                                          stderr=subprocess.STDOUT, start_new_session=True))
+    wait_healthy(url, 90, lambda: log.read_text()[-3000:])
+    return url
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM if p is procs[0] else signal.SIGQUIT)
+    for p in procs:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+def _submit(url: str, runs: int) -> list[str]:
+    ids = []
+    with httpx.Client(base_url=url, timeout=60) as c:
+        for i in range(runs // SEEDS_PER_EXPERIMENT):
+            r = c.post("/api/v1/experiments", json={
+                "activation": {"name": "relu"}, "name": f"load {i}",
+                "model": {"name": "mlp", "params": {"hidden": 8}},
+                "seeds": list(range(SEEDS_PER_EXPERIMENT)), "training": {"epochs": 1}})
+            r.raise_for_status()
+            ids.append(r.json()["id"])
+    return ids
+
+
+def _drained(db: str) -> tuple[dict[str, int], int | None]:
+    """Once nothing is queued or running: the runs per status and the metrics rows."""
+    engine = sa.create_engine(db)
+    try:
+        while True:
+            with engine.connect() as conn:
+                counts: dict[str, int] = dict(conn.execute(sa.text(
+                    "SELECT status, count(*) FROM runs GROUP BY status")).all())
+                rows = conn.execute(sa.text("SELECT count(*) FROM epoch_metrics")).scalar()
+            if not counts.get("queued") and not counts.get("running"):
+                return counts, rows
+            time.sleep(1)
+    finally:
+        engine.dispose()
+
+
 def run(db_url: str, redis: str, runs: int, seconds: float) -> str:
     with scratch_database(db_url, "actlab_load") as db:
         data = Path(f"/tmp/{make_url(db).database}")
         env = _env(db, redis, data)
         procs: list[subprocess.Popen[bytes]] = []
-        log = (data / "service.log")
         try:
             data.mkdir(parents=True)
             subprocess.run([*ACTLAB, "migrate"], env=env, check=True, capture_output=True)
-            port = 18000 + random.randrange(1000)
-            url = f"http://127.0.0.1:{port}"
-            with log.open("wb") as out:
-                procs.append(subprocess.Popen([*ACTLAB, "api", "--port", str(port)], env=env,
-                                              stdout=out, stderr=subprocess.STDOUT,
-                                              start_new_session=True))
-                for _ in range(2):
-                    procs.append(subprocess.Popen([*ACTLAB, "worker"], env=env, stdout=out,
-                                                  stderr=subprocess.STDOUT,
-                                                  start_new_session=True))
-            wait_healthy(url, 90, lambda: log.read_text()[-3000:])
+            url = _start(env, data / "service.log", procs)
             start = time.monotonic()
-            ids = []
-            with httpx.Client(base_url=url, timeout=60) as c:
-                for i in range(runs // SEEDS_PER_EXPERIMENT):
-                    r = c.post("/api/v1/experiments", json={
-                        "activation": {"name": "relu"}, "name": f"load {i}",
-                        "model": {"name": "mlp", "params": {"hidden": 8}},
-                        "seeds": list(range(SEEDS_PER_EXPERIMENT)), "training": {"epochs": 1}})
-                    r.raise_for_status()
-                    ids.append(r.json()["id"])
+            ids = _submit(url, runs)
             submitted = time.monotonic() - start
             paths = [f"/api/v1/experiments/{i}" for i in ids]
             # The reference: a request through the same stack that reads no database.
@@ -132,27 +169,17 @@ def run(db_url: str, redis: str, runs: int, seconds: float) -> str:
                                                   min(seconds, 10), 1.0)
             polls = [poll_from_another_process(url, paths, n, seconds, every)
                      for n, every in ((50, 1.0), (200, 1.0), (1, 0.0), (50, 0.0), (200, 0.0))]
-            engine = sa.create_engine(db)
-            while True:
-                with engine.connect() as conn:
-                    counts: dict[str, int] = dict(conn.execute(sa.text(
-                        "SELECT status, count(*) FROM runs GROUP BY status")).all())
-                    rows = conn.execute(sa.text("SELECT count(*) FROM epoch_metrics")).scalar()
-                if not counts.get("queued") and not counts.get("running"):
-                    break
-                time.sleep(1)
+            counts, rows = _drained(db)
             total = time.monotonic() - start
-            engine.dispose()
         finally:
-            for p in procs:
-                if p.poll() is None:
-                    os.killpg(p.pid, signal.SIGTERM if p is procs[0] else signal.SIGQUIT)
-            for p in procs:
-                try:
-                    p.wait(30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(p.pid, signal.SIGKILL)
+            _stop(procs)
             shutil.rmtree(data, ignore_errors=True)
+    return _report(runs, seconds, submitted, total, counts, rows, reference, polls)
+
+
+def _report(runs: int, seconds: float, submitted: float, total: float,
+            counts: dict[str, int], rows: int | None, reference: dict[str, Any],
+            polls: list[dict[str, Any]]) -> str:
     ok = counts == {"succeeded": runs} and rows == runs
     lines = [
         f"Measured {datetime.now(UTC):%Y-%m-%d} on {os.cpu_count()} CPU cores: "

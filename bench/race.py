@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import torch
+from actlab.client import Client
 
 from bench.service import embedded_service, write_results
-from cli.client import Client
 
 ACTIVATIONS = ["tanh", "sigmoid", "elu", "leaky_relu", "gelu", "silu", "softplus", "selu",
                "hardtanh", "identity", "dual_line", "prelu"]

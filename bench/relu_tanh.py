@@ -16,9 +16,9 @@ import os
 from datetime import UTC, datetime
 
 import torch
+from actlab.client import Client
 
 from bench.service import embedded_service, write_results
-from cli.client import Client
 
 
 def main() -> None:

@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import torch
+from actlab.client import Client
 from scipy import stats
 
 from bench.service import embedded_service, write_results
-from cli.client import Client
 
 ACTIVATIONS = ["relu", "tanh", "sigmoid", "elu", "leaky_relu", "gelu", "silu", "softplus",
                "selu", "hardtanh", "dual_line", "prelu"]

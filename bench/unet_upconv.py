@@ -17,9 +17,9 @@ import time
 from datetime import UTC, datetime
 
 import torch
+from actlab.client import Client
 
 from bench.service import embedded_service, write_results
-from cli.client import Client
 
 # ReLU after the up-convolution (every slot), and nothing there (the paper's layout).
 PLACEMENTS: list[dict[str, dict[str, str]]] = [{}, {"up*.post": {"name": "identity"}}]

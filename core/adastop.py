@@ -166,8 +166,46 @@ class _Comparator:
             self.observed[i] = float(block[0] - block[1]) if k == 0 else \
                 float(self.observed[i] + block[0] - block[1])
 
+    def _boundaries(self, open_: list[int], clevel: float,
+                    dlevel: float) -> tuple[float, float, float, float]:
+        """This step's (lower, upper) boundaries on the open comparisons' permutation
+        distribution, and the error level and power each would spend."""
+        sums = np.stack([self.diffs[i] for i in open_])
+        values = np.sort(np.max(sums if self.d.package else np.abs(sums), axis=0))
+        above = np.arange(len(values))[::-1] / self.normalization
+        ok = self.level_spent + above <= clevel
+        bk_sup, level_to_add = (values[ok][0], above[ok][0]) if ok.any() else (np.inf, 0.0)
+        below = np.arange(len(values)) / self.normalization
+        if (self.power_spent + below < dlevel).any():
+            bk_inf = values[self.power_spent + below < dlevel][-1]
+            power_to_add = below[self.power_spent + below <= dlevel][-1]
+        else:
+            bk_inf, power_to_add = -np.inf, 0.0
+        return bk_inf, bk_sup, level_to_add, power_to_add
+
+    def _decide_one(self, z: list[np.ndarray], open_: list[int], bk_inf: float,
+                    bk_sup: float) -> bool:
+        """Decide the open comparison with the largest |statistic| if it is above the upper
+        boundary, else the one with the smallest if below the lower one; whether one was."""
+        t_max, t_min, i_max, i_min = 0.0, np.inf, None, None
+        for i in open_:
+            size = abs(self._statistic(z, i))
+            if size > t_max:
+                t_max, i_max = size, i
+            if size < t_min:
+                t_min, i_min = size, i
+        if i_max is not None and t_max > bk_sup:
+            self.comparisons[i_max] = Comparison(
+                LARGER if self._statistic(z, i_max) > 0 else SMALLER, self.k + 1)
+        elif i_min is not None and t_min < bk_inf:
+            self.comparisons[i_min] = Comparison(EQUAL, self.k + 1)
+        else:
+            return False
+        return True
+
     def play(self, z: list[np.ndarray]) -> None:
-        """One interim look (the package's partial_compare)."""
+        """One interim look (the package's partial_compare): a step-down over the open
+        comparisons, then the level spent and, at the last round, the undecided forced."""
         d, k = self.d, self.k
         clevel, dlevel = d.alpha * (k + 1) / d.max_rounds, d.beta * (k + 1) / d.max_rounds
         self._permutation_sums(z)
@@ -177,31 +215,8 @@ class _Comparator:
         bk_inf, bk_sup = -np.inf, np.inf
         for _ in range(len(self.current)):
             open_ = [i for i in self.current if self.comparisons[i].decision == CONTINUE]
-            sums = np.stack([self.diffs[i] for i in open_])
-            values = np.sort(np.max(sums if d.package else np.abs(sums), axis=0))
-            above = np.arange(len(values))[::-1] / self.normalization
-            ok = self.level_spent + above <= clevel
-            bk_sup, level_to_add = (values[ok][0], above[ok][0]) if ok.any() else (np.inf, 0.0)
-            below = np.arange(len(values)) / self.normalization
-            ok_inf = self.power_spent + below < dlevel
-            if ok_inf.any():
-                bk_inf = values[ok_inf][-1]
-                power_to_add = below[self.power_spent + below <= dlevel][-1]
-            else:
-                bk_inf, power_to_add = -np.inf, 0.0
-            stats = [self._statistic(z, i) for i in open_]
-            t_max, t_min, i_max, i_min = 0.0, np.inf, None, None
-            for i, signed in zip(open_, stats, strict=True):
-                if abs(signed) > t_max:
-                    t_max, i_max = abs(signed), i
-                if abs(signed) < t_min:
-                    t_min, i_min = abs(signed), i
-            if i_max is not None and t_max > bk_sup:
-                self.comparisons[i_max] = Comparison(
-                    LARGER if self._statistic(z, i_max) > 0 else SMALLER, k + 1)
-            elif i_min is not None and t_min < bk_inf:
-                self.comparisons[i_min] = Comparison(EQUAL, k + 1)
-            else:
+            bk_inf, bk_sup, level_to_add, power_to_add = self._boundaries(open_, clevel, dlevel)
+            if not self._decide_one(z, open_, bk_inf, bk_sup):
                 break
         self.boundaries.append((float(bk_inf), float(bk_sup)))
         self.level_spent += float(level_to_add)

@@ -193,57 +193,69 @@ class _Builder:
         if depth > MAX_DEPTH:
             raise FormulaError(f"expression nests deeper than {MAX_DEPTH}", self._pos(node))
         if isinstance(node, ast.Constant):
-            value = node.value
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise FormulaError(f"only numbers may appear as constants, not {value!r}",
-                                   self._pos(node))
-            if not math.isfinite(value) or abs(value) > MAX_CONSTANT:
-                raise FormulaError(f"number {value!r} is outside +-{MAX_CONSTANT:g}",
-                                   self._pos(node))
-            return Num(float(value))
+            return self._constant(node)
         if isinstance(node, ast.Name):
-            if node.id == "x":
-                return X()
-            if node.id in FUNCTIONS:
-                raise FormulaError(f"{node.id!r} is a function; call it as {node.id}(...)",
-                                   self._pos(node))
-            if node.id not in self.declared:
-                declared = ", ".join(sorted(self.declared)) or "none declared"
-                raise FormulaError(f"unknown name {node.id!r}: not x, not a function, not a "
-                                   f"declared parameter ({declared})", self._pos(node))
-            self.used.add(node.id)
-            return Param(node.id)
+            return self._name(node)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
             inner = self.build(node.operand, depth + 1)
             return inner if isinstance(node.op, ast.UAdd) else Neg(inner)
         if isinstance(node, ast.BinOp) and type(node.op) in BINARY:
-            op = BINARY[type(node.op)]
-            left = self.build(node.left, depth + 1)
-            right = self.build(node.right, depth + 1)
-            if op == "+":
-                return Sum((left, right))
-            if op == "*":
-                return Product((left, right))
-            if op == "**":
-                folded = fold(right)
-                if not isinstance(folded, Num) or abs(folded.value) > MAX_EXPONENT:
-                    raise FormulaError(f"the exponent of ** must be a number with |value| <= "
-                                       f"{MAX_EXPONENT:g}", self._pos(node.right))
-            return Binary(op, left, right)
+            return self._binary(node, depth)
         if isinstance(node, ast.Compare):
-            if not in_where:
-                raise FormulaError("a comparison may only be the first argument of "
-                                   "where(cond, a, b)", self._pos(node))
-            if len(node.ops) != 1 or type(node.ops[0]) not in COMPARISONS:
-                raise FormulaError("comparisons are one of >, >=, <, <= between two values",
-                                   self._pos(node))
-            return Compare(COMPARISONS[type(node.ops[0])], self.build(node.left, depth + 1),
-                           self.build(node.comparators[0], depth + 1))
+            return self._compare(node, depth, in_where)
         if isinstance(node, ast.Call):
             return self._call(node, depth)
         raise FormulaError(f"{type(node).__name__} is not allowed in a formula (numbers, x, "
                            f"parameters, + - * / **, comparisons in where, and "
                            f"{', '.join(FUNCTIONS)})", self._pos(node))
+
+    def _constant(self, node: ast.Constant) -> Node:
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise FormulaError(f"only numbers may appear as constants, not {value!r}",
+                               self._pos(node))
+        if not math.isfinite(value) or abs(value) > MAX_CONSTANT:
+            raise FormulaError(f"number {value!r} is outside +-{MAX_CONSTANT:g}",
+                               self._pos(node))
+        return Num(float(value))
+
+    def _name(self, node: ast.Name) -> Node:
+        if node.id == "x":
+            return X()
+        if node.id in FUNCTIONS:
+            raise FormulaError(f"{node.id!r} is a function; call it as {node.id}(...)",
+                               self._pos(node))
+        if node.id not in self.declared:
+            declared = ", ".join(sorted(self.declared)) or "none declared"
+            raise FormulaError(f"unknown name {node.id!r}: not x, not a function, not a "
+                               f"declared parameter ({declared})", self._pos(node))
+        self.used.add(node.id)
+        return Param(node.id)
+
+    def _binary(self, node: ast.BinOp, depth: int) -> Node:
+        op = BINARY[type(node.op)]
+        left = self.build(node.left, depth + 1)
+        right = self.build(node.right, depth + 1)
+        if op == "+":
+            return Sum((left, right))
+        if op == "*":
+            return Product((left, right))
+        if op == "**":
+            folded = fold(right)
+            if not isinstance(folded, Num) or abs(folded.value) > MAX_EXPONENT:
+                raise FormulaError(f"the exponent of ** must be a number with |value| <= "
+                                   f"{MAX_EXPONENT:g}", self._pos(node.right))
+        return Binary(op, left, right)
+
+    def _compare(self, node: ast.Compare, depth: int, in_where: bool) -> Node:
+        if not in_where:
+            raise FormulaError("a comparison may only be the first argument of "
+                               "where(cond, a, b)", self._pos(node))
+        if len(node.ops) != 1 or type(node.ops[0]) not in COMPARISONS:
+            raise FormulaError("comparisons are one of >, >=, <, <= between two values",
+                               self._pos(node))
+        return Compare(COMPARISONS[type(node.ops[0])], self.build(node.left, depth + 1),
+                       self.build(node.comparators[0], depth + 1))
 
     def _call(self, node: ast.Call, depth: int) -> Node:
         if not isinstance(node.func, ast.Name):
@@ -325,27 +337,22 @@ def children(node: Node) -> tuple[Node, ...]:
     return ()
 
 
+_ARITHMETIC: dict[str, Callable[[float, float], float]] = {
+    "-": lambda a, b: a - b, "/": lambda a, b: a / b, "**": lambda a, b: a ** b}
+
+
 def fold(node: Node) -> Node:
     """Constant parts evaluated (`exp(1) * x` -> `2.718... * x`); raises FormulaError where a
     constant is undefined (`log(-1)`) or overflows."""
     if isinstance(node, Num | X | Param):
         return node
     if isinstance(node, Neg):
-        inner = fold(node.operand)
-        if isinstance(inner, Num):
-            return Num(-inner.value)
-        return inner.operand if isinstance(inner, Neg) else Neg(inner)
-    if isinstance(node, Sum):
-        terms = tuple(fold(t) for t in node.terms)
-        return _const(lambda *v: math.fsum(v), terms) or Sum(terms)
-    if isinstance(node, Product):
-        factors = tuple(fold(f) for f in node.factors)
-        return _const(lambda *v: math.prod(v), factors) or Product(factors)
+        return _fold_neg(fold(node.operand))
+    if isinstance(node, Sum | Product):
+        return _fold_terms(node)
     if isinstance(node, Binary):
         left, right = fold(node.left), fold(node.right)
-        ops: dict[str, Callable[[float, float], float]] = {
-            "-": lambda a, b: a - b, "/": lambda a, b: a / b, "**": lambda a, b: a ** b}
-        return _const(ops[node.op], (left, right)) or Binary(node.op, left, right)
+        return _const(_ARITHMETIC[node.op], (left, right)) or Binary(node.op, left, right)
     if isinstance(node, Compare):
         return Compare(node.op, fold(node.left), fold(node.right))
     assert isinstance(node, Call)
@@ -353,6 +360,20 @@ def fold(node: Node) -> Node:
     if node.fn == "where":
         return Call("where", args)
     return _const(_MATH[node.fn], args, node.fn) or Call(node.fn, args)
+
+
+def _fold_terms(node: Sum | Product) -> Node:
+    if isinstance(node, Sum):
+        terms = tuple(fold(t) for t in node.terms)
+        return _const(lambda *v: math.fsum(v), terms) or Sum(terms)
+    factors = tuple(fold(f) for f in node.factors)
+    return _const(lambda *v: math.prod(v), factors) or Product(factors)
+
+
+def _fold_neg(inner: Node) -> Node:
+    if isinstance(inner, Num):
+        return Num(-inner.value)
+    return inner.operand if isinstance(inner, Neg) else Neg(inner)
 
 
 def _const(fn: Callable[..., float], args: tuple[Node, ...], name: str = "") -> Num | None:
@@ -377,19 +398,7 @@ def canonical_tree(node: Node) -> Node:
     """Constants folded, nested sums and products flattened, their operands sorted."""
     node = fold(node)
     if isinstance(node, Sum | Product):
-        kind = type(node)
-        flat: list[Node] = []
-        for part in children(node):
-            part = canonical_tree(part)
-            flat.extend(children(part) if isinstance(part, kind) else (part,))
-        numbers = [p for p in flat if isinstance(p, Num)]
-        if len(numbers) > 1:  # 2 * x * 3 -> 6 * x
-            merged = _const(lambda *v: math.fsum(v) if kind is Sum else math.prod(v),
-                            tuple(numbers))
-            assert merged is not None
-            flat = [p for p in flat if not isinstance(p, Num)] + [merged]
-        ordered = tuple(sorted(flat, key=to_text))
-        return Sum(ordered) if kind is Sum else Product(ordered)
+        return _canonical_terms(node)
     if isinstance(node, Neg):
         return fold(Neg(canonical_tree(node.operand)))
     if isinstance(node, Binary):
@@ -399,6 +408,24 @@ def canonical_tree(node: Node) -> Node:
     if isinstance(node, Call):
         return Call(node.fn, tuple(canonical_tree(a) for a in node.args))
     return node
+
+
+def _canonical_terms(node: Sum | Product) -> Node:
+    """A sum or product flattened (nested ones of its kind merged in), its numbers merged
+    into one, its operands sorted by their text."""
+    kind = type(node)
+    flat: list[Node] = []
+    for part in children(node):
+        part = canonical_tree(part)
+        flat.extend(children(part) if isinstance(part, kind) else (part,))
+    numbers = [p for p in flat if isinstance(p, Num)]
+    if len(numbers) > 1:  # 2 * x * 3 -> 6 * x
+        merged = _const(lambda *v: math.fsum(v) if kind is Sum else math.prod(v),
+                        tuple(numbers))
+        assert merged is not None
+        flat = [p for p in flat if not isinstance(p, Num)] + [merged]
+    ordered = tuple(sorted(flat, key=to_text))
+    return Sum(ordered) if kind is Sum else Product(ordered)
 
 
 _PRECEDENCE = {Sum: 1, Product: 2, Neg: 3}
@@ -413,12 +440,13 @@ def _precedence(node: Node) -> int:
     return _PRECEDENCE.get(type(node), 5)
 
 
+def _wrap(child: Node, above: int) -> str:
+    text = to_text(child)
+    return f"({text})" if _precedence(child) < above else text
+
+
 def to_text(node: Node) -> str:
     """The tree written back as an expression (parses to the same tree)."""
-    def wrap(child: Node, above: int) -> str:
-        text = to_text(child)
-        return f"({text})" if _precedence(child) < above else text
-
     if isinstance(node, Num):
         return repr(node.value)
     if isinstance(node, X):
@@ -426,23 +454,27 @@ def to_text(node: Node) -> str:
     if isinstance(node, Param):
         return node.name
     if isinstance(node, Neg):
-        return f"-{wrap(node.operand, 4)}"
-    # A difference inside a sum, or a quotient inside a product, keeps its parentheses:
-    # `a + (b - c)` written `a + b - c` would parse back as a different tree.
-    if isinstance(node, Sum):
-        return " + ".join(wrap(t, 2 if isinstance(t, Binary) and t.op == "-" else 1)
-                          for t in node.terms)
-    if isinstance(node, Product):
-        return " * ".join(wrap(f, 3 if isinstance(f, Binary) and f.op == "/" else 2)
-                          for f in node.factors)
+        return f"-{_wrap(node.operand, 4)}"
+    if isinstance(node, Sum | Product):
+        return _terms_text(node)
     if isinstance(node, Binary):
         p = _BINARY_PRECEDENCE[node.op]
         if node.op == "**":  # right-associative; parenthesise anything compound
-            return f"{wrap(node.left, 5)} ** {wrap(node.right, 5)}"
-        return f"{wrap(node.left, p)} {node.op} {wrap(node.right, p + 1)}"
+            return f"{_wrap(node.left, 5)} ** {_wrap(node.right, 5)}"
+        return f"{_wrap(node.left, p)} {node.op} {_wrap(node.right, p + 1)}"
     if isinstance(node, Compare):
         return f"{to_text(node.left)} {node.op} {to_text(node.right)}"
     return f"{node.fn}({', '.join(to_text(a) for a in node.args)})"
+
+
+def _terms_text(node: Sum | Product) -> str:
+    # A difference inside a sum, or a quotient inside a product, keeps its parentheses:
+    # `a + (b - c)` written `a + b - c` would parse back as a different tree.
+    if isinstance(node, Sum):
+        return " + ".join(_wrap(t, 2 if isinstance(t, Binary) and t.op == "-" else 1)
+                          for t in node.terms)
+    return " * ".join(_wrap(f, 3 if isinstance(f, Binary) and f.op == "/" else 2)
+                      for f in node.factors)
 
 
 def check_parameters(value: Any, where: str = "parameters") -> dict[str, float]:

@@ -13,7 +13,6 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from core import catalog, formula
-from core.adastop import Design
 from core.search_space import (
     DEFAULT_BINARY,
     DEFAULT_UNARY,
@@ -148,12 +147,6 @@ class SearchSeeds(BaseModel):
 CONFIRM_SEED_BASE = 1000  # confirmation seeds: 1000, 1001, ... (screening: 0, 1, ...)
 # The family-wise error of the confirmation (its race, and the paired tests on its report).
 CONFIRM_ALPHA = 0.05
-
-
-def confirmation_design(spec: SearchSpec) -> Design:
-    """The confirmation's race: rounds of `confirm` seeds, permutations seeded by the search."""
-    return Design(per_round=spec.seeds.confirm, max_rounds=spec.seeds.confirm_rounds,
-                  alpha=CONFIRM_ALPHA, seed=spec.seed)
 
 
 class SearchSpec(BaseModel):

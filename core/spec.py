@@ -14,9 +14,9 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
-from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -33,13 +33,6 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from core import catalog, sizing
-from core.metrics import (
-    DEFAULT_BASELINE,
-    DEFAULT_LEADERBOARD_METRIC,
-    DEFAULT_SELECTION,
-    METRICS,
-    SELECTION_METRICS,
-)
 from core.params import ParamError, resolve
 from core.settings import Settings
 from core.status import RunKind
@@ -53,6 +46,9 @@ SLOT_PATTERN = r"^[A-Za-z0-9_.*?\[\]!-]{1,100}$"
 RECIPE_VERSION = 2
 
 
+# Training settings a tuning budget may search over (numbers; the rest are choices).
+TUNABLE = ("lr", "weight_decay", "momentum", "grad_clip")
+
 # JSON strings are accepted for the enum (strict mode alone would want an enum instance).
 Kind = Annotated[RunKind, Strict(False)]
 
@@ -64,7 +60,7 @@ MIN_SAMPLES_PER_CLASS = 10
 INCOMPATIBLE_INPUT = "incompatible_input"
 
 
-def _invalid(title: str,
+def invalid(title: str,
              errors: Sequence[tuple[tuple[str | int, ...], str, str]]) -> ValidationError:
     """A ValidationError of (loc, type, message) triples; raised inside a validator, pydantic
     nests it under the field being validated, so the loc stays precise."""
@@ -73,7 +69,7 @@ def _invalid(title: str,
                          input=None) for loc, kind, msg in errors])
 
 
-def _trusted(info: ValidationInfo) -> bool:
+def trusted(info: ValidationInfo) -> bool:
     return bool(info.context and info.context.get("trusted"))
 
 
@@ -99,21 +95,15 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _storable(data: Any, loc: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...],
-                                                                        str, str]]:
+Problem = tuple[tuple[str | int, ...], str, str]  # where, error type, message
+
+
+def _storable(data: Any, loc: tuple[str | int, ...] = ()) -> list[Problem]:
     """Strings no database can hold (a NUL byte: PostgreSQL refuses it in text and JSON) or no
     terminal should print (other control characters but tab and newline), and numbers JSON
     cannot hold (Infinity, NaN: `json.loads` accepts them), anywhere in a body."""
     if isinstance(data, str):
-        if "\x00" in data:
-            return [(loc, "value_error", "text must not contain a NUL byte (\\u0000)")]
-        lone = sorted({f"\\u{ord(c):04x}" for c in data if "\ud800" <= c <= "\udfff"})
-        if lone:  # valid JSON (\ud800), but no UTF-8 response or database can carry it
-            return [(loc, "value_error", f"text must not contain lone UTF-16 surrogates, got "
-                                         f"{', '.join(lone)}")]
-        bad = sorted({f"\\u{ord(c):04x}" for c in data if c in CONTROL})
-        return [(loc, "value_error", f"text must not contain control characters, got "
-                                     f"{', '.join(bad)}")] if bad else []
+        return _text_problems(data, loc)
     if isinstance(data, float) and not math.isfinite(data):
         # JSON reads a number beyond a double's range (1e999) as inf
         return [(loc, "finite_number", f"must be a finite number, got {data} (numbers beyond "
@@ -123,16 +113,32 @@ def _storable(data: Any, loc: tuple[str | int, ...] = ()) -> list[tuple[tuple[st
         return [e for k, v in data.items() for e in
                 (_storable(k, (*loc, "<key>")) + _storable(v, (*loc, printable(str(k)))))]
     if isinstance(data, list):
-        out = []
-        for i, v in enumerate(data):  # numbers inline: a grid list may hold thousands
-            kind = type(v)
-            if kind is int or kind is bool or v is None:
-                continue
-            if kind is float and math.isfinite(v):
-                continue
-            out += _storable(v, (*loc, i))
-        return out
+        return _list_problems(data, loc)
     return []
+
+
+def _text_problems(data: str, loc: tuple[str | int, ...]) -> list[Problem]:
+    if "\x00" in data:
+        return [(loc, "value_error", "text must not contain a NUL byte (\\u0000)")]
+    lone = sorted({f"\\u{ord(c):04x}" for c in data if "\ud800" <= c <= "\udfff"})
+    if lone:  # valid JSON (\ud800), but no UTF-8 response or database can carry it
+        return [(loc, "value_error", f"text must not contain lone UTF-16 surrogates, got "
+                                     f"{', '.join(lone)}")]
+    bad = sorted({f"\\u{ord(c):04x}" for c in data if c in CONTROL})
+    return [(loc, "value_error", f"text must not contain control characters, got "
+                                 f"{', '.join(bad)}")] if bad else []
+
+
+def _list_problems(data: list[Any], loc: tuple[str | int, ...]) -> list[Problem]:
+    out = []
+    for i, v in enumerate(data):  # numbers inline: a grid list may hold thousands
+        kind = type(v)
+        if kind is int or kind is bool or v is None:
+            continue
+        if kind is float and math.isfinite(v):
+            continue
+        out += _storable(v, (*loc, i))
+    return out
 
 
 def _listed(values: Sequence[int], most: int = 10) -> str:
@@ -156,7 +162,7 @@ def check_seeds(seeds: list[int]) -> list[int]:
 def check_storable(data: Any) -> Any:
     errors = _storable(data)
     if errors:
-        raise _invalid("body", errors)
+        raise invalid("body", errors)
     return data
 
 
@@ -167,17 +173,6 @@ class ComponentRef(BaseModel):
 
     name: str = Field(min_length=1, max_length=64, json_schema_extra=TEXT)
     params: dict[str, Any] = Field(default_factory=dict)
-
-
-def _names_schema(schema: dict[str, Any], cls: type[_SweepRef]) -> None:
-    """A sweep's component: a catalog name (aliases too); its params are checked per cell,
-    after the grid is applied."""
-    schema["properties"]["name"] = {"type": "string", "enum": sorted(catalog.entries(cls.kind))}
-
-
-class _SweepRef(ComponentRef):
-    model_config = ConfigDict(json_schema_extra=_names_schema)
-    kind: ClassVar[str]
 
 
 def without_empty_slots(data: dict[str, Any]) -> dict[str, Any]:
@@ -198,36 +193,11 @@ GATED_DOC = ("gate the FFN: act(x W) * (x V) (GLU variants, Shazeer 2020); FFN s
 MATCH_PARAMS_DOC = "with gated: scale d_ff by 2/3 so the FFN keeps its parameter count"
 
 
-class _Gate(BaseModel):
+class Gate(BaseModel):
     """An activation's gate: `gated` turns each FFN slot into act(x W) * (x V)."""
 
     gated: bool = Field(False, description=GATED_DOC)
     match_params: bool = Field(True, description=MATCH_PARAMS_DOC)
-
-
-class SweepActivation(_SweepRef, _Gate):
-    kind = "activations"
-
-    # A placement, as an experiment's activation has (ActivationRef.slots): checked per cell,
-    # against that cell's model.
-    slots: dict[str, ComponentRef] = Field(default_factory=dict, max_length=64)
-
-    @model_serializer(mode="wrap")
-    def _without_empty_slots(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return without_empty_slots(handler(self))
-
-    def label(self) -> str:
-        placed = ", ".join(f"{p}={a.name}" for p, a in self.slots.items())
-        name = f"{self.name} (gated)" if self.gated else self.name
-        return f"{name} [{placed}]" if placed else name
-
-
-class SweepModel(_SweepRef):
-    kind = "models"
-
-
-class SweepDataset(_SweepRef):
-    kind = "datasets"
 
 
 def _catalog_schema(schema: dict[str, Any], cls: type[_CatalogRef]) -> None:
@@ -275,11 +245,11 @@ class _CatalogRef(ComponentRef):
 
     @model_validator(mode="after")
     def _against_catalog(self, info: ValidationInfo) -> Self:
-        if _trusted(info):
+        if trusted(info):
             return self
         entry = catalog.entries(self.kind).get(self.name)
         if entry is None:
-            raise _invalid(self.noun, [(("name",), "unknown_name",
+            raise invalid(self.noun, [(("name",), "unknown_name",
                                         f"unknown {self.noun} {self.name!r}; valid names: "
                                         f"{', '.join(catalog.canonical_names(self.kind))}")])
         try:
@@ -287,7 +257,7 @@ class _CatalogRef(ComponentRef):
                              self.params, catalog.nestable_activations())
         except ParamError as exc:
             loc: tuple[str, ...] = ("params", exc.param) if exc.param else ("params",)
-            raise _invalid(self.noun, [(loc, "value_error", str(exc))]) from None
+            raise invalid(self.noun, [(loc, "value_error", str(exc))]) from None
         self.name, self.params = entry["name"], params
         return self
 
@@ -299,7 +269,7 @@ class PlacedActivation(_CatalogRef):
     noun = "activation"
 
 
-class ActivationRef(_CatalogRef, _Gate):
+class ActivationRef(_CatalogRef, Gate):
     kind = "activations"
     noun = "activation"
 
@@ -468,7 +438,7 @@ class ExperimentSpec(BaseModel):
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> Self:
         """Checks across fields: the model takes the dataset's inputs; an lr range rises."""
-        if _trusted(info):
+        if trusted(info):
             return self
         errors: list[tuple[tuple[str | int, ...], str, str]] = []
         model = catalog.entries("models")[self.model.name]
@@ -497,7 +467,7 @@ class ExperimentSpec(BaseModel):
                            f"lr_max ({self.training.lr_max}) must be above lr_min "
                            f"({self.training.lr_min})"))
         if errors:
-            raise _invalid("ExperimentSpec", errors)
+            raise invalid("ExperimentSpec", errors)
         return self
 
 
@@ -628,343 +598,3 @@ def spec_hash(spec: ExperimentSpec) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-# Values of one grid key: more could never fit ACTLAB_MAX_RUNS_PER_SWEEP's default, and each
-# is read and compared before the cells are counted.
-MAX_GRID_VALUES = 10_000
-GRID_PREFIXES = ("activation.params.", "model.params.", "dataset.params.", "training.")
-
-
-# Metrics a race may compare by: a run's results, not its timing or schedule.
-RACE_METRICS = tuple(m for m in METRICS if m not in ("lr", "epoch_seconds",
-                                                     "samples_per_second"))
-
-
-class Adaptive(BaseModel):
-    """Seeds until decided (core/race.py): rounds of `per_round` seeds, every entry tested
-    against the baseline after each round (AdaStop, core/adastop.py), only undecided entries
-    topped up, at most `max_rounds` rounds."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-
-    baseline: str = Field(DEFAULT_BASELINE, min_length=1, max_length=100,
-                          description="the activation every entry is compared with; it joins "
-                                      "the race when the sweep does not list it")
-    metric: str = Field(DEFAULT_LEADERBOARD_METRIC, description="compared as the leaderboard "
-                                                                "takes it (RACE_METRICS)")
-    stat: Literal["final", "best"] = Field("final", description="final: the last epoch's "
-                                           "value; best: the value at the best-validation epoch")
-    per_round: int = Field(5, ge=2, le=50, description="seeds per entry and round")
-    max_rounds: int = Field(6, ge=1, le=20)
-    alpha: float = Field(0.05, gt=0, le=0.5, description="family-wise error over all rounds "
-                                                         "and entries")
-    # No early "no difference" (AdaStop's beta): bench/adaptive.py measures a family-wise
-    # error above alpha with it (0.069 at alpha 0.05, beta 0.05), so it is not offered.
-
-    @field_validator("metric")
-    @classmethod
-    def _metric(cls, metric: str) -> str:
-        if metric not in RACE_METRICS:
-            raise ValueError(f"unknown metric {metric!r}; a race compares by one of "
-                             f"{', '.join(RACE_METRICS)}")
-        return metric
-
-
-# Training settings a tuning budget may search over (numbers; the rest are choices).
-TUNABLE = ("lr", "weight_decay", "momentum", "grad_clip")
-
-
-class TuningRange(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-
-    low: float
-    high: float
-    log: bool = Field(False, description="spread the points evenly in log space (lr)")
-
-    @model_validator(mode="after")
-    def _bounds(self) -> Self:
-        if not self.low < self.high:
-            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
-        if self.log and self.low <= 0:
-            raise ValueError(f"a log range needs low > 0, got {self.low}")
-        return self
-
-
-class Tuning(BaseModel):
-    """An equal tuning budget (AlgoPerf's external ruleset, DeepOBS's selection): every entry
-    gets the same `trials` quasi-random points of `space`, each trained on `seed` (one past
-    the evaluation seeds by default), and is evaluated at its best point by `select`."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-
-    trials: int = Field(5, ge=1, le=50, description="points per entry (the same for all)")
-    space: dict[str, TuningRange] = Field(min_length=1, max_length=len(TUNABLE),
-                                          description=f"ranges of {', '.join(TUNABLE)}")
-    select: str = Field(DEFAULT_SELECTION, description="the validation metric that chooses "
-                                                       "(each trial's best epoch)")
-    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="the trials' seed; "
-                                                                   "default: one past the "
-                                                                   "evaluation seeds")
-
-    @field_validator("space")
-    @classmethod
-    def _space(cls, space: dict[str, TuningRange]) -> dict[str, TuningRange]:
-        for key, bounds in space.items():
-            if key not in TUNABLE:
-                raise ValueError(f"{key!r} cannot be tuned; tunable: {', '.join(TUNABLE)}")
-            for end in (bounds.low, bounds.high):
-                try:
-                    TrainingSettings.model_validate({key: end})
-                except ValidationError as exc:
-                    raise ValueError(f"{key} = {end} is not a valid setting: "
-                                     f"{exc.errors()[0]['msg']}") from None
-        return space
-
-    @field_validator("select")
-    @classmethod
-    def _select(cls, select: str) -> str:
-        if select not in SELECTION_METRICS:
-            raise ValueError(f"unknown selection metric {select!r}; valid: "
-                             f"{', '.join(SELECTION_METRICS)}")
-        return select
-
-
-class SweepSpec(BaseModel):
-    """POST /sweeps: one experiment per cell of activations x models x datasets x grid."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-
-    name: str = Field("", max_length=200, json_schema_extra=TEXT)
-    kind: Kind = RunKind.train
-    activations: list[SweepActivation] = Field(min_length=1, max_length=500)
-    models: list[SweepModel] = Field(default_factory=lambda: [SweepModel(name="mlp")],
-                                     min_length=1, max_length=50)
-    datasets: list[SweepDataset] = Field(default_factory=lambda: [SweepDataset(name="digits")],
-                                         min_length=1, max_length=50)
-    # "training.lr": [1e-3, 1e-2], "activation.params.shift": [-1, 0, 1], ...
-    grid: dict[str, Annotated[list[Any], Field(max_length=MAX_GRID_VALUES)]] = Field(
-        default_factory=dict, max_length=32)
-    seeds: list[int] = Field(default_factory=lambda: [0], **SEEDS_FIELD)
-    training: dict[str, Any] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list, max_length=32, json_schema_extra=TAGS)
-    priority: int = Field(0, ge=-10, le=10)
-    force: bool = False
-    resources: Resources = Field(default_factory=Resources)
-    # Seeds until decided, in place of `seeds` (its first round's seeds fill `seeds`).
-    adaptive: Adaptive | None = None
-    # An equal tuning budget before the evaluation (fixed seeds or the race).
-    tuning: Tuning | None = None
-
-    @model_validator(mode="after")
-    def _tuning(self) -> Self:
-        """Tuned settings come from the tuning only: not from `training`, nor a grid."""
-        if self.tuning is None:
-            return self
-        tuned = list(self.tuning.space)
-        errors: list[tuple[tuple[str | int, ...], str, str]] = [
-            (("training", key), "value_error",
-             f"training.{key} is tuned (tuning.space): leave it out of training")
-            for key in tuned if key in self.training]
-        errors += [(("grid", f"training.{key}"), "value_error",
-                    f"training.{key} is tuned (tuning.space): not in the grid too")
-                   for key in tuned if f"training.{key}" in self.grid]
-        if self.kind != RunKind.train:
-            errors.append((("kind",), "value_error", "a tuned sweep trains (kind train)"))
-        if errors:
-            raise _invalid("SweepSpec", errors)
-        return self
-
-    def trial_seed(self) -> int:
-        """The trials' seed: the tuning's, or one past every evaluation seed (every round of
-        a race's)."""
-        if self.tuning is not None and self.tuning.seed is not None:
-            return self.tuning.seed
-        if self.adaptive is not None:
-            return self.adaptive.per_round * self.adaptive.max_rounds
-        return max(self.seeds) + 1
-
-    @model_validator(mode="before")
-    @classmethod
-    def _storable(cls, data: Any) -> Any:
-        return check_storable(data)
-
-    @model_validator(mode="after")
-    def _race(self, info: ValidationInfo) -> Self:
-        """An adaptive sweep races activations on one task: no seeds of its own, one model,
-        one dataset, no grid; its baseline is one of its entries."""
-        if self.adaptive is None or _trusted(info):
-            return self
-        errors: list[tuple[tuple[str | int, ...], str, str]] = []
-        if "seeds" in self.model_fields_set:
-            errors.append((("seeds",), "value_error", "an adaptive sweep chooses its seeds "
-                           "(adaptive.per_round per round): give seeds or adaptive, not both"))
-        for field, items in (("models", self.models), ("datasets", self.datasets)):
-            if len(items) != 1:
-                errors.append(((field,), "value_error", f"an adaptive sweep races activations "
-                               f"on one task: give one of {field}, not {len(items)}"))
-        if self.grid:
-            errors.append((("grid",), "value_error", "an adaptive sweep races activations on "
-                           "one recipe: no grid (one sweep per grid value)"))
-        if self.kind != RunKind.train:
-            errors.append((("kind",), "value_error", "an adaptive sweep trains (kind train)"))
-        if errors:
-            raise _invalid("SweepSpec", errors)
-        self.seeds = list(range(self.adaptive.per_round))
-        known = catalog.entries("activations")
-        if self.adaptive.baseline not in known:
-            raise _invalid("SweepSpec", [(("adaptive", "baseline"), "unknown_name",
-                                          f"unknown baseline activation "
-                                          f"{self.adaptive.baseline!r}; valid names: "
-                                          f"{', '.join(catalog.canonical_names('activations'))}")])
-        self.adaptive.baseline = known[self.adaptive.baseline]["name"]  # aliases: its name
-        labels = [a.label() for a in _unique(self.activations)]
-        if self.adaptive.baseline not in labels:
-            self.activations = [*self.activations, SweepActivation(name=self.adaptive.baseline)]
-        elif labels.count(self.adaptive.baseline) > 1:
-            raise _invalid("SweepSpec", [(("activations",), "value_error",
-                                          f"the baseline {self.adaptive.baseline!r} is listed "
-                                          "with several params: list it once")])
-        return self
-
-    @field_validator("grid")
-    @classmethod
-    def _grid(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        for path, values in grid.items():
-            if not path.startswith(GRID_PREFIXES) or path.endswith("."):
-                raise ValueError(f"grid key {path!r} must start with one of "
-                                 f"{', '.join(GRID_PREFIXES)}")
-            if not values:
-                raise ValueError(f"grid key {path!r} has no values")
-        return grid
-
-
-_COMPONENT_KINDS = {"activation": "activations", "model": "models", "dataset": "datasets"}
-
-
-def _takes(component: ComponentRef, kind: str, param: str) -> bool:
-    """Whether the catalog entry of `component` has parameter `param` (unknown names: yes,
-    so that validation reports the name)."""
-    entry = catalog.entries(kind).get(component.name)
-    return entry is None or any(p["name"] == param for p in entry["params"])
-
-
-def _check_grid_applies(sweep: SweepSpec) -> None:
-    """A `<component>.params.X` grid key must fit at least one of the sweep's components."""
-    lists: dict[str, Sequence[ComponentRef]] = {
-        "activation": sweep.activations, "model": sweep.models, "dataset": sweep.datasets}
-    errors = []
-    for key in sweep.grid:
-        head, _, param = key.partition(".params.")
-        if head not in lists or not param:
-            continue
-        kind = _COMPONENT_KINDS[head]
-        if not any(_takes(c, kind, param) for c in lists[head]):
-            names = ", ".join(sorted({c.name for c in lists[head]}))
-            errors.append({"loc": ("grid", key), "type": "value_error",
-                           "msg": f"grid key {key!r}: no {head} of this sweep ({names}) takes "
-                                  f"parameter {param!r}"})
-    if errors:
-        raise SpecError(errors)
-
-
-def _identity(value: Any) -> Any:
-    """What makes two values of a sweep one: their JSON (1 and 1.0 are two), written out for
-    containers only (a grid list may hold thousands of numbers)."""
-    kind = type(value)
-    if kind in (int, float, bool, str) or value is None:
-        return kind.__name__, repr(value)
-    return json.dumps(value, sort_keys=True, default=str)
-
-
-def _distinct(values: list[Any]) -> list[Any]:
-    """`values` without repeats, in order, compared as JSON (1 and 1.0 are two, so are 0.0 and
-    -0.0). Lists of one kind of number or of text take the C path (a grid list may hold
-    10,000 values: 2 ms instead of 50)."""
-    kinds = set(map(type, values))
-    if kinds <= {int, str} or (kinds == {float} and not (
-            0.0 in values and any(v == 0.0 and math.copysign(1.0, v) < 0 for v in values))):
-        return list(dict.fromkeys(values))
-    return list({_identity(v): v for v in values}.values())
-
-
-def planned_seeds(sweep: SweepSpec) -> int:
-    """Runs per cell at most: the list's seeds, or every round of a race, and a tuning
-    budget's trials."""
-    race = sweep.adaptive
-    seeds = len(sweep.seeds) if race is None else race.per_round * race.max_rounds
-    return seeds + (sweep.tuning.trials if sweep.tuning is not None else 0)
-
-
-def count_cells(sweep: SweepSpec) -> int:
-    """How many cells `sweep_cells` yields, computed without expanding the grid: a cell is
-    one distinct (activation, model, dataset) with one distinct value of every grid key that
-    applies to it, and whether a `<component>.params.X` key applies depends on that
-    component alone, so the count factors into one sum per component list (linear in the
-    sizes of the lists, where the expansion is their product). Exact, but for components
-    listed twice with params that a grid value then overwrites alike: an upper bound."""
-    _check_grid_applies(sweep)
-    distinct = {key: len(_distinct(values)) for key, values in sweep.grid.items()}
-    lists: dict[str, Sequence[ComponentRef]] = {
-        "activation": sweep.activations, "model": sweep.models, "dataset": sweep.datasets}
-    total = math.prod(n for key, n in distinct.items() if ".params." not in key
-                      or key.partition(".params.")[0] not in lists)
-    for head, components in lists.items():
-        unique = _unique(components)
-        keys = [(key.partition(".params.")[2], n) for key, n in distinct.items()
-                if key.partition(".params.")[0] == head and ".params." in key]
-        total *= sum(math.prod(n for param, n in keys
-                               if _takes(c, _COMPONENT_KINDS[head], param)) for c in unique)
-    return total
-
-
-def sweep_cells(sweep: SweepSpec) -> Iterator[dict[str, Any]]:
-    """The experiment bodies of every cell, in a stable order (not yet validated). A
-    `<component>.params.X` grid key applies only to the components that take X (`relu` in
-    a sweep over GAAF's `shift` is trained once, not once per value). Repeated components
-    and grid values are one: the loops run over `count_cells` cells, never over the product
-    of the lists as sent (500 equal activations x 50 x 50 took 38 s to come to one cell).
-    Lazy: a caller that stops at the first problems builds no more cells than it reads."""
-    import itertools
-
-    _check_grid_applies(sweep)
-    values = {key: _distinct(vs) for key, vs in sweep.grid.items()}
-    seen: set[str] = set()
-    for act, model, dataset in itertools.product(
-            _unique(sweep.activations), _unique(sweep.models), _unique(sweep.datasets)):
-        components = {"activation": act, "model": model, "dataset": dataset}
-        keys = [key for key in values if not _skips(key, components)]
-        for combo in itertools.product(*(values[k] for k in keys)):
-            body: dict[str, Any] = {
-                "kind": sweep.kind, "activation": act.model_dump(), "model": model.model_dump(),
-                "dataset": dataset.model_dump(), "seeds": list(sweep.seeds),
-                "training": dict(sweep.training), "tags": list(sweep.tags),
-                "priority": sweep.priority, "resources": sweep.resources.model_dump()}
-            applied = []
-            for key, value in zip(keys, combo, strict=True):
-                path, _, leaf = key.rpartition(".")
-                target = body
-                for part in path.split("."):
-                    target = target.setdefault(part, {})
-                target[leaf] = value
-                applied.append(f"{key}={value}")
-            identity = _identity(body)
-            if identity in seen:
-                continue
-            seen.add(identity)
-            label = ", ".join(applied)
-            body["name"] = (f"{sweep.name + ': ' if sweep.name else ''}{act.label()} / "
-                            f"{model.name} / {dataset.name}{' [' + label + ']' if label else ''}")
-            yield body
-
-
-_C = TypeVar("_C", bound=ComponentRef)
-
-
-def _unique(components: Sequence[_C]) -> list[_C]:
-    return list({_identity(c.model_dump()): c for c in components}.values())
-
-
-def _skips(key: str, components: Mapping[str, ComponentRef]) -> bool:
-    """Whether grid key `key` does not apply to this cell's component."""
-    head, _, param = key.partition(".params.")
-    return head in components and bool(param) and \
-        not _takes(components[head], _COMPONENT_KINDS[head], param)

@@ -28,7 +28,8 @@ from core.metrics import HIGHER_IS_BETTER
 from core.models import Experiment, Run, Sweep
 from core.results import final_rows
 from core.settings import Settings
-from core.spec import ExperimentSpec, SpecError, SweepSpec, Tuning, stored_spec
+from core.spec import ExperimentSpec, SpecError, stored_spec
+from core.sweep_spec import SweepSpec, Tuning
 from core.tuning import Dimension, Trial, choose, on_edge, points
 
 

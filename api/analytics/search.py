@@ -22,7 +22,7 @@ from core.adastop import replay
 from core.lifecycle import search_trainings
 from core.metrics import TEST_ACCURACY_AT_BEST
 from core.models import Run, Search, SearchCandidate, SearchDecision
-from core.search_spec import SearchSpec, confirmation_design
+from core.search_spec import SearchSpec
 from core.status import CandidateRole, CandidateStatus, RunStatus
 
 ALPHA = 0.05
@@ -68,7 +68,7 @@ def _race(session: Session, rows: list[SearchCandidate],
     racers, values, _ = race.confirmation_values(session, rows)
     if not racers:
         return {}
-    outcome = replay(values, confirmation_design(spec))
+    outcome = replay(values, race.confirmation_design(spec))
     return {c.key: {"race_decision": race.decision_of(comparison.decision, comparison.forced,
                                                       True),
                     "decided_round": comparison.decided_round, "seeds": len(v)}

@@ -16,7 +16,7 @@ from api.errors import responses
 from api.reports import ParameterDistributions, Plan, ResponseRegion, Summary
 from core.lifecycle import IllegalTransition
 from core.metrics import DEFAULT_LEADERBOARD_METRIC, DEFAULT_SELECTION, SELECTION_METRICS
-from core.spec import RACE_METRICS
+from core.sweep_spec import RACE_METRICS
 
 router = APIRouter(prefix="/experiments", tags=["dashboards"])
 TableFormat = Annotated[Literal["json", "csv"], Query(description="json, or csv for tables")]

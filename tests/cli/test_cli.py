@@ -22,11 +22,11 @@ def test_train_prints_progress_and_a_summary(tmp_path: Path) -> None:
         "activation: {name: dual_line}\nmodel: {name: mlp}\ndataset: {name: digits}\n"
         "seeds: [0, 1]\ntraining: {epochs: 2}\n")
     (tmp_path / "spec.json").write_text(json.dumps(spec))
-    from cli.main import _load_spec_file
+    from actlab.writing import load_spec_file
 
     # JSON and YAML give the same spec; one of them trains (a process start costs seconds)
-    assert _load_spec_file(str(tmp_path / "spec.json")) == \
-        _load_spec_file(str(tmp_path / "spec.yaml")) == spec
+    assert load_spec_file(str(tmp_path / "spec.json")) == \
+        load_spec_file(str(tmp_path / "spec.yaml")) == spec
     out = run_cli("train", "spec.yaml", "--device", "cpu", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "seed 0" in out.stderr and "2/2" in out.stderr  # tqdm progress bars

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from actlab.client import ActlabError, Client
 
-from cli.client import ActlabError, Client
 from tests.integration.test_end_to_end import service  # noqa: F401  (the live service)
 from tests.processes import Service
 

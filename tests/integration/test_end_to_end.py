@@ -263,7 +263,7 @@ def test_a_formula_that_overflows_ends_the_run_diverged(service: Service) -> Non
 def test_the_event_stream_follows_an_experiment_to_its_end(service: Service) -> None:
     """GET /experiments/{id}/events: every epoch of every run as it happens, the experiment's
     status changes, then `end`, and the stream closes; the client's wait() rides on it."""
-    from cli.client import Client
+    from actlab.client import Client
 
     lab = Client(url=service.url)
     submitted = lab.submit({"activation": {"name": "dual_line"}, "model": {"name": "mlp",

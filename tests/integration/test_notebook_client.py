@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from actlab.client import Client
 
-from cli.client import Client
 from tests.integration.test_end_to_end import service  # noqa: F401  (the live service)
 from tests.processes import Service
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from actlab.client import Client
 
-from cli.client import Client
 from tests.backends import make_backend
 from tests.processes import Service, serve
 

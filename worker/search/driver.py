@@ -49,7 +49,7 @@ from core.metrics import BEST_VAL_ACCURACY, TEST_ACCURACY_AT_BEST
 from core.models import Experiment, Run, Search, SearchCandidate, SearchDecision
 from core.queue import send_run_notices
 from core.search_space import canonical_or_reason, parse_schema
-from core.search_spec import CONFIRM_SEED_BASE, MAX_POOL, SearchSpec, confirmation_design
+from core.search_spec import CONFIRM_SEED_BASE, MAX_POOL, SearchSpec
 from core.settings import Settings, get_settings
 from core.spec import ExperimentSpec
 from core.status import CandidateRole, CandidateStatus, RunStatus, SearchPhase, SearchStatus
@@ -192,7 +192,7 @@ def _confirmation_race(s: Session, spec: SearchSpec, rows: list[SearchCandidate]
     if not racers or any(len(v) < t for v, t in zip(values, trained, strict=True)):
         return None
     started = trained[0] // spec.seeds.confirm
-    outcome = replay(values, confirmation_design(spec))
+    outcome = replay(values, race.confirmation_design(spec))
     if outcome.finished or started >= spec.seeds.confirm_rounds:
         return None
     return racers, outcome, started

@@ -35,13 +35,10 @@ class TrainConfig:
 
     @classmethod
     def from_spec(cls, spec: ExperimentSpec, seed: int) -> TrainConfig:
-        return cls(activation=spec.activation.name, activation_params=dict(spec.activation.params),
-                   activation_slots={p: a.model_dump(mode="json")
-                                     for p, a in spec.activation.slots.items()},
-                   gated=spec.activation.gated, match_params=spec.activation.match_params,
-                   model=spec.model.name, model_params=dict(spec.model.params),
-                   dataset=spec.dataset.name, dataset_params=dict(spec.dataset.params),
-                   seed=seed, kind=spec.kind, training=spec.training, checked=True)
+        """A validated spec, through the one mapping a stored spec takes: its JSON form is
+        what the database holds, so a spec trained here and one trained by a worker are the
+        same configuration."""
+        return cls.from_stored(spec.model_dump(mode="json"), seed)
 
     @classmethod
     def from_stored(cls, spec: Mapping[str, Any], seed: int) -> TrainConfig:

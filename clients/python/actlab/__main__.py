@@ -1,4 +1,5 @@
-"""`python -m actlab` (or `actlab-client`): the read-only commands against a service."""
+"""`python -m actlab` (or `actlab-client`): every command against a running service: list,
+status, leaderboard, export, catalog, submit, search, cancel, retry."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 
 from actlab import __version__
 from actlab.commands import add_read_only, client_of, print_catalog, remote, run
+from actlab.writing import add_writing
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
@@ -24,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
 
     add_read_only(command)
+    add_writing(command)
     p = command("catalog", "the service's activations, models or datasets")
     p.add_argument("--kind", choices=("activations", "models", "datasets"),
                    default="activations", help="what to list")

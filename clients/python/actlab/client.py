@@ -16,13 +16,13 @@ else the config file (~/.config/actlab/config.toml, `url = "..."`, `key = "..."`
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import time
 import tomllib
 import uuid
 from collections.abc import Iterator
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,8 @@ API_VERSION = 1
 CONFIG_FILE = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "actlab" / \
     "config.toml"
 FINISHED = ("succeeded", "partial", "failed", "cancelled")
+# Where the server package declares what the client may use of it (pyproject.toml).
+SERVER_ENTRY_POINTS = "actlab.client"
 
 
 class ActlabError(Exception):
@@ -100,6 +102,40 @@ def _pandas() -> Any:
 
 def _frame(rows: list[dict[str, Any]]) -> Any:
     return _pandas().DataFrame(rows)
+
+
+def _sweep_done(state: dict[str, Any]) -> bool:
+    """Every run finished, the race (if any) ended, and the tuning (if any) too: a tuned
+    sweep's evaluation (and race) starts once its trials have ended."""
+    p, race, tuning = state["progress"], state.get("race"), state.get("tuning")
+    return p["finished"] == p["runs"] and (race is None or race["finished"]) \
+        and (tuning is None or tuning["finished"])
+
+
+class _SweepBar:
+    """One bar of epochs over a whole sweep, and a line per race round as it is decided."""
+
+    def __init__(self) -> None:
+        self.tqdm = _tqdm()
+        self.bar: Any = None
+        self.told = 0  # race rounds already printed
+
+    def show(self, state: dict[str, Any]) -> None:
+        p, race = state["progress"], state.get("race")
+        if self.bar is None:
+            self.bar = self.tqdm(total=p["epochs_total"], desc="sweep", unit="epoch")
+        self.bar.total = max(self.bar.total or 0, p["epochs_total"])  # a race grows
+        self.bar.n = p["epochs_done"]
+        rounds = f", round {race['round']}/{race['max_rounds']}" if race else ""
+        self.bar.set_postfix_str(f"runs {p['finished']}/{p['runs']}{rounds}", refresh=False)
+        self.bar.refresh()
+        if race and race["rounds_decided"] > self.told:
+            self.told = race["rounds_decided"]
+            self.tqdm.write(race_round_line(race))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 class Client:
@@ -257,16 +293,15 @@ class Client:
     def load_model(self, run_id: str) -> Any:
         """The run's trained model, rebuilt from the spec in its weights file: the module
         comes from actlab's own model zoo, so this needs the server package (pip install
-        actlab); `load_weights` needs only torch."""
-        try:  # the server package, where it is installed (by name: the client has no
-            # dependency on it, and import-linter holds the client to that)
-            load_model = importlib.import_module("worker.training.weights").load_model
-        except ImportError:
+        actlab), found through its `actlab.client` entry point; `load_weights` needs only
+        torch."""
+        found = [e for e in entry_points(group=SERVER_ENTRY_POINTS) if e.name == "load_model"]
+        if not found:
             raise ActlabError(0, "load_model rebuilds the network with actlab's model zoo, "
                                  "which is in the server package (pip install actlab); "
                                  "load_weights gives the tensors and the spec with torch "
-                                 "alone") from None
-        return load_model(self.weights(run_id))
+                                 "alone")
+        return found[0].load()(self.weights(run_id))
 
     # -- dashboards
     def summary(self, experiment_id: str, frame: bool = False, **params: Any) -> Any:
@@ -316,31 +351,14 @@ class Client:
         an adaptive sweep: until its race has ended); with `progress`, one bar of epochs over
         the whole sweep, and a line per race round as it is decided. Returns the final
         progress."""
-        tqdm = _tqdm()
-
         deadline = None if timeout is None else time.monotonic() + timeout
-        bar = None
-        told = 0  # race rounds already printed
+        bar = _SweepBar() if progress else None
         try:
             while True:
                 state = self.sweep_progress(sweep_id)
-                p, race = state["progress"], state.get("race")
-                if progress:
-                    if bar is None:
-                        bar = tqdm(total=p["epochs_total"], desc="sweep", unit="epoch")
-                    bar.total = max(bar.total or 0, p["epochs_total"])  # a race grows
-                    bar.n = p["epochs_done"]
-                    bar.set_postfix_str(f"runs {p['finished']}/{p['runs']}" + (
-                        f", round {race['round']}/{race['max_rounds']}" if race else ""),
-                        refresh=False)
-                    bar.refresh()
-                    if race and race["rounds_decided"] > told:
-                        told = race["rounds_decided"]
-                        tqdm.write(race_round_line(race))
-                # a tuned sweep's evaluation (and race) starts once its trials have ended
-                tuning = state.get("tuning")
-                if p["finished"] == p["runs"] and (race is None or race["finished"]) \
-                        and (tuning is None or tuning["finished"]):
+                if bar is not None:
+                    bar.show(state)
+                if _sweep_done(state):
                     return state
                 if deadline is not None and time.monotonic() > deadline:
                     raise ActlabError(0, f"sweep {sweep_id} not finished after {timeout} s")
