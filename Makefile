@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run install test lint typecheck bench catalog clean
+.PHONY: run install test lint typecheck docs bench catalog clean
 
 run: install
 	$(BIN)/actlab serve
@@ -38,7 +38,11 @@ typecheck: install
 # share the 2 cores of a small CI machine; each test has its own database and queue names.
 TEST_WORKERS ?= 2
 
-test: lint typecheck
+# The documentation site, built with warnings as errors into a scratch directory.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
+
+test: lint typecheck docs
 	$(BIN)/pytest -n $(TEST_WORKERS)
 
 # Every CPU benchmark, one after another (never two at once: they compare timings), then

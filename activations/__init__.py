@@ -5,7 +5,7 @@
     y = act(torch.randn(8, 64, 28, 28))
 
 Imports torch and, of actlab, only the standard-library parameter schema it shares with the
-API (core.params, core.registry), so it can be used in any PyTorch code.
+API (core.domain.params, core.domain.registry), so it can be used in any PyTorch code.
 """
 
 # Importing these modules registers their activations.
@@ -39,8 +39,8 @@ from activations.registry import (
     nestable,
     resolve_params,
 )
-from core import plugins as _plugins
-from core.params import ParamInfo
+from core.domain import plugins as _plugins
+from core.domain.params import ParamInfo
 
 __all__ = [
     "Activation",

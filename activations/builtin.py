@@ -8,7 +8,7 @@ from torch import Tensor
 
 from activations.fused import rrelu_training
 from activations.stateless import register_stateless
-from core.params import ParamInfo
+from core.domain.params import ParamInfo
 
 _ALPHA = ParamInfo("alpha", 1.0, min=0.0, min_exclusive=True, doc="saturation scale")
 _LAMBDA = ParamInfo("lambd", 0.5, min=0.0, doc="threshold")

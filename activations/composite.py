@@ -11,7 +11,7 @@ from activations.fused import inverse_relu, learnable
 from activations.piecewise import PER_CHANNEL, SEED_001
 from activations.recompute import recompute
 from activations.registry import ActivationInfo, create, register
-from core.params import ParamInfo
+from core.domain.params import ParamInfo
 
 
 class Inverse(Activation):

@@ -1,6 +1,6 @@
 """`formula`: an activation written as an expression in the spec, compiled to torch operations.
 
-The expression is parsed and checked by core.formula (the API does the same without torch);
+The expression is parsed and checked by core.domain.formula (the API does the same without torch);
 here its tree becomes a function `f(x, *params)` of torch operations. Declared parameters are
 learnable (one per channel, or one scalar) and are recorded under their own names, like the
 built-ins'. Backward recomputes the forward from the saved input, so memory is the input's.
@@ -18,9 +18,9 @@ from torch import Tensor
 from activations.base import Activation, bcast, make_param
 from activations.recompute import recompute
 from activations.registry import ActivationInfo, register
-from core import formula
-from core.formula import Binary, Call, Compare, Neg, Node, Num, Param, Product, Sum, X
-from core.params import ParamInfo
+from core.domain import formula
+from core.domain.formula import Binary, Call, Compare, Neg, Node, Num, Param, Product, Sum, X
+from core.domain.params import ParamInfo
 
 Value = Tensor | float
 Compiled = Callable[[Tensor, Mapping[str, Tensor]], Value]

@@ -18,7 +18,7 @@ from torch.autograd.function import FunctionCtx
 from activations import native
 from activations.base import Activation, under_transforms
 from activations.registry import ActivationInfo, register
-from core.params import ParamInfo
+from core.domain.params import ParamInfo
 
 _BASES = ("relu", "tanh")
 

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from activations.stateless import register_stateless
-from core.params import ParamInfo
+from core.domain.params import ParamInfo
 
 
 def trelu(x: Tensor, threshold: float = -0.25, mean_shift: float = -0.03) -> Tensor:

@@ -13,7 +13,7 @@ from activations.base import bcast
 from activations.piecewise import PER_CHANNEL
 from activations.recompute import Elementwise
 from activations.registry import ActivationInfo, register
-from core.params import ParamInfo
+from core.domain.params import ParamInfo
 
 _MIN_POSITIVE = 0.1  # PELU's a, b stay >= 0.1 (Trottier et al. clip them the same way)
 

@@ -17,7 +17,7 @@ from torch.autograd.function import FunctionCtx
 from activations import native
 from activations.base import Activation, bcast, make_param, reduce_to, under_transforms
 from activations.registry import ActivationInfo, register
-from core.params import ParamInfo
+from core.domain.params import ParamInfo
 
 
 def _channels_of(p: Tensor, x: Tensor, c: int) -> int:

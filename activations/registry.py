@@ -1,6 +1,6 @@
 """Registry, catalog and factory: every activation is described once and built by `create`.
 
-Parameters are described and checked by the schema the API uses too (core.params)."""
+Parameters are described and checked by the schema the API uses too (core.domain.params)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from core.params import ParamInfo
-from core.registry import Registry
+from core.domain.params import ParamInfo
+from core.domain.registry import Registry
 
 
 @dataclass(frozen=True)

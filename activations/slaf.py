@@ -19,7 +19,7 @@ from activations import native
 from activations.base import Activation, bcast, make_param, reduce_to, under_transforms
 from activations.piecewise import PER_CHANNEL
 from activations.registry import ActivationInfo, register
-from core.params import ParamInfo
+from core.domain.params import ParamInfo
 
 MAX_DEGREE = 8  # the kernel supports 15; higher powers overflow float32 long before
 

@@ -10,7 +10,7 @@ from torch import Tensor
 from activations.base import Activation
 from activations.fused import KINDS, fused
 from activations.registry import ActivationInfo, register
-from core.params import ParamInfo
+from core.domain.params import ParamInfo
 
 
 class FunctionalActivation(Activation):

@@ -12,8 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import READ_METHODS
-from core.db import session_scope
-from core.models import AuditEntry
+from core.store.db import session_scope
+from core.store.models import AuditEntry
 
 log = logging.getLogger("actlab.audit")
 

@@ -20,11 +20,11 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import update
 
-from core.db import session_scope
-from core.keys import Scope, verify_key
-from core.models import ApiKey
-from core.settings import Settings
-from core.timeutil import utcnow
+from core.domain.settings import Settings
+from core.domain.timeutil import utcnow
+from core.store.db import session_scope
+from core.store.keys import Scope, verify_key
+from core.store.models import ApiKey
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # last_used_at is a convenience for `actlab keys list`, not worth a write per request.
@@ -53,7 +53,8 @@ _bearer = HTTPBearer(auto_error=False, description="an API key from `actlab keys
 
 class RateLimiter:
     """A token bucket per key in this API process: `per_minute` requests a minute, bursts
-    up to the same number. Several API processes each allow that rate (README, "Quotas")."""
+    up to the same number. Several API processes each allow that rate
+    (docs/how-to/security.md, "Quotas")."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

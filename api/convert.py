@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from api.schemas import Progress, RunPublic
-from core.models import Run
-from core.status import RunStatus
-from core.workers import waiting_for
+from core.domain.status import RunStatus
+from core.store.models import Run
+from core.store.workers import waiting_for
 
 
 def run_public(run: Run, live: set[str] | None = None) -> RunPublic:
-    """`live`: the devices live workers serve (core/workers.py), to say why a queued run
+    """`live`: the devices live workers serve (core/store/workers.py), to say why a queued run
     waits; None leaves `waiting_for` out."""
     total = max(run.epochs_total, 0)
     duration = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
@@ -12,9 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
 from api.errors import not_found
-from core.db import get_sessionmaker
-from core.models import Experiment, Run, Search, Sweep
-from core.settings import Settings, get_settings
+from core.domain.settings import Settings, get_settings
+from core.store.db import get_sessionmaker
+from core.store.models import Experiment, Run, Search, Sweep
 
 
 def get_session() -> Iterator[Session]:
@@ -59,32 +59,30 @@ async def reject_unknown_query(request: Request) -> None:
              "msg": "text must not contain a NUL byte (%00)"} for name in nul])
 
 
+_Row = TypeVar("_Row")
+
+
+def _found(session: Session, model: type[_Row], noun: str, row_id: uuid.UUID) -> _Row:
+    row = session.get(model, row_id)
+    if row is None:
+        raise not_found(noun, row_id)
+    return row
+
+
 def _experiment(experiment_id: uuid.UUID, session: SessionDep) -> Experiment:
-    experiment = session.get(Experiment, experiment_id)
-    if experiment is None:
-        raise not_found("experiment", experiment_id)
-    return experiment
+    return _found(session, Experiment, "experiment", experiment_id)
 
 
 def _run(run_id: uuid.UUID, session: SessionDep) -> Run:
-    run = session.get(Run, run_id)
-    if run is None:
-        raise not_found("run", run_id)
-    return run
+    return _found(session, Run, "run", run_id)
 
 
 def _sweep(sweep_id: uuid.UUID, session: SessionDep) -> Sweep:
-    sweep = session.get(Sweep, sweep_id)
-    if sweep is None:
-        raise not_found("sweep", sweep_id)
-    return sweep
+    return _found(session, Sweep, "sweep", sweep_id)
 
 
 def _search(search_id: uuid.UUID, session: SessionDep) -> Search:
-    search = session.get(Search, search_id)
-    if search is None:
-        raise not_found("search", search_id)
-    return search
+    return _found(session, Search, "search", search_id)
 
 
 # The row named by the path's {experiment_id} / {run_id} / {sweep_id} / {search_id}, or a

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from core.models import Run
-from core.queue import send_run_notices
-from core.settings import Settings
+from core.domain.settings import Settings
+from core.store.models import Run
+from core.store.queue import send_run_notices
 
 log = logging.getLogger("actlab.api")
 

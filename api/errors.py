@@ -16,8 +16,8 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.lifecycle import IllegalTransition
-from core.spec import SpecError, printable
+from core.domain.spec import SpecError, printable
+from core.store.lifecycle import IllegalTransition
 
 log = logging.getLogger("actlab.api")
 

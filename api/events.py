@@ -19,9 +19,9 @@ from sqlalchemy import and_, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from core.db import session_scope
-from core.models import EpochMetric, Experiment, Run, metric_column
-from core.status import count_statuses, experiment_status
+from core.domain.status import count_statuses, experiment_status
+from core.store.db import session_scope
+from core.store.models import EpochMetric, Experiment, Run, metric_column
 
 
 class EventStream(StreamingResponse):

@@ -1,5 +1,5 @@
 """Experiment rows as the routes list them: the status derived from run counts in SQL
-(core.status's rule), the tag filter, the brief dict."""
+(core.domain.status's rule), the tag filter, the brief dict."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from sqlalchemy import ColumnElement, Select, case, cast, exists, func, literal,
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from core.models import Experiment, Run
-from core.status import FALLBACK, ExperimentStatus, RunStatus, experiment_status_rules
+from core.domain.status import FALLBACK, ExperimentStatus, RunStatus, experiment_status_rules
+from core.store.models import Experiment, Run
 
 STATUSES = [s.value for s in RunStatus]
 EXPERIMENT_STATUSES = tuple(s.value for s in ExperimentStatus)
@@ -24,7 +24,7 @@ def run_counts() -> Any:
 
 
 def experiment_status(counts: Any) -> ColumnElement[str]:
-    """core.status's rule as a SQL CASE over the run counts (list filters need it in SQL)."""
+    """core.domain.status's rule as a SQL CASE over the run counts (list filters need it in SQL)."""
     return case(*[(matched, literal(status.value))
                   for matched, status in experiment_status_rules(counts.c)],
                 else_=literal(FALLBACK.value))

@@ -6,9 +6,9 @@ import logging
 
 from sqlalchemy.orm import Session
 
-from core.artifacts import ArtifactStore, run_artifact_keys
-from core.lifecycle import IllegalTransition
-from core.models import Experiment
+from core.store.artifacts import ArtifactStore, run_artifact_keys
+from core.store.lifecycle import IllegalTransition
+from core.store.models import Experiment
 
 log = logging.getLogger("actlab.api")
 

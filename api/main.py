@@ -29,8 +29,8 @@ from api.routes import (
 )
 from api.routes.ui import install_ui
 from core import __version__
-from core.settings import get_settings
-from core.sweeper import start_sweeper_thread
+from core.domain.settings import get_settings
+from core.store.sweeper import start_sweeper_thread
 
 log = logging.getLogger("actlab.api")
 

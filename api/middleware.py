@@ -18,8 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import ANONYMOUS, admit, check_key
-from core.settings import get_settings
-from core.spec import printable
+from core.domain.settings import get_settings
+from core.domain.spec import printable
 
 API = "/api/v1"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

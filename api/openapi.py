@@ -10,8 +10,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api.errors import AUTH_ONLY
-from core import catalog
-from core.settings import get_settings
+from core.domain import catalog
+from core.domain.settings import get_settings
 
 # query parameter -> the catalog whose names (aliases included) it takes
 CATALOG_QUERIES = {"model": "models", "dataset": "datasets", "baseline": "activations"}

@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal
 from api.errors import QuotaExceeded
-from core.models import ApiKey, Experiment, Run
-from core.settings import Settings
-from core.status import RunStatus
-from core.timeutil import utcnow
+from core.domain.settings import Settings
+from core.domain.status import RunStatus
+from core.domain.timeutil import utcnow
+from core.store.models import ApiKey, Experiment, Run
 
 DAY = timedelta(days=1)
 # A queued-runs quota frees up as runs finish: a client should look again after about this.

@@ -11,8 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from api.schemas import ExperimentBrief
-from core.metrics import METRICS
-from core.status import Decision
+from core.domain.metrics import METRICS
+from core.domain.status import Decision
 
 
 class Report(BaseModel):
@@ -20,7 +20,9 @@ class Report(BaseModel):
 
 
 class Described(Report):
-    """Seeds as replicates: None where there are too few values for the statistic."""
+    """Seeds as replicates: None where there are too few values for the statistic. The
+    fields of core/statistics/significance.py::Describe, which computes them
+    (tests/api/test_vocabulary.py holds the two to each other)."""
 
     n: int
     mean: float | None
@@ -52,7 +54,7 @@ class MeanStd(Report):
     std: float | None
 
 
-# One field per metric (core.metrics), so the schema lists them.
+# One field per metric (core.domain.metrics), so the schema lists them.
 CurvePoint = create_model(  # type: ignore[call-overload]
     "CurvePoint", __base__=Report, epoch=(int, ...), n=(int, Field(description="seeds")),
     **{m: (MeanStd, ...) for m in METRICS})

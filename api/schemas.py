@@ -8,9 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from core.metrics import METRIC_TABLE
-from core.spec import SEEDS_FIELD, check_seeds
-from core.status import ExperimentStatus, RunKind, RunStatus
+from core.domain.metrics import METRIC_TABLE
+from core.domain.spec import SEEDS_FIELD, check_seeds
+from core.domain.status import ExperimentStatus, RunKind, RunStatus
 
 
 class RunBrief(BaseModel):
@@ -151,7 +151,7 @@ class _MetricRowBase(BaseModel):
     epoch: int
 
 
-# One field per metric of core.metrics, documented there.
+# One field per metric of core.domain.metrics, documented there.
 MetricRow = create_model(  # type: ignore[call-overload]
     "MetricRow", __base__=_MetricRowBase,
     **{m.name: (float | None, Field(description=m.doc)) for m in METRIC_TABLE})

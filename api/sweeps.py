@@ -13,12 +13,12 @@ from api.auth import Principal
 from api.experiment_rows import brief, experiment_rows
 from api.quotas import enforce_quotas, hold_key
 from api.reports import SkippedCell, SweepCell, SweepCreated, SweepPublic
-from core import creation, race, tuned
-from core.models import Experiment, Run, Sweep
-from core.settings import Settings
-from core.spec import INCOMPATIBLE_INPUT, ExperimentSpec, SpecError, check_limits
-from core.status import RunStatus
-from core.sweep_spec import SweepSpec, count_cells, planned_seeds, sweep_cells
+from core.domain.settings import Settings
+from core.domain.spec import INCOMPATIBLE_INPUT, ExperimentSpec, SpecError, check_limits
+from core.domain.status import RunStatus
+from core.domain.sweep_spec import SweepSpec, count_cells, planned_seeds, sweep_cells
+from core.store import creation, race, tuned
+from core.store.models import Experiment, Run, Sweep
 
 MAX_REFUSED_CELLS = 20
 
@@ -77,7 +77,7 @@ def create_sweep(session: Session, body: SweepSpec, settings: Settings,
     Returns the response and the run ids to notify."""
     specs, skipped = _cell_specs(body, settings)
     hold_key(session, principal)
-    tuning = body.tuning is not None  # the evaluation waits for the trials (core/tuned.py)
+    tuning = body.tuning is not None  # the evaluation waits for the trials (core/store/tuned.py)
     sweep = Sweep(name=body.name or "sweep", spec=body.model_dump(mode="json"),
                   owner_key_id=principal.key_id,
                   race_round=1 if body.adaptive is not None and not tuning else None)

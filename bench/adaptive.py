@@ -1,8 +1,8 @@
 """Seeds until decided, measured without training: thousands of races on values drawn from
 known distributions (normal, standard deviation 1, so effects are in standard deviations),
-each played by the service's own procedure (core/adastop.py, the race of core/race.py), and
-beside it the fixed design a user would otherwise run: every entry and the baseline at n
-seeds, Welch's test against the baseline, Holm's correction.
+each played by the service's own procedure (core/statistics/adastop.py, the race of
+core/store/race.py), and beside it the fixed design a user would otherwise run: every entry
+and the baseline at n seeds, Welch's test against the baseline, Holm's correction.
 
     python -m bench.adaptive [--races 2000] [--entries 5] [--per-round 5] [--max-rounds 6]
                              [--alpha 0.05] [--beta 0]
@@ -30,7 +30,7 @@ import numpy as np
 from scipy import stats
 
 from bench.service import write_results
-from core.adastop import LARGER, SMALLER, Design, replay
+from core.statistics.adastop import LARGER, SMALLER, Design, replay
 
 EFFECTS = (0.5, 1.0, 1.5, 2.0)
 FIXED_NS = (3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60)
@@ -63,7 +63,7 @@ def race_outcomes(shifts: np.ndarray, design: Design, races: int,
     for r in range(races):
         values = [rng.normal(0.0, 1.0, cap)] + [rng.normal(s, 1.0, cap) for s in shifts]
         # One replay with every value: an entry's values after its decision are never read
-        # (core/adastop.py), so this is the race as the service plays it, round by round.
+        # (core/statistics/adastop.py), so this is the race as the service plays it, round by round.
         race = replay(values, replace(design, seed=r))
         any_false = False
         for shift, c in zip(shifts, race.comparisons, strict=True):

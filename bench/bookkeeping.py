@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from core.artifacts import ArtifactStore, LocalStore, S3Store
-from core.spec import TrainingSettings
+from core.domain.spec import TrainingSettings
+from core.store.artifacts import ArtifactStore, LocalStore, S3Store
 from tests.s3 import CREDENTIALS, s3_server
 from worker.training import TrainConfig
 from worker.training.checkpoint import Checkpointer

@@ -33,7 +33,7 @@ SEEDS, EPOCHS, SLOTS, CHANNELS = 50, 50, 4, 16
 
 
 def fill(url: str) -> dict[str, str]:
-    from core.spec import ExperimentSpec, spec_hash
+    from core.domain.spec import ExperimentSpec, spec_hash
 
     engine = sa.create_engine(url)
     rng = random.Random(0)
@@ -103,7 +103,7 @@ def main() -> None:
             from fastapi.testclient import TestClient
 
             from api.main import create_app
-            from core.migrate import upgrade_head
+            from core.store.migrate import upgrade_head
 
             upgrade_head()
             started = time.perf_counter()
@@ -143,7 +143,7 @@ def main() -> None:
                     print(lines[-1], flush=True)
             write_results("dashboards.md", lines)
         finally:
-            from core.db import reset_engines
+            from core.store.db import reset_engines
 
             reset_engines()
 

@@ -43,7 +43,7 @@ import activations
 from bench import transformer
 from bench.activations import measure
 from bench.trainer import fake_data
-from core.spec import TrainingSettings
+from core.domain.spec import TrainingSettings
 from worker.training import TrainConfig, batched, train
 from worker.training.datasets import DataSplits
 from worker.training.loop import SeedTrainer

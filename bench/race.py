@@ -1,5 +1,5 @@
 """A real race through the service: at least ten activations against ReLU on one task as an
-adaptive sweep (rounds of seeds until decided, core/race.py), then the fixed design at the
+adaptive sweep (rounds of seeds until decided, core/store/race.py), then the fixed design at the
 race's maximum (every activation at per_round x max_rounds seeds, the seeds the race already
 trained reused), and whether the two agree.
 

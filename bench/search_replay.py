@@ -26,8 +26,8 @@ from scipy import stats
 
 from bench.search_table import TABLE
 from bench.service import write_results
-from core.search_space import Schema, parse_schema
-from core.spec import TrainingSettings
+from core.domain.search_space import Schema, parse_schema
+from core.domain.spec import TrainingSettings
 from worker.search.replay import replay, top_fraction
 from worker.search.strategies import (
     Pool,

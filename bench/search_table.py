@@ -25,8 +25,13 @@ import torch
 from tqdm import tqdm
 
 from bench.service import RESULTS
-from core.search_space import DEFAULT_BINARY, DEFAULT_UNARY, canonical_or_reason, parse_schema
-from core.spec import TrainingSettings
+from core.domain.search_space import (
+    DEFAULT_BINARY,
+    DEFAULT_UNARY,
+    canonical_or_reason,
+    parse_schema,
+)
+from core.domain.spec import TrainingSettings
 from worker.search.features import BATCH, fisher_features
 from worker.search.functions import Candidate, group
 from worker.training import TrainConfig

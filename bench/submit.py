@@ -28,7 +28,7 @@ SEEDS = [0, 1, 2, 3, 4]
 
 
 def _activations() -> list[str]:
-    from core import catalog
+    from core.domain import catalog
 
     names = [n for n in catalog.canonical_names("activations") if n != "formula"]
     return names[:43]
@@ -48,10 +48,10 @@ def measure(backend: Callable[[str], AbstractContextManager[str | None]], db: st
     from fastapi.testclient import TestClient
 
     from api.main import create_app
-    from core.db import reset_engines
-    from core.migrate import upgrade_head
-    from core.queue import reset_clients
-    from core.settings import get_settings
+    from core.domain.settings import get_settings
+    from core.store.db import reset_engines
+    from core.store.migrate import upgrade_head
+    from core.store.queue import reset_clients
 
     with tempfile.TemporaryDirectory() as tmp, backend(db) as url:
         os.environ.update({"ACTLAB_DATA_DIR": tmp, "ACTLAB_SWEEPER": "false",

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from core.spec import TrainingSettings
+from core.domain.spec import TrainingSettings
 from worker.training import TrainConfig, train
 from worker.training.datasets import DataSplits
 from worker.training.models import ActFactory, build_model

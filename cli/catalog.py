@@ -14,7 +14,7 @@ from typing import Any
 
 import activations
 from activations import native
-from core.catalog import CATALOG_FILE
+from core.domain.catalog import CATALOG_FILE
 from worker.training.datasets import dataset_catalog
 from worker.training.models import ActFactory, build_model, model_catalog
 from worker.training.placement import slots
@@ -36,7 +36,7 @@ def _with_slots(model: dict[str, Any]) -> dict[str, Any]:
 
 def build_catalog(plugin: str | None = None) -> dict[str, Any]:
     """actlab's own catalog, or (`plugin`: a distribution name) the fragment of the entries
-    that plugin registers, which it ships for the API (core.plugins)."""
+    that plugin registers, which it ships for the API (core.domain.plugins)."""
     # The curves come from each activation's plain PyTorch formula, so the file does not
     # depend on whether this machine built the fused kernels (they round differently).
     with native.disabled():

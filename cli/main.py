@@ -18,11 +18,11 @@ from actlab.writing import add_writing, load_spec_file
 
 from cli import slurm
 from core import __version__
-from core.settings import get_settings
+from core.domain.settings import get_settings
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from core.migrate import upgrade_head
+    from core.store.migrate import upgrade_head
 
     upgrade_head()
     print(f"database at head: {get_settings().resolved_database_url()}")
@@ -81,7 +81,7 @@ def _stop(children: list[subprocess.Popen[bytes]], signals: list[int],
 def cmd_serve(args: argparse.Namespace) -> int:
     """Embedded default: migrate, then API (with the sweeper) and one worker; Ctrl-C stops all."""
     settings = get_settings()
-    from core.migrate import upgrade_head
+    from core.store.migrate import upgrade_head
 
     upgrade_head()
     stop = threading.Event()
@@ -113,7 +113,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from cli.train_local import train_locally
-    from core.spec import ExperimentSpec, SpecError, check_limits
+    from core.domain.spec import ExperimentSpec, SpecError, check_limits
 
     settings = get_settings()
     try:
@@ -161,9 +161,9 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     """API keys, straight in the database (run it where the service's settings are)."""
-    from core.db import session_scope
-    from core.keys import Quotas, Scope, create_key, find_key, list_keys, revoke_key
-    from core.migrate import upgrade_head
+    from core.store.db import session_scope
+    from core.store.keys import Quotas, Scope, create_key, find_key, list_keys, revoke_key
+    from core.store.migrate import upgrade_head
 
     settings = get_settings()
     upgrade_head()

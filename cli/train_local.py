@@ -6,10 +6,10 @@ import statistics
 
 from tqdm import tqdm
 
-from core.metrics import TEST_ACCURACY_AT_BEST
-from core.settings import Settings
-from core.spec import ExperimentSpec
-from core.status import TrainStatus
+from core.domain.metrics import TEST_ACCURACY_AT_BEST
+from core.domain.settings import Settings
+from core.domain.spec import ExperimentSpec
+from core.domain.status import TrainStatus
 from worker.training import EpochReport, TrainConfig, pick_device, train
 
 

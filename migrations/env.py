@@ -5,9 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from core.db import make_engine
-from core.models import Base
-from core.settings import get_settings
+from core.domain.settings import get_settings
+from core.store.db import make_engine
+from core.store.models import Base
 
 target_metadata = Base.metadata
 

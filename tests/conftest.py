@@ -68,11 +68,11 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def _reset_caches() -> None:
-    from core.artifacts import get_store
-    from core.catalog import clear_caches
-    from core.db import reset_engines
-    from core.queue import reset_clients
-    from core.settings import get_settings
+    from core.domain.catalog import clear_caches
+    from core.domain.settings import get_settings
+    from core.store.artifacts import get_store
+    from core.store.db import reset_engines
+    from core.store.queue import reset_clients
 
     reset_engines()
     reset_clients()
@@ -95,7 +95,7 @@ def _activate(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
 def backend(request: pytest.FixtureRequest, tmp_path: Path,
             monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
     """A migrated, empty database (+ broker settings), once per configured backend."""
-    from core.migrate import upgrade_head
+    from core.store.migrate import upgrade_head
 
     with make_backend(request.param, tmp_path / "data") as b:
         _activate(b, monkeypatch)
@@ -107,7 +107,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path,
 @pytest.fixture
 def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
     """The embedded default only (for tests whose subject is not the database)."""
-    from core.migrate import upgrade_head
+    from core.store.migrate import upgrade_head
 
     with make_backend("embedded", tmp_path / "data") as b:
         _activate(b, monkeypatch)
@@ -135,7 +135,7 @@ def s3() -> Iterator[S3Server]:
 def auth_client(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     """The real app with ACTLAB_AUTH=true on `backend` (keys from tests.factories.new_key)."""
     from api.main import create_app
-    from core.settings import get_settings
+    from core.domain.settings import get_settings
 
     monkeypatch.setenv("ACTLAB_AUTH", "true")
     monkeypatch.setenv("ACTLAB_SECRET_KEY", "test-server-secret")

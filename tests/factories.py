@@ -6,11 +6,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from core.db import session_scope
-from core.keys import Quotas, Scope, create_key
-from core.models import Experiment, Run
-from core.settings import get_settings
-from core.spec import ExperimentSpec, check_limits, spec_hash
+from core.domain.settings import get_settings
+from core.domain.spec import ExperimentSpec, check_limits, spec_hash
+from core.store.db import session_scope
+from core.store.keys import Quotas, Scope, create_key
+from core.store.models import Experiment, Run
 
 
 def make_experiment(seeds: tuple[int, ...] = (0,), raw_training: dict[str, Any] | None = None,
@@ -51,7 +51,7 @@ def add_finished_run(experiment_id: uuid.UUID, seed: int, val_accuracy: list[flo
     test_accuracy equal to it unless given),
     optional parameter snapshots {(block, name): [values at epoch 1, at epoch 2, ...]} and an
     optional response curve (xs, ys per channel) on layer "act"."""
-    from core.models import ActivationParam, EpochMetric, ResponseCurve
+    from core.store.models import ActivationParam, EpochMetric, ResponseCurve
 
     with session_scope() as s:
         run = Run(experiment_id=experiment_id, seed=seed, status=status, attempt=1,

@@ -126,6 +126,30 @@ def api_and_worker(env: dict[str, str], log: Path) -> Iterator[Service]:
             stop_and_check(proc, signum, group=True)
 
 
+@contextmanager
+def running_service(backend_name: str, tmp: Path,
+                    env: dict[str, str] | None = None) -> Iterator[tuple[Service, Any]]:
+    """The service on one backend, as a module's integration tests share it: the backend's
+    database (migrated: `actlab serve` migrates by itself, production runs `actlab
+    migrate`) and broker, this test process pointed at the same ones, and `actlab serve`
+    (embedded) or `actlab api` + `actlab worker` (production) with `env` added. Yields the
+    service and the backend."""
+    import pytest
+
+    from core.store.migrate import upgrade_head
+    from tests.backends import make_backend
+    from tests.conftest import _activate, _reset_caches
+
+    with make_backend(backend_name, tmp / "data") as backend, \
+            pytest.MonkeyPatch.context() as mp:
+        _activate(backend, mp)
+        upgrade_head()
+        start = serve if backend.name == "embedded" else api_and_worker
+        with start({**backend.env(), **(env or {})}, tmp / "service.log") as svc:
+            yield svc, backend
+        _reset_caches()
+
+
 def stop_and_check(proc: subprocess.Popen[bytes], signum: int, group: bool = False,
                    timeout: float = 30) -> set[int]:
     """Signal `proc` and return the processes that survived it (should be none)."""
@@ -163,10 +187,10 @@ def live_api(backend_name: str, tmp_path: Path, monkeypatch: Any, settings: dict
     """`actlab api` alone on a fresh, migrated database of `backend_name`, with these ACTLAB_
     settings (this process's too, so the test reads the same database) and a key of `scope`
     with `quotas`. Stopped afterwards (no process may survive), the caches reset."""
-    from core.db import session_scope
-    from core.keys import create_key
-    from core.migrate import upgrade_head
-    from core.settings import get_settings
+    from core.domain.settings import get_settings
+    from core.store.db import session_scope
+    from core.store.keys import create_key
+    from core.store.migrate import upgrade_head
     from tests.backends import make_backend
     from tests.conftest import _activate, _reset_caches
 

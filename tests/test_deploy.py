@@ -69,7 +69,7 @@ def test_dockerfile_passes_hadolint() -> None:
 
 def test_api_process_does_not_import_torch() -> None:
     code = ("import sys; from api.main import create_app; create_app(); "
-            "from core.spec import ExperimentSpec; "
+            "from core.domain.spec import ExperimentSpec; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, env={**os.environ, "ACTLAB_DATA_DIR": "/tmp/actlab-notorch"})

@@ -7,9 +7,9 @@ from typing import Any
 
 from celery.signals import worker_process_init, worker_ready, worker_shutting_down
 
-from core.db import reset_engines
-from core.queue import make_celery
-from core.settings import get_settings
+from core.domain.settings import get_settings
+from core.store.db import reset_engines
+from core.store.queue import make_celery
 
 app = make_celery()
 app.conf.imports = ("worker.tasks",)

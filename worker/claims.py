@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.db import in_transaction
-from core.lifecycle import ANY_DEVICE, claim_group, claim_next, claim_run
-from core.models import Experiment, Run
-from core.status import RunKind
+from core.domain.status import RunKind
+from core.store.db import in_transaction
+from core.store.lifecycle import ANY_DEVICE, claim_group, claim_next, claim_run
+from core.store.models import Experiment, Run
 
 
 @dataclass

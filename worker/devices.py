@@ -1,5 +1,5 @@
 """What this worker serves: the runs' resources.device it may claim, and its row in the
-workers table (core/workers.py) while it lives, so that the API can say why a run waits."""
+workers table (core/store/workers.py) while it lives, so that the API can say why a run waits."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import socket
 import threading
 from typing import Any
 
-from core.db import session_scope
-from core.settings import Settings
-from core.workers import DEVICES, gone, seen
+from core.domain.settings import Settings
+from core.store.db import session_scope
+from core.store.workers import DEVICES, gone, seen
 
 log = logging.getLogger("actlab.devices")
 

@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from core.artifacts import checkpoint_key, get_store
-from core.db import in_transaction
-from core.lifecycle import group_in_use, hand_over, touch
-from core.metrics import METRICS
-from core.models import ActivationParam, EpochMetric, InputSpacePicture, SlotSparsity
-from core.settings import Settings
-from core.status import RunStatus, TrainStatus
-from core.upsert import upsert
+from core.domain.metrics import METRICS
+from core.domain.settings import Settings
+from core.domain.status import RunStatus, TrainStatus
+from core.store.artifacts import checkpoint_key, get_store
+from core.store.db import in_transaction
+from core.store.lifecycle import group_in_use, hand_over, touch
+from core.store.models import ActivationParam, EpochMetric, InputSpacePicture, SlotSparsity
+from core.store.upsert import upsert
 from worker import handover
 from worker.background_writes import BackgroundWrites
 from worker.claims import Claimed
@@ -362,7 +362,7 @@ def train_group_of(members: list[Claimed], settings: Settings) -> dict[uuid.UUID
     run.train()
     statuses = run.finish()
     if run.handed_over:  # for a worker that is not stopping
-        from core.queue import send_run_notices
+        from core.store.queue import send_run_notices
 
         send_run_notices(run.handed_over, settings)
     return statuses

@@ -2,7 +2,7 @@
 systemd, `docker stop`, SLURM's warning `sbatch --signal=B:USR2@120`) abandons its training
 between two steps, keeps its last checkpoint in the artifact store (written every
 ACTLAB_CHECKPOINT_SECONDS at an epoch's end), and gives its runs back to the queue at once
-(core/lifecycle.py::hand_over: queued, the attempt not counted), so the next worker resumes
+(core/store/lifecycle.py::hand_over: queued, the attempt not counted), so the next worker resumes
 them from the checkpoint without waiting for the stale-heartbeat timeout; then it exits.
 
 The main process starts Celery's warm shutdown and passes SIGUSR2 to its children, whose

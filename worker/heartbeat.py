@@ -8,8 +8,8 @@ import logging
 import threading
 import uuid
 
-from core.db import session_scope
-from core.lifecycle import touch
+from core.store.db import session_scope
+from core.store.lifecycle import touch
 
 log = logging.getLogger("actlab.runner")
 

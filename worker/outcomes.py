@@ -11,14 +11,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.artifacts import get_store, weights_key
-from core.db import in_transaction
-from core.lifecycle import finish_run
-from core.models import ResponseCurve, Run
-from core.retention import prune_weights
-from core.settings import Settings
-from core.status import RunStatus
-from core.upsert import upsert
+from core.domain.settings import Settings
+from core.domain.status import RunStatus
+from core.store.artifacts import get_store, weights_key
+from core.store.db import in_transaction
+from core.store.lifecycle import finish_run
+from core.store.models import ResponseCurve, Run
+from core.store.retention import prune_weights
+from core.store.upsert import upsert
 from worker.claims import Claimed
 
 log = logging.getLogger("actlab.runner")

@@ -17,11 +17,11 @@ import uuid
 
 from sqlalchemy import select
 
-from core.db import in_transaction, session_scope
-from core.lifecycle import touch
-from core.models import Experiment, Run
-from core.settings import Settings, get_settings
-from core.status import RunKind, RunStatus
+from core.domain.settings import Settings, get_settings
+from core.domain.status import RunKind, RunStatus
+from core.store.db import in_transaction, session_scope
+from core.store.lifecycle import touch
+from core.store.models import Experiment, Run
 from worker import handover
 from worker.claims import Claimed, claim, run_kind
 from worker.devices import served
@@ -69,7 +69,7 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
     status, "duplicate" (nothing claimable) or "lost" (another worker took it over)."""
     settings = settings or get_settings()
     if handover.requested.is_set():  # this child is leaving: the notice is for another
-        from core.queue import send_run_notices
+        from core.store.queue import send_run_notices
 
         send_run_notices([run_id], settings)
         return HANDED_OVER
@@ -101,8 +101,8 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
 def _step_race(experiment_id: uuid.UUID, settings: Settings) -> None:
     """A sweep's run ended: a tuned sweep whose trials have all ended gets its evaluation
     now, and a raced sweep starts its next round if this one is complete."""
-    from core import race, tuned
-    from core.queue import send_run_notices
+    from core.store import race, tuned
+    from core.store.queue import send_run_notices
 
     try:
         with session_scope() as session:
@@ -119,8 +119,8 @@ def _step_race(experiment_id: uuid.UUID, settings: Settings) -> None:
 def _pass_on(run_id: uuid.UUID, devices: list[str], settings: Settings) -> None:
     """A notice for a queued run this worker cannot serve: sent again for a worker that
     can, if one is alive (else the run waits, and its experiment says for what)."""
-    from core.queue import send_run_notices
-    from core.workers import live_devices, serves
+    from core.store.queue import send_run_notices
+    from core.store.workers import live_devices, serves
 
     with session_scope() as session:
         needed = session.scalar(select(Experiment.device).join(Run).where(

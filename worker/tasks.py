@@ -7,7 +7,7 @@ import uuid
 
 from celery import Task
 
-from core.queue import SEARCH_TASK, TRAIN_TASK
+from core.store.queue import SEARCH_TASK, TRAIN_TASK
 from worker import handover, warmup
 from worker.celery_app import app
 from worker.runner import execute_run

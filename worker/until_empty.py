@@ -14,10 +14,10 @@ import threading
 
 from sqlalchemy import func, select
 
-from core.db import session_scope
-from core.models import Experiment, Run, Worker
-from core.settings import Settings
-from core.status import RunStatus
+from core.domain.settings import Settings
+from core.domain.status import RunStatus
+from core.store.db import session_scope
+from core.store.models import Experiment, Run, Worker
 from worker.handover import children
 
 log = logging.getLogger("actlab.until_empty")

@@ -23,7 +23,15 @@ from sqlalchemy import ColumnElement, and_, or_, select, true
 from sqlalchemy.orm import Session
 
 from api.analytics.profiles import TAU_MAX, cost, cost_name, profiles
-from api.analytics.stats import (
+from api.analytics.time_to_target import Target, km_median, logrank, times
+from api.analytics.verdicts import Verdict, decide
+from api.experiment_rows import has_tag
+from core.domain.catalog import entries
+from core.domain.labels import activation_label
+from core.domain.metrics import DEFAULT_BASELINE, DEFAULT_SELECTION, HIGHER_IS_BETTER
+from core.domain.spec import without_later_defaults
+from core.domain.status import RunStatus
+from core.statistics.significance import (
     TestResult,
     average_ranks,
     cohens_d,
@@ -36,17 +44,9 @@ from api.analytics.stats import (
     tost,
     welch,
 )
-from api.analytics.time_to_target import Target, km_median, logrank, times
-from api.analytics.verdicts import Verdict, decide
-from api.experiment_rows import has_tag
-from core import race
-from core.catalog import entries
-from core.labels import activation_label
-from core.metrics import DEFAULT_BASELINE, DEFAULT_SELECTION, HIGHER_IS_BETTER
-from core.models import Experiment, Run, Sweep
-from core.results import ended_rows, final_rows
-from core.spec import without_later_defaults
-from core.status import RunStatus
+from core.store import race
+from core.store.models import Experiment, Run, Sweep
+from core.store.results import ended_rows, final_rows
 
 TESTS = ("welch", "mannwhitney", "paired")
 # Spec fields that are not part of the recipe.
@@ -162,7 +162,7 @@ class Entry:
     best_epoch_mean: float | None
     train_loss: float | None
     val_loss: float | None
-    # The activations' zero fraction on the validation split (core/metrics.py), shown beside
+    # The activations' zero fraction on the validation split (core/domain/metrics.py), shown beside
     # the loss: the sparsity-against-loss trade-off of ReLU, ReLU² and SwiGLU.
     val_sparsity: float | None
     # CETT sparsity (models with FFN slots): meaningful for every activation.
@@ -193,7 +193,7 @@ class Entry:
 def _entries(session: Session, rows: list[Any], q: Query,
              ended: list[Any] | None = None) -> list[Entry]:
     """Group runs by recipe (spec hash): one leaderboard entry per recipe. `ended` (runs that
-    diverged or failed, core/results.py::ended_rows) are counted on their recipe's entry; a
+    diverged or failed, core/store/results.py::ended_rows) are counted on their recipe's entry; a
     recipe whose every seed diverged still has one (nothing is dropped)."""
     ended = ended or []
     hashes = {r.spec_hash for r in rows} | {r.spec_hash for r in ended}

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api.analytics.result_rows import lr_range_rows
-from api.analytics.stats import median
 from api.reports import LearningRate, LearningRates
+from core.statistics.significance import median
 
 
 def learning_rates(session: Session, model: str, dataset: str) -> LearningRates:

@@ -1,7 +1,7 @@
 """Planning from a pilot: an experiment's seeds give the scatter of a metric across seeds,
 and from it the seeds per entry a fixed design needs to detect a stated difference with
-Welch's test at a stated power (core/power.py), so a user can choose between a fixed
-design and an adaptive one (a race, core/race.py) before spending the compute."""
+Welch's test at a stated power (core/statistics/power.py), so a user can choose between a fixed
+design and an adaptive one (a race, core/store/race.py) before spending the compute."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Any
 from scipy import stats
 from sqlalchemy.orm import Session
 
-from core.models import Run
-from core.power import seeds_needed, welch_power
-from core.results import final_rows
+from core.statistics.power import seeds_needed, welch_power
+from core.store.models import Run
+from core.store.results import final_rows
 
 # The seed counts the power curve is shown at.
 CURVE_SEEDS = (2, 3, 5, 8, 10, 15, 20, 30, 50, 100)

@@ -19,7 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from core.metrics import HIGHER_IS_BETTER
+from core.domain.metrics import HIGHER_IS_BETTER
 
 TAU_MAX = 4.0
 # Higher-is-better metrics that are rates, not fractions: their cost is the reciprocal.

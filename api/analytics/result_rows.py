@@ -12,9 +12,16 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from core.metrics import METRICS
-from core.models import ActivationParam, EpochMetric, Experiment, ResponseCurve, Run, metric_column
-from core.status import RunKind, RunStatus
+from core.domain.metrics import METRICS
+from core.domain.status import RunKind, RunStatus
+from core.store.models import (
+    ActivationParam,
+    EpochMetric,
+    Experiment,
+    ResponseCurve,
+    Run,
+    metric_column,
+)
 
 
 def _col(name: str) -> Any:

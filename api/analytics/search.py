@@ -15,15 +15,15 @@ from scipy.stats import spearmanr
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.analytics.stats import holm, paired
 from api.analytics.verdicts import Verdict, decide
-from core import race
-from core.adastop import replay
-from core.lifecycle import search_trainings
-from core.metrics import TEST_ACCURACY_AT_BEST
-from core.models import Run, Search, SearchCandidate, SearchDecision
-from core.search_spec import SearchSpec
-from core.status import CandidateRole, CandidateStatus, RunStatus
+from core.domain.metrics import TEST_ACCURACY_AT_BEST
+from core.domain.search_spec import SearchSpec
+from core.domain.status import CandidateRole, CandidateStatus, RunStatus
+from core.statistics.adastop import replay
+from core.statistics.significance import holm, paired
+from core.store import race
+from core.store.lifecycle import search_trainings
+from core.store.models import Run, Search, SearchCandidate, SearchDecision
 
 ALPHA = 0.05
 # The driver stores each function's outputs on 41 points of [-5, 5] first in its features.
@@ -63,7 +63,7 @@ def _confirmation(session: Session, rows: list[SearchCandidate],
 
 def _race(session: Session, rows: list[SearchCandidate],
           spec: SearchSpec) -> dict[str, dict[str, Any]]:
-    """Each confirmed candidate's race against the first baseline (core/race.py): its
+    """Each confirmed candidate's race against the first baseline (core/store/race.py): its
     decision, the round of it, and its confirmation seeds."""
     racers, values, _ = race.confirmation_values(session, rows)
     if not racers:

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api.analytics import result_rows
-from api.analytics.stats import describe
-from core.metrics import AVERAGED, BY_NAME, DEFAULT_SELECTION, METRICS
-from core.models import Run
-from core.results import final_rows
+from core.domain.metrics import AVERAGED, BY_NAME, DEFAULT_SELECTION, METRICS
+from core.statistics.significance import describe
+from core.store.models import Run
+from core.store.results import final_rows
 
 
 def experiment_summary(session: Session, experiment_id: uuid.UUID,

@@ -30,9 +30,9 @@ from scipy import stats
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.analytics.stats import relabellings, share
-from core.metrics import METRICS
-from core.models import EpochMetric, metric_column
+from core.domain.metrics import METRICS
+from core.statistics.significance import relabellings, share
+from core.store.models import EpochMetric, metric_column
 
 # *_error is 1 - *_accuracy, the form of the classic claim.
 ERRORS = {"train_error": "train_accuracy", "val_error": "val_accuracy",

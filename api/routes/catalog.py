@@ -8,16 +8,16 @@ from fastapi import APIRouter
 
 from api.analytics.verdicts import Verdict
 from api.reports import DecisionInfo, Defaults, MetricInfo, StatusSets, Vocabulary
-from core.catalog import load_catalog
-from core.metrics import (
+from core.domain.catalog import load_catalog
+from core.domain.metrics import (
     DEFAULT_BASELINE,
     DEFAULT_LEADERBOARD_METRIC,
     DEFAULT_SELECTION,
     METRIC_TABLE,
     SELECTION_METRICS,
 )
-from core.spec import ExperimentSpec, TrainingSettings
-from core.status import CandidateStatus, Decision, ExperimentStatus, RunStatus, SearchStatus
+from core.domain.spec import ExperimentSpec, TrainingSettings
+from core.domain.status import CandidateStatus, Decision, ExperimentStatus, RunStatus, SearchStatus
 
 router = APIRouter(prefix="/catalog", tags=["catalog"])
 

@@ -14,9 +14,9 @@ from api.analytics.summary import experiment_summary, summary_table
 from api.deps import ExperimentDep, SessionDep
 from api.errors import responses
 from api.reports import ParameterDistributions, Plan, ResponseRegion, Summary
-from core.lifecycle import IllegalTransition
-from core.metrics import DEFAULT_LEADERBOARD_METRIC, DEFAULT_SELECTION, SELECTION_METRICS
-from core.sweep_spec import RACE_METRICS
+from core.domain.metrics import DEFAULT_LEADERBOARD_METRIC, DEFAULT_SELECTION, SELECTION_METRICS
+from core.domain.sweep_spec import RACE_METRICS
+from core.store.lifecycle import IllegalTransition
 
 router = APIRouter(prefix="/experiments", tags=["dashboards"])
 TableFormat = Annotated[Literal["json", "csv"], Query(description="json, or csv for tables")]

@@ -28,13 +28,13 @@ from api.schemas import (
     RunBrief,
     SeedsAdd,
 )
-from core import creation
-from core.artifacts import get_store
-from core.lifecycle import IllegalTransition, cancel_run
-from core.models import Experiment, Run
-from core.spec import ExperimentSpec
-from core.status import ExperimentStatus, RunStatus, count_statuses, experiment_status
-from core.workers import live_devices
+from core.domain.spec import ExperimentSpec
+from core.domain.status import ExperimentStatus, RunStatus, count_statuses, experiment_status
+from core.store import creation
+from core.store.artifacts import get_store
+from core.store.lifecycle import IllegalTransition, cancel_run
+from core.store.models import Experiment, Run
+from core.store.workers import live_devices
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 log = logging.getLogger("actlab.api")

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from api.deps import SessionDep, SettingsDep
 from core import API_VERSION, __version__
-from core.queue import broker_reachable
+from core.store.queue import broker_reachable
 
 router = APIRouter(tags=["health"])
 

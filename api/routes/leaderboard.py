@@ -16,8 +16,8 @@ from api.analytics.time_to_target import Target
 from api.deps import SessionDep
 from api.errors import validation_error
 from api.reports import CrossTaskBoard, LearningRates, TaskBoard
-from core import catalog
-from core.metrics import (
+from core.domain import catalog
+from core.domain.metrics import (
     DEFAULT_BASELINE,
     DEFAULT_LEADERBOARD_METRIC,
     DEFAULT_SELECTION,

@@ -23,12 +23,13 @@ from api.schemas import (
     RunPublic,
     SparsityRow,
 )
-from core import catalog, creation
-from core.artifacts import ArtifactMissing, get_store, weights_key
-from core.labels import activation_label
-from core.lifecycle import cancel_run
-from core.models import ActivationParam, EpochMetric, InputSpacePicture, SlotSparsity
-from core.status import RunStatus
+from core.domain import catalog
+from core.domain.labels import activation_label
+from core.domain.status import RunStatus
+from core.store import creation
+from core.store.artifacts import ArtifactMissing, get_store, weights_key
+from core.store.lifecycle import cancel_run
+from core.store.models import ActivationParam, EpochMetric, InputSpacePicture, SlotSparsity
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 log = logging.getLogger("actlab.api")

@@ -16,12 +16,12 @@ from api.auth import PrincipalDep, require_owner
 from api.deps import SearchDep, SessionDep, SettingsDep
 from api.errors import WITH_BODY, responses
 from api.reports import SearchBrief, SearchCreated, SearchExport, SearchList, SearchPublic
-from core import creation, lifecycle
-from core.models import Search
-from core.queue import send_search_notices
-from core.search_spec import SearchSpec
-from core.settings import Settings
-from core.status import SearchStatus
+from core.domain.search_spec import SearchSpec
+from core.domain.settings import Settings
+from core.domain.status import SearchStatus
+from core.store import creation, lifecycle
+from core.store.models import Search
+from core.store.queue import send_search_notices
 
 router = APIRouter(prefix="/searches", tags=["searches"])
 log = logging.getLogger("actlab.api")

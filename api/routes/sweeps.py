@@ -10,7 +10,7 @@ from api.deps import SessionDep, SettingsDep, SweepDep
 from api.dispatch import notify
 from api.errors import WITH_BODY, responses
 from api.reports import SweepCreated, SweepPublic
-from core.sweep_spec import SweepSpec
+from core.domain.sweep_spec import SweepSpec
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import core.models
+import core.store.models
 
 
 revision: str = '0001'
@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('spec', sa.JSON(), nullable=False),
-    sa.Column('created_at', core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.store.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sweeps'))
     )
     op.create_table('experiments',
@@ -39,7 +39,7 @@ def upgrade() -> None:
     sa.Column('tags', sa.JSON(), nullable=False),
     sa.Column('priority', sa.Integer(), nullable=False),
     sa.Column('sweep_id', sa.Uuid(), nullable=True),
-    sa.Column('created_at', core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.store.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['sweep_id'], ['sweeps.id'], name=op.f('fk_experiments_sweep_id_sweeps')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_experiments'))
     )
@@ -58,12 +58,12 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempt', sa.Integer(), nullable=False),
     sa.Column('claimed_by', sa.String(length=200), nullable=True),
-    sa.Column('heartbeat_at', core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('heartbeat_at', core.store.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('cancel_requested', sa.Boolean(), nullable=False),
-    sa.Column('queued_at', core.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('enqueued_at', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('started_at', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('finished_at', core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('queued_at', core.store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('enqueued_at', core.store.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', core.store.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', core.store.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('device', sa.String(length=64), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('epochs_done', sa.Integer(), nullable=False),

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import core.models
+import core.store.models
 
 
 revision: str = '0009'
@@ -27,13 +27,13 @@ def upgrade() -> None:
     sa.Column('status', sa.Enum('queued', 'running', 'succeeded', 'failed', 'cancelled', name='searchstatus', native_enum=False, length=16), nullable=False),
     sa.Column('phase', sa.String(length=16), nullable=False),
     sa.Column('cancel_requested', sa.Boolean(), nullable=False),
-    sa.Column('created_at', core.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('started_at', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('finished_at', core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', core.store.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('started_at', core.store.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', core.store.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('lease_token', sa.String(length=64), nullable=True),
-    sa.Column('lease_until', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('stepped_at', core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('lease_until', core.store.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('stepped_at', core.store.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('steps', sa.Integer(), nullable=False),
     sa.Column('result', sa.JSON(), nullable=True),
     sa.Column('owner_key_id', sa.Uuid(), nullable=True),
@@ -49,7 +49,7 @@ def upgrade() -> None:
     sa.Column('search_id', sa.Uuid(), nullable=False),
     sa.Column('step', sa.Integer(), nullable=False),
     sa.Column('decision', sa.JSON(), nullable=False),
-    sa.Column('created_at', core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.store.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['search_id'], ['searches.id'], name=op.f('fk_search_decisions_search_id_searches'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('search_id', 'step', name=op.f('pk_search_decisions'))
     )

@@ -8,7 +8,7 @@ Create Date: 2026-12-05
 import sqlalchemy as sa
 from alembic import op
 
-from core.models import UTCDateTime
+from core.store.models import UTCDateTime
 
 revision = "0013"
 down_revision = "0012"

@@ -10,7 +10,7 @@ import torch
 
 import activations
 from activations.formula import Formula
-from core.formula import NAME, RESERVED
+from core.domain.formula import NAME, RESERVED
 from tests.activations.test_fused import saved_bytes
 
 
@@ -67,8 +67,8 @@ def test_gradcheck(expression: str) -> None:
 
 def test_every_function_equals_its_math_twin() -> None:
     """The torch compilation of each function against the standard-library twin the API
-    folds constants with (core.formula._MATH): one definition, two implementations."""
-    from core.formula import _MATH, FUNCTIONS
+    folds constants with (core.domain.formula._MATH): one definition, two implementations."""
+    from core.domain.formula import _MATH, FUNCTIONS
 
     points = [-3.0, -1.1, -0.2, 0.0005, 0.4, 1.7, 3.5]
     for name, (arity, _) in FUNCTIONS.items():

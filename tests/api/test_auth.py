@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from core.db import session_scope
-from core.keys import Scope, revoke_key
-from core.models import AuditEntry, Experiment, Run
+from core.store.db import session_scope
+from core.store.keys import Scope, revoke_key
+from core.store.models import AuditEntry, Experiment, Run
 from tests.factories import new_key
 
 SPEC: dict[str, Any] = {"activation": {"name": "relu"}, "model": {"name": "mlp"},

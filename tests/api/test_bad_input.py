@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from core.db import session_scope
-from core.models import Experiment, Run, Sweep
+from core.store.db import session_scope
+from core.store.models import Experiment, Run, Sweep
 
 RELU = {"name": "relu"}
 

@@ -350,8 +350,8 @@ def test_boards_filter_by_device(client: TestClient) -> None:
     seed_task()
     from sqlalchemy import select, update
 
-    from core.db import session_scope
-    from core.models import Experiment, Run
+    from core.store.db import session_scope
+    from core.store.models import Experiment, Run
 
     with session_scope() as s:  # dual_line's seeds ran on a GPU, the rest on the CPU
         dual = s.scalar(select(Experiment.id).where(Experiment.activation == "dual_line"))
@@ -415,8 +415,8 @@ def test_exact_zero_sparsity_is_null_where_the_activation_never_outputs_zero(
         client: TestClient) -> None:
     import sqlalchemy as sa
 
-    from core.db import session_scope
-    from core.models import EpochMetric
+    from core.store.db import session_scope
+    from core.store.models import EpochMetric
 
     catalog = {a["name"]: a for a in client.get("/api/v1/catalog/activations").json()}
     assert catalog["relu"]["exact_zeros"] and catalog["squared_relu"]["exact_zeros"]
@@ -434,8 +434,8 @@ def test_the_cross_task_board_ranks_sparsity_by_cett_where_there_are_ffn_slots(
         client: TestClient) -> None:
     import sqlalchemy as sa
 
-    from core.db import session_scope
-    from core.models import EpochMetric, Run
+    from core.store.db import session_scope
+    from core.store.models import EpochMetric, Run
 
     ids = seed_task("mlp", "digits", {"relu": RELU, "gelu": PRELU, "squared_relu": DUAL})
     lm = seed_task("gpt", "chars", {"relu": RELU, "gelu": PRELU, "squared_relu": DUAL})

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from core.db import session_scope
-from core.models import Experiment, Run
+from core.store.db import session_scope
+from core.store.models import Experiment, Run
 
 GOOD: dict[str, Any] = {
     "name": "dual line vs relu",
@@ -68,7 +68,7 @@ def test_later_settings_at_their_defaults_keep_the_recipe_hash(client: TestClien
     import hashlib
     import json
 
-    from core.spec import RECIPE_VERSION, ExperimentSpec, spec_hash
+    from core.domain.spec import RECIPE_VERSION, ExperimentSpec, spec_hash
 
     plain = ExperimentSpec.model_validate({"activation": {"name": "relu"}})
     explicit = ExperimentSpec.model_validate({"activation": {"name": "relu"}, "training": {
@@ -215,7 +215,7 @@ def test_type_errors_and_unknown_names_come_in_one_response(client: TestClient) 
 
 def test_more_runs_than_the_limit_is_422(client: TestClient, monkeypatch: pytest.MonkeyPatch)\
         -> None:
-    from core.settings import get_settings
+    from core.domain.settings import get_settings
 
     monkeypatch.setenv("ACTLAB_MAX_RUNS_PER_REQUEST", "4")
     get_settings.cache_clear()
@@ -359,7 +359,7 @@ def test_health_reports_database_and_broker(client: TestClient) -> None:
 def test_weights_download_and_delete_leaves_nothing_behind(client: TestClient) -> None:
     from safetensors.torch import load
 
-    from core.artifacts import get_store
+    from core.store.artifacts import get_store
     from worker.runner import execute_run
 
     created = client.post("/api/v1/experiments", json={
@@ -388,7 +388,7 @@ def test_weights_download_and_delete_leaves_nothing_behind(client: TestClient) -
     assert client.get(f"/api/v1/experiments/{created['id']}").status_code == 404
     assert client.get(f"/api/v1/runs/{run_id}").status_code == 404
     assert stored_counts() == (0, 0)
-    from core.models import ActivationParam, EpochMetric, ResponseCurve
+    from core.store.models import ActivationParam, EpochMetric, ResponseCurve
 
     with session_scope() as session:  # the runs' rows went with them
         for table in (EpochMetric, ActivationParam, ResponseCurve):

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from core.db import session_scope
-from core.keys import Scope
-from core.models import AuditEntry, Experiment, Run
+from core.store.db import session_scope
+from core.store.keys import Scope
+from core.store.models import AuditEntry, Experiment, Run
 from tests.factories import new_key
 
 RELU = {"name": "relu"}
@@ -248,11 +248,11 @@ def test_cancelling_a_search_with_the_broker_down_is_not_a_500(
 
     from sqlalchemy import update
 
-    from core.db import reset_engines
-    from core.models import Search
-    from core.queue import reset_clients
-    from core.settings import get_settings
-    from core.timeutil import utcnow
+    from core.domain.settings import get_settings
+    from core.domain.timeutil import utcnow
+    from core.store.db import reset_engines
+    from core.store.models import Search
+    from core.store.queue import reset_clients
 
     created = client.post("/api/v1/searches", json={
         "space": {"candidates": ["tanh(x)"]}, "budget": {"trainings": 40},

@@ -78,7 +78,7 @@ def test_a_sequence_longer_than_the_context_is_refused(client: TestClient) -> No
 
 
 def test_a_gate_is_part_of_the_recipe_and_ffn_slots_only(client: TestClient) -> None:
-    from core.spec import ExperimentSpec, spec_hash
+    from core.domain.spec import ExperimentSpec, spec_hash
 
     plain = ExperimentSpec.model_validate(SPEC)
     same = ExperimentSpec.model_validate(

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from core.spec import ExperimentSpec, spec_hash
+from core.domain.spec import ExperimentSpec, spec_hash
 from tests.factories import get_run, make_experiment
 from worker.runner import execute_run
 

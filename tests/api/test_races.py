@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from core.adastop import replay
-from core.db import session_scope
-from core.models import Sweep
-from core.race import adaptive_of, design_of
+from core.statistics.adastop import replay
+from core.store.db import session_scope
+from core.store.models import Sweep
+from core.store.race import adaptive_of, design_of
 from worker.runner import execute_run
 
 DEAD = {"name": "formula", "params": {"expression": "0 * x"}}  # outputs nothing: ~1/10
@@ -51,7 +51,7 @@ def test_the_baseline_joins_when_not_listed_and_the_cap_counts_every_round(
     assert sorted(c["activation"] for c in created.json()["experiments"]) == ["relu", "tanh"]
     assert created.json()["runs_queued"] == 4  # the first round: 2 seeds each
     monkeypatch.setenv("ACTLAB_MAX_RUNS_PER_SWEEP", "20")
-    from core.settings import get_settings
+    from core.domain.settings import get_settings
 
     get_settings.cache_clear()
     refused = client.post("/api/v1/sweeps", json={**BODY, "adaptive": {"max_rounds": 6}})

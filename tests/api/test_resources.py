@@ -10,10 +10,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from core.db import session_scope
-from core.lifecycle import claim_next
-from core.settings import Settings
-from core.workers import seen
+from core.domain.settings import Settings
+from core.store.db import session_scope
+from core.store.lifecycle import claim_next
+from core.store.workers import seen
 from worker.devices import device_for_run, served
 from worker.runner import execute_run
 

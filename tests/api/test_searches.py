@@ -10,8 +10,8 @@ import uuid
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from core.db import session_scope
-from core.models import Experiment, Run, Search
+from core.store.db import session_scope
+from core.store.models import Experiment, Run, Search
 from tests.worker.test_search_driver import SPEC, _drive
 from worker.search.driver import advance
 

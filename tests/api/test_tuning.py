@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from core import tuned
-from core.db import session_scope
-from core.settings import get_settings
+from core.domain.settings import get_settings
+from core.store import tuned
+from core.store.db import session_scope
 from tests.api.test_races import _drain
 
 SPACE = {"lr": {"low": 1e-3, "high": 0.3, "log": True}}

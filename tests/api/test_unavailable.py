@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 
 @pytest.fixture
 def client_without_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TestClient:
-    from core.db import reset_engines
-    from core.queue import reset_clients
-    from core.settings import get_settings
+    from core.domain.settings import get_settings
+    from core.store.db import reset_engines
+    from core.store.queue import reset_clients
 
     # Nothing listens on port 1: every connection attempt is refused.
     monkeypatch.setenv("ACTLAB_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")

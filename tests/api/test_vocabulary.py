@@ -1,14 +1,14 @@
 """GET /catalog/vocabulary: the names the dashboard shows and filters by come from the
-service's own tables (core/status.py, core/metrics.py, the spec's defaults)."""
+service's own tables (core/domain/status.py, core/domain/metrics.py, the spec's defaults)."""
 
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
 from api.analytics.verdicts import Verdict
-from core.metrics import METRICS, SELECTION_METRICS
-from core.spec import ExperimentSpec
-from core.status import Decision, ExperimentStatus, RunStatus, SearchStatus
+from core.domain.metrics import METRICS, SELECTION_METRICS
+from core.domain.spec import ExperimentSpec
+from core.domain.status import Decision, ExperimentStatus, RunStatus, SearchStatus
 
 
 def test_the_vocabulary_is_the_service_s_own(client: TestClient) -> None:
@@ -32,3 +32,12 @@ def test_the_vocabulary_is_the_service_s_own(client: TestClient) -> None:
     assert {d["name"]: d["tone"] for d in body["decisions"]}["worse"] == "bad"
     assert body["verdicts"] == [v.value for v in Verdict]
     assert body["with_results"] == ["succeeded"]
+
+
+def test_the_summary_schema_is_what_describe_computes() -> None:
+    from dataclasses import fields
+
+    from api.reports import Described
+    from core.statistics.significance import Describe
+
+    assert list(Described.model_fields) == [f.name for f in fields(Describe)]

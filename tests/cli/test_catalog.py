@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from cli.catalog import render_catalog
-from core.catalog import CATALOG_FILE
+from core.domain.catalog import CATALOG_FILE
 
 # The sample curves are rounded to 1e-5 from float32 math, whose last bit differs between
 # CPUs (vectorised erf, exp): a value near a rounding boundary moves by one last digit.
@@ -46,7 +46,7 @@ def test_catalog_learnable_names_are_the_recorded_names() -> None:
     import torch
 
     from activations import activation_parameters
-    from core.catalog import load_catalog
+    from core.domain.catalog import load_catalog
     from worker.training.models import ActFactory, build_model
 
     for entry in load_catalog()["activations"]:

@@ -1,4 +1,4 @@
-"""core/adastop.py against the `adastop` package (0.1.3, a dev dependency) on the same
+"""core/statistics/adastop.py against the `adastop` package (0.1.3, a dev dependency) on the same
 numbers: the same decisions, in the same rounds, with the same level spent, whether the
 permutations are enumerated (few seeds per round) or drawn (the package's generator, seeded).
 And the race's rules: replayed from values alone, a round is played only when complete."""
@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core.adastop import CONTINUE, EQUAL, LARGER, SMALLER, Design, replay
+from core.statistics.adastop import CONTINUE, EQUAL, LARGER, SMALLER, Design, replay
 
 adastop = pytest.importorskip("adastop")
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.artifacts import ArtifactMissing, ArtifactStore, LocalStore, S3Store, store_for
-from core.settings import Settings
+from core.domain.settings import Settings
+from core.store.artifacts import ArtifactMissing, ArtifactStore, LocalStore, S3Store, store_for
 from tests.s3 import CREDENTIALS, S3Server
 
 

@@ -1,6 +1,6 @@
 """Every way a run comes to be queued applies the deployment's limits: experiments, sweeps,
 top-ups, retries, searches at the door, search rounds and confirmations. The first test finds
-the ways in the source, so a new one that skips `core/creation.py` fails here until it is
+the ways in the source, so a new one that skips `core/store/creation.py` fails here until it is
 listed (with a test below that it refuses what it must)."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from core.db import session_scope
-from core.models import Experiment, Run, Search
-from core.search_spec import SearchSpec
-from core.settings import get_settings
-from core.status import RunStatus
+from core.domain.search_spec import SearchSpec
+from core.domain.settings import get_settings
+from core.domain.status import RunStatus
+from core.store.db import session_scope
+from core.store.models import Experiment, Run, Search
 from tests.backends import Backend
 from worker.runner import execute_run
 from worker.search.driver import advance
@@ -30,14 +30,14 @@ PACKAGES = ("api", "cli", "core", "worker")
 # creation.add_runs, which applies the limits; a run is queued again only by
 # creation.retry, which does too.
 ALLOWED: dict[str, set[str]] = {
-    "Run": {"core/creation.py:add_runs"},
-    "add_runs": {"core/creation.py:create_experiment", "core/creation.py:top_up"},
-    "top_up": {"core/creation.py:add_seeds", "core/race.py:_next_round",
+    "Run": {"core/store/creation.py:add_runs"},
+    "add_runs": {"core/store/creation.py:create_experiment", "core/store/creation.py:top_up"},
+    "top_up": {"core/store/creation.py:add_seeds", "core/store/race.py:_next_round",
                "worker/search/driver.py:_next_confirmation_round"},
-    "retry_run": {"core/creation.py:retry"},
+    "retry_run": {"core/store/creation.py:retry"},
     "create_experiment": {"api/routes/experiments.py:create_experiment",
                           "api/sweeps.py:create_sweep", "worker/search/driver.py:_experiment",
-                          "core/tuned.py:start", "core/tuned.py:_evaluate"},
+                          "core/store/tuned.py:start", "core/store/tuned.py:_evaluate"},
     "add_seeds": {"api/routes/experiments.py:add_seeds"},
     "retry": {"api/routes/runs.py:retry"},
     "check_search": {"api/routes/searches.py:create_search"},
@@ -69,8 +69,9 @@ def test_every_creation_path_is_known_and_goes_through_creation() -> None:
     unexpected = {name: sorted(where - ALLOWED[name] - _NOT_CREATION.get(name, set()))
                   for name, where in found.items()}
     assert not any(unexpected.values()), \
-        f"new places create or queue runs: {unexpected}; route them through core/creation.py " \
-        "and list them in ALLOWED with a test that they apply the deployment's limits"
+        f"new places create or queue runs: {unexpected}; route them through " \
+        "core/store/creation.py and list them in ALLOWED with a test that they apply the " \
+        "deployment's limits"
     for name, where in ALLOWED.items():
         assert where <= found[name], f"{name}: {sorted(where - found[name])} no longer call it"
 

@@ -1,4 +1,5 @@
-"""core.formula: the grammar, the canonical form, and hostile input refused with a position."""
+"""core.domain.formula: the grammar, the canonical form, and hostile input refused with a
+position."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import random
 
 import pytest
 
-from core import formula
-from core.formula import FormulaError, canonical
+from core.domain import formula
+from core.domain.formula import FormulaError, canonical
 
 
 @pytest.mark.parametrize(("a", "b"), [

@@ -7,8 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from core.db import session_scope
-from core.lifecycle import (
+from core.domain.status import RunStatus
+from core.domain.timeutil import utcnow
+from core.store.db import session_scope
+from core.store.lifecycle import (
     IllegalTransition,
     cancel_run,
     claim_next,
@@ -18,9 +20,7 @@ from core.lifecycle import (
     sweep,
     touch,
 )
-from core.models import Run
-from core.status import RunStatus
-from core.timeutil import utcnow
+from core.store.models import Run
 from tests.backends import Backend
 from tests.factories import get_run, make_experiment
 
@@ -168,10 +168,10 @@ def test_retry_resets_a_failed_run(backend: Backend) -> None:
 ])
 def test_one_experiment_status_rule_in_python_and_sql(backend: Backend, counts: dict[str, int],
                                                      expected: str) -> None:
-    """core.status's rule gives the same answer in Python and as the SQL CASE the list
+    """core.domain.status's rule gives the same answer in Python and as the SQL CASE the list
     filters use."""
     from api.experiment_rows import experiment_rows
-    from core.status import experiment_status
+    from core.domain.status import experiment_status
     from tests.factories import add_finished_run
 
     assert experiment_status(counts) == expected
@@ -188,8 +188,8 @@ def test_one_experiment_status_rule_in_python_and_sql(backend: Backend, counts: 
 
 
 def test_the_sweeper_steps_only_idle_unheld_active_searches(backend: Backend) -> None:
-    from core.lifecycle import searches_to_step
-    from core.models import Search
+    from core.store.lifecycle import searches_to_step
+    from core.store.models import Search
 
     now = utcnow()
     old = now - timedelta(minutes=10)

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 import activations
-from core import catalog
-from core.params import ParamError, ParamInfo, resolve
-from core.registry import Registry
+from core.domain import catalog
+from core.domain.params import ParamError, ParamInfo, resolve
+from core.domain.registry import Registry
 from worker.training.datasets import dataset_names, get_dataset_info
 from worker.training.models import get_model_info, model_names
 

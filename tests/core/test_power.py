@@ -1,4 +1,4 @@
-"""core/power.py against statsmodels: Welch's power where the variances differ (its
+"""core/statistics/power.py against statsmodels: Welch's power where the variances differ (its
 ttest_ind power with usevar="unequal" has no solver, so the power itself is compared), and
 the seeds needed where they are equal (TTestIndPower.solve_power)."""
 
@@ -9,7 +9,7 @@ import math
 import pytest
 from statsmodels.stats.power import TTestIndPower
 
-from core.power import seeds_needed, welch_power
+from core.statistics.power import seeds_needed, welch_power
 
 
 @pytest.mark.parametrize("n,difference,sd,alpha", [

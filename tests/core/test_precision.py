@@ -8,11 +8,11 @@ import json
 
 from sqlalchemy import update
 
-from core.creation import create_experiment
-from core.db import session_scope
-from core.models import Run
-from core.settings import get_settings
-from core.spec import RECIPE_VERSION, ExperimentSpec, spec_hash
+from core.domain.settings import get_settings
+from core.domain.spec import RECIPE_VERSION, ExperimentSpec, spec_hash
+from core.store.creation import create_experiment
+from core.store.db import session_scope
+from core.store.models import Run
 from tests.backends import Backend
 from tests.factories import add_finished_run, make_experiment
 

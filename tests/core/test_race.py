@@ -1,4 +1,4 @@
-"""A race's tested values (core/race.py): a diverged seed ranks below every value reached by
+"""A race's tested values (core/store/race.py): a diverged seed ranks below every value reached by
 its round, never a gap, and no later round changes an earlier one's values."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from core.race import Entry, race_values
+from core.store.race import Entry, race_values
 
 
 def _entry(outcomes: list[float | None]) -> Entry:

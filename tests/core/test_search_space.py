@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from core.formula import canonical
-from core.search_space import (
+from core.domain.formula import canonical
+from core.domain.search_space import (
     BINARY_OPS,
     DEFAULT_BINARY,
     DEFAULT_UNARY,

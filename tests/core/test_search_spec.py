@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from core.search_spec import MAX_POOL, SearchSpec
+from core.domain.search_spec import MAX_POOL, SearchSpec
 
 GOOD: dict[str, Any] = {
     "name": "beat relu on digits",

@@ -1,6 +1,6 @@
-"""Equal tuning budgets' arithmetic (core/tuning.py): the same quasi-random points for every
-entry, spread over the range (log where asked), the best trial chosen with a diverged one
-ranked worst, and a choice at the space's edge flagged."""
+"""Equal tuning budgets' arithmetic (core/statistics/tuning.py): the same quasi-random points
+for every entry, spread over the range (log where asked), the best trial chosen with a
+diverged one ranked worst, and a choice at the space's edge flagged."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.stats import qmc
 
-from core.tuning import Dimension, Trial, choose, on_edge, points
+from core.statistics.tuning import Dimension, Trial, choose, on_edge, points
 
 SPACE = {"lr": Dimension(1e-4, 0.1, log=True), "weight_decay": Dimension(0.0, 0.01)}
 

@@ -7,9 +7,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from api.schemas import MetricRow, RunPublic
-from core.metrics import METRICS
-from core.models import EpochMetric, Experiment, Run
-from core.status import RunKind, RunStatus
+from core.domain.metrics import METRICS
+from core.domain.status import RunKind, RunStatus
+from core.store.models import EpochMetric, Experiment, Run
 from worker.training import TrainConfig, train
 
 

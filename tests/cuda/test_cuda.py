@@ -11,7 +11,7 @@ import torch
 
 import activations
 from bench.trainer import fake_data
-from core.spec import TrainingSettings
+from core.domain.spec import TrainingSettings
 from worker.training import TrainConfig, train
 from worker.training.provenance import provenance
 from worker.training.setup import set_cuda_determinism

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from core.settings import Settings
+from core.domain.settings import Settings
 from tests.backends import BACKENDS, Backend, make_backend
 from tests.processes import ACTLAB, Service, free_port, service_env, stop_and_check, wait_healthy
 from tests.s3 import S3Server
@@ -36,7 +36,7 @@ def _shared(backend: Backend, data_dir: Path) -> dict[str, str]:
 @pytest.fixture(params=BACKENDS)
 def two_hosts(request: pytest.FixtureRequest, tmp_path: Path,
               s3: S3Server) -> Iterator[tuple[Service, dict[str, str], dict[str, str], Path]]:
-    from core.migrate import upgrade_head
+    from core.store.migrate import upgrade_head
     from tests.conftest import _activate, _reset_caches
 
     with make_backend(request.param, tmp_path / "a") as backend, \
@@ -85,7 +85,7 @@ def _wait_done(c: httpx.Client, run_id: str, service: Service,
 
 def test_a_run_survives_the_loss_of_its_host(two_hosts: tuple[Service, dict[str, str],
                                                               dict[str, str], Path]) -> None:
-    from core.artifacts import get_store
+    from core.store.artifacts import get_store
 
     service, host_a, host_b, tmp = two_hosts
     spec = {"activation": {"name": "dual_line"}, "model": {"name": "lenet5"}, "seeds": [0],

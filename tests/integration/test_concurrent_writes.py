@@ -12,9 +12,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from core.db import session_scope
-from core.keys import Quotas, Scope
-from core.models import Experiment, Run
+from core.store.db import session_scope
+from core.store.keys import Quotas, Scope
+from core.store.models import Experiment, Run
 from tests.backends import BACKENDS
 from tests.processes import live_api
 

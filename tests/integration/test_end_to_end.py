@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from core.queue import send_run_notices
-from core.settings import get_settings
-from tests.backends import BACKENDS, make_backend
-from tests.processes import Service, api_and_worker, serve
+from core.domain.settings import get_settings
+from core.store.queue import send_run_notices
+from tests.backends import BACKENDS
+from tests.processes import Service, running_service
 
 pytestmark = pytest.mark.integration
 
@@ -25,17 +25,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module", params=BACKENDS)
 def service(request: pytest.FixtureRequest,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    from core.migrate import upgrade_head
-    from tests.conftest import _activate, _reset_caches
-
     tmp = tmp_path_factory.mktemp(f"svc-{request.param}")
-    with make_backend(request.param, tmp / "data") as backend, pytest.MonkeyPatch.context() as mp:
-        _activate(backend, mp)  # this test process talks to the same database and broker
-        upgrade_head()  # `actlab serve` migrates by itself; production runs `actlab migrate`
-        start = serve if backend.name == "embedded" else api_and_worker
-        with start(backend.env(), tmp / "service.log") as svc:
-            yield svc
-        _reset_caches()
+    with running_service(request.param, tmp) as (svc, _):
+        yield svc
 
 
 def wait_for(client: httpx.Client, experiment_id: str, done: set[str],

@@ -20,8 +20,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from core.db import session_scope
-from core.models import EpochMetric, Experiment, Run
+from core.store.db import session_scope
+from core.store.models import EpochMetric, Experiment, Run
 from tests.backends import BACKENDS, Backend, make_backend
 from tests.processes import ACTLAB, api_and_worker, service_env, stop_and_check, wait_healthy
 from tests.servers import (
@@ -74,7 +74,7 @@ def epochs_recorded(run_id: uuid.UUID) -> list[int]:
 @pytest.fixture
 def activate(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Backend], None]]:
     """Point this test process at a backend (to read the database the service writes)."""
-    from core.migrate import upgrade_head
+    from core.store.migrate import upgrade_head
     from tests.conftest import _activate, _reset_caches
 
     def go(backend: Backend) -> None:
@@ -252,7 +252,7 @@ def test_a_run_whose_worker_always_dies_fails_after_max_attempts(
 @pytest.mark.parametrize("backend_name", BACKENDS)
 def test_two_workers_and_forced_redelivery_train_once(
         backend_name: str, tmp_path: Path, activate: Callable[[Backend], None]) -> None:
-    from core.queue import send_run_notices
+    from core.store.queue import send_run_notices
 
     with make_backend(backend_name, tmp_path / "data") as backend:
         activate(backend)

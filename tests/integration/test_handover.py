@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(params=BACKENDS)
 def slow_sweeper(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
                  ) -> Iterator[tuple[Service, dict[str, str]]]:
-    from core.migrate import upgrade_head
+    from core.store.migrate import upgrade_head
     from tests.conftest import _activate, _reset_caches
 
     tmp = tmp_path_factory.mktemp(f"handover-{request.param}")

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from core.db import session_scope
-from core.models import EpochMetric, Run
-from core.status import RunStatus
+from core.domain.status import RunStatus
+from core.store.db import session_scope
+from core.store.models import EpochMetric, Run
 from tests.backends import BACKENDS, make_backend
 from tests.processes import ACTLAB, api_and_worker, service_env, stop_and_check
 
@@ -41,7 +41,7 @@ print(json.dumps({"requests": done, "errors": errors}))
 @pytest.mark.parametrize("backend_name", BACKENDS[-1:])
 def test_100_tiny_runs_through_two_workers(backend_name: str, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.migrate import upgrade_head
+    from core.store.migrate import upgrade_head
     from tests.conftest import _activate, _reset_caches
 
     with make_backend(backend_name, tmp_path / "data") as backend:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core.keys import Quotas, Scope
+from core.store.keys import Quotas, Scope
 from tests.backends import BACKENDS
 from tests.processes import live_api
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.backends import BACKENDS, Backend, make_backend
+from tests.backends import BACKENDS, Backend
 from tests.plugins import DIST, PLUGIN_DIR, install_example_plugin
-from tests.processes import Service, api_and_worker, serve
+from tests.processes import Service, running_service
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +58,7 @@ def test_the_api_serves_and_validates_plugin_activations_without_torch(
         plugin_path: str) -> None:
     out = _python(
         "import sys, json; from fastapi.testclient import TestClient; "
-        "from api.main import create_app; from core.migrate import upgrade_head; "
+        "from api.main import create_app; from core.store.migrate import upgrade_head; "
         "upgrade_head(); c = TestClient(create_app()); "
         "acts = {a['name']: a for a in c.get('/api/v1/catalog/activations').json()}; "
         "ok = c.post('/api/v1/experiments', json={'activation': {'name': 'scaled_tanh', "
@@ -75,17 +75,9 @@ def test_the_api_serves_and_validates_plugin_activations_without_torch(
 @pytest.fixture(scope="module", params=BACKENDS)
 def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
             plugin_path: str) -> Iterator[tuple[Service, Backend]]:
-    from core.migrate import upgrade_head
-    from tests.conftest import _activate, _reset_caches
-
     tmp = tmp_path_factory.mktemp(f"plugin-{request.param}")
-    with make_backend(request.param, tmp / "data") as backend, pytest.MonkeyPatch.context() as mp:
-        _activate(backend, mp)
-        upgrade_head()
-        start = serve if backend.name == "embedded" else api_and_worker
-        with start({**backend.env(), "PYTHONPATH": plugin_path}, tmp / "service.log") as svc:
-            yield svc, backend
-        _reset_caches()
+    with running_service(request.param, tmp, {"PYTHONPATH": plugin_path}) as running:
+        yield running
 
 
 def test_a_plugin_activation_trains_through_the_service(
@@ -112,9 +104,9 @@ def test_a_plugin_activation_trains_through_the_service(
 def test_a_worker_without_the_plugin_fails_the_run_naming_it(
         service: tuple[Service, Backend]) -> None:
     """The API (with the plugin) accepted the spec; this process is a worker without it."""
-    from core.db import session_scope
-    from core.models import Experiment, Run
-    from core.timeutil import utcnow
+    from core.domain.timeutil import utcnow
+    from core.store.db import session_scope
+    from core.store.models import Experiment, Run
     from worker.runner import execute_run
 
     svc, _ = service

@@ -1,6 +1,7 @@
-"""The README's examples work as written: every `curl` command (and the polling loop) in its
-shell blocks runs, in order, through bash against a live service, with the ids it shows as
-<EXPERIMENT>, <RUN> and <SWEEP> taken from the responses before them."""
+"""The README's and the documentation's examples work as written: every `curl` command (and
+the polling loop) in their shell blocks runs, in order (the README, then the site's pages in
+the order of its navigation), through bash against a live service, with the ids they show
+as <EXPERIMENT>, <RUN> and <SWEEP> taken from the responses before them."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from pathlib import Path
 from tests.integration.test_end_to_end import service  # noqa: F401  (the live service)
 from tests.processes import Service
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
 README_URL = "http://127.0.0.1:8000"
 STATUS_MARK = "__HTTP_STATUS__"
 
@@ -26,11 +28,20 @@ def _balanced(text: str) -> bool:
     return not text.rstrip().endswith("\\")
 
 
-def readme_commands() -> list[str]:
-    """Shell commands of the README's ```sh blocks that talk to the API, joined across
-    continuation lines and open quotes; loops run whole."""
+def pages() -> list[Path]:
+    """The README, then the documentation site's pages in the order of its navigation."""
+    nav = re.findall(r"^\s*- (?:[\w ]+: )?([\w/-]+\.md)$",
+                     (ROOT / "mkdocs.yml").read_text(), flags=re.M)
+    return [README, *(ROOT / "docs" / page for page in nav)]
+
+
+def readme_commands(page: Path | None = None) -> list[str]:
+    """Shell commands of the ```sh blocks (of one page, or of all of them in order) that talk
+    to the API, joined across continuation lines and open quotes; loops run whole."""
+    if page is None:
+        return [c for p in pages() for c in readme_commands(p)]
     commands: list[str] = []
-    for block in re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.S):
+    for block in re.findall(r"```sh\n(.*?)```", page.read_text(), flags=re.S):
         current = ""
         for line in block.splitlines():
             if not current and (not line.strip() or line.lstrip().startswith("#")):
@@ -45,6 +56,8 @@ def readme_commands() -> list[str]:
 
 
 def test_readme_shows_the_requests_this_test_runs() -> None:
+    assert len(pages()) == 1 + len(list((ROOT / "docs").rglob("*.md")))  # every page in nav
+    assert len(readme_commands(README)) >= 4
     commands = readme_commands()
     joined = "\n".join(commands)
     assert len(commands) >= 10

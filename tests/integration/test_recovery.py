@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.db import session_scope
-from core.models import Run
-from tests.backends import BACKENDS, make_backend
-from tests.processes import Service, api_and_worker, serve
+from core.store.db import session_scope
+from core.store.models import Run
+from tests.backends import BACKENDS
+from tests.processes import Service, running_service
 
 pytestmark = pytest.mark.integration
 
@@ -22,20 +22,11 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(params=BACKENDS)
 def fast_sweeper_service(request: pytest.FixtureRequest,
                          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    from core.migrate import upgrade_head
-    from tests.conftest import _activate, _reset_caches
-
     tmp = tmp_path_factory.mktemp(f"recovery-{request.param}")
-    with make_backend(request.param, tmp / "data") as backend, \
-            pytest.MonkeyPatch.context() as mp:
-        _activate(backend, mp)
-        upgrade_head()
-        env = {**backend.env(), "ACTLAB_SWEEPER": "true", "ACTLAB_STALE_AFTER_SECONDS": "4",
-               "ACTLAB_SWEEPER_INTERVAL_SECONDS": "1", "ACTLAB_REQUEUE_AFTER_SECONDS": "30"}
-        start = serve if backend.name == "embedded" else api_and_worker
-        with start(env, tmp / "service.log") as svc:
-            yield svc
-        _reset_caches()
+    env = {"ACTLAB_SWEEPER": "true", "ACTLAB_STALE_AFTER_SECONDS": "4",
+           "ACTLAB_SWEEPER_INTERVAL_SECONDS": "1", "ACTLAB_REQUEUE_AFTER_SECONDS": "30"}
+    with running_service(request.param, tmp, env) as (svc, _):
+        yield svc
 
 
 def test_killed_worker_run_is_resumed_from_its_checkpoint(fast_sweeper_service: Service) -> None:

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core.db import session_scope
-from core.models import Experiment, Run
+from core.store.db import session_scope
+from core.store.models import Experiment, Run
 from tests.backends import BACKENDS, make_backend
 from tests.processes import Service, api_and_worker, serve
 from tests.worker.test_search_driver import _drive
@@ -55,7 +55,7 @@ def _reference(tmp: Path, mp: pytest.MonkeyPatch) -> dict[str, Any]:
     from fastapi.testclient import TestClient
 
     from api.main import create_app
-    from core.migrate import upgrade_head
+    from core.store.migrate import upgrade_head
     from tests.conftest import _activate, _reset_caches
 
     with make_backend("embedded", tmp / "reference") as backend:
@@ -86,7 +86,7 @@ def _wait(c: Any, search_id: str, svc: Service, until: Any, timeout: float = 240
 @pytest.mark.parametrize("backend_name", BACKENDS[-1:])
 def test_a_killed_worker_and_a_restarted_service_change_nothing(
         backend_name: str, tmp_path: Path) -> None:
-    from core.migrate import upgrade_head
+    from core.store.migrate import upgrade_head
     from tests.conftest import _activate, _reset_caches
 
     with pytest.MonkeyPatch.context() as mp:

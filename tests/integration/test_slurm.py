@@ -30,7 +30,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     the module's tests, which take minutes of SLURM time."""
     if MISSING:
         pytest.skip(f"a real SLURM is needed ({MISSING}); .ci/run installs it")
-    from core.migrate import upgrade_head
+    from core.store.migrate import upgrade_head
     from tests.conftest import _activate, _reset_caches
 
     tmp_path = tmp_path_factory.mktemp("slurm-lab")

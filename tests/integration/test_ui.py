@@ -1,7 +1,7 @@
 """The web dashboard in a real browser (Debian's headless Chromium through Selenium) against a
 running service with finished runs: every page loads, charts hold data points, the submit
 form shows the API's 422 messages next to their fields. Screenshots go to docs/screenshots/,
-which the README shows."""
+which the README and the docs show."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ TASK = {"model": {"name": "mlp", "params": {"hidden": 16}}, "dataset": {"name": 
 
 @pytest.fixture(scope="module")
 def ui_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, str]]:
-    from core.migrate import upgrade_head
+    from core.store.migrate import upgrade_head
     from tests.conftest import _activate, _reset_caches
 
     tmp = tmp_path_factory.mktemp("ui")
@@ -301,10 +301,10 @@ def test_with_auth_on_the_ui_asks_for_a_key_and_sends_it(
         tmp_path: Path, browser: object) -> None:
     """ACTLAB_AUTH=true: the page asks for a key, refuses a bad one, then lists the key's
     experiments with it on every request; "Forget key" asks again."""
-    from core.db import session_scope
-    from core.keys import Scope, create_key
-    from core.migrate import upgrade_head
-    from core.settings import get_settings
+    from core.domain.settings import get_settings
+    from core.store.db import session_scope
+    from core.store.keys import Scope, create_key
+    from core.store.migrate import upgrade_head
     from tests.conftest import _activate, _reset_caches
 
     with make_backend("embedded", tmp_path / "data") as backend, \

@@ -10,9 +10,9 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from core.db import get_engine
-from core.migrate import alembic_config
-from core.models import Base
+from core.store.db import get_engine
+from core.store.migrate import alembic_config
+from core.store.models import Base
 from tests.backends import Backend
 
 
@@ -45,7 +45,7 @@ def test_autogenerate_finds_no_difference(backend: Backend) -> None:
 
 
 def test_upgrade_is_idempotent(backend: Backend) -> None:
-    from core.migrate import upgrade_head
+    from core.store.migrate import upgrade_head
 
     upgrade_head()  # already at head: nothing to do, no error
 
@@ -62,7 +62,7 @@ def test_parameter_values_survive_the_array_migration(backend: Backend) -> None:
             .bindparams(_uid("r")), {"r": run_id})
     command.upgrade(alembic_config(), "head")
     with get_engine().connect() as conn:
-        from core.models import ActivationParam
+        from core.store.models import ActivationParam
 
         values = conn.execute(sa.select(ActivationParam.values)).scalar_one()
     assert list(values) == [1.5, -0.25, 3.0]
@@ -72,7 +72,7 @@ def test_old_val_rows_become_test_rows(backend: Backend) -> None:
     """0004: val_* recorded before the validation split existed were measured on the test
     split; they move to test_*, the best epoch chosen on them is cleared, and the
     experiment is marked recipe version 1."""
-    from core.models import EpochMetric, Experiment, Run
+    from core.store.models import EpochMetric, Experiment, Run
 
     command.downgrade(alembic_config(), "0003")
     final = json.dumps({"val_accuracy": 0.9, "val_loss": 0.3, "train_loss": 0.2,

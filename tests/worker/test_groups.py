@@ -13,10 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from core.db import session_scope
-from core.lifecycle import cancel_run, retry_run
-from core.models import EpochMetric, Run
-from core.settings import get_settings
+from core.domain.settings import get_settings
+from core.store.db import session_scope
+from core.store.lifecycle import cancel_run, retry_run
+from core.store.models import EpochMetric, Run
 from tests.backends import Backend
 from tests.factories import get_run, make_experiment
 from worker.runner import execute_run
@@ -154,7 +154,7 @@ def test_a_lost_group_resumes_together_from_its_checkpoint(
     assert runs[1].provenance["group"] == str(run_ids[0])  # type: ignore[index]
     assert [_rows(r) for r in run_ids] == [list(range(1, 9))] * 2
     assert _metrics(run_ids) == _metrics(reference)
-    from core.artifacts import get_store
+    from core.store.artifacts import get_store
     assert get_store().list("checkpoints/") == []
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from core.db import session_scope
-from core.models import ActivationParam, EpochMetric, ResponseCurve, Run
+from core.store.db import session_scope
+from core.store.models import ActivationParam, EpochMetric, ResponseCurve, Run
 from tests.backends import Backend
 from tests.factories import get_run, make_experiment
 from worker.runner import execute_run
@@ -78,7 +78,7 @@ def test_cancel_flag_stops_a_running_run_within_an_epoch(backend: Backend) -> No
     import threading
     import time
 
-    from core.lifecycle import cancel_run
+    from core.store.lifecycle import cancel_run
 
     _, (run_id,) = make_experiment(training={"epochs": 1000})
     outcome: list[str] = []
@@ -118,7 +118,7 @@ def test_lr_range_run_stores_the_curve_and_suggestion(backend: Backend) -> None:
 def test_weights_of_the_reported_epoch_are_kept_and_load_into_a_model(backend: Backend) -> None:
     import torch
 
-    from core.artifacts import get_store, weights_key
+    from core.store.artifacts import get_store, weights_key
     from worker.training.datasets import load_dataset
     from worker.training.objectives import evaluate
     from worker.training.weights import load_model, metadata
@@ -142,8 +142,8 @@ def test_weights_of_the_reported_epoch_are_kept_and_load_into_a_model(backend: B
 
 def test_keep_weights_best_keeps_one_run_per_experiment(
         backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.artifacts import get_store, weights_key
-    from core.settings import get_settings
+    from core.domain.settings import get_settings
+    from core.store.artifacts import get_store, weights_key
 
     monkeypatch.setenv("ACTLAB_KEEP_WEIGHTS", "best")
     get_settings.cache_clear()
@@ -161,8 +161,8 @@ def test_keep_weights_best_keeps_one_run_per_experiment(
 
 def test_keep_weights_none_stores_no_weights(backend: Backend,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.artifacts import get_store
-    from core.settings import get_settings
+    from core.domain.settings import get_settings
+    from core.store.artifacts import get_store
 
     monkeypatch.setenv("ACTLAB_KEEP_WEIGHTS", "none")
     get_settings.cache_clear()

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from core.db import session_scope
-from core.models import Experiment, Run, Search, SearchCandidate, SearchDecision
-from core.search_spec import SearchSpec
+from core.domain.search_spec import SearchSpec
+from core.store.db import session_scope
+from core.store.models import Experiment, Run, Search, SearchCandidate, SearchDecision
 from tests.backends import Backend
 from worker.runner import execute_run
 from worker.search.driver import CONFIRM_SEED_BASE, advance
@@ -135,7 +135,7 @@ def test_fisher_features_are_measured_once_per_task_and_seed(
 
 def test_a_confirmation_in_rounds_races_the_candidates_against_the_baseline(
         backend: Backend) -> None:
-    """seeds.confirm_rounds: the confirmation is a race (core/adastop.py). With 2 seeds a
+    """seeds.confirm_rounds: the confirmation is a race (core/statistics/adastop.py). With 2 seeds a
     round nothing can be decided before the last (6 permutations), so every round is played:
     each one started only when the previous has ended, with fresh seeds, and logged."""
     spec = {**SPEC, "space": {"candidates": ["tanh(x)", "silu(x)"]}, "budget": {"trainings": 14},

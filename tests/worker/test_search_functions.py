@@ -3,7 +3,7 @@ kept apart from fixed functions, unfit candidates filtered with their reason."""
 
 from __future__ import annotations
 
-from core.search_space import DEFAULT_BINARY, DEFAULT_UNARY, parse_schema
+from core.domain.search_space import DEFAULT_BINARY, DEFAULT_UNARY, parse_schema
 from worker.search.functions import Candidate, group
 
 

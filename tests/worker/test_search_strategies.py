@@ -10,7 +10,7 @@ import statistics
 import numpy as np
 import pytest
 
-from core.search_space import parse_schema
+from core.domain.search_space import parse_schema
 from worker.search.replay import replay, top_fraction
 from worker.search.strategies import (
     Pool,

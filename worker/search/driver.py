@@ -2,7 +2,7 @@
 
 `advance(search_id)` takes the search's lease (a conditional UPDATE, so two workers never step
 one search at once), does what the state calls for, and commits:
-- phase `pool`: the space expanded (sampled above core.search_spec.MAX_POOL), grouped into
+- phase `pool`: the space expanded (sampled above core.domain.search_spec.MAX_POOL), grouped into
   distinct functions (functions.py; unfit ones `filtered` with the reason), features computed
   (the outputs on the grid; with the surrogate strategy also the Fisher spectrum of the task's
   network at initialisation, features.py, reused from earlier searches of the same task and
@@ -36,24 +36,24 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import creation, race
-from core.adastop import Race, replay
-from core.db import session_scope
-from core.lifecycle import (
+from core.domain.metrics import BEST_VAL_ACCURACY, TEST_ACCURACY_AT_BEST
+from core.domain.search_space import canonical_or_reason, parse_schema
+from core.domain.search_spec import CONFIRM_SEED_BASE, MAX_POOL, SearchSpec
+from core.domain.settings import Settings, get_settings
+from core.domain.spec import ExperimentSpec
+from core.domain.status import CandidateRole, CandidateStatus, RunStatus, SearchPhase, SearchStatus
+from core.domain.timeutil import utcnow
+from core.statistics.adastop import Race, replay
+from core.store import creation, race
+from core.store.db import session_scope
+from core.store.lifecycle import (
     cancel_search_runs,
     fail_search_step,
     search_trainings,
     take_search_lease,
 )
-from core.metrics import BEST_VAL_ACCURACY, TEST_ACCURACY_AT_BEST
-from core.models import Experiment, Run, Search, SearchCandidate, SearchDecision
-from core.queue import send_run_notices
-from core.search_space import canonical_or_reason, parse_schema
-from core.search_spec import CONFIRM_SEED_BASE, MAX_POOL, SearchSpec
-from core.settings import Settings, get_settings
-from core.spec import ExperimentSpec
-from core.status import CandidateRole, CandidateStatus, RunStatus, SearchPhase, SearchStatus
-from core.timeutil import utcnow
+from core.store.models import Experiment, Run, Search, SearchCandidate, SearchDecision
+from core.store.queue import send_run_notices
 from worker.search.functions import Candidate, Function, group
 from worker.search.strategies import (
     Pool,
@@ -156,7 +156,7 @@ def _confirm(s: Session, search: Search, spec: SearchSpec, rows: list[SearchCand
 
 def _next_confirmation_round(s: Session, search: Search, spec: SearchSpec,
                              rows: list[SearchCandidate], to_queue: list[uuid.UUID]) -> bool:
-    """The confirmation as a race (core/adastop.py, as adaptive sweeps run it): the
+    """The confirmation as a race (core/statistics/adastop.py, as adaptive sweeps run it): the
     confirmed candidates against the first baseline; the undecided ones and the baselines
     get the next round's fresh seeds. False when it is over (decided, at its last round, or
     a round came back without every value)."""

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 import activations
-from core import formula
+from core.domain import formula
 
 GRID = torch.linspace(-5.0, 5.0, 201, dtype=torch.float64)
 RTOL, ATOL = 1e-5, 1e-6

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 from scipy.stats import spearmanr
 
-from core.search_space import BINARY_OPS, UNARY_OPS, Schema
+from core.domain.search_space import BINARY_OPS, UNARY_OPS, Schema
 
 
 @dataclass

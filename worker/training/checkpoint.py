@@ -2,7 +2,7 @@
 the best epoch, so a re-claimed run resumes where it stopped with identical results, on any
 host that sees the same artifact store.
 
-Saved with torch.save into the store (core/artifacts.py) and loaded with
+Saved with torch.save into the store (core/store/artifacts.py) and loaded with
 `weights_only=True`: only tensors, numbers, strings and containers, never pickled code (the
 numpy RNG state is stored as plain lists for that reason).
 """
@@ -18,7 +18,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from core.artifacts import ArtifactMissing, ArtifactStore
+from core.store.artifacts import ArtifactMissing, ArtifactStore
 from worker.training.setup import Prepared
 
 

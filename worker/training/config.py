@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.spec import ExperimentSpec, TrainingSettings
-from core.status import RunKind
+from core.domain.spec import ExperimentSpec, TrainingSettings
+from core.domain.status import RunKind
 
 
 @dataclass(frozen=True)

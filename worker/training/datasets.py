@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from core import plugins
-from core.params import ParamInfo
-from core.registry import Registry
+from core.domain import plugins
+from core.domain.params import ParamInfo
+from core.domain.registry import Registry
 from worker.training.files import FILES, DatasetFileError, ensure_file, read_cifar, read_idx
 
 SPLIT_SEED = 20191222  # fixed: split membership never depends on the run's seed

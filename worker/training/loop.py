@@ -21,8 +21,8 @@ from typing import Any
 import torch
 
 from activations import ParameterSnapshot, activation_parameters
-from core.artifacts import LocalStore
-from core.status import TrainStatus
+from core.domain.status import TrainStatus
+from core.store.artifacts import LocalStore
 from worker.training.batched import VmappedSeeds
 from worker.training.cett import CettProbe
 from worker.training.checkpoint import SOLO, Checkpointer, load, snapshot
@@ -83,7 +83,7 @@ class SeedTrainer:
     optimizer, data order and RNG. The trainer owns its state: engines return each epoch's
     outcome (worker/training/step.py) and the trainer applies it. Trained alone or in
     lockstep, a seed's numbers equal those of `train` bit for bit; vmapped, within float
-    tolerance (README, "Seeds trained together")."""
+    tolerance (docs/explanation/reliability.md, "Seeds trained together")."""
 
     def __init__(self, config: TrainConfig, device: str | torch.device, data_root: Path,
                  data: DataSplits | None, member: str = SOLO,

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from activations import activation_macs, activation_modules, response
-from core.metrics import (
+from core.domain.metrics import (
     BEST_VAL_ACCURACY,
     DEFAULT_SELECTION,
     HIGHER_IS_BETTER,
@@ -54,7 +54,7 @@ def count_macs(model: nn.Module, sample: Tensor) -> tuple[int, int]:
 class SlotSparsity:
     layer: str
     zero_fraction: float
-    small_fraction: float  # |output| < core.metrics.SMALL_MAGNITUDE
+    small_fraction: float  # |output| < core.domain.metrics.SMALL_MAGNITUDE
 
 
 class SparsityProbe:
@@ -104,7 +104,7 @@ def peak_memory(device: torch.device) -> int:
 def best_epoch(history: list[dict[str, float]], select_by: str = DEFAULT_SELECTION) -> int | None:
     """The epoch (1-based) with the best `select_by` (a validation metric, never the test
     split), the earliest on ties; epochs without the metric are skipped. The same rule the
-    dashboards rank by in SQL (core/results.py::best_epochs)."""
+    dashboards rank by in SQL (core/store/results.py::best_epochs)."""
     sign = 1.0 if HIGHER_IS_BETTER[select_by] else -1.0
     scored = [(sign * h[select_by], -i) for i, h in enumerate(history)
               if h.get(select_by) is not None and not math.isnan(h[select_by])]
@@ -112,7 +112,7 @@ def best_epoch(history: list[dict[str, float]], select_by: str = DEFAULT_SELECTI
 
 
 def final_metrics(history: list[dict[str, float]]) -> dict[str, float]:
-    """The last epoch's metrics, plus the numbers a paper reports (core/metrics.py's
+    """The last epoch's metrics, plus the numbers a paper reports (core/domain/metrics.py's
     HEADLINE_METRICS): the best validation accuracy and the test accuracy at that epoch."""
     final = dict(history[-1]) if history else {}
     best = best_epoch(history)

@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import activations
-from core import plugins
-from core.params import ParamInfo
-from core.registry import Registry
+from core.domain import plugins
+from core.domain.params import ParamInfo
+from core.domain.registry import Registry
 
 WIDTH_POLICY = ParamInfo(
     "width_policy", "keep_filters", kind="choice", choices=("keep_filters", "keep_width"),

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from activations import activation_parameter_ids
-from core.spec import TrainingSettings
+from core.domain.spec import TrainingSettings
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "warmup_cosine")

@@ -11,7 +11,7 @@ import torch
 
 from activations import native
 from core import __version__
-from core.spec import RECORDED_PRECISION
+from core.domain.spec import RECORDED_PRECISION
 from worker.training.setup import cuda_deterministic
 
 
@@ -26,7 +26,7 @@ def _cpu_name() -> str:
 
 
 def provenance(device: torch.device, precision: str = "fp32") -> dict[str, Any]:
-    """`precision`: the spec's (fp32 | bf16), recorded as core.spec.RECORDED_PRECISION
+    """`precision`: the spec's (fp32 | bf16), recorded as core.domain.spec.RECORDED_PRECISION
     names it, which is what reuse compares."""
     cuda = device.type == "cuda"
     return {

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.params import ParamInfo
+from core.domain.params import ParamInfo
 from worker.training.datasets import SPLIT_SEED, DatasetInfo, DataSplits, register_dataset
 from worker.training.files import DatasetFileError
 from worker.training.objectives import IGNORE, LanguageModel

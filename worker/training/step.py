@@ -21,7 +21,7 @@ from typing import Protocol
 import torch
 from torch import Tensor, nn
 
-from core.status import TrainStatus
+from core.domain.status import TrainStatus
 from worker.training.config import TrainConfig
 from worker.training.objectives import Classification, objective_for
 from worker.training.setup import Prepared

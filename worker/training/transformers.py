@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from core.params import ParamInfo
+from core.domain.params import ParamInfo
 from worker.training.models import WIDTH_POLICY, ActFactory, ModelInfo, register_model
 
 

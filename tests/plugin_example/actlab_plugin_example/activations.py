@@ -11,7 +11,7 @@ from torch import Tensor
 
 from activations.base import Activation, bcast, make_param
 from activations.registry import ActivationInfo, register
-from core.params import ParamInfo
+from core.domain.params import ParamInfo
 
 
 class ScaledTanh(Activation):

@@ -7,7 +7,7 @@ import math
 
 from torch import Tensor, nn
 
-from core.params import ParamInfo
+from core.domain.params import ParamInfo
 from worker.training.models import ActFactory, ModelInfo, register_model
 
 

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from bench.trainer import fake_data
-from core.artifacts import LocalStore
-from core.spec import TrainingSettings
+from core.domain.spec import TrainingSettings
+from core.store.artifacts import LocalStore
 from tests.worker.training.interrupt import Crash, crash_after
 from worker.training import TrainConfig, TrainResult, train
 from worker.training.batched import unbatchable

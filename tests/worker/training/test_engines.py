@@ -1,9 +1,9 @@
 """Every engine honours every training setting (worker/training/step.py): for each setting a
 spec can set, a seed trained in lockstep equals the one-seed engine bit for bit and a seed
-trained vmapped agrees with it within the README's tolerance, while the setting moves the
-one-seed numbers beyond that tolerance, so an engine that ignored it would fail here. A
-setting added to TrainingSettings must be added to SETTINGS (or, for the LR range test's
-own, to RANGE_SETTINGS), or the first test fails."""
+trained vmapped agrees with it within the documented tolerance (docs/reference/library.md),
+while the setting moves the one-seed numbers beyond that tolerance, so an engine that
+ignored it would fail here. A setting added to TrainingSettings must be added to SETTINGS
+(or, for the LR range test's own, to RANGE_SETTINGS), or the first test fails."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from core.spec import TrainingSettings
+from core.domain.spec import TrainingSettings
 from worker.training import TrainConfig, lr_range_test
 from worker.training.batched import unbatchable
 from worker.training.datasets import load_dataset
@@ -53,7 +53,7 @@ RANGE_SETTINGS: dict[str, dict[str, Any]] = {
     "lr_max": {"lr_max": 0.1},
     "lr_range_steps": {"lr_range_steps": 40},
 }
-# The README's tolerance for a vmapped seed against the seed alone: 2e-3 relative after the
+# The documented tolerance for a vmapped seed against the seed alone: 2e-3 relative after the
 # first epoch (1e-2 in bf16, whose resolution is 2^-8), a few percent later, as training
 # amplifies the last bits.
 FIRST, LATER, BF16 = 2e-3, 3e-2, 1e-2

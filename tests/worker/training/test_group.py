@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import torch
 
-from core.artifacts import LocalStore
-from core.spec import TrainingSettings
+from core.domain.spec import TrainingSettings
+from core.store.artifacts import LocalStore
 from tests.worker.training.interrupt import Crash, crash_after
 from worker.training import TrainConfig, TrainResult, train
 from worker.training.checkpoint import Checkpointer

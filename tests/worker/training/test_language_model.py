@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.spec import TrainingSettings
+from core.domain.spec import TrainingSettings
 from worker.training import TrainConfig, train
 from worker.training.batched import unbatchable
 from worker.training.loop import SeedTrainer, train_group

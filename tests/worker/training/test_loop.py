@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torch
 
-from core.spec import TrainingSettings
+from core.domain.spec import TrainingSettings
 from worker.training import EpochReport, StopRequested, TrainConfig, train
 from worker.training.lr_range import find_lr, lr_range_test, lr_schedule
 from worker.training.optim import make_optimizer

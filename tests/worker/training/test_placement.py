@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from activations import activation_parameters
-from core.spec import TrainingSettings
+from core.domain.spec import TrainingSettings
 from worker.training import TrainConfig, train
 from worker.training.models import ActFactory, build_model
 from worker.training.placement import place, slots

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from core.spec import TrainingSettings
+from core.domain.spec import TrainingSettings
 from worker.training import TrainConfig, train
 from worker.training.objectives import class_confusion, evaluate, mean_iou
 

@@ -1,4 +1,4 @@
-"""core/sizing.py's estimates (made without torch, at submit) against the models the worker
+"""core/domain/sizing.py's estimates (made without torch, at submit) against the models the worker
 really builds: parameters within a factor of 2, and the elements of every layer output
 per sample within a factor of 2 of a forward pass that counts them."""
 
@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import torch
 
-from core import catalog
-from core.sizing import ESTIMATORS, SEQUENCE_LENGTHS, estimate, input_shape
+from core.domain import catalog
+from core.domain.sizing import ESTIMATORS, SEQUENCE_LENGTHS, estimate, input_shape
 from worker.training.datasets import load_dataset
 from worker.training.models import ActFactory, build_model, model_names, resolve_model_params
 

@@ -1,0 +1,3 @@
+"""Statistics the store and the dashboards share: AdaStop races, power, and the tuning
+budget's quasi-random points. No database.
+"""
