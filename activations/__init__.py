@@ -10,6 +10,7 @@ API (core.domain.params, core.domain.registry), so it can be used in any PyTorch
 
 # Importing these modules registers their activations.
 from activations import (  # noqa: F401
+    bspline,
     builtin,
     composite,
     formula,

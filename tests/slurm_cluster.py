@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -95,6 +96,7 @@ def slurm_cluster(where: Path) -> Iterator[dict[str, str]]:
     finally:
         subprocess.run(["scancel", "--full", "--partition", "test"], env=env,
                        capture_output=True)
+        _end_job_processes(conf)
         for daemon in daemons:
             daemon.terminate()
         for daemon in daemons:
@@ -103,6 +105,34 @@ def slurm_cluster(where: Path) -> Iterator[dict[str, str]]:
             except subprocess.TimeoutExpired:
                 daemon.kill()
                 daemon.wait()
+
+
+def _job_processes(conf: Path) -> list[int]:
+    """Processes a job of this cluster started: they carry its SLURM_CONF in their
+    environment (sbatch exports the submitter's)."""
+    mark = f"SLURM_CONF={conf}".encode()
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if mark in (entry / "environ").read_bytes().split(b"\0"):
+                    out.append(int(entry.name))
+            except OSError:  # gone, or not ours to read
+                continue
+    return out
+
+
+def _end_job_processes(conf: Path, grace: float = 15.0) -> None:
+    """After scancel: wait for the jobs' processes to finish handing over, then kill what is
+    left, so no worker of a finished test outlives the cluster it ran on."""
+    deadline = time.monotonic() + grace
+    while (left := _job_processes(conf)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def jobs(slurm_env: dict[str, str]) -> list[str]:

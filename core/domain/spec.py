@@ -462,6 +462,7 @@ class ExperimentSpec(BaseModel):
         errors += self._placement(model)
         errors += _gate_errors(self, model)
         errors += _context_errors(self, model, dataset)
+        errors += _range_errors(self)
         if self.kind == RunKind.lr_range and self.training.lr_min >= self.training.lr_max:
             errors.append((("training", "lr_max"), "value_error",
                            f"lr_max ({self.training.lr_max}) must be above lr_min "
@@ -485,6 +486,16 @@ def _context_errors(spec: ExperimentSpec, model: Mapping[str, Any],
              f"model {model['name']!r} attends over at most {context} tokens (context), but "
              f"dataset {dataset['name']!r} with these params has sequences of {length}: raise "
              f"the model's context to at least {length} or shorten the dataset's sequences")]
+
+
+def _range_errors(spec: ExperimentSpec) -> list[tuple[tuple[str | int, ...], str, str]]:
+    """An activation with a range (`low`, `high`: bspline's grid) needs high above low."""
+    params = spec.activation.params
+    low, high = params.get("low"), params.get("high")
+    if not isinstance(low, int | float) or not isinstance(high, int | float) or high > low:
+        return []
+    return [(("activation", "params", "high"), "value_error",
+             f"{spec.activation.name}: high ({high}) must be above low ({low})")]
 
 
 def _gate_errors(spec: ExperimentSpec,

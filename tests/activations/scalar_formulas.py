@@ -159,6 +159,9 @@ CASES: dict[str, list[tuple[dict[str, Any], F]]] = {
                lambda x: srelu(x, -1.0, 0.1, 2.0, 0.5))],
     "apl": [({}, lambda x: max(0.0, x)), ({"hinges": 3}, lambda x: max(0.0, x))],
     "pau": [({}, pau)],
+    # its coefficients start at 0: SiLU at any grid (assigned ones: test_values.py)
+    "bspline": [({}, lambda x: x * sig(x)),
+                ({"grid": 2, "order": 1, "low": 0.0, "high": 2.0}, lambda x: x * sig(x))],
     "slaf": [({}, lambda x: x), ({"degree": 5}, lambda x: x)],
     "gaaf_relu": [({}, lambda x: gaaf(x, "relu", 1e4, 4.0, "floor")),
                   ({"k": 7.0, "shift": -1.0, "variant": "round"},

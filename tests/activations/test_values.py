@@ -3,6 +3,8 @@ non-default parameters, against the scalar formulas of scalar_formulas.py."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -50,9 +52,23 @@ def test_learnable_non_default_values_after_assignment() -> None:
     with torch.no_grad():
         apl.a1.fill_(0.5)
         apl.b1.fill_(1.0)
+    # one interval on [0, 1], order 1: knots -1, 0, 1, 2, two hats peaking at 0 and 1
+    spline = activations.create("bspline", num_channels=1, grid=1, order=1, low=0.0,
+                                high=1.0).double()
+    with torch.no_grad():
+        spline.c0.fill_(2.0)
+        spline.c1.fill_(-1.0)
+        spline.w_b.fill_(0.5)
+        spline.w_s.fill_(3.0)
+
+    def hat(x: float, peak: float) -> float:
+        return max(0.0, 1.0 - abs(x - peak))
+
     for x in POINTS:
         t = torch.tensor([[x]], dtype=torch.float64)
         assert slaf(t).item() == pytest.approx(0.5 - x + 0.25 * x**2 + 2 * x**3, abs=1e-9)
+        assert spline(t).item() == pytest.approx(
+            0.5 * x / (1 + math.exp(-x)) + 3.0 * (2.0 * hat(x, 0.0) - hat(x, 1.0)), abs=1e-9)
         assert apl(t).item() == pytest.approx(max(0.0, x) + 0.5 * max(0.0, -x + 1.0))
 
 
