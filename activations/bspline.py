@@ -58,6 +58,7 @@ class BSpline(Activation):
         if not high > low:
             raise ValueError(f"the grid's range must have high > low, got [{low}, {high}]")
         self.grid, self.order, self.low, self.high = grid, order, low, high
+        self.knot: Tensor
         self.register_buffer("knot", knots(grid, order, low, high).float(), persistent=False)
         self.w_b = make_param(1.0, num_channels, per_channel)
         self.w_s = make_param(1.0, num_channels, per_channel)
