@@ -30,7 +30,9 @@ def _with_slots(model: dict[str, Any]) -> dict[str, Any]:
     """The model's activation slots at its default params (names and the layer each
     follows), which the API checks a spec's placement against."""
     shape = _SAMPLE_SHAPES[model["input_kinds"][0]]
-    built = build_model(model["name"], {}, shape, 10, ActFactory("relu"))
+    # a model built only with some activations (a KAN's edges) with the first of them
+    built = build_model(model["name"], {}, shape, 10,
+                        ActFactory(model.get("activations", ["relu"])[0]))
     return {**model, "slots": slots(built)}
 
 

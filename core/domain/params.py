@@ -14,7 +14,10 @@ from typing import Any, Literal, cast
 
 from core.domain import formula
 
-ParamKind = Literal["float", "int", "bool", "choice", "activation", "expression", "parameters"]
+ParamKind = Literal["float", "int", "ints", "bool", "choice", "activation", "expression",
+                    "parameters"]
+# An `ints` parameter (a list of integers: a KAN's hidden widths) holds at most this many.
+MAX_INTS = 16
 
 
 class ParamError(ValueError):
@@ -74,6 +77,13 @@ class ParamInfo:
                       "additionalProperties": {"type": "number",
                                                "minimum": -formula.MAX_CONSTANT,
                                                "maximum": formula.MAX_CONSTANT}}
+        elif self.kind == "ints":
+            item: dict[str, Any] = {"type": "integer"}
+            if self.min is not None:
+                item["minimum"] = self.min
+            if self.max is not None:
+                item["maximum"] = self.max
+            schema = {"type": "array", "items": item, "minItems": 1, "maxItems": MAX_INTS}
         elif self.kind == "bool":
             schema = {"type": "boolean"}
         elif self.kind == "choice":
@@ -103,6 +113,8 @@ class ParamInfo:
             return value
         if self.kind == "parameters":
             return formula.check_parameters(value, where)
+        if self.kind == "ints":
+            return self._check_ints(where, value)
         if self.kind == "bool":
             if not isinstance(value, bool):
                 raise ValueError(f"{where} must be true or false, got {value!r}")
@@ -122,6 +134,13 @@ class ParamInfo:
                                  f"got {value!r}")
             return value
         return self._check_number(where, value)
+
+    def _check_ints(self, where: str, value: Any) -> list[int]:
+        if not isinstance(value, list) or not 1 <= len(value) <= MAX_INTS:
+            raise ValueError(f"{where} must be a list of 1 to {MAX_INTS} integers, got "
+                             f"{value!r}")
+        number = ParamInfo(self.name, 0, kind="int", min=self.min, max=self.max)
+        return [int(number._check_number(f"{where}[{i}]", v)) for i, v in enumerate(value)]
 
     def _check_number(self, where: str, value: Any) -> int | float:
         if isinstance(value, bool) or not isinstance(value, int | float):

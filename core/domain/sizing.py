@@ -127,7 +127,17 @@ def _vit(shape: Shape, classes: int, p: Mapping[str, Any]) -> Size:
     return Size(params, tokens * d + layers * per_block + classes)
 
 
+def _kan(shape: Shape, classes: int, p: Mapping[str, Any]) -> Size:
+    """Every edge its own function: G + k + 2 parameters each with bspline edges (pau's 10
+    are the same at the default grid); the spread input and the edges' outputs kept."""
+    per_edge = int(p.get("grid", 5)) + int(p.get("order", 3)) + 2
+    sizes = [math.prod(shape), *[int(w) for w in p.get("widths", [16])], classes]
+    edges = sum(a * b for a, b in zip(sizes, sizes[1:], strict=False))
+    return Size(edges * per_edge, 2 * edges + sum(sizes[1:]))
+
+
 ESTIMATORS: dict[str, Estimator] = {
+    "kan": _kan,
     "gpt": _gpt,
     "vit": _vit,
     "mlp": _mlp,

@@ -463,6 +463,7 @@ class ExperimentSpec(BaseModel):
         errors += _gate_errors(self, model)
         errors += _context_errors(self, model, dataset)
         errors += _range_errors(self)
+        errors += _edge_errors(self, model)
         if self.kind == RunKind.lr_range and self.training.lr_min >= self.training.lr_max:
             errors.append((("training", "lr_max"), "value_error",
                            f"lr_max ({self.training.lr_max}) must be above lr_min "
@@ -486,6 +487,17 @@ def _context_errors(spec: ExperimentSpec, model: Mapping[str, Any],
              f"model {model['name']!r} attends over at most {context} tokens (context), but "
              f"dataset {dataset['name']!r} with these params has sequences of {length}: raise "
              f"the model's context to at least {length} or shorten the dataset's sequences")]
+
+
+def _edge_errors(spec: ExperimentSpec,
+                 model: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str, str]]:
+    """A model built only with some activations (a KAN's edge functions) refuses others."""
+    allowed = model.get("activations")
+    if not allowed or spec.activation.name in allowed:
+        return []
+    return [(("activation", "name"), "value_error",
+             f"model {model['name']!r} takes the activation as its edge function: one of "
+             f"{', '.join(allowed)}, not {spec.activation.name!r}")]
 
 
 def _range_errors(spec: ExperimentSpec) -> list[tuple[tuple[str | int, ...], str, str]]:

@@ -10,9 +10,9 @@ from worker.training.lr_range import LrRangeResult, lr_range_test
 from worker.training.measure import count_macs
 from worker.training.setup import pick_device
 
-# The zoo's transformers and sequence datasets register themselves (models.py and
+# The zoo's transformers, KANs and sequence datasets register themselves (models.py and
 # datasets.py cannot import them: they build on those).
-from worker.training import sequences, transformers  # noqa: F401, E402  # isort: skip
+from worker.training import kan, sequences, transformers  # noqa: F401, E402  # isort: skip
 from worker.training.step import StopRequested
 
 __all__ = ["EpochReport", "LrRangeResult", "StopRequested", "TrainConfig", "TrainResult",

@@ -66,11 +66,14 @@ class ModelInfo:
     # The datasets' tasks it solves (datasets.DatasetInfo.task): classification models end in
     # one logit vector per example, segmentation models in one per pixel.
     tasks: tuple[str, ...] = ("classification",)
+    # The activations it can be built with (a KAN's edge functions); empty: any.
+    activations: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "reference": self.reference,
-                "input_kinds": list(self.input_kinds), "tasks": list(self.tasks),
-                "params": [p.to_dict() for p in self.params]}
+        out = {"name": self.name, "description": self.description, "reference": self.reference,
+               "input_kinds": list(self.input_kinds), "tasks": list(self.tasks),
+               "params": [p.to_dict() for p in self.params]}
+        return out | ({"activations": list(self.activations)} if self.activations else {})
 
 
 class MLP(nn.Module):

@@ -34,8 +34,12 @@ def count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+# Models built only with their edge functions, tested with them (test_kan.py).
+EDGE_MODELS = {"kan"}
+
+
 def test_every_model_is_covered() -> None:
-    assert set(model_names()) == set(CASES)
+    assert set(model_names()) == set(CASES) | EDGE_MODELS
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

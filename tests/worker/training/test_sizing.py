@@ -27,7 +27,10 @@ CASES: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
     ("gpt", {}, (4,)), ("gpt", {"n_layer": 4, "d_model": 256, "d_ff": 1024, "context": 128},
                         (128,)),
     ("vit", {}, (3, 32, 32)), ("vit", {"patch": 2, "d_model": 64, "d_ff": 256}, (1, 8, 8)),
+    ("kan", {}, (64,)), ("kan", {"widths": [32, 16], "grid": 8, "order": 2}, (1, 8, 8)),
 ]
+# Models built only with some activations: their first one (a KAN's edge function).
+ACTIVATION = {"kan": "bspline"}
 # Models whose inputs are token ids, not values.
 TOKENS = {"gpt"}
 
@@ -58,7 +61,7 @@ def _output_elements(model: torch.nn.Module, shape: tuple[int, ...],
 @pytest.mark.parametrize("name,params,shape", CASES)
 def test_estimate_is_within_a_factor_of_two(name: str, params: dict[str, Any],
                                             shape: tuple[int, ...]) -> None:
-    model = build_model(name, params, shape, 10, ActFactory("relu"))
+    model = build_model(name, params, shape, 10, ActFactory(ACTIVATION.get(name, "relu")))
     # the API sees the spec's params with every default filled in
     size = estimate(name, resolve_model_params(name, params), shape, 10)
     assert size is not None
