@@ -29,7 +29,7 @@ from api.experiment_rows import has_tag
 from core.domain.catalog import entries
 from core.domain.labels import activation_label
 from core.domain.metrics import DEFAULT_BASELINE, DEFAULT_SELECTION, HIGHER_IS_BETTER
-from core.domain.spec import without_later_defaults
+from core.domain.spec import without_later_defaults, without_later_model_defaults
 from core.domain.status import RunStatus
 from core.statistics.significance import (
     TestResult,
@@ -114,6 +114,8 @@ def recipe_of(spec: dict[str, Any], recipe_version: int) -> dict[str, Any]:
     rest = {k: v for k, v in spec.items() if k not in NOT_RECIPE}
     if isinstance(rest.get("training"), dict):
         rest["training"] = without_later_defaults(rest["training"])
+    if isinstance(rest.get("model"), dict):
+        rest["model"] = without_later_model_defaults(rest["model"])
     return {**_flatten(rest), "recipe_version": recipe_version}
 
 

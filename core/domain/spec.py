@@ -373,6 +373,21 @@ def without_later_defaults(training: Mapping[str, Any]) -> dict[str, Any]:
             if k not in LATER_DEFAULTS or v != LATER_DEFAULTS[k]}
 
 
+# Model parameters added after recipes were first stored, the same way: a transformer's FFN
+# (`ffn`: the MLP one, or KAT's GR-KAN; `groups` only means something for GR-KAN).
+FFN_MODELS = ("gpt", "vit")
+
+
+def without_later_model_defaults(model: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored model reference (name, params) less the later parameters at their defaults:
+    a transformer with the MLP FFN hashes as it did before `ffn` existed."""
+    params = dict(model.get("params") or {})
+    if model.get("name") in FFN_MODELS and params.get("ffn", "mlp") == "mlp":
+        params.pop("ffn", None)
+        params.pop("groups", None)
+    return {**model, "params": params}
+
+
 class Resources(BaseModel):
     """What a run needs of the worker that trains it: part of the record, not of the recipe
     (the same recipe on a CPU and a GPU is one recipe)."""
@@ -464,6 +479,7 @@ class ExperimentSpec(BaseModel):
         errors += _context_errors(self, model, dataset)
         errors += _range_errors(self)
         errors += _edge_errors(self, model)
+        errors += _ffn_errors(self)
         if self.kind == RunKind.lr_range and self.training.lr_min >= self.training.lr_max:
             errors.append((("training", "lr_max"), "value_error",
                            f"lr_max ({self.training.lr_max}) must be above lr_min "
@@ -487,6 +503,26 @@ def _context_errors(spec: ExperimentSpec, model: Mapping[str, Any],
              f"model {model['name']!r} attends over at most {context} tokens (context), but "
              f"dataset {dataset['name']!r} with these params has sequences of {length}: raise "
              f"the model's context to at least {length} or shorten the dataset's sequences")]
+
+
+def _ffn_errors(spec: ExperimentSpec) -> list[tuple[tuple[str | int, ...], str, str]]:
+    """GR-KAN's rationals are shared by `groups` of channels: the groups must divide both
+    widths; and its FFN has no gate."""
+    params = spec.model.params
+    if params.get("ffn") != "gr_kan":
+        return []
+    groups = params.get("groups", 8)
+    errors: list[tuple[tuple[str | int, ...], str, str]] = []
+    for width in ("d_model", "d_ff"):
+        value = params.get(width)
+        if isinstance(value, int) and isinstance(groups, int) and value % groups:
+            errors.append((("model", "params", "groups"), "value_error",
+                           f"gr_kan shares a rational per group of channels: groups "
+                           f"({groups}) must divide {width} ({value})"))
+    if spec.activation.gated:
+        errors.append((("activation", "gated"), "value_error",
+                       "a gr_kan FFN has no gate: gated needs ffn mlp"))
+    return errors
 
 
 def _edge_errors(spec: ExperimentSpec,
@@ -616,6 +652,7 @@ def spec_hash(spec: ExperimentSpec) -> str:
     recipe = spec.model_dump(mode="json", exclude={"name", "tags", "priority", "seeds",
                                                    "resources", "role", "tuned"})
     recipe["training"] = without_later_defaults(recipe["training"])
+    recipe["model"] = without_later_model_defaults(recipe["model"])
     recipe["recipe_version"] = RECIPE_VERSION
     canonical = json.dumps(recipe, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

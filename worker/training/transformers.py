@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.domain.params import ParamInfo
+from worker.training.gr_kan import GRKANFeedForward
 from worker.training.models import WIDTH_POLICY, ActFactory, ModelInfo, register_model
 
 
@@ -74,12 +75,14 @@ class Block(nn.Module):
     """Pre-LayerNorm: x + attention(norm(x)), then x + ffn(norm(x))."""
 
     def __init__(self, d_model: int, n_head: int, d_ff: int, act: ActFactory, block: int,
-                 causal: bool, width_policy: str = "keep_filters") -> None:
+                 causal: bool, width_policy: str = "keep_filters", ffn: str = "mlp",
+                 groups: int = 8) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(d_model)
         self.attn = SelfAttention(d_model, n_head, causal)
         self.norm2 = nn.LayerNorm(d_model)
-        self.ffn = FeedForward(d_model, d_ff, act, block, width_policy)
+        self.ffn: nn.Module = GRKANFeedForward(d_model, d_ff, act, block, groups) \
+            if ffn == "gr_kan" else FeedForward(d_model, d_ff, act, block, width_policy)
 
     def forward(self, x: Tensor) -> Tensor:
         x = x + self.attn(self.norm1(x))
@@ -92,7 +95,8 @@ class GPT(nn.Module):
 
     def __init__(self, input_shape: tuple[int, ...], num_classes: int, act: ActFactory,
                  n_layer: int = 2, n_head: int = 4, d_model: int = 128, d_ff: int = 512,
-                 context: int = 256, width_policy: str = "keep_filters") -> None:
+                 context: int = 256, width_policy: str = "keep_filters", ffn: str = "mlp",
+                 groups: int = 8) -> None:
         super().__init__()
         if len(input_shape) != 1 or input_shape[0] > context:
             raise ValueError(f"gpt takes token sequences of at most `context` ({context}) "
@@ -101,7 +105,8 @@ class GPT(nn.Module):
         self.positions = nn.Embedding(context, d_model)
         for i in range(n_layer):  # direct attributes: the slots are block{i}.ffn.act
             self.add_module(f"block{i}", Block(d_model, n_head, d_ff, act, i + 1, causal=True,
-                                               width_policy=width_policy))
+                                               width_policy=width_policy, ffn=ffn,
+                                               groups=groups))
         self.n_layer = n_layer
         self.norm = nn.LayerNorm(d_model)
         nn.init.normal_(self.tokens.weight, std=0.02)
@@ -128,7 +133,8 @@ class ViT(nn.Module):
 
     def __init__(self, input_shape: tuple[int, ...], num_classes: int, act: ActFactory,
                  patch: int = 4, n_layer: int = 2, n_head: int = 4, d_model: int = 128,
-                 d_ff: int = 512, width_policy: str = "keep_filters") -> None:
+                 d_ff: int = 512, width_policy: str = "keep_filters", ffn: str = "mlp",
+                 groups: int = 8) -> None:
         super().__init__()
         if len(input_shape) != 3 or input_shape[1] % patch or input_shape[2] % patch:
             raise ValueError(f"vit takes images whose sides are multiples of `patch` ({patch}), "
@@ -140,7 +146,8 @@ class ViT(nn.Module):
         self.positions = nn.Parameter(torch.randn(1, count + 1, d_model) * 0.02)
         for i in range(n_layer):
             self.add_module(f"block{i}", Block(d_model, n_head, d_ff, act, i + 1, causal=False,
-                                               width_policy=width_policy))
+                                               width_policy=width_policy, ffn=ffn,
+                                               groups=groups))
         self.n_layer = n_layer
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, num_classes)
@@ -165,6 +172,13 @@ def _exempt(model: nn.Module) -> list[nn.Parameter]:
                   if name.endswith("bias") and id(p) not in seen]
 
 
+FFN = ParamInfo("ffn", "mlp", kind="choice", choices=("mlp", "gr_kan"),
+                doc="the FFN: mlp (Linear, the activation, Linear), or gr_kan (KAT: a rational "
+                    "per group of channels before each Linear, the second fitted to the "
+                    "activation)")
+GROUPS = ParamInfo("groups", 8, kind="int", min=1, max=1024,
+                   doc="gr_kan: channels sharing a rational (must divide d_model and d_ff)")
+
 register_model(ModelInfo(
     name="gpt", builder=GPT, input_kinds=("tokens",), tasks=("language_model",),
     description="Decoder-only transformer (nanoGPT-like): token and position embeddings, "
@@ -178,7 +192,7 @@ register_model(ModelInfo(
             ParamInfo("d_ff", 512, kind="int", min=1, max=65536, doc="FFN width"),
             ParamInfo("context", 256, kind="int", min=1, max=8192,
                       doc="longest sequence (position embeddings)"),
-            WIDTH_POLICY),
+            WIDTH_POLICY, FFN, GROUPS),
 ))
 register_model(ModelInfo(
     name="vit", builder=ViT, input_kinds=("image",),
@@ -191,5 +205,5 @@ register_model(ModelInfo(
             ParamInfo("d_model", 128, kind="int", min=8, max=8192,
                       doc="model width (a multiple of n_head)"),
             ParamInfo("d_ff", 512, kind="int", min=1, max=65536, doc="FFN width"),
-            WIDTH_POLICY),
+            WIDTH_POLICY, FFN, GROUPS),
 ))
