@@ -38,6 +38,34 @@ class SparsityRow(BaseModel):
     small_fraction: float = Field(description="below 1e-6 in magnitude")
 
 
+class LearnedFunction(BaseModel):
+    """One learned univariate function: a channel of an activation slot (a KAN edge, a
+    bspline channel), sampled on its response grid at the run's last epoch."""
+
+    epoch: int
+    layer: str = Field(description="the activation slot's module path")
+    block: int | None
+    index: int = Field(description="the channel (a KAN edge (i, j): i * n_out + j)")
+    x: list[float]
+    y: list[float]
+
+
+class SymbolicFit(BaseModel):
+    expression: str = Field(description="a f(b x + c) + d in the formula grammar: submit it "
+                                        "as a `formula` activation as it is")
+    r2: float
+    a: float
+    b: float
+    c: float
+    d: float
+
+
+class SymbolicFits(BaseModel):
+    layer: str
+    index: int
+    fits: list[SymbolicFit] = Field(description="best R² first")
+
+
 class ParameterRow(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -1,5 +1,6 @@
-"""/api/v1/runs: one run's state, per-epoch metrics, parameter snapshots and activation
-sparsity; cancel, retry."""
+"""/api/v1/runs: one run's state, per-epoch metrics, parameter snapshots, activation
+sparsity, its learned functions and their symbolic fits, input-space pictures and weights;
+cancel, retry."""
 
 from __future__ import annotations
 
@@ -17,19 +18,30 @@ from api.errors import ErrorBody, responses
 from api.quotas import enforce_quotas, hold_key
 from api.schemas import (
     InputSpacePublic,
+    LearnedFunction,
     MetricRow,
     ParameterPage,
     ParameterRow,
     RunPublic,
     SparsityRow,
+    SymbolicFit,
+    SymbolicFits,
 )
 from core.domain import catalog
 from core.domain.labels import activation_label
 from core.domain.status import RunStatus
+from core.statistics import symbolic
 from core.store import creation
 from core.store.artifacts import ArtifactMissing, get_store, weights_key
 from core.store.lifecycle import cancel_run
-from core.store.models import ActivationParam, EpochMetric, InputSpacePicture, SlotSparsity
+from core.store.models import (
+    ActivationParam,
+    EpochMetric,
+    InputSpacePicture,
+    ResponseCurve,
+    Run,
+    SlotSparsity,
+)
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 log = logging.getLogger("actlab.api")
@@ -87,6 +99,45 @@ def get_parameters(
                                          ActivationParam.name).limit(limit).offset(offset))
     return ParameterPage(items=[ParameterRow.model_validate(r) for r in rows], total=total,
                          limit=limit, offset=offset)
+
+
+def _functions(session: SessionDep, run: Run, layer: str | None) -> list[LearnedFunction]:
+    rows = session.scalars(select(ResponseCurve).where(
+        ResponseCurve.run_id == run.id, *([ResponseCurve.layer == layer] if layer else []))
+        .order_by(ResponseCurve.block, ResponseCurve.position, ResponseCurve.layer))
+    return [LearnedFunction(epoch=run.epochs_done, layer=r.layer, block=r.block, index=i,
+                            x=r.xs, y=ys) for r in rows for i, ys in enumerate(r.ys)]
+
+
+@router.get("/{run_id}/functions", response_model=list[LearnedFunction],
+            responses=responses(404))
+def get_functions(
+    run: RunDep, session: SessionDep, layer: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=4096)] = 256,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+) -> list[LearnedFunction]:
+    """The learned univariate functions: every channel of every activation slot (each KAN
+    edge, each bspline channel) on the response grid ([-5, 5], 101 points) at the run's
+    last epoch, slot by slot; `layer` keeps one slot, `limit`/`offset` page them."""
+    return _functions(session, run, layer)[offset:offset + limit]
+
+
+@router.get("/{run_id}/symbolic", response_model=list[SymbolicFits], responses=responses(404))
+def get_symbolic(
+    run: RunDep, session: SessionDep, layer: str | None = None,
+    index: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=16, description="functions fitted (about half "
+                                                         "a second each)")] = 4,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    top: Annotated[int, Query(ge=1, le=len(symbolic.LIBRARY))] = 3,
+) -> list[SymbolicFits]:
+    """Per learned function (as /functions pages them; `index` picks one channel), the best
+    `top` fits a f(b x + c) + d from the formula grammar with their R², as pykan's
+    suggest_symbolic: each one a formula activation to test."""
+    chosen = [f for f in _functions(session, run, layer) if index is None or f.index == index]
+    return [SymbolicFits(layer=f.layer, index=f.index, fits=[
+        SymbolicFit(**vars(fit)) for fit in symbolic.fit(f.x, f.y, top)])
+        for f in chosen[offset:offset + limit]]
 
 
 @router.get("/{run_id}/input-space", response_model=InputSpacePublic, responses={

@@ -265,6 +265,18 @@ class Client:
         page = self.get(f"/api/v1/runs/{run_id}/parameters", **filters)
         return _frame(page["items"]) if frame else page
 
+    def functions(self, run_id: str, frame: bool = False, **params: Any) -> Any:
+        """The run's learned univariate functions (each KAN edge, each bspline channel) on
+        the response grid; `layer`, `limit`, `offset` as the API takes them."""
+        rows = self.get(f"/api/v1/runs/{run_id}/functions", **params)
+        return _frame(rows) if frame else rows
+
+    def symbolic(self, run_id: str, **params: Any) -> list[dict[str, Any]]:
+        """Per learned function, its best fits a f(b x + c) + d from the formula grammar
+        (`layer`, `index`, `top`, `limit`, `offset`): each `expression` a formula to test."""
+        out: list[dict[str, Any]] = self.get(f"/api/v1/runs/{run_id}/symbolic", **params)
+        return out
+
     def cancel_run(self, run_id: str) -> dict[str, Any]:
         out: dict[str, Any] = self.post(f"/api/v1/runs/{run_id}/cancel")
         return out
