@@ -52,6 +52,7 @@ SCRIPT = textwrap.dedent('''
         "leaderboard": actlab.plot_leaderboard(board),
         "response": actlab.plot_response(lab, experiment_id),
         "profiles": actlab.plot_profiles(lab.leaderboard(tag="notebook")),
+        "functions": actlab.plot_functions(lab, lab.experiment(experiment_id)["runs"][0]["id"]),
     }
     for name, fig in figures.items():
         fig.savefig(out / f"{name}.svg")
@@ -91,7 +92,7 @@ def test_the_client_alone_reads_frames_and_draws_figures(
     assert sorted(result["labels"]) == ["dual_line", "relu"] and result["entries"] == 2
     assert "server package" in result["needs_server"]
     assert "speaks API v1" in result["mismatch"] and "this client speaks v2" in result["mismatch"]
-    for name in ("curves", "parameters", "leaderboard", "response", "profiles"):
+    for name in ("curves", "parameters", "leaderboard", "response", "profiles", "functions"):
         svg = (tmp_path / f"{name}.svg").read_text()
         assert svg.startswith("<?xml") and "<svg" in svg, name
     listed = subprocess.run([str(client_python), "-m", "actlab", "status", exp["id"][:8],

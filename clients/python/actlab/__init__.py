@@ -9,6 +9,7 @@ figures for papers (matplotlib).
 from actlab.client import API_VERSION, ActlabError, Client, Submitted
 from actlab.plots import (
     plot_curves,
+    plot_functions,
     plot_leaderboard,
     plot_parameters,
     plot_profiles,
@@ -17,4 +18,5 @@ from actlab.plots import (
 
 __version__ = "0.1.0"
 __all__ = ["API_VERSION", "ActlabError", "Client", "Submitted", "plot_curves",
-           "plot_leaderboard", "plot_parameters", "plot_profiles", "plot_response"]
+           "plot_functions", "plot_leaderboard", "plot_parameters", "plot_profiles",
+           "plot_response"]

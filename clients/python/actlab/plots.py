@@ -9,7 +9,9 @@ Figure (save it as SVG or PDF: `fig.savefig("curves.pdf")`). Needs matplotlib
 - `plot_leaderboard`: each entry's mean with its 95 % interval, the baseline marked;
 - `plot_profiles`: the cross-task board's performance profiles, each score in the legend;
 - `plot_response`: each layer's learned activation (mean over channels and seeds) and the
-  response region (the network's min-max envelope).
+  response region (the network's min-max envelope);
+- `plot_functions`: a run's learned functions (a KAN's edges), a row of small curves per
+  layer, pykan's picture without its nodes.
 """
 
 from __future__ import annotations
@@ -136,4 +138,33 @@ def plot_response(client: Client, experiment_id: str) -> Any:
     ax.set_ylabel("activation")
     ax.legend(fontsize="x-small")
     fig.tight_layout()
+    return fig
+
+
+def plot_functions(client: Client, run_id: str, per_layer: int = 32) -> Any:
+    """A run's learned univariate functions (each KAN edge, each bspline channel), one row of
+    small curves per activation slot, at most `per_layer` of each (in channel order)."""
+    plt = _pyplot()
+    functions = client.functions(run_id, limit=4096)
+    layers: dict[str, list[dict[str, Any]]] = {}
+    for f in functions:
+        shown = layers.setdefault(f["layer"], [])
+        if len(shown) < per_layer:
+            shown.append(f)
+    if not layers:
+        raise ActlabError(0, f"run {run_id} has no learned functions recorded")
+    columns = max(len(v) for v in layers.values())
+    fig, axes = plt.subplots(len(layers), columns, squeeze=False,
+                             figsize=(0.9 * columns + 1, 1.0 * len(layers) + 0.5))
+    for row, (layer, shown) in enumerate(layers.items()):
+        for column in range(columns):
+            ax = axes[row][column]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if column < len(shown):
+                ax.plot(shown[column]["x"], shown[column]["y"], linewidth=0.8)
+            else:
+                ax.axis("off")
+        axes[row][0].set_ylabel(layer, fontsize=6, rotation=0, ha="right")
+    fig.suptitle(f"learned functions of run {run_id[:8]}", fontsize=8)
     return fig
