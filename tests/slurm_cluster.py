@@ -96,7 +96,7 @@ def slurm_cluster(where: Path) -> Iterator[dict[str, str]]:
     finally:
         subprocess.run(["scancel", "--full", "--partition", "test"], env=env,
                        capture_output=True)
-        _end_job_processes(conf)
+        _end_job_processes(conf, {daemon.pid for daemon in daemons})
         for daemon in daemons:
             daemon.terminate()
         for daemon in daemons:
@@ -107,26 +107,28 @@ def slurm_cluster(where: Path) -> Iterator[dict[str, str]]:
                 daemon.wait()
 
 
-def _job_processes(conf: Path) -> list[int]:
+def _job_processes(conf: Path, daemons: set[int]) -> list[int]:
     """Processes a job of this cluster started: they carry its SLURM_CONF in their
-    environment (sbatch exports the submitter's)."""
+    environment (sbatch exports the submitter's), as the daemons do, and a SLURM_JOB_ID."""
     mark = f"SLURM_CONF={conf}".encode()
     out = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
+        if entry.name.isdigit() and int(entry.name) not in daemons | {os.getpid()}:
             try:
-                if mark in (entry / "environ").read_bytes().split(b"\0"):
+                environ = (entry / "environ").read_bytes().split(b"\0")
+                # a job's own processes (not slurmstepd, which ends with them) have its id
+                if mark in environ and any(v.startswith(b"SLURM_JOB_ID=") for v in environ):
                     out.append(int(entry.name))
             except OSError:  # gone, or not ours to read
                 continue
     return out
 
 
-def _end_job_processes(conf: Path, grace: float = 15.0) -> None:
+def _end_job_processes(conf: Path, daemons: set[int], grace: float = 15.0) -> None:
     """After scancel: wait for the jobs' processes to finish handing over, then kill what is
     left, so no worker of a finished test outlives the cluster it ran on."""
     deadline = time.monotonic() + grace
-    while (left := _job_processes(conf)) and time.monotonic() < deadline:
+    while (left := _job_processes(conf, daemons)) and time.monotonic() < deadline:
         time.sleep(0.5)
     for pid in left:
         try:

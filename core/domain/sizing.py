@@ -129,11 +129,13 @@ def _vit(shape: Shape, classes: int, p: Mapping[str, Any]) -> Size:
 
 def _kan(shape: Shape, classes: int, p: Mapping[str, Any]) -> Size:
     """Every edge its own function: G + k + 2 parameters each with bspline edges (pau's 10
-    are the same at the default grid); the spread input and the edges' outputs kept."""
-    per_edge = int(p.get("grid", 5)) + int(p.get("order", 3)) + 2
+    are the same at the default grid); kept: each layer's B-spline basis (G + k per input)
+    and its outputs. A rational KAN spreads each input over its edges instead, which this
+    underestimates by about n_out / (G + k)."""
+    functions = int(p.get("grid", 5)) + int(p.get("order", 3))
     sizes = [math.prod(shape), *[int(w) for w in p.get("widths", [16])], classes]
     edges = sum(a * b for a, b in zip(sizes, sizes[1:], strict=False))
-    return Size(edges * per_edge, 2 * edges + sum(sizes[1:]))
+    return Size(edges * (functions + 2), sizes[0] + functions * sum(sizes[:-1]) + sum(sizes[1:]))
 
 
 ESTIMATORS: dict[str, Estimator] = {

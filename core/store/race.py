@@ -109,7 +109,7 @@ def _missing(value: Any) -> bool:
 
 
 def race_values(racers: list[Entry], per_round: int,
-                  higher_is_better: bool) -> list[list[float]] | None:
+                higher_is_better: bool) -> list[list[float]] | None:
     """Each entry's values as the race tests them, in seed order: a diverged seed is ranked
     below every run that has a value. It takes the worst value any run of any entry had
     reached by the end of its round (seeds are handed out a round of `per_round` at a time),

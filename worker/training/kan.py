@@ -30,6 +30,20 @@ from worker.training.models import ActFactory, ModelInfo, register_model
 EDGE_FUNCTIONS = ("bspline", "pau")
 
 
+class _Basis(nn.Module):
+    """The B-spline basis of a layer's inputs (a module of its own, so the memory it keeps is
+    counted like any layer output's)."""
+
+    def __init__(self, knot: Tensor, order: int) -> None:
+        super().__init__()
+        self.order = order
+        self.knot: Tensor
+        self.register_buffer("knot", knot.clone(), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return basis(x, self.knot, self.order)
+
+
 class KANLayer(nn.Module):
     """n_in -> n_out, y_j = sum_i phi_ij(x_i), the phi_ij one activation of n_in * n_out
     channels."""
@@ -42,17 +56,19 @@ class KANLayer(nn.Module):
         assert isinstance(edges, activations.Activation)
         edges.block, edges.position, edges.channels = block, 1, n_in * n_out
         self.edges = edges
+        self.basis = _Basis(edges.knot, edges.order) if isinstance(edges, BSpline) else None
         _break_symmetry(edges, n_in)
 
     def forward(self, x: Tensor) -> Tensor:
-        if isinstance(self.edges, BSpline) and self.edges.w_b.numel() == self.n_in * self.n_out:
-            return self._splines(x, self.edges)
+        if isinstance(self.edges, BSpline) and self.basis is not None \
+                and self.edges.w_b.numel() == self.n_in * self.n_out:
+            return self._splines(x, self.edges, self.basis(x))
         batch = x.shape[0]
         spread = x.unsqueeze(2).expand(batch, self.n_in, self.n_out)
         out: Tensor = self.edges(spread.reshape(batch, self.n_in * self.n_out))
         return out.reshape(batch, self.n_in, self.n_out).sum(dim=1)
 
-    def _splines(self, x: Tensor, edges: BSpline) -> Tensor:
+    def _splines(self, x: Tensor, edges: BSpline, b: Tensor) -> Tensor:
         """The same sum as pykan computes it: the basis depends on the input x_i only, not on
         the edge, so it is taken once per input and contracted with every edge's
         coefficients as one matrix product (spreading x over the n_out edges first costs
@@ -62,7 +78,7 @@ class KANLayer(nn.Module):
         w_b = params[0].reshape(n_in, n_out)
         w_s = params[1].reshape(n_in, n_out, 1)
         coef = torch.stack(params[2:], dim=1).reshape(n_in, n_out, edges.count) * w_s
-        b = basis(x, edges.knot, edges.order)  # batch x n_in x (G + k)
+        # b: batch x n_in x (G + k)
         spline = b.flatten(1) @ coef.transpose(1, 2).reshape(n_in * edges.count, n_out)
         return F.silu(x) @ w_b + spline
 
