@@ -8,11 +8,27 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ACTLAB_DATA_DIR": str(cwd / "data")}
     return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize(("name", "text", "words"), [
+    ("bad.yaml", "a: [1, 2\n", "is not valid YAML"),
+    ("bad.json", '{"a": ', "is not valid JSON"),
+    ("list.yaml", "- 1\n", "must be a JSON/YAML object"),
+])
+def test_a_spec_file_that_cannot_be_read_is_a_message(tmp_path: Path, name: str, text: str,
+                                                      words: str) -> None:
+    from actlab.writing import load_spec_file
+
+    (tmp_path / name).write_text(text)
+    with pytest.raises(SystemExit, match=words):
+        load_spec_file(str(tmp_path / name))
 
 
 def test_train_prints_progress_and_a_summary(tmp_path: Path) -> None:

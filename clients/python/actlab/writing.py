@@ -28,11 +28,13 @@ def load_spec_file(path: str) -> dict[str, Any]:
         text = Path(path).read_text()
     except OSError as exc:
         raise SystemExit(f"cannot read spec file {path}: {exc.strerror}") from None
+    yaml = _yaml(path) if path.endswith((".yaml", ".yml")) else None
+    errors: tuple[type[Exception], ...] = (ValueError,) if yaml is None else \
+        (ValueError, yaml.YAMLError)
     try:
-        data = _yaml(path).safe_load(text) if path.endswith((".yaml", ".yml")) \
-            else json.loads(text)
-    except ValueError as exc:
-        raise SystemExit(f"{path} is not valid {'YAML' if 'yaml' in path else 'JSON'}: {exc}")\
+        data = json.loads(text) if yaml is None else yaml.safe_load(text)
+    except errors as exc:
+        raise SystemExit(f"{path} is not valid {'JSON' if yaml is None else 'YAML'}: {exc}")\
             from None
     if not isinstance(data, dict):
         raise SystemExit(f"{path}: a spec must be a JSON/YAML object")
