@@ -60,7 +60,7 @@ class GroupRational(nn.Module):
 
     slot_kind = "ffn"
 
-    def __init__(self, width: int, groups: int, coefficients: tuple[float, ...], block: int,
+    def __init__(self, groups: int, coefficients: tuple[float, ...], block: int,
                  position: int) -> None:
         super().__init__()
         self.groups = groups
@@ -88,9 +88,9 @@ class GRKANFeedForward(nn.Module):
                  groups: int) -> None:
         super().__init__()
         fit = _fitted(act.name, json.dumps(act.params, sort_keys=True))
-        self.rational_in = GroupRational(d_model, groups, IDENTITY, block, 1)
+        self.rational_in = GroupRational(groups, IDENTITY, block, 1)
         self.up = nn.Linear(d_model, d_ff)
-        self.act = GroupRational(d_ff, groups, fit, block, 2)
+        self.act = GroupRational(groups, fit, block, 2)
         self.down = nn.Linear(d_ff, d_model)
 
     def forward(self, x: Tensor) -> Tensor:
