@@ -23,6 +23,7 @@ from core.domain.metrics import (
     DEFAULT_SELECTION,
     METRICS,
     SELECTION_METRICS,
+    TASK_DEFAULTS,
 )
 
 router = APIRouter(prefix="/leaderboard", tags=["leaderboard"])
@@ -64,15 +65,15 @@ def _target(text: str | None) -> Target | None:
 def leaderboard(
     session: SessionDep,
     model: str | None = None, dataset: str | None = None,
-    metric: Annotated[MetricName, Query(description="metric to rank by; test_* is the "
-                                                    "official test split")]
-    = DEFAULT_LEADERBOARD_METRIC,
+    metric: Annotated[MetricName | None, Query(
+        description="metric to rank by; test_* is the official test split. Default: "
+                    "test_accuracy, or test_rmse on a regression dataset")] = None,
     stat: Annotated[Literal["final", "best"], Query(
         description="final: the last epoch; best: the epoch with the best `select` "
                     "(validation) metric, reporting `metric` at that epoch")] = "final",
-    select: Annotated[SelectionName, Query(
-        description="the validation metric that picks each run's best epoch")]
-    = DEFAULT_SELECTION,
+    select: Annotated[SelectionName | None, Query(
+        description="the validation metric that picks each run's best epoch. Default: "
+                    "val_accuracy, or val_rmse on a regression dataset")] = None,
     baseline: Annotated[str, Query(description="activation every entry is tested against, "
                                                "trained with the same recipe")]
     = DEFAULT_BASELINE,
@@ -106,7 +107,9 @@ def leaderboard(
     activation across tasks (within groups of equal recipes) and win/tie/loss counts."""
     _check_names(model, dataset, baseline)
     goal = _target(target)
-    q = BoardQuery(metric=metric, stat=stat, select_by=select, baseline=baseline, test=test,
+    default_select, default_metric = _task_defaults(dataset)
+    q = BoardQuery(metric=metric or default_metric, stat=stat,
+                   select_by=select or default_select, baseline=baseline, test=test,
                    alpha=alpha, filters=Filters(sweep, tag, tuple(experiment or ()), device),
                    target=goal, margin=margin)
     if model is None or dataset is None:
@@ -125,6 +128,12 @@ def leaderboard(
     if format == "latex":
         return PlainTextResponse(leaderboard_latex(board), media_type="application/x-latex")
     return board
+
+
+def _task_defaults(dataset: str | None) -> tuple[str, str]:
+    """(select, metric) when not told: by the dataset's task (a regression ranks by RMSE)."""
+    task = catalog.entries("datasets").get(dataset or "", {}).get("task")
+    return TASK_DEFAULTS.get(task or "", (DEFAULT_SELECTION, DEFAULT_LEADERBOARD_METRIC))
 
 
 @router.get("/lr", response_model=LearningRates)

@@ -44,6 +44,19 @@ METRIC_TABLE: tuple[Metric, ...] = (
     Metric("test_perplexity", "test", False,
            doc="exp of the mean per-token cross-entropy, on the test split "
                "(language-model datasets)"),
+    # Regression datasets only (null elsewhere): root mean squared error of the prediction
+    # in the target's own units, and R^2 against the split's own mean.
+    Metric("train_rmse", "train", False,
+           doc="root mean squared error over the epoch's batches (regression datasets)"),
+    Metric("val_rmse", "validation", False,
+           doc="root mean squared error on the validation split (regression datasets)"),
+    Metric("test_rmse", "test", False,
+           doc="root mean squared error on the test split (regression datasets)"),
+    Metric("val_r2", "validation", True,
+           doc="coefficient of determination, 1 - SSE / SST about the split's mean, on the "
+               "validation split (regression datasets)"),
+    Metric("test_r2", "test", True,
+           doc="coefficient of determination on the test split (regression datasets)"),
     Metric("val_sparsity", "validation", True,
            doc="fraction of the activation slots' outputs that are exactly zero on the "
                "validation split, averaged over slots (per slot: GET /runs/{id}/sparsity)"),
@@ -69,6 +82,9 @@ SELECTION_METRICS: tuple[str, ...] = tuple(m.name for m in METRIC_TABLE
                                            if m.split == "validation")
 DEFAULT_SELECTION = "val_accuracy"
 DEFAULT_LEADERBOARD_METRIC = "test_accuracy"
+# Per dataset task, what chooses a run's best epoch and what its board ranks by, when not told
+# (tasks absent here take DEFAULT_SELECTION and DEFAULT_LEADERBOARD_METRIC).
+TASK_DEFAULTS: dict[str, tuple[str, str]] = {"regression": ("val_rmse", "test_rmse")}
 # What a leaderboard and a race compare against unless told.
 DEFAULT_BASELINE = "relu"
 # A run's value of a metric: at its last epoch, or at its best-validation epoch.
@@ -84,3 +100,17 @@ SMALL_MAGNITUDE = 1e-6
 BEST_VAL_ACCURACY = "best_val_accuracy"
 TEST_ACCURACY_AT_BEST = "test_accuracy_at_best"
 HEADLINE_METRICS: tuple[str, ...] = (BEST_VAL_ACCURACY, TEST_ACCURACY_AT_BEST)
+
+
+def headline_names(select_by: str) -> tuple[str, str]:
+    """The two headline numbers of a run whose best epoch is chosen by `select_by` (a
+    validation metric, `val_X`): `best_val_X` and `test_X_at_best` (best_val_accuracy and
+    test_accuracy_at_best for classification; best_val_rmse and test_rmse_at_best for
+    regression)."""
+    measured = select_by.removeprefix("val_")
+    return f"best_{select_by}", f"test_{measured}_at_best"
+
+
+def task_selection(task: str | None) -> str:
+    """What chooses the best epoch of a run on a dataset of `task`."""
+    return TASK_DEFAULTS.get(task or "", (DEFAULT_SELECTION, DEFAULT_LEADERBOARD_METRIC))[0]

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.domain import symbolic_formulas
+
 # Tensors per layer output during a training step (the one autograd keeps for backward, and
 # its gradient), in float32.
 KEPT_PER_ELEMENT = 2
@@ -154,13 +156,16 @@ ESTIMATORS: dict[str, Estimator] = {
 }
 
 
-# The token datasets whose sequence length follows from their params (the catalog lists each
-# dataset's shape at its default params); tests/worker/training/test_sizing.py holds these to
-# the loaders.
+# The datasets whose input length follows from their params (the catalog lists each dataset's
+# shape at its default params): a token dataset's sequence length, a symbolic formula's
+# variable count. tests/worker/training/test_sizing.py holds these to the loaders.
 SEQUENCE_LENGTHS: dict[str, Callable[[Mapping[str, Any]], int]] = {
     "chars": lambda p: int(p.get("context", 64)),
     "recall": lambda p: 2 * int(p.get("pairs", 8)) + 2,
     "modular": lambda p: 4,
+    "symbolic": lambda p: len(symbolic_formulas.BY_NAME.get(
+        str(p.get("formula", symbolic_formulas.FORMULAS[0].name)),
+        symbolic_formulas.FORMULAS[0]).inputs),
 }
 
 

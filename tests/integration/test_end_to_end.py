@@ -237,6 +237,40 @@ def test_a_formula_activation_trains_and_records_its_parameters(service: Service
         assert "formula(sigmoid(beta * x) * x; beta=1.0)" in labels
 
 
+def test_a_regression_trains_reports_rmse_and_ranks_by_it(service: Service) -> None:
+    """A KAN on a symbolic formula: RMSE and R^2 on every split, no accuracy, the best epoch
+    by validation RMSE, the formula in the provenance, and a board ranked by test RMSE."""
+    spec = {"activation": {"name": "bspline"}, "model": {"name": "kan", "params": {"widths": [4]}},
+            "dataset": {"name": "symbolic", "params": {"formula": "product", "n": 300}},
+            "seeds": [0, 1], "training": {"epochs": 3, "optimizer": "adam", "lr": 0.01}}
+    with service.client() as c:
+        created = c.post("/api/v1/experiments", json=spec)
+        assert created.status_code == 202, created.text
+        exp = wait_for(c, created.json()["id"], {"succeeded", "failed", "diverged"})
+        assert [r["status"] for r in exp["runs"]] == ["succeeded", "succeeded"], \
+            service.log_text()[-3000:]
+        run = c.get(f"/api/v1/runs/{exp['runs'][0]['id']}").json()
+        rows = c.get(f"/api/v1/runs/{run['id']}/metrics").json()
+        assert all(row["val_accuracy"] is None and row["train_accuracy"] is None
+                   for row in rows)
+        assert all(row["train_rmse"] > 0 and row["test_r2"] <= 1 for row in rows)
+        best = min(rows, key=lambda r: (r["val_rmse"], r["epoch"]))
+        assert run["best_epoch"] == best["epoch"]
+        assert run["final_metrics"]["test_rmse_at_best"] == best["test_rmse"]
+        assert run["provenance"]["data"]["expression"] == "x*y"
+        board = c.get("/api/v1/leaderboard", params={"model": "kan", "dataset": "symbolic",
+                                                     "stat": "best"}).json()
+        assert board["metric"] == "test_rmse" and board["select"] == "val_rmse"
+        [entry] = board["entries"]
+        assert entry["mean"] == pytest.approx(sum(
+            c.get(f"/api/v1/runs/{r['id']}").json()["final_metrics"]["test_rmse_at_best"]
+            for r in exp["runs"]) / 2)
+        # A model made for classification only is refused the regression dataset.
+        refused = c.post("/api/v1/experiments", json={**spec, "activation": {"name": "relu"},
+                                                      "model": {"name": "lenet5"}})
+        assert refused.status_code == 422 and "regression dataset" in refused.text
+
+
 def test_a_formula_that_overflows_ends_the_run_diverged(service: Service) -> None:
     with service.client() as c:
         created = c.post("/api/v1/experiments", json={

@@ -12,7 +12,7 @@ from worker.training.setup import pick_device
 
 # The zoo's transformers, KANs and sequence datasets register themselves (models.py and
 # datasets.py cannot import them: they build on those).
-from worker.training import kan, sequences, transformers  # noqa: F401, E402  # isort: skip
+from worker.training import kan, sequences, symbolic, transformers  # noqa: F401, E402  # isort: skip
 from worker.training.step import StopRequested
 
 __all__ = ["EpochReport", "LrRangeResult", "StopRequested", "TrainConfig", "TrainResult",

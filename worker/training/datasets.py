@@ -94,7 +94,7 @@ def _standardise(train: Tensor, *others: Tensor) -> list[Tensor]:
     return [(t - mean) / std for t in (train, *others)]
 
 
-def _holdout(x: Tensor, y: Tensor, fraction: float, seed: int = SPLIT_SEED
+def holdout(x: Tensor, y: Tensor, fraction: float, seed: int = SPLIT_SEED
              ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """(kept x, kept y, held-out x, held-out y): a fixed `fraction` of the examples held out."""
     order = torch.from_numpy(np.random.default_rng(seed).permutation(len(x)))
@@ -106,7 +106,7 @@ def _three_way(x: Tensor, y: Tensor, xt: Tensor, yt: Tensor, val_fraction: float
                num_classes: int, augment: Callable[[Tensor, torch.Generator], Tensor] | None
                = None) -> DataSplits:
     """Train and validation from the training data (x, y); test is (xt, yt)."""
-    tx, ty, vx, vy = _holdout(x, y, val_fraction)
+    tx, ty, vx, vy = holdout(x, y, val_fraction)
     return DataSplits(tx, ty, vx, vy, xt, yt, num_classes, augment)
 
 
@@ -114,9 +114,9 @@ def _split_all(x: np.ndarray, y: np.ndarray, val_fraction: float, num_classes: i
                ) -> DataSplits:
     """No official test split: hold out TEST_FRACTION first, then validation from the rest;
     standardised with the training split's statistics."""
-    rest_x, rest_y, test_x, test_y = _holdout(torch.from_numpy(x), torch.from_numpy(y),
+    rest_x, rest_y, test_x, test_y = holdout(torch.from_numpy(x), torch.from_numpy(y),
                                               TEST_FRACTION, TEST_SEED)
-    tx, ty, vx, vy = _holdout(rest_x, rest_y, val_fraction)
+    tx, ty, vx, vy = holdout(rest_x, rest_y, val_fraction)
     tx, vx, test_x = _standardise(tx, vx, test_x)
     return DataSplits(tx, ty, vx, vy, test_x, test_y, num_classes)
 

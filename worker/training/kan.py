@@ -24,7 +24,7 @@ import activations
 from activations.bspline import BSpline, basis
 from activations.parametric import PAU
 from core.domain.params import ParamInfo
-from worker.training.models import ActFactory, ModelInfo, register_model
+from worker.training.models import VECTOR_TASKS, ActFactory, ModelInfo, register_model
 
 # The edge functions a KAN takes: the spec's activation must be one of these.
 EDGE_FUNCTIONS = ("bspline", "pau")
@@ -132,7 +132,7 @@ def _kan(input_shape: tuple[int, ...], num_classes: int, act: ActFactory,
 
 
 register_model(ModelInfo(
-    name="kan", builder=_kan, input_kinds=("vector", "image", "sequence"),
+    name="kan", builder=_kan, input_kinds=("vector", "image", "sequence"), tasks=VECTOR_TASKS,
     description="Kolmogorov-Arnold network: a learnable function on every edge (the spec's "
                 "activation: bspline, or pau for a rational KAN), summed at each node",
     reference="Liu et al. 2024, KAN: Kolmogorov-Arnold Networks (arXiv:2404.19756)",

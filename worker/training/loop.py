@@ -172,7 +172,7 @@ class SeedTrainer:
                              f"validation loss became {metrics['val_loss']} at epoch {epoch}")
         self.epoch = epoch
         self.history.append(metrics)
-        if best_epoch(self.history) == epoch:
+        if best_epoch(self.history, self.objective.selection) == epoch:
             self.best = {k: v.detach().to("cpu", copy=True) for k, v in
                          prep.model.state_dict().items()}
         if epoch == self.epochs:
@@ -201,8 +201,10 @@ class SeedTrainer:
         history, diverged = self.history, self.status == TrainStatus.diverged
         out = TrainResult(
             status=TrainStatus.diverged if diverged else TrainStatus.completed,
-            epochs_done=len(history), final_metrics=final_metrics(history),
-            best_epoch=best_epoch(history), num_params=self.num_params, macs=self.macs,
+            epochs_done=len(history),
+            final_metrics=final_metrics(history, self.objective.selection),
+            best_epoch=best_epoch(history, self.objective.selection),
+            num_params=self.num_params, macs=self.macs,
             activation_macs=self.act_macs, peak_memory_bytes=peak_memory(self.prep.device),
             device=str(self.prep.device), error=self.error if diverged else None,
             history=history, best_weights=self.best)

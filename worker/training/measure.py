@@ -12,13 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from activations import activation_macs, activation_modules, response
-from core.domain.metrics import (
-    BEST_VAL_ACCURACY,
-    DEFAULT_SELECTION,
-    HIGHER_IS_BETTER,
-    SMALL_MAGNITUDE,
-    TEST_ACCURACY_AT_BEST,
-)
+from core.domain.metrics import DEFAULT_SELECTION, HIGHER_IS_BETTER, SMALL_MAGNITUDE, headline_names
 
 RESPONSE_GRID = torch.linspace(-5.0, 5.0, 101)
 
@@ -111,15 +105,19 @@ def best_epoch(history: list[dict[str, float]], select_by: str = DEFAULT_SELECTI
     return -max(scored)[1] + 1 if scored else None
 
 
-def final_metrics(history: list[dict[str, float]]) -> dict[str, float]:
+def final_metrics(history: list[dict[str, float]], select_by: str = DEFAULT_SELECTION
+                  ) -> dict[str, float]:
     """The last epoch's metrics, plus the numbers a paper reports (core/domain/metrics.py's
-    HEADLINE_METRICS): the best validation accuracy and the test accuracy at that epoch."""
+    headline_names): the best validation accuracy and the test accuracy at that epoch (for a
+    regression, the best validation RMSE and the test RMSE there)."""
     final = dict(history[-1]) if history else {}
-    best = best_epoch(history)
+    best = best_epoch(history, select_by)
     if best is not None:
-        final[BEST_VAL_ACCURACY] = history[best - 1]["val_accuracy"]
+        best_name, test_name = headline_names(select_by)
+        final[best_name] = history[best - 1][select_by]
         # .get: a checkpoint written before the test split existed has no test metrics.
-        final[TEST_ACCURACY_AT_BEST] = history[best - 1].get("test_accuracy", math.nan)
+        final[test_name] = history[best - 1].get(f"test_{select_by.removeprefix('val_')}",
+                                                 math.nan)
     return final
 
 

@@ -76,6 +76,11 @@ class ModelInfo:
         return out | ({"activations": list(self.activations)} if self.activations else {})
 
 
+# What a model ending in one linear layer solves: one class among its outputs, or a
+# regression's real value (a single output).
+VECTOR_TASKS = ("classification", "regression")
+
+
 class MLP(nn.Module):
     def __init__(self, input_shape: tuple[int, ...], num_classes: int, act: ActFactory,
                  hidden: int = 256, depth: int = 2, width_policy: str = "keep_filters") -> None:
@@ -402,7 +407,7 @@ def register_model(info: ModelInfo) -> ModelInfo:
 
 
 register_model(ModelInfo(
-    name="mlp", builder=MLP, input_kinds=("vector", "image", "sequence"),
+    name="mlp", builder=MLP, input_kinds=("vector", "image", "sequence"), tasks=VECTOR_TASKS,
     description="Multi-layer perceptron on the flattened input",
     reference="Rumelhart et al. 1986",
     params=(ParamInfo("hidden", 256, kind="int", min=1, max=65536, doc="units per hidden layer"),
@@ -456,6 +461,7 @@ register_model(ModelInfo(
 ))
 register_model(ModelInfo(
     name="mnist1d_mlp", builder=mnist1d_mlp, input_kinds=("sequence", "vector"),
+    tasks=VECTOR_TASKS,
     description="The MNIST-1D paper's MLP: two hidden layers of 100 units",
     reference="Greydanus 2020, Scaling down deep learning (MNIST-1D)",
     params=(ParamInfo("hidden", 100, kind="int", min=1, max=65536), WIDTH_POLICY),

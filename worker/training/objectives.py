@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from core.domain.metrics import DEFAULT_SELECTION
 from worker.training.datasets import DataSplits
 
 
@@ -21,6 +22,8 @@ class Classification:
     """One label per example; logits N x C. Loss: cross-entropy; accuracy and top-5."""
 
     name = "classification"
+    # The validation metric that chooses a run's best epoch.
+    selection = DEFAULT_SELECTION
 
     def loss(self, logits: Tensor, y: Tensor) -> Tensor:
         """The mean loss of one seed's batch (logits batch x classes x ...)."""
@@ -43,6 +46,10 @@ class Classification:
     def scored_labels(self, y: Tensor) -> int:
         """What a split's accuracy divides by: its labels (per pixel for segmentation)."""
         return int(y.numel())
+
+    def train_metrics(self, mean_loss: float, tally: float, labels: int) -> dict[str, float]:
+        """An epoch's training metrics from its mean batch loss and the sum of `correct`."""
+        return {"train_loss": mean_loss, "train_accuracy": tally / labels}
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, x: Tensor, y: Tensor, prefix: str = "val",
@@ -148,10 +155,49 @@ class LanguageModel(Classification):
                 f"{prefix}_perplexity": math.exp(min(loss, 700.0))}
 
 
+class Regression(Classification):
+    """One real target per example; the model's output N x 1. Loss: mean squared error;
+    metrics: RMSE (train, validation, test) and R^2 against the split's own mean."""
+
+    name = "regression"
+    selection = "val_rmse"
+
+    def loss(self, logits: Tensor, y: Tensor) -> Tensor:
+        return F.mse_loss(logits.float().reshape(y.shape), y.float())
+
+    def seed_losses(self, logits: Tensor, y: Tensor) -> Tensor:
+        if logits.shape[0] == 1:
+            return self.loss(logits[0], y[0]).unsqueeze(0)
+        return self.correct(logits, y) / y[0].numel()
+
+    def correct(self, logits: Tensor, y: Tensor) -> Tensor:
+        """Each seed's sum of squared errors (what the training RMSE is taken from)."""
+        return (logits.float().reshape(y.shape) - y.float()).square().flatten(1).sum(1)
+
+    def train_metrics(self, mean_loss: float, tally: float, labels: int) -> dict[str, float]:
+        return {"train_loss": mean_loss, "train_rmse": math.sqrt(tally / labels)}
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, x: Tensor, y: Tensor, prefix: str = "val",
+                 batch_size: int = 1024) -> dict[str, float]:
+        model.eval()
+        sse = 0.0
+        for i in range(0, len(x), batch_size):
+            target = y[i:i + batch_size].float()
+            predicted = model(x[i:i + batch_size]).float().reshape(target.shape)
+            sse += (predicted - target).square().sum().item()
+        model.train()
+        n = max(1, y.numel())
+        sst = (y.double() - y.double().mean()).square().sum().item()
+        return {f"{prefix}_loss": sse / n, f"{prefix}_rmse": math.sqrt(sse / n),
+                f"{prefix}_r2": 1.0 - sse / sst if sst > 0 else math.nan}
+
+
 OBJECTIVES: dict[str, type[Classification]] = {
     Classification.name: Classification,
     Segmentation.name: Segmentation,
     LanguageModel.name: LanguageModel,
+    Regression.name: Regression,
 }
 
 

@@ -135,7 +135,8 @@ class _Epoch:
         self.ended: list[SeedEpoch | None] = [None] * len(members)
         device = members[0].prep.device
         self.loss_sum = torch.zeros(len(members), device=device)
-        self.correct = torch.zeros(len(members), device=device, dtype=torch.long)
+        # Correct labels, or a regression's squared errors (the objective's `correct`).
+        self.correct = torch.zeros(len(members), device=device, dtype=torch.float64)
 
     @property
     def alive(self) -> list[bool]:
@@ -166,11 +167,12 @@ class _Epoch:
                          f"training loss became {so_far[i].item()} at epoch {self.epoch}, step "
                          f"{step + 1} of {self.steps}")
 
-    def results(self, n: int, labels: int) -> list[SeedEpoch]:
-        """Each seed's mean batch loss over the epoch and its accuracy over `labels`."""
+    def results(self, objective: Classification, n: int, labels: int) -> list[SeedEpoch]:
+        """Each seed's mean batch loss over the epoch and its accuracy (or a regression's
+        RMSE) over `labels`."""
         losses, correct = self.loss_sum.tolist(), self.correct.tolist()
         return [e if e is not None else SeedEpoch(
-            {"train_loss": losses[i] / n, "train_accuracy": correct[i] / labels})
+            objective.train_metrics(losses[i] / n, correct[i], labels))
             for i, e in enumerate(self.ended)]
 
 
@@ -209,7 +211,7 @@ def train_epoch(engine: Engine, members: Sequence[Member], epoch: int,
         book.correct += objective.correct(logits.detach(), yb)
     engine.finish(book.alive)
     # Per example, per pixel for masks (segmentation), per scored token (language models).
-    return book.results(n, objective.scored_labels(prep.train_y))
+    return book.results(objective, n, objective.scored_labels(prep.train_y))
 
 
 def _batch(members: Sequence[Member], idx: Tensor) -> tuple[Tensor, Tensor]:
