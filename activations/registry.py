@@ -42,9 +42,9 @@ class ActivationInfo:
         `named_parameters()` at the default settings: PReLU's `init` sets `b`)."""
         return [name for name, _ in self.build_default().named_parameters()]
 
-    def build_default(self, num_channels: int = 4) -> nn.Module:
+    def build_default(self, num_channels: int = 4, **overrides: Any) -> nn.Module:
         defaults = {p.name: p.default for p in self.params}
-        return self.builder(num_channels, **defaults)
+        return self.builder(num_channels, **(defaults | overrides))
 
     def default_curve(self, points: int = 41, span: float = 4.0) -> dict[str, list[float]]:
         """f(x) at the default settings on [-span, span] (a channel-multiplying activation:
@@ -57,6 +57,14 @@ class ActivationInfo:
             ys = module(xs.reshape(-1, 1))[:, 0]
         return {"xs": [round(float(v), 4) for v in xs],
                 "ys": [round(float(v), 5) for v in ys]}
+
+    def _ops_line(self, overrides: dict[str, Any]) -> dict[str, float]:
+        from activations.cost import ops_per_element
+
+        small, large = (ops_per_element(self.build_default(c, **overrides), channels=c, batch=1)
+                        * c for c in (4, 8))
+        return {"per_element": round((large - small) / 4, 3),
+                "per_slot": round(2 * small - large, 3)}
 
     def to_dict(self) -> dict[str, Any]:
         from activations.cost import ops_per_element
@@ -76,6 +84,12 @@ class ActivationInfo:
             # Arithmetic operations per input element at the default settings (the MACs
             # the service adds for every activation slot are counted on the real inputs).
             "ops_per_element": round(ops_per_element(self.build_default()), 3),
+            # One slot's operations on one example as a line in its channels c: per_element
+            # * c + per_slot, with the default settings and, where the activation can have
+            # them, with parameters per channel (a KAN's edges are); what core/domain/
+            # matching.py counts MACs with.
+            "ops": self._ops_line({}) | ({f"{k}_per_channel": v for k, v in self._ops_line(
+                {"per_channel": True}).items()} if self.per_channel_capable else {}),
             # The curve at the defaults, so the torch-free API can draw it.
             "curve": self.default_curve(),
             "notes": self.notes,

@@ -198,7 +198,7 @@ class BoardEntry(Described):
 
 
 class TaskBoard(Report):
-    model: str
+    model: str | None  # None: every model trained on the dataset
     dataset: str
     metric: str
     stat: str

@@ -13,6 +13,7 @@ from api.auth import Principal
 from api.experiment_rows import brief, experiment_rows
 from api.quotas import enforce_quotas, hold_key
 from api.reports import SkippedCell, SweepCell, SweepCreated, SweepPublic
+from core.domain.matching import MatchError, matched
 from core.domain.settings import Settings
 from core.domain.spec import INCOMPATIBLE_INPUT, ExperimentSpec, SpecError, check_limits
 from core.domain.status import RunStatus
@@ -47,9 +48,16 @@ def _cell_specs(body: SweepSpec, settings: Settings) -> tuple[list[ExperimentSpe
             break
         try:
             spec = ExperimentSpec.model_validate(cell)
+            if body.match is not None:  # the width solved to the reference's size
+                spec = matched(spec, body.match)
             # the runs' own check is in creation.add_runs; here every cell's problems are
             # collected before anything is stored
             check_limits(spec, settings, max_runs=len(body.seeds))
+        except MatchError as exc:
+            refused += 1
+            errors.append({"loc": ("cells", i, "match"), "msg": f"{cell['name']}: {exc}",
+                           "type": "value_error"})
+            continue
         except (ValidationError, SpecError) as exc:
             problems = list(exc.errors()) if isinstance(exc, ValidationError) else exc.errors
             if all(e["type"] == INCOMPATIBLE_INPUT for e in problems):

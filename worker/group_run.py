@@ -78,6 +78,10 @@ def plan(members: list[Claimed], trainers: list[SeedTrainer], device: torch.devi
         origin["slots"] = trainers[0].prep.slots
         if trainers[0].prep.data.source is not None:  # e.g. a text corpus's hash
             origin["data"] = trainers[0].prep.data.source
+        if leader.spec.get("match"):  # a matched sweep's: both models' sizes as built
+            from worker.training.matched import match_provenance
+
+            origin["match"] = match_provenance(leader.spec["match"], trainers[0])
         if trainers[0].config.gated:  # both counts, so "parameter-matched" shows on the run
             origin["parameters"] = {"built": trainers[0].num_params,
                                     "ungated": ungated_param_count(trainers[0].config,

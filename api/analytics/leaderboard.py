@@ -50,7 +50,7 @@ from core.store.results import ended_rows, final_rows
 
 TESTS = ("welch", "mannwhitney", "paired")
 # Spec fields that are not part of the recipe.
-NOT_RECIPE = ("name", "tags", "priority", "seeds", "resources", "role", "tuned")
+NOT_RECIPE = ("name", "tags", "priority", "seeds", "resources", "role", "tuned", "match")
 
 
 
@@ -119,12 +119,18 @@ def recipe_of(spec: dict[str, Any], recipe_version: int) -> dict[str, Any]:
     return {**_flatten(rest), "recipe_version": recipe_version}
 
 
-def context_of(recipe: dict[str, Any], tuned: Sequence[str] = ()) -> str:
+def context_of(recipe: dict[str, Any], tuned: Sequence[str] = (),
+               match: dict[str, Any] | None = None) -> str:
     """Everything but the activation and the `tuned` keys (each entry's own choice under an
     equal tuning budget): entries with equal contexts differ only in activation (and in what
-    their tuning chose)."""
+    their tuning chose). A matched entry's model and its solved width give way to the budget
+    it was matched to (`match`: by and reference), so a KAN matched to an MLP is tested
+    against the MLP's baseline entry of that budget."""
     rest = {k: v for k, v in recipe.items()
-            if k != "activation" and not k.startswith("activation.") and k not in tuned}
+            if k != "activation" and not k.startswith("activation.") and k not in tuned
+            and not (match and (k == "model" or k.startswith("model.")))}
+    if match:
+        rest["match"] = {"by": match.get("by"), "reference": match.get("reference")}
     return hashlib.sha256(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -227,7 +233,8 @@ def _entry(spec_hash: str, runs: list[Any], ended: list[Any], spec: dict[str, An
     better = max if HIGHER_IS_BETTER[q.metric] else min
     return Entry(
         label=activation_label(first.activation, spec), activation=first.activation,
-        spec_hash=spec_hash, recipe=recipe, context=context_of(recipe, spec.get("tuned", ())),
+        spec_hash=spec_hash, recipe=recipe,
+        context=context_of(recipe, spec.get("tuned", ()), spec.get("match")),
         experiment_ids=sorted({str(r.experiment_id) for r in [*runs, *ended]}),
         values=values, run_ids={r.seed: r.run_id for r in runs},
         diverged={r.seed: r.run_id for r in ended if r.status == RunStatus.diverged},
@@ -458,14 +465,18 @@ def _rows(items: list[Entry], bases: dict[str, Entry], q: Query) -> list[dict[st
                                                          strict=True)]
 
 
-def task_board(session: Session, model: str, dataset: str, q: Query,
+def task_board(session: Session, model: str | None, dataset: str, q: Query,
                items: list[Entry] | None = None) -> dict[str, Any]:
-    """`items` lets the cross-task board pass what it already fetched."""
+    """`items` lets the cross-task board pass what it already fetched. Without a model:
+    every model trained on the dataset, each entry labelled with its model."""
     if items is None:
-        where = and_(Experiment.model == model, Experiment.dataset == dataset,
-                     q.filters.clause(session))
+        where = and_(Experiment.dataset == dataset, q.filters.clause(session),
+                     *([Experiment.model == model] if model is not None else []))
         items = _entries(session, final_rows(session, where, q.select_by), q,
                          ended_rows(session, where))
+        if model is None:
+            for e in items:
+                e.label = f"{e.label} / {e.recipe.get('model.name')}"
     varying = _describe_differences(items)
     bases = _baselines(items, q.baseline)
     if q.target is not None:

@@ -42,10 +42,10 @@ def _check_names(model: str | None, dataset: str | None, baseline: str | None) -
                              "msg": f"unknown {field if field != 'baseline' else 'activation'} "
                                     f"{value!r}; valid names: "
                                     f"{', '.join(catalog.canonical_names(kind))}"})
-    if (model is None) != (dataset is None):
-        problems.append({"loc": ("model" if model is None else "dataset",),
-                         "type": "value_error",
-                         "msg": "give both model and dataset for one task, or neither"})
+    if model is not None and dataset is None:
+        problems.append({"loc": ("dataset",), "type": "value_error",
+                         "msg": "give a dataset with the model (one task), a dataset alone "
+                                "(every model on it), or neither (across tasks)"})
     if problems:
         raise validation_error(problems, prefix=("query",))
 
@@ -103,8 +103,11 @@ def leaderboard(
 ) -> dict[str, Any] | PlainTextResponse:
     """With model and dataset: one entry per recipe, ranked; each tested against the
     baseline trained with the same recipe (p-value, Holm-corrected p, Cohen's d, verdict),
-    with what differs between entries, parameters and MACs. Without: the average rank of each
-    activation across tasks (within groups of equal recipes) and win/tie/loss counts."""
+    with what differs between entries, parameters and MACs. With a dataset alone: the same
+    over every model trained on it (each entry tested within its model, or, matched by a
+    sweep's `match`, against the baseline of the budget it was matched to). Without: the
+    average rank of each activation across tasks (within groups of equal recipes) and
+    win/tie/loss counts."""
     _check_names(model, dataset, baseline)
     goal = _target(target)
     default_select, default_metric = _task_defaults(dataset)
@@ -112,7 +115,7 @@ def leaderboard(
                    select_by=select or default_select, baseline=baseline, test=test,
                    alpha=alpha, filters=Filters(sweep, tag, tuple(experiment or ()), device),
                    target=goal, margin=margin)
-    if model is None or dataset is None:
+    if dataset is None:
         if format in ("markdown", "latex"):
             raise validation_error([{"loc": ("format",), "type": "value_error",
                                      "msg": "markdown and latex need a task (model and "

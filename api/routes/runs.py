@@ -157,7 +157,8 @@ def get_input_space(
     entry = catalog.entries("datasets").get(dataset, {})
     if entry.get("input_shape") != [2] or entry.get("task", "classification") != "classification":
         two_d = ", ".join(e["name"] for e in catalog.load_catalog()["datasets"]
-                          if e.get("input_shape") == [2])
+                          if e.get("input_shape") == [2]
+                          and e.get("task", "classification") == "classification")
         raise HTTPException(404, f"run {run.id} has no input-space pictures: dataset "
                                  f"{dataset!r} is not a 2-D classification dataset ({two_d} are)")
     rows = {r.epoch: r.picture for r in session.scalars(

@@ -302,6 +302,49 @@ class DatasetRef(_CatalogRef):
     noun = "dataset"
 
 
+class MatchReference(BaseModel):
+    """The model whose size a matched sweep's models are solved to: by name, with params,
+    counted with `activation` (the baseline's, ReLU, unless told)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    name: str = Field(min_length=1, max_length=64, json_schema_extra=TEXT)
+    params: dict[str, Any] = Field(default_factory=dict)
+    activation: str = Field("relu", min_length=1, max_length=64, json_schema_extra=TEXT)
+
+    @model_validator(mode="after")
+    def _against_catalog(self, info: ValidationInfo) -> Self:
+        """Names made canonical and the params complete, as a ModelRef's (the activation at
+        its defaults)."""
+        if trusted(info):
+            return self
+        model = ModelRef.model_validate({"name": self.name, "params": self.params})
+        act = ActivationRef.model_validate({"name": self.activation})
+        self.name, self.params, self.activation = model.name, model.params, act.name
+        return self
+
+
+class Match(BaseModel):
+    """A sweep's ask: each model's width solved so its parameters (or MACs) equal the
+    reference's within 2 % (core/domain/matching.py)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    by: Literal["params", "macs"] = "params"
+    reference: MatchReference
+
+
+class MatchRecord(Match):
+    """What an experiment of a matched sweep was solved to, at submit (counted without
+    torch; the run's provenance holds the counts of the models as built)."""
+
+    width_param: str = Field(max_length=64, json_schema_extra=TEXT)
+    width: int = Field(ge=1)
+    count: int = Field(ge=0)
+    reference_count: int = Field(ge=0)
+    within: bool
+
+
 # What each spec precision records in a run's provenance (worker/training/provenance.py),
 # which reuse compares (core/store/creation.py).
 RECORDED_PRECISION = {"fp32": "fp32", "bf16": "bf16-autocast"}
@@ -418,6 +461,10 @@ class ExperimentSpec(BaseModel):
     # baseline. Neither is part of the recipe.
     role: Literal["evaluation", "trial"] = "evaluation"
     tuned: list[str] = Field(default_factory=list, max_length=8)
+    # A matched sweep's solved width (its `match`): the reference is part of the recipe; the
+    # width, which the match chose, is left out of the context that matches the experiment
+    # to its baseline.
+    match: MatchRecord | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -531,7 +578,7 @@ def _edge_errors(spec: ExperimentSpec,
     allowed = model.get("activations")
     if not allowed or spec.activation.name in allowed:
         return []
-    return [(("activation", "name"), "value_error",
+    return [(("activation", "name"), INCOMPATIBLE_INPUT,
              f"model {model['name']!r} takes the activation as its edge function: one of "
              f"{', '.join(allowed)}, not {spec.activation.name!r}")]
 
@@ -650,7 +697,10 @@ def spec_hash(spec: ExperimentSpec) -> str:
     """Identity of the training recipe: everything but name, tags, priority, seeds and
     resources."""
     recipe = spec.model_dump(mode="json", exclude={"name", "tags", "priority", "seeds",
-                                                   "resources", "role", "tuned"})
+                                                   "resources", "role", "tuned", "match"})
+    if spec.match is not None:  # the budget it was matched to (absent: the hash as it was)
+        recipe["match"] = {"by": spec.match.by,
+                           "reference": spec.match.reference.model_dump(mode="json")}
     recipe["training"] = without_later_defaults(recipe["training"])
     recipe["model"] = without_later_model_defaults(recipe["model"])
     recipe["recipe_version"] = RECIPE_VERSION

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from core.domain import catalog
+from core.domain import catalog, matching
 from core.domain.metrics import (
     DEFAULT_BASELINE,
     DEFAULT_LEADERBOARD_METRIC,
@@ -40,6 +40,7 @@ from core.domain.spec import (
     ComponentRef,
     Gate,
     Kind,
+    Match,
     Resources,
     SpecError,
     TrainingSettings,
@@ -211,6 +212,31 @@ class SweepSpec(BaseModel):
     adaptive: Adaptive | None = None
     # An equal tuning budget before the evaluation (fixed seeds or the race).
     tuning: Tuning | None = None
+    # Each model's width solved to a reference's parameters or MACs (core/domain/matching.py).
+    match: Match | None = None
+
+    @model_validator(mode="after")
+    def _matchable(self, info: ValidationInfo) -> Self:
+        """A matched sweep's models each have a width this service can solve, and so does
+        its reference."""
+        if self.match is None or trusted(info):
+            return self
+        errors: list[tuple[tuple[str | int, ...], str, str]] = []
+        if not matching.countable(self.match.reference.name):
+            errors.append((("match", "reference", "name"), "value_error",
+                           f"reference model {self.match.reference.name!r} cannot be "
+                           f"counted: references are {', '.join(sorted(matching.COUNTERS))}"))
+        models = catalog.entries("models")
+        for i, model in enumerate(self.models):
+            entry = models.get(model.name)
+            if entry is not None and not (entry.get("width_param")
+                                          and matching.countable(entry["name"])):
+                errors.append((("models", i, "name"), "value_error",
+                               f"model {model.name!r} cannot be matched: widths are solved "
+                               f"for {', '.join(sorted(matching.COUNTERS))}"))
+        if errors:
+            raise invalid("SweepSpec", errors)
+        return self
 
     @model_validator(mode="after")
     def _tuning(self) -> Self:

@@ -24,9 +24,9 @@ def _spec(**training: object) -> ExperimentSpec:
 
 def test_float32_keeps_the_recipe_identity_it_had_before_precision_was_named() -> None:
     spec = _spec()
-    # (resources came later, and are not part of the recipe either)
+    # (resources and a matched sweep's match came later, and are not part of the recipe either)
     recipe = spec.model_dump(mode="json", exclude={"name", "tags", "priority", "seeds",
-                                                   "resources", "role", "tuned"})
+                                                   "resources", "role", "tuned", "match"})
     for later in ("precision", "betas", "warmup_steps", "decay_all", "sparsity_cett"):
         del recipe["training"][later]  # settings added later, all at their defaults
     recipe["recipe_version"] = RECIPE_VERSION

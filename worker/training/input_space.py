@@ -26,7 +26,8 @@ MARGIN = 0.1  # of the data's extent, around it
 
 def applies(data: DataSplits) -> bool:
     """A 2-D classification dataset (labels per example)."""
-    return data.input_shape == (2,) and data.train_y.dim() == 1
+    return data.input_shape == (2,) and data.train_y.dim() == 1 \
+        and data.task in (None, "classification")
 
 
 def picture_epochs(epochs: int) -> list[int]:

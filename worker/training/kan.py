@@ -142,5 +142,5 @@ register_model(ModelInfo(
                       doc="G, grid intervals of each bspline edge"),
             ParamInfo("order", 3, kind="int", min=0, max=5,
                       doc="k, the spline degree of each bspline edge (pykan's k)")),
-    activations=EDGE_FUNCTIONS,
+    activations=EDGE_FUNCTIONS, width_param="widths",
 ))

@@ -68,10 +68,14 @@ class ModelInfo:
     tasks: tuple[str, ...] = ("classification",)
     # The activations it can be built with (a KAN's edge functions); empty: any.
     activations: tuple[str, ...] = ()
+    # The parameter that is its width: what a matched comparison solves
+    # (core/domain/matching.py); None for a model without one.
+    width_param: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {"name": self.name, "description": self.description, "reference": self.reference,
                "input_kinds": list(self.input_kinds), "tasks": list(self.tasks),
+               "width_param": self.width_param,
                "params": [p.to_dict() for p in self.params]}
         return out | ({"activations": list(self.activations)} if self.activations else {})
 
@@ -408,6 +412,7 @@ def register_model(info: ModelInfo) -> ModelInfo:
 
 register_model(ModelInfo(
     name="mlp", builder=MLP, input_kinds=("vector", "image", "sequence"), tasks=VECTOR_TASKS,
+    width_param="hidden",
     description="Multi-layer perceptron on the flattened input",
     reference="Rumelhart et al. 1986",
     params=(ParamInfo("hidden", 256, kind="int", min=1, max=65536, doc="units per hidden layer"),
@@ -445,7 +450,7 @@ register_model(ModelInfo(
     params=(_CIFAR_DEPTH, WIDTH_POLICY),
 ))
 register_model(ModelInfo(
-    name="wide_resnet", builder=wide_resnet, input_kinds=("image",),
+    name="wide_resnet", builder=wide_resnet, input_kinds=("image",), width_param="widen",
     description="Wide ResNet WRN-depth-widen (pre-activation), e.g. 16-4, 28-10",
     reference="Zagoruyko & Komodakis 2016, Wide residual networks",
     params=(ParamInfo("depth", 16, kind="int", min=10, max=1000, doc="6n + 4"),
@@ -454,20 +459,21 @@ register_model(ModelInfo(
             WIDTH_POLICY),
 ))
 register_model(ModelInfo(
-    name="mnist1d_cnn", builder=Mnist1dCNN, input_kinds=("sequence",),
+    name="mnist1d_cnn", builder=Mnist1dCNN, input_kinds=("sequence",), width_param="channels",
     description="The MNIST-1D paper's CNN: three Conv1d layers (25 channels) and a linear layer",
     reference="Greydanus 2020, Scaling down deep learning (MNIST-1D)",
     params=(ParamInfo("channels", 25, kind="int", min=1, max=4096), WIDTH_POLICY),
 ))
 register_model(ModelInfo(
     name="mnist1d_mlp", builder=mnist1d_mlp, input_kinds=("sequence", "vector"),
-    tasks=VECTOR_TASKS,
+    tasks=VECTOR_TASKS, width_param="hidden",
     description="The MNIST-1D paper's MLP: two hidden layers of 100 units",
     reference="Greydanus 2020, Scaling down deep learning (MNIST-1D)",
     params=(ParamInfo("hidden", 100, kind="int", min=1, max=65536), WIDTH_POLICY),
 ))
 register_model(ModelInfo(
     name="unet", builder=UNet, input_kinds=("image",), tasks=("segmentation",),
+    width_param="width",
     description="A small U-Net: 3x3 convolution pairs, max pooling down, 2x2 transposed "
                 "convolutions up with skip concatenation, per-pixel logits",
     reference="Ronneberger, Fischer & Brox 2015, U-Net: convolutional networks for "

@@ -180,7 +180,7 @@ GROUPS = ParamInfo("groups", 8, kind="int", min=1, max=1024,
                    doc="gr_kan: channels sharing a rational (must divide d_model and d_ff)")
 
 register_model(ModelInfo(
-    name="gpt", builder=GPT, input_kinds=("tokens",), tasks=("language_model",),
+    name="gpt", builder=GPT, input_kinds=("tokens",), tasks=("language_model",), width_param="d_ff",
     description="Decoder-only transformer (nanoGPT-like): token and position embeddings, "
                 "pre-LayerNorm blocks of causal self-attention and an FFN whose activation "
                 "is the slot, tied output embedding",
@@ -195,7 +195,7 @@ register_model(ModelInfo(
             WIDTH_POLICY, FFN, GROUPS),
 ))
 register_model(ModelInfo(
-    name="vit", builder=ViT, input_kinds=("image",),
+    name="vit", builder=ViT, input_kinds=("image",), width_param="d_ff",
     description="Vision transformer: patch embedding, a class token, pre-LayerNorm blocks of "
                 "self-attention and an FFN whose activation is the slot, a linear head",
     reference="Dosovitskiy et al. 2021, An image is worth 16x16 words",
