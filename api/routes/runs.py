@@ -8,8 +8,10 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response
+from pydantic import Field
 from sqlalchemy import func, select
 
+from api.analytics import learned_functions
 from api.auth import PrincipalDep, require_owner
 from api.convert import run_public
 from api.deps import RunDep, SessionDep, SettingsDep
@@ -38,7 +40,6 @@ from core.store.models import (
     ActivationParam,
     EpochMetric,
     InputSpacePicture,
-    ResponseCurve,
     Run,
     SlotSparsity,
 )
@@ -101,25 +102,30 @@ def get_parameters(
                          limit=limit, offset=offset)
 
 
-def _functions(session: SessionDep, run: Run, layer: str | None) -> list[LearnedFunction]:
-    rows = session.scalars(select(ResponseCurve).where(
-        ResponseCurve.run_id == run.id, *([ResponseCurve.layer == layer] if layer else []))
-        .order_by(ResponseCurve.block, ResponseCurve.position, ResponseCurve.layer))
-    return [LearnedFunction(epoch=run.epochs_done, layer=r.layer, block=r.block, index=i,
-                            x=r.xs, y=ys) for r in rows for i, ys in enumerate(r.ys)]
+def _functions(session: SessionDep, run: Run, layer: str | None,
+               epochs: list[int] | None = None) -> list[LearnedFunction]:
+    if not epochs:
+        return learned_functions.last_epoch(session, run, layer)
+    return learned_functions.at_epochs(session, run, layer, epochs)
 
 
 @router.get("/{run_id}/functions", response_model=list[LearnedFunction],
             responses=responses(404))
 def get_functions(
     run: RunDep, session: SessionDep, layer: str | None = None,
+    epoch: Annotated[list[Annotated[int, Field(ge=1, le=2**31 - 1)]] | None, Query(
+        description="these recorded epochs (repeat the parameter), evaluated from each "
+                    "epoch's parameter snapshot: bspline and pau slots (KAN edges) only; "
+                    "without it, the last epoch's curves of every slot", max_length=64)]
+    = None,
     limit: Annotated[int, Query(ge=1, le=4096)] = 256,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> list[LearnedFunction]:
     """The learned univariate functions: every channel of every activation slot (each KAN
-    edge, each bspline channel) on the response grid ([-5, 5], 101 points) at the run's
-    last epoch, slot by slot; `layer` keeps one slot, `limit`/`offset` page them."""
-    return _functions(session, run, layer)[offset:offset + limit]
+    edge, each bspline channel) on the response grid ([-5, 5], 101 points), at the run's
+    last epoch or at the recorded `epoch`s, epoch by epoch and slot by slot; `layer` keeps
+    one slot, `limit`/`offset` page them (at most 4096 functions of 101 points a page)."""
+    return _functions(session, run, layer, epoch)[offset:offset + limit]
 
 
 @router.get("/{run_id}/symbolic", response_model=list[SymbolicFits], responses=responses(404))

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import math
 import uuid
+from typing import Any
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from core.statistics.symbolic import fit
@@ -39,6 +41,38 @@ def test_a_kan_run_serves_its_edges_and_their_fits(client: TestClient) -> None:
     spec = {"activation": {"name": "formula", "params": {"expression": best["expression"]}},
             "seeds": [0], "training": {"epochs": 1}}
     assert client.post("/api/v1/experiments", json=spec).status_code == 202
+
+
+@pytest.mark.parametrize("edge,params", [("bspline", {"grid": 4, "order": 2}), ("pau", {})])
+def test_functions_at_every_recorded_epoch(client: TestClient, edge: str,
+                                           params: dict[str, Any]) -> None:
+    """Any epoch's edge functions, evaluated from that epoch's parameter snapshot without
+    torch, are the curves the worker sampled with torch at the last epoch; earlier epochs
+    differ from it (the edges learned)."""
+    created = client.post("/api/v1/experiments", json={
+        "activation": {"name": edge}, "model": {"name": "kan", "params": {"widths": [2], **params}},
+        "dataset": {"name": "symbolic", "params": {"formula": "product", "n": 200}},
+        "seeds": [0], "training": {"epochs": 3, "lr": 0.02}})
+    assert created.status_code == 202, created.text
+    run_id = created.json()["runs"][0]["id"]
+    execute_run(uuid.UUID(run_id))
+    url = f"/api/v1/runs/{run_id}/functions"
+    last = client.get(url, params={"limit": 4096}).json()
+    evaluated = client.get(url, params={"epoch": 3, "limit": 4096}).json()
+    # 2 -> 2 -> 1: 4 + 2 edges
+    assert [(f["layer"], f["index"]) for f in evaluated] == [(f["layer"], f["index"])
+                                                            for f in last] and len(last) == 6
+    for torch_made, numpy_made in zip(last, evaluated, strict=True):
+        assert numpy_made["epoch"] == 3
+        assert numpy_made["x"] == pytest.approx(torch_made["x"], abs=1e-6)  # float32 grid
+        assert numpy_made["y"] == pytest.approx(torch_made["y"], rel=1e-4, abs=1e-5)
+    every = client.get(url, params=[("epoch", 1), ("epoch", 2), ("epoch", 3),
+                                    ("layer", "layers.1.edges")]).json()
+    assert [(f["epoch"], f["index"]) for f in every] == [(e, i) for e in (1, 2, 3)
+                                                         for i in range(2)]
+    assert every[0]["y"] != pytest.approx(every[4]["y"], rel=1e-3)
+    assert client.get(url, params={"epoch": 9}).json() == []  # no such epoch: nothing
+    assert client.get(url, params={"epoch": 0}).status_code == 422
 
 
 def test_fits_recover_known_functions_and_evaluate_as_written() -> None:

@@ -267,7 +267,8 @@ class Client:
 
     def functions(self, run_id: str, frame: bool = False, **params: Any) -> Any:
         """The run's learned univariate functions (each KAN edge, each bspline channel) on
-        the response grid; `layer`, `limit`, `offset` as the API takes them."""
+        the response grid; `layer`, `epoch` (a list: those epochs, KAN edges and bspline
+        channels only), `limit`, `offset` as the API takes them."""
         rows = self.get(f"/api/v1/runs/{run_id}/functions", **params)
         return _frame(rows) if frame else rows
 
