@@ -14,7 +14,12 @@ from api.analytics.summary import experiment_summary, summary_table
 from api.deps import ExperimentDep, SessionDep
 from api.errors import responses
 from api.reports import ParameterDistributions, Plan, ResponseRegion, Summary
-from core.domain.metrics import DEFAULT_LEADERBOARD_METRIC, DEFAULT_SELECTION, SELECTION_METRICS
+from core.domain import catalog
+from core.domain.metrics import (
+    DEFAULT_LEADERBOARD_METRIC,
+    SELECTION_METRICS,
+    task_selection,
+)
 from core.domain.sweep_spec import RACE_METRICS
 from core.store.lifecycle import IllegalTransition
 
@@ -31,12 +36,15 @@ def _csv(rows: list[dict[str, Any]]) -> PlainTextResponse:
 
 @router.get("/{experiment_id}/summary", response_model=Summary, responses=CSV)
 def summary(experiment: ExperimentDep, session: SessionDep,
-            select: SelectBy = DEFAULT_SELECTION,
+            select: Annotated[Literal[SELECTION_METRICS] | None, Query(  # type: ignore[valid-type]
+                description="the validation metric that picks each run's best epoch; by "
+                            "default val_accuracy, val_rmse on a regression dataset")] = None,
             format: TableFormat = "json") -> dict[str, Any] | PlainTextResponse:
     """Per metric, final and best (at each run's best-validation epoch; mean over epochs for
     time): mean, std, sem, 95% CI, median, min, max, n over finished seeds; mean and std
     curves per epoch. The CSV holds both tables (column `table`: summary or curve)."""
-    data = experiment_summary(session, experiment.id, select)
+    task = catalog.entries("datasets").get(experiment.dataset, {}).get("task")
+    data = experiment_summary(session, experiment.id, select or task_selection(task))
     if format == "csv":
         return _csv(summary_table(data))
     return data

@@ -112,6 +112,32 @@ def test_an_experiment_page_draws_curves_parameters_and_response(
     _shot(browser, "experiment")
 
 
+def test_a_kan_page_draws_each_edge_and_its_epochs(ui_service: tuple[Service, str],
+                                                   browser: object) -> None:
+    """A KAN's experiment page: its layers of small curves, one per edge, the epoch chosen
+    with a slider; a regression's runs show RMSE."""
+    svc, _ = ui_service
+    kan = Client(url=svc.url).submit({
+        "activation": {"name": "bspline"}, "model": {"name": "kan", "params": {"widths": [2]}},
+        "dataset": {"name": "symbolic", "params": {"formula": "product", "n": 200}},
+        "seeds": [0], "training": {"epochs": 3}})
+    assert kan.wait(progress=False, poll=0.3, timeout=240)["status"] == "succeeded"
+    _open(browser, f"{svc.url}/ui#/experiment/{kan.id}", f"/experiment/{kan.id}")
+    # 2 -> 2 -> 1: 4 + 2 edges, at the last epoch
+    assert _until(browser, "const c = window.actlabCharts; "
+                           "return c.edges === 6 && c.edgesEpoch === 3")
+    assert browser.execute_script(  # type: ignore[attr-defined]
+        "return document.querySelectorAll('#edges canvas').length") == 6
+    assert "val rmse" in browser.execute_script(  # type: ignore[attr-defined]
+        "return document.querySelector('table').innerText")
+    browser.execute_script(  # type: ignore[attr-defined]
+        "const s = document.getElementById('edges-epoch'); s.value = 1; "
+        "s.dispatchEvent(new Event('change'))")
+    assert _until(browser, "const c = window.actlabCharts; "
+                           "return c.edges === 6 && c.edgesEpoch === 1")
+    _shot(browser, "kan")
+
+
 def test_the_leaderboard_page(ui_service: tuple[Service, str], browser: object) -> None:
     svc, _ = ui_service
     _open(browser, f"{svc.url}/ui#/leaderboard?model=mlp&dataset=digits&tag=ui", "/leaderboard")

@@ -3,6 +3,7 @@
 import { api, follow, planeDatasets, vocabulary } from "../api.js";
 import { chart, drawBoxes } from "../charts.js";
 import { badge, fmt, h, palette, table } from "../dom.js";
+import { edgeFunctions } from "./edges.js";
 import { inputSpacePanel } from "./input_space.js";
 
 export async function experimentView(ctx, id) {
@@ -27,7 +28,8 @@ export async function experimentView(ctx, id) {
     api(`/api/v1/experiments/${id}/response`)]);
   results.append(h("h2", {}, `Summary over ${summary.seeds_finished} finished seed(s)`),
     table(["metric", "split", "final mean ± std", "best mean ± std", "n"],
-      Object.entries(summary.metrics).map(([m, s]) => h("tr", {}, h("td", {}, m),
+      // the metrics this task measures (a regression has no accuracy, a classifier no RMSE)
+      Object.entries(summary.metrics).filter(([, s]) => s.final.n > 0).map(([m, s]) => h("tr", {}, h("td", {}, m),
         h("td", {}, s.split),
         h("td", { class: "num" }, `${fmt(s.final.mean)} ± ${fmt(s.final.std)}`),
         h("td", { class: "num" }, s.best ? `${fmt(s.best.mean)} ± ${fmt(s.best.std)}` : "–"),
@@ -41,17 +43,25 @@ export async function experimentView(ctx, id) {
     drawBoxes(boxes, params.final);
   }
   if (region.layers.length) responseRegion(results, region);
+  const finished = exp.runs.find((r) => vocab.with_results.includes(r.status));
+  if (finished && (exp.model === "kan" || exp.activation === "bspline")) {
+    await edgeFunctions(results, exp, finished);
+  }
 }
 
 function drawRuns(el, exp) {
-  el.replaceChildren(table(["seed", "status", "epoch", "val acc", "test acc", "error"],
+  // a regression has RMSE where a classification has accuracy
+  const rmse = exp.runs.some((r) => (r.final_metrics || {}).val_rmse !== undefined);
+  const [val, test] = rmse ? ["val_rmse", "test_rmse"] : ["val_accuracy", "test_accuracy"];
+  el.replaceChildren(table(["seed", "status", "epoch", rmse ? "val rmse" : "val acc",
+    rmse ? "test rmse" : "test acc", "error"],
     exp.runs.map((r) => h("tr", { "data-run": r.id }, h("td", {}, r.seed),
       // a queued run no live worker can serve says what it waits for (resources.device)
       h("td", {}, badge(r.status), r.waiting_for
         ? h("span", { class: "muted waiting" }, ` waiting for ${r.waiting_for}`) : ""),
       h("td", { class: "epoch" }, `${r.progress.epoch}/${r.progress.epochs}`),
-      h("td", { class: "num" }, fmt((r.final_metrics || {}).val_accuracy)),
-      h("td", { class: "num" }, fmt((r.final_metrics || {}).test_accuracy)),
+      h("td", { class: "num" }, fmt((r.final_metrics || {})[val])),
+      h("td", { class: "num" }, fmt((r.final_metrics || {})[test])),
       h("td", { class: "error" }, r.error || "")))));
 }
 
