@@ -69,7 +69,10 @@ def activation_macs(model: nn.Module, sample: Tensor) -> int:
     hooks = []
     seen: set[int] = set()
     for module in model.modules():
-        if isinstance(module, Activation) and id(module) not in seen:
+        # a module that declares `elementwise_work` (a KAN layer's B-spline basis, taken
+        # once per input for all its edges) is element-wise work of an activation too
+        counted = isinstance(module, Activation) or getattr(module, "elementwise_work", False)
+        if counted and id(module) not in seen:
             for inner in module.modules():
                 seen.add(id(inner))  # a wrapper's inner activation is counted by the wrapper
 

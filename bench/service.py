@@ -63,17 +63,18 @@ def wait_healthy(url: str, timeout: float, why: Callable[[], str] = lambda: "") 
 
 @contextmanager
 def embedded_service(settings: dict[str, str], datasets: Path | None = None,
-                     port: int = 18500) -> Iterator[str]:
+                     port: int = 18500, concurrency: int = 1) -> Iterator[str]:
     """`actlab serve` (the embedded default) in a scratch data directory, with these ACTLAB_
-    settings and a copy of `datasets` (already generated, as a lab's are after their first
-    run); yields its URL and stops it afterwards."""
+    settings, a copy of `datasets` (already generated, as a lab's are after their first
+    run) and `concurrency` runs trained at once; yields its URL and stops it afterwards."""
     with tempfile.TemporaryDirectory() as tmp:
         if datasets is not None:
             shutil.copytree(datasets, Path(tmp) / "datasets")
         env = {k: v for k, v in os.environ.items() if not k.startswith("ACTLAB_")}
         env.update({"ACTLAB_DATA_DIR": tmp, **settings})
         port += os.getpid() % 1000
-        proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)],
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port),
+                                 "--concurrency", str(concurrency)],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         try:

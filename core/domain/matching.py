@@ -85,10 +85,20 @@ def _kan(inputs: int, classes: int, act: Component, model: Mapping[str, Any]
     for n_in, n_out in zip(sizes, sizes[1:], strict=False):
         params += activation_parameters(edge, n_in * n_out)
         if act.entry["name"] == "bspline":
-            macs += n_in * (grid + order) * n_out + n_in * n_out
+            macs += n_in * (grid + order) * n_out + n_in * n_out + basis_ops(n_in, grid, order)
         else:
             macs += _ops(edge, n_in * n_out)
     return params, macs
+
+
+def basis_ops(inputs: int, grid: int, order: int) -> int:
+    """The operations of a KAN layer's B-spline basis on `inputs` values, as
+    activations/bspline.py::basis runs them: three per knot interval (two comparisons and
+    their `and`), then per degree p the G + 2k - p functions of the level below combined
+    with seven operations per input and two on the knots alone (Cox-de Boor)."""
+    intervals = grid + 2 * order
+    levels = [intervals - p for p in range(1, order + 1)]
+    return 3 * inputs * intervals + sum(7 * inputs * m + 2 * m for m in levels)
 
 
 Counter = Callable[[int, int, Component, Mapping[str, Any]], tuple[int, float]]

@@ -70,18 +70,28 @@ def test_a_matched_sweep_solves_records_and_tests_across_models(client: TestClie
 
 
 def test_a_match_by_macs_solves_to_the_references_macs(client: TestClient) -> None:
+    wide = {"name": "mlp", "params": {"hidden": 256}}
     created = client.post("/api/v1/sweeps", json={
         **BODY, "activations": [{"name": "bspline"}], "models": [{"name": "kan",
                                                                   "params": {"widths": [1]}}],
-        "match": {"by": "macs", "reference": REFERENCE}})
+        "match": {"by": "macs", "reference": wide}})
     assert created.status_code == 202, created.text
     [exp] = _experiments(client, created.json()["id"]).values()
     match = exp["spec"]["match"]
-    # the reference's MACs: its layers and its 128 ReLU outputs
-    assert match["by"] == "macs" and match["reference_count"] == 64 * 64 * 2 + 640 + 128
-    # a bspline edge: G + k basis products and its SiLU branch, 9 per edge, 666 per unit; 13
-    # units are 3.4 % below and 14 are 4.1 % above: the closest, flagged
-    assert match["width"] == 13 and match["count"] == 13 * 666 and not match["within"]
+    # the reference's MACs: its layers and its 512 ReLU outputs
+    assert match["by"] == "macs" and match["reference_count"] == 64 * 256 + 256 * 256 + 2560 + 512
+    # a KAN 64 -> w -> 10 with bspline edges (G 5, k 3): each edge's G + k basis products
+    # and its SiLU branch (9), and the basis of each layer's inputs: 3 * 11 + 7 * 27 = 222
+    # operations per input and 2 * 27 on the knots; 888 per hidden unit, 14316 fixed
+    assert match["width"] == 80 and match["count"] == 888 * 80 + 14316 and match["within"]
+    # by the reference's parameters, the same KAN is far narrower: MACs and parameters differ
+    by_params = client.post("/api/v1/sweeps", json={
+        **BODY, "activations": [{"name": "bspline"}], "models": [{"name": "kan",
+                                                                  "params": {"widths": [1]}}],
+        "match": {"reference": {"name": "mlp", "params": {"hidden": 16}}}}).json()
+    [narrow] = _experiments(client, by_params["id"]).values()
+    # 64 -> 16 -> 16 -> 10 with biases: 1482 parameters; 740 per KAN unit: 2 units, 1480
+    assert narrow["spec"]["match"]["width"] == 2 and narrow["spec"]["match"]["within"]
 
 
 @pytest.mark.parametrize("change,field,words", [

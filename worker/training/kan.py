@@ -34,6 +34,9 @@ class _Basis(nn.Module):
     """The B-spline basis of a layer's inputs (a module of its own, so the memory it keeps is
     counted like any layer output's)."""
 
+    # counted in a run's MACs like an activation's work (activations/cost.py)
+    elementwise_work = True
+
     def __init__(self, knot: Tensor, order: int) -> None:
         super().__init__()
         self.order = order
