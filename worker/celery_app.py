@@ -44,6 +44,14 @@ def _main_init(sender: Any = None, **_: Any) -> None:
     import signal
 
     signal.signal(signal.SIGUSR2, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
+    from core.store.migrate import SchemaMismatch, check_revision
+
+    try:  # a worker of another version than the database's schema serves nothing
+        check_revision()
+    except SchemaMismatch as exc:
+        logging.getLogger("actlab.worker").critical("refusing to start: %s", exc)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
     settings = get_settings()
     if settings.until_empty and sender is not None:
         from worker.until_empty import watch

@@ -21,6 +21,7 @@ from core.domain.settings import Settings, get_settings
 from core.domain.status import RunKind, RunStatus
 from core.store.db import in_transaction, session_scope
 from core.store.lifecycle import touch
+from core.store.migrate import SchemaMismatch, check_revision
 from core.store.models import Experiment, Run
 from worker import handover
 from worker.claims import Claimed, claim, run_kind
@@ -30,6 +31,8 @@ from worker.heartbeat import Heartbeat
 from worker.outcomes import Outcome, record_end
 
 log = logging.getLogger("actlab.runner")
+# What execute_run answers when this worker's code and the database's schema differ.
+REFUSED = "refused"
 
 
 def _lr_range(member: Claimed, settings: Settings) -> str:
@@ -73,6 +76,11 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
 
         send_run_notices([run_id], settings)
         return HANDED_OVER
+    try:  # a worker of another version must not claim rows whose meaning it does not know
+        check_revision()
+    except SchemaMismatch as exc:
+        log.error("run %s not claimed: %s", run_id, exc)
+        return REFUSED
     base = f"{worker or socket.gethostname()}:{os.getpid()}"
     devices = served(settings)
     members = claim(run_id, base, settings.db_retry_seconds, by_priority,

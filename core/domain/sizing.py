@@ -159,7 +159,7 @@ ESTIMATORS: dict[str, Estimator] = {
 # The datasets whose input length follows from their params (the catalog lists each dataset's
 # shape at its default params): a token dataset's sequence length, a symbolic formula's
 # variable count. tests/worker/training/test_sizing.py holds these to the loaders.
-SEQUENCE_LENGTHS: dict[str, Callable[[Mapping[str, Any]], int]] = {
+INPUT_LENGTHS: dict[str, Callable[[Mapping[str, Any]], int]] = {
     "chars": lambda p: int(p.get("context", 64)),
     "recall": lambda p: 2 * int(p.get("pairs", 8)) + 2,
     "modular": lambda p: 4,
@@ -171,7 +171,7 @@ SEQUENCE_LENGTHS: dict[str, Callable[[Mapping[str, Any]], int]] = {
 
 def input_shape(dataset: Mapping[str, Any], params: Mapping[str, Any]) -> Shape:
     """The shape of one sample of a catalog dataset (`dataset`, its entry) with `params`."""
-    length = SEQUENCE_LENGTHS.get(dataset["name"])
+    length = INPUT_LENGTHS.get(dataset["name"])
     return tuple(dataset["input_shape"]) if length is None else (length(params),)
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from core.domain import catalog
-from core.domain.sizing import ESTIMATORS, SEQUENCE_LENGTHS, estimate, input_shape
+from core.domain.sizing import ESTIMATORS, INPUT_LENGTHS, estimate, input_shape
 from worker.training.datasets import load_dataset
 from worker.training.models import ActFactory, build_model, model_names, resolve_model_params
 
@@ -76,9 +76,9 @@ def test_estimate_is_within_a_factor_of_two(name: str, params: dict[str, Any],
     ("chars", {"context": 24, "max_chars": 2000}), ("recall", {"pairs": 5, "samples": 60}),
     ("modular", {"p": 11}), ("symbolic", {"formula": "bessel", "n": 50}),
     ("symbolic", {"formula": "feynman_i_29_16", "n": 50}), ("symbolic", {"n": 50})])
-def test_sequence_lengths_at_submit_are_the_loaders(name: str, params: dict[str, Any],
+def test_input_lengths_at_submit_are_the_loaders(name: str, params: dict[str, Any],
                                                     tmp_path: Path) -> None:
-    assert set(SEQUENCE_LENGTHS) == {d for d, e in catalog.entries("datasets").items()
+    assert set(INPUT_LENGTHS) == {d for d, e in catalog.entries("datasets").items()
                                      if e["input_kind"] == "tokens"} | {"symbolic"}
     data = load_dataset(name, params, tmp_path)
     assert input_shape(catalog.entries("datasets")[name], params) == data.input_shape
