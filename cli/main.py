@@ -29,6 +29,29 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_transfer(args: argparse.Namespace) -> int:
+    from core.store.artifacts import store_at, store_for
+    from core.store.transfer import TransferRefused, transfer
+
+    settings = get_settings()
+    here = store_for(settings)
+    source = store_at(args.from_artifacts, settings.s3_endpoint_url) \
+        if args.from_artifacts else here
+    target = store_at(args.to_artifacts, settings.s3_endpoint_url) if args.to_artifacts else here
+    if not args.keys:
+        print("API keys are not copied: they are keyed hashes that work only under the same "
+              "ACTLAB_SECRET_KEY; pass --keys when the target uses the source's (experiments, "
+              "sweeps and searches are copied without an owner otherwise)", file=sys.stderr)
+    try:
+        report = transfer(args.from_database, args.to_database, source, target,
+                          keys=args.keys, progress=lambda text: print(text, file=sys.stderr))
+    except TransferRefused as exc:
+        print(f"actlab transfer: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(report.lines()))
+    return 0 if report.verified else 1
+
+
 def _api_command(host: str, port: int) -> list[str]:
     # Keep-alive above clients' idle pools (httpx, browsers, proxies): a server closing an
     # idle connection just as a client reuses it is a failed request on the client's side.
@@ -208,6 +231,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="port to listen on")
     p.add_argument("--concurrency", type=int, default=1, help="runs trained at once")
     p.set_defaults(func=cmd_serve)
+
+    p = command("transfer", "copy a whole store (database and artifacts) to another, e.g. "
+                             "a laptop's SQLite to a lab's PostgreSQL and S3")
+    p.add_argument("--from-database", required=True, help="source database URL")
+    p.add_argument("--to-database", required=True,
+                   help="target database URL (brought to head first)")
+    p.add_argument("--from-artifacts", default=None,
+                   help="source artifact store: s3://bucket[/prefix] or a directory "
+                        "(default: the one the settings name)")
+    p.add_argument("--to-artifacts", default=None,
+                   help="target artifact store (default: the one the settings name)")
+    p.add_argument("--keys", action="store_true",
+                   help="copy the API keys too (only when the target runs with the source's "
+                        "ACTLAB_SECRET_KEY)")
+    p.set_defaults(func=cmd_transfer)
 
     p = command("api", "the HTTP API alone (production)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")

@@ -138,18 +138,31 @@ class S3Store:
         return sorted(keys)
 
 
+def store_at(where: str, endpoint_url: str | None = None) -> ArtifactStore:
+    """s3://bucket[/prefix], file:///path, or a directory's path."""
+    if "://" not in where:
+        return LocalStore(Path(where))
+    parsed = urlparse(where)
+    if parsed.scheme == "s3" and parsed.netloc:
+        return S3Store(parsed.netloc, parsed.path, endpoint_url=endpoint_url)
+    if parsed.scheme == "file":
+        return LocalStore(Path(parsed.path))
+    raise ValueError(f"an artifact store is s3://bucket[/prefix], file:///path or a "
+                     f"directory, got {where!r}")
+
+
 def store_for(settings: Settings) -> ArtifactStore:
     """The store the settings name: ACTLAB_ARTIFACTS_URL, else ACTLAB_DATA_DIR/artifacts."""
     url = settings.artifacts_url
     if not url:
         return LocalStore(settings.data_dir / "artifacts")
-    parsed = urlparse(url)
-    if parsed.scheme == "s3" and parsed.netloc:
-        return S3Store(parsed.netloc, parsed.path, endpoint_url=settings.s3_endpoint_url)
-    if parsed.scheme == "file":
-        return LocalStore(Path(parsed.path))
-    raise ValueError(f"ACTLAB_ARTIFACTS_URL must be s3://bucket[/prefix] or file:///path, "
-                     f"got {url!r}")
+    try:
+        if "://" not in url:
+            raise ValueError(url)
+        return store_at(url, settings.s3_endpoint_url)
+    except ValueError:
+        raise ValueError(f"ACTLAB_ARTIFACTS_URL must be s3://bucket[/prefix] or "
+                         f"file:///path, got {url!r}") from None
 
 
 @lru_cache(maxsize=1)
