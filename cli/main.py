@@ -129,8 +129,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 return 1
         return 0
     finally:
-        # Cold shutdown (SIGQUIT) for the worker: a run cut short resumes from its checkpoint.
-        _stop(children, [signal.SIGTERM, signal.SIGQUIT])
+        # The worker's warm shutdown, to its whole group: each child hands its run over
+        # (queued at once, resumed from its checkpoint by the next worker; worker/handover.py)
+        # and the worker exits once the tasks in flight have.
+        _stop(children, [signal.SIGTERM, signal.SIGTERM], grace=60.0)
         print("actlab stopped", flush=True)
 
 

@@ -74,7 +74,8 @@ def execute_run(run_id: uuid.UUID, worker: str | None = None,
     if handover.requested.is_set():  # this child is leaving: the notice is for another
         from core.store.queue import send_run_notices
 
-        send_run_notices([run_id], settings)
+        # after this child is gone: sent now, it could come straight back here
+        send_run_notices([run_id], settings, countdown=handover.LEAVE_AFTER + 1.0)
         return HANDED_OVER
     try:  # a worker of another version must not claim rows whose meaning it does not know
         check_revision()

@@ -21,14 +21,14 @@ def train_run(self: Task, run_id: str) -> str:
     log.info("train_run %s (delivery %s)", run_id, self.request.id)
     # Here, not at the child's start: billiard resets a child's signals after its
     # initializer (worker_process_init), and a child idle until now has nothing to hand over.
+    handover.busy.set()
     handover.install_in_child()
     warmup.wait()  # never import torch from two threads at once
     # A notice wakes a worker; it trains whichever queued run should start next (priority).
     try:
         return execute_run(uuid.UUID(run_id), worker=self.request.hostname, by_priority=True)
     finally:
-        if handover.requested.is_set():
-            handover.leave_soon()
+        handover.task_done()
 
 
 @app.task(name=SEARCH_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,

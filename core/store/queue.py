@@ -82,12 +82,15 @@ def _client(settings: Settings) -> Celery:
     return app
 
 
-def send_run_notices(run_ids: Iterable[uuid.UUID], settings: Settings | None = None) -> None:
-    """Tell workers these runs may start. Call only after the rows are committed."""
+def send_run_notices(run_ids: Iterable[uuid.UUID], settings: Settings | None = None,
+                     countdown: float | None = None) -> None:
+    """Tell workers these runs may start (in `countdown` seconds). Call only after the rows
+    are committed."""
     settings = settings or get_settings()
     app = _client(settings)
     for run_id in run_ids:
-        app.send_task(TRAIN_TASK, args=[str(run_id)], queue=settings.queue)
+        app.send_task(TRAIN_TASK, args=[str(run_id)], queue=settings.queue,
+                      countdown=countdown)
 
 
 def send_search_notices(search_ids: Iterable[uuid.UUID],

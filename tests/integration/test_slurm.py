@@ -89,7 +89,7 @@ def test_a_queued_run_is_trained_by_a_slurm_job(lab: dict[str, Any]) -> None:
     _until(lambda: job not in jobs(lab["slurm"]), 90, lambda: _job_log(lab)[-3000:])
 
 
-def test_a_job_at_its_time_limit_hands_its_run_over(lab: dict[str, Any]) -> None:
+def test_a_job_warned_or_cancelled_hands_its_run_over(lab: dict[str, Any]) -> None:
     http = httpx.Client(base_url=lab["url"])
     epochs = 120  # about 15 s of training: the warning comes well before the end
     created = http.post("/api/v1/experiments", json={
@@ -112,6 +112,19 @@ def test_a_job_at_its_time_limit_hands_its_run_over(lab: dict[str, Any]) -> None
     assert run["attempt"] == 0 and 0 < run["progress"]["epoch"] < epochs, run
     assert "handed over" in _job_log(lab)
     _until(lambda: first not in jobs(lab["slurm"]), 60, lambda: _job_log(lab)[-3000:])
+    # The next job resumes it, and is cancelled (`scancel`: SIGTERM to every process of the
+    # job, no warning first, as at the hard limit): it hands the run over too.
+    handed_at = run["progress"]["epoch"]
+    second = _submit_workers(lab, "--time", "10")
+    _until(lambda: http.get(f"/api/v1/runs/{run_id}").json()["progress"]["epoch"]
+           >= handed_at + 2, 180, lambda: _job_log(lab)[-3000:])
+    cancelled = subprocess.run(["scancel", second], env={**os.environ, **lab["slurm"]},
+                               capture_output=True, text=True, timeout=30)
+    assert cancelled.returncode == 0, cancelled.stderr
+    run = _until(lambda: (r := http.get(f"/api/v1/runs/{run_id}").json())["status"] == "queued"
+                 and r, 60, lambda: _job_log(lab)[-3000:])
+    assert run["attempt"] == 0 and handed_at < run["progress"]["epoch"] < epochs, run
+    _until(lambda: second not in jobs(lab["slurm"]), 60, lambda: _job_log(lab)[-3000:])
     _submit_workers(lab, "--time", "10", "--until-empty")
     run = _until(lambda: (r := http.get(f"/api/v1/runs/{run_id}").json())["status"]
                  == "succeeded" and r, 300, lambda: _job_log(lab)[-3000:])
