@@ -64,7 +64,7 @@ bench: install
 	$(BIN)/python -m bench.grokking --seeds 3 --epochs 200
 	$(BIN)/python -m bench.grokking --seeds 3 --epochs 200 --recipe power
 	$(BIN)/python -m bench.kan
-	$(BIN)/python -m bench.grokking --seeds 3 --epochs 200 --recipe power
+	$(BIN)/python -m bench.kan_fair --seeds 5
 	$(BIN)/python -m bench.adaptive --races 2000
 	$(BIN)/python -m bench.adaptive --races 2000 --beta 0.05
 	$(BIN)/python -m bench.race
