@@ -50,12 +50,12 @@ def at_epochs(session: Session, run: Run, layer: str | None,
         snapshots[(row.epoch, row.layer)][row.name] = row.values
         blocks[row.layer] = row.block
     x = edge_functions.GRID
+    xs = [round(float(v), 6) for v in x]
     out = []
     for (epoch, path), snapshot in snapshots.items():
         ys = edge_functions.evaluate(activation, params, snapshot, x)
         if ys is None:
             continue
-        xs = [round(float(v), 6) for v in x]
         out += [LearnedFunction(epoch=epoch, layer=path, block=blocks[path], index=i, x=xs,
                                 y=[float(v) for v in channel]) for i, channel in enumerate(ys)]
     return out

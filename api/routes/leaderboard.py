@@ -19,11 +19,9 @@ from api.reports import CrossTaskBoard, LearningRates, TaskBoard
 from core.domain import catalog
 from core.domain.metrics import (
     DEFAULT_BASELINE,
-    DEFAULT_LEADERBOARD_METRIC,
-    DEFAULT_SELECTION,
     METRICS,
     SELECTION_METRICS,
-    TASK_DEFAULTS,
+    task_defaults,
 )
 
 router = APIRouter(prefix="/leaderboard", tags=["leaderboard"])
@@ -135,8 +133,7 @@ def leaderboard(
 
 def _task_defaults(dataset: str | None) -> tuple[str, str]:
     """(select, metric) when not told: by the dataset's task (a regression ranks by RMSE)."""
-    task = catalog.entries("datasets").get(dataset or "", {}).get("task")
-    return TASK_DEFAULTS.get(task or "", (DEFAULT_SELECTION, DEFAULT_LEADERBOARD_METRIC))
+    return task_defaults(catalog.entries("datasets").get(dataset or "", {}).get("task"))
 
 
 @router.get("/lr", response_model=LearningRates)

@@ -107,10 +107,19 @@ def headline_names(select_by: str) -> tuple[str, str]:
     validation metric, `val_X`): `best_val_X` and `test_X_at_best` (best_val_accuracy and
     test_accuracy_at_best for classification; best_val_rmse and test_rmse_at_best for
     regression)."""
-    measured = select_by.removeprefix("val_")
-    return f"best_{select_by}", f"test_{measured}_at_best"
+    return f"best_{select_by}", f"{test_metric(select_by)}_at_best"
+
+
+def test_metric(select_by: str) -> str:
+    """The test split's metric that a validation metric `val_X` selects for: `test_X`."""
+    return f"test_{select_by.removeprefix('val_')}"
+
+
+def task_defaults(task: str | None) -> tuple[str, str]:
+    """(what chooses a run's best epoch, what its board ranks by) on a dataset of `task`."""
+    return TASK_DEFAULTS.get(task or "", (DEFAULT_SELECTION, DEFAULT_LEADERBOARD_METRIC))
 
 
 def task_selection(task: str | None) -> str:
     """What chooses the best epoch of a run on a dataset of `task`."""
-    return TASK_DEFAULTS.get(task or "", (DEFAULT_SELECTION, DEFAULT_LEADERBOARD_METRIC))[0]
+    return task_defaults(task)[0]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.engine import Engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -35,13 +36,14 @@ def head_revision() -> str:
     return head
 
 
-def database_revision() -> str | None:
-    """The revision the configured database is at (None: never migrated)."""
+def database_revision(engine: Engine | None = None) -> str | None:
+    """The revision a database (the configured one by default) is at (None: never
+    migrated)."""
     from sqlalchemy import inspect, text
 
     from core.store.db import get_engine
 
-    engine = get_engine()
+    engine = engine or get_engine()
     with engine.connect() as connection:
         if not inspect(connection).has_table("alembic_version"):
             return None

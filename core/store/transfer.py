@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 from core.domain.metrics import METRICS
 from core.store.artifacts import ArtifactStore
 from core.store.db import make_engine
-from core.store.migrate import alembic_config, head_revision
+from core.store.migrate import alembic_config, database_revision, head_revision
 from core.store.models import Base
 
 BATCH = 1000
@@ -77,16 +77,9 @@ class Report:
         return out
 
 
-def _revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
-        if not sa.inspect(connection).has_table("alembic_version"):
-            return None
-        return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-
-
 def _refuse_unready(source: Engine) -> None:
     head = head_revision()
-    found = _revision(source)
+    found = database_revision(source)
     if found != head:
         raise TransferRefused(f"the source database is at schema revision {found}, this "
                               f"version's is {head}: migrate it first (`actlab migrate` with "

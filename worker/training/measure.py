@@ -12,7 +12,13 @@ import torch
 from torch import Tensor, nn
 
 from activations import activation_macs, activation_modules, response
-from core.domain.metrics import DEFAULT_SELECTION, HIGHER_IS_BETTER, SMALL_MAGNITUDE, headline_names
+from core.domain.metrics import (
+    DEFAULT_SELECTION,
+    HIGHER_IS_BETTER,
+    SMALL_MAGNITUDE,
+    headline_names,
+    test_metric,
+)
 
 RESPONSE_GRID = torch.linspace(-5.0, 5.0, 101)
 
@@ -116,8 +122,7 @@ def final_metrics(history: list[dict[str, float]], select_by: str = DEFAULT_SELE
         best_name, test_name = headline_names(select_by)
         final[best_name] = history[best - 1][select_by]
         # .get: a checkpoint written before the test split existed has no test metrics.
-        final[test_name] = history[best - 1].get(f"test_{select_by.removeprefix('val_')}",
-                                                 math.nan)
+        final[test_name] = history[best - 1].get(test_metric(select_by), math.nan)
     return final
 
 
